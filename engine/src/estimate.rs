@@ -1,0 +1,296 @@
+//! Memory estimate before launch: weights, gradients, optimizer state and
+//! activations (with and without gradient checkpointing) for a config, the
+//! budget of the device, and advice that keeps the effective batch when the
+//! run will not fit (e.g. batch 32 x accum 4 -> batch 16 x accum 8).
+//!
+//! The activation model counts the tensors this engine's autograd keeps per
+//! token and layer (see `model::mistral`), in bytes of f32; `docs/BENCHMARKS.md`
+//! compares it with measured peak memory.
+
+use serde::Serialize;
+
+use crate::config::{TrainConfig, TrainMode};
+use crate::model::ModelConfig;
+
+/// Bytes per f32 value.
+const F32: u64 = 4;
+/// Fixed overhead of the process (runtime, tokenizer, data, allocator slack).
+const PROCESS_OVERHEAD: u64 = 150 << 20;
+
+/// The estimate for one config.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    /// All model parameters.
+    pub parameters: u64,
+    /// Parameters the optimizer updates.
+    pub trainable: u64,
+    /// Model weights.
+    pub weights_bytes: u64,
+    /// Gradients: trainable parameters, plus the frozen weights' gradients
+    /// that the autograd computes transiently (one layer at a time with
+    /// gradient checkpointing).
+    pub gradients_bytes: u64,
+    /// AdamW moments (two per trainable parameter).
+    pub optimizer_bytes: u64,
+    /// Activations kept for the backward pass, without checkpointing.
+    pub activations_bytes: u64,
+    /// Activations with gradient checkpointing.
+    pub activations_checkpointed_bytes: u64,
+    /// Total for the config as set (its gradient checkpointing choice).
+    pub total_bytes: u64,
+    /// Full fine-tuning rule of thumb: 24 bytes per parameter, before activations.
+    pub rule_of_thumb_full_bytes: u64,
+    /// Memory available (device memory or `run.memory_limit_gb`).
+    pub budget_bytes: Option<u64>,
+    /// Whether `total_bytes` fits the budget (true when there is no budget).
+    pub fits: bool,
+    /// Changes that make it fit, best first (empty when it fits).
+    pub advice: Vec<Advice>,
+}
+
+/// A change to the config that brings the estimate under budget.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Advice {
+    /// Human-readable suggestion.
+    pub message: String,
+    /// Suggested per-device batch.
+    pub batch_size: usize,
+    /// Suggested accumulation.
+    pub grad_accum: usize,
+    /// Suggested gradient checkpointing.
+    pub gradient_checkpointing: bool,
+    /// Suggested maximum sequence length.
+    pub max_seq_len: usize,
+    /// Estimated total with the change.
+    pub total_bytes: u64,
+}
+
+impl Advice {
+    /// Applies the suggestion to a config.
+    pub fn apply(&self, cfg: &mut TrainConfig) {
+        cfg.training.batch_size = self.batch_size;
+        cfg.training.grad_accum = self.grad_accum;
+        cfg.training.gradient_checkpointing = self.gradient_checkpointing;
+        cfg.data.max_seq_len = self.max_seq_len;
+    }
+}
+
+/// Values kept per token in one layer (f32 count), as this engine's autograd
+/// holds them: norms, projections (with LoRA intermediates), RoPE, attention
+/// scores and softmax (per key position), MLP.
+fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: usize) -> u64 {
+    let h = m.hidden_size as u64;
+    let i = m.intermediate_size as u64;
+    let q = (m.num_attention_heads * m.head_dim()) as u64;
+    let kv = (m.kv_heads() * m.head_dim()) as u64;
+    let heads = m.num_attention_heads as u64;
+    let norms = 2 * 4 * h;
+    let projections = (q + 2 * kv) * 2 + q * 2 + 2 * h + 4 * i + 2 * h;
+    let rope = 5 * (q + kv);
+    let repeat = 2 * q;
+    let attention = 6 * heads * seq as u64;
+    let lora = if cfg.training.mode == TrainMode::Lora {
+        let r = cfg.lora.rank as u64;
+        let dropout = cfg.lora.dropout > 0.0;
+        cfg.lora
+            .resolved_targets()
+            .iter()
+            .map(|t| {
+                let (fin, fout) = m.linear_shape(t);
+                r + 3 * fout as u64 + if dropout { 2 * fin as u64 } else { 0 }
+            })
+            .sum()
+    } else {
+        0
+    };
+    norms + projections + rope + repeat + attention + lora
+}
+
+/// Estimates memory for `cfg` on a model of architecture `m`, against
+/// `budget` bytes (None: unknown).
+pub fn estimate(cfg: &TrainConfig, m: &ModelConfig, budget: Option<u64>) -> Estimate {
+    let mut e = estimate_only(cfg, m);
+    e.budget_bytes = budget;
+    e.fits = budget.is_none_or(|b| e.total_bytes <= b);
+    if !e.fits {
+        e.advice = advise(cfg, m, budget.unwrap_or(u64::MAX));
+    }
+    e
+}
+
+fn estimate_only(cfg: &TrainConfig, m: &ModelConfig) -> Estimate {
+    let params = m.num_parameters() as u64;
+    let trainable = match cfg.training.mode {
+        TrainMode::Full => params,
+        TrainMode::Lora => cfg
+            .lora
+            .resolved_targets()
+            .iter()
+            .map(|t| {
+                let (fin, fout) = m.linear_shape(t);
+                (cfg.lora.rank * (fin + fout)) as u64
+            })
+            .sum::<u64>()
+            * m.num_hidden_layers as u64,
+    };
+    let seq = cfg.data.max_seq_len;
+    let tokens = (cfg.training.batch_size * seq) as u64;
+    let layers = m.num_hidden_layers as u64;
+    let per_layer = layer_floats_per_token(m, cfg, seq) * tokens * F32;
+    let head = (4 * m.hidden_size as u64 + 4 * m.vocab_size as u64) * tokens * F32;
+    let activations = per_layer * layers + head;
+    let checkpointed = (m.hidden_size as u64 * tokens * F32) * (layers + 2) + per_layer + head;
+    let frozen_grads = params - trainable;
+    let largest_layer_weights = (m.num_parameters() as u64 - 2 * (m.vocab_size * m.hidden_size) as u64) / layers.max(1);
+    let head_weights = (m.vocab_size * m.hidden_size) as u64;
+    let gradients = if cfg.training.gradient_checkpointing {
+        trainable * F32 + (largest_layer_weights + head_weights).min(frozen_grads) * F32
+    } else {
+        params * F32
+    };
+    let weights = params * F32;
+    let optimizer = 2 * trainable * F32;
+    let act = if cfg.training.gradient_checkpointing { checkpointed } else { activations };
+    Estimate {
+        parameters: params,
+        trainable,
+        weights_bytes: weights,
+        gradients_bytes: gradients,
+        optimizer_bytes: optimizer,
+        activations_bytes: activations,
+        activations_checkpointed_bytes: checkpointed,
+        total_bytes: weights + gradients + optimizer + act + PROCESS_OVERHEAD,
+        rule_of_thumb_full_bytes: 24 * params,
+        budget_bytes: None,
+        fits: true,
+        advice: Vec::new(),
+    }
+}
+
+/// Options that fit, best first: keep the effective batch by trading batch
+/// for accumulation; then add gradient checkpointing; then shorten sequences.
+fn advise(cfg: &TrainConfig, m: &ModelConfig, budget: u64) -> Vec<Advice> {
+    let t = &cfg.training;
+    let effective = t.effective_batch();
+    let mut out: Vec<Advice> = Vec::new();
+    let consider = |batch: usize, ckpt: bool, seq: usize, out: &mut Vec<Advice>| {
+        let mut c = cfg.clone();
+        c.training.batch_size = batch;
+        c.training.grad_accum = (effective / batch).max(1);
+        c.training.gradient_checkpointing = ckpt;
+        c.data.max_seq_len = seq;
+        let total = estimate_only(&c, m).total_bytes;
+        if total > budget {
+            return false;
+        }
+        let mut parts = Vec::new();
+        if batch != t.batch_size {
+            parts.push(format!(
+                "batch {} x accum {} -> batch {batch} x accum {} (keeps the effective batch of {effective})",
+                t.batch_size, t.grad_accum, c.training.grad_accum
+            ));
+        }
+        if ckpt && !t.gradient_checkpointing {
+            parts.push("enable gradient checkpointing".into());
+        }
+        if seq != cfg.data.max_seq_len {
+            parts.push(format!("max_seq_len {} -> {seq}", cfg.data.max_seq_len));
+        }
+        out.push(Advice {
+            message: format!("{} (estimated {})", parts.join(", "), human_bytes(total)),
+            batch_size: batch,
+            grad_accum: c.training.grad_accum,
+            gradient_checkpointing: ckpt,
+            max_seq_len: seq,
+            total_bytes: total,
+        });
+        true
+    };
+    let halvings: Vec<usize> = std::iter::successors(Some(t.batch_size), |b| (*b > 1).then_some(b / 2))
+        .filter(|b| effective % b == 0)
+        .collect();
+    let modes = if t.gradient_checkpointing { vec![true] } else { vec![false, true] };
+    for ckpt in modes {
+        for &b in &halvings {
+            let unchanged = b == t.batch_size && ckpt == t.gradient_checkpointing;
+            if !unchanged && consider(b, ckpt, cfg.data.max_seq_len, &mut out) {
+                break;
+            }
+        }
+    }
+    if out.is_empty() {
+        let mut seq = cfg.data.max_seq_len / 2;
+        while seq >= 64 {
+            if consider(1, true, seq, &mut out) {
+                break;
+            }
+            seq /= 2;
+        }
+    }
+    out.sort_by_key(|a| (a.max_seq_len != cfg.data.max_seq_len, a.gradient_checkpointing != t.gradient_checkpointing, std::cmp::Reverse(a.batch_size)));
+    out
+}
+
+/// `1.23 GiB`-style size.
+pub fn human_bytes(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.2} {}", units[u])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mistral_7b() -> ModelConfig {
+        serde_json::from_str(r#"{"vocab_size":32000,"hidden_size":4096,"intermediate_size":14336,"num_hidden_layers":32,"num_attention_heads":32,"num_key_value_heads":8,"max_position_embeddings":32768}"#).unwrap()
+    }
+
+    fn story_a() -> TrainConfig {
+        let mut c = TrainConfig::from_toml("[model]\npath='m'\n[data]\ntrain_file='t'\n").unwrap();
+        c.lora.rank = 64;
+        c.lora.alpha = 128.0;
+        c.training.batch_size = 32;
+        c.training.grad_accum = 4;
+        c.data.max_seq_len = 4096;
+        c
+    }
+
+    #[test]
+    fn counts_mistral_7b_parameters_and_lora_r64() {
+        let e = estimate(&story_a(), &mistral_7b(), None);
+        assert_eq!(e.parameters, 7_241_732_096);
+        assert_eq!(e.trainable, 167_772_160);
+        assert_eq!(e.rule_of_thumb_full_bytes, 24 * 7_241_732_096);
+    }
+
+    #[test]
+    fn checkpointing_saves_activation_memory() {
+        let e = estimate(&story_a(), &mistral_7b(), None);
+        assert!(e.activations_checkpointed_bytes * 3 < e.activations_bytes);
+    }
+
+    #[test]
+    fn advice_halves_batch_and_doubles_accumulation_first() {
+        let cfg = story_a();
+        let m = mistral_7b();
+        let full = estimate(&cfg, &m, None).total_bytes;
+        let mut half = cfg.clone();
+        half.training.batch_size = 16;
+        half.training.grad_accum = 8;
+        let needed = estimate(&half, &m, None).total_bytes;
+        let e = estimate(&cfg, &m, Some((needed + full) / 2));
+        assert!(!e.fits);
+        let first = &e.advice[0];
+        assert_eq!((first.batch_size, first.grad_accum, first.gradient_checkpointing), (16, 8, false));
+        assert!(first.message.contains("batch 32 x accum 4 -> batch 16 x accum 8"), "{}", first.message);
+        let mut applied = cfg.clone();
+        first.apply(&mut applied);
+        assert_eq!(applied.training.effective_batch(), 128);
+    }
+}

@@ -1,0 +1,93 @@
+//! Evaluation: mean token loss and perplexity of a model on a dataset, and a
+//! base-versus-adapters comparison table on a held-out file.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::DType;
+
+use crate::config::TrainOn;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::model::Model;
+use crate::model::mistral::Pass;
+use crate::model::ops::weighted_nll_sum;
+
+/// Mean loss per trained token of `model` on `ds` (no dropout), and the
+/// number of trained tokens.
+pub fn mean_loss(model: &Model, ds: &Dataset, batch_size: usize) -> Result<(f64, usize)> {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for idx in ds.sequential_batches(batch_size.max(1)) {
+        let batch = ds.batch(&idx, model.device())?;
+        let logits = model.forward(&batch.inputs, Pass::Eval)?.detach();
+        let nll = weighted_nll_sum(&logits, &batch.targets, &batch.weights)?;
+        sum += nll.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        count += batch.n_targets;
+    }
+    Ok((if count == 0 { f64::NAN } else { sum / count as f64 }, count))
+}
+
+/// One row of a perplexity table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvalRow {
+    /// `base`, or the adapter's run/directory name.
+    pub name: String,
+    /// Where the adapter lives (None for the base model).
+    pub adapter: Option<PathBuf>,
+    /// Mean token loss.
+    pub loss: f64,
+    /// exp(loss).
+    pub perplexity: f64,
+    /// Trained tokens evaluated.
+    pub tokens: usize,
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalRequest {
+    /// Base model directory.
+    pub model_dir: PathBuf,
+    /// Adapter directories to compare with the base (PEFT layout).
+    pub adapters: Vec<PathBuf>,
+    /// Held-out JSONL file.
+    pub data_file: PathBuf,
+    /// Truncation length.
+    pub max_seq_len: usize,
+    /// Examples per forward pass.
+    pub batch_size: usize,
+    /// Device name.
+    pub device: String,
+}
+
+/// Perplexity of the base model and of base + each adapter on the same data;
+/// the base weights are loaded once and shared.
+pub fn compare(req: &EvalRequest, mut on_row: impl FnMut(&EvalRow)) -> Result<Vec<EvalRow>> {
+    let device = crate::device::open(&req.device)?;
+    let base = Model::load(&req.model_dir, DType::F32, &device)?;
+    let tok = crate::model::tokenizer::load(&req.model_dir, &base.config)?;
+    let ds = Dataset::from_file(&req.data_file, &tok, req.max_seq_len, TrainOn::Assistant, false)?;
+    let mut rows = Vec::new();
+    let mut push = |name: String, adapter: Option<PathBuf>, model: &Model| -> Result<()> {
+        let (loss, tokens) = mean_loss(model, &ds, req.batch_size)?;
+        let row = EvalRow { name, adapter, loss, perplexity: loss.exp(), tokens };
+        on_row(&row);
+        rows.push(row);
+        Ok(())
+    };
+    push("base".into(), None, &base)?;
+    for dir in &req.adapters {
+        let mut model = base.clone();
+        crate::adapter::load_into(&mut model, dir)?;
+        push(adapter_name(dir), Some(dir.clone()), &model)?;
+    }
+    Ok(rows)
+}
+
+/// A readable name for an adapter directory: its run's name when it is a
+/// run's `adapter/` folder.
+fn adapter_name(dir: &Path) -> String {
+    let last = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match (last.as_str(), dir.parent().and_then(|p| p.file_name())) {
+        ("adapter", Some(run)) => run.to_string_lossy().into_owned(),
+        _ => last,
+    }
+}

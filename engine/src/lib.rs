@@ -1,0 +1,25 @@
+//! LoRA Workbench engine: everything except the user interface.
+//!
+//! The engine loads a Hugging Face Llama/Mistral-family model directory, renders
+//! chat conversations with the model's chat template, fine-tunes LoRA adapters
+//! (or all weights) with real gradients, writes every run to a crash-safe run
+//! directory, evaluates perplexity and estimates memory before launch. The GUI
+//! and the CLI drive it through [`engine_thread`]'s command/event channels.
+//!
+//! See `ARCHITECTURE.md` at the repository root for the module map.
+
+pub mod adapter;
+pub mod atomic;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod engine_thread;
+pub mod error;
+pub mod estimate;
+pub mod eval;
+pub mod model;
+pub mod runs;
+pub mod sample;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,161 @@
+//! `config.json` of a Hugging Face Llama / Mistral / Qwen2-style model. Field
+//! names are Hugging Face's, so the file is read and written unchanged.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Architecture hyper-parameters of a decoder model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// e.g. `["MistralForCausalLM"]`.
+    #[serde(default)]
+    pub architectures: Vec<String>,
+    /// `mistral` or `llama`.
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    /// Number of token embeddings.
+    pub vocab_size: usize,
+    /// Width of the residual stream.
+    pub hidden_size: usize,
+    /// Width of the SwiGLU MLP.
+    pub intermediate_size: usize,
+    /// Decoder layers.
+    pub num_hidden_layers: usize,
+    /// Query heads.
+    pub num_attention_heads: usize,
+    /// Key/value heads (grouped-query attention); defaults to the query heads.
+    #[serde(default)]
+    pub num_key_value_heads: Option<usize>,
+    /// Per-head width; defaults to hidden_size / num_attention_heads.
+    #[serde(default)]
+    pub head_dim: Option<usize>,
+    /// Activation of the MLP; only `silu` is supported.
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    /// Longest position the rotary embedding is built for.
+    #[serde(default = "default_max_pos")]
+    pub max_position_embeddings: usize,
+    /// RMSNorm epsilon.
+    #[serde(default = "default_eps")]
+    pub rms_norm_eps: f64,
+    /// RoPE base.
+    #[serde(default = "default_theta")]
+    pub rope_theta: f64,
+    /// Attention window (Mistral); `null` means full causal attention.
+    #[serde(default)]
+    pub sliding_window: Option<usize>,
+    /// Whether the output projection shares the embedding matrix.
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    /// Beginning-of-sequence token id.
+    #[serde(default)]
+    pub bos_token_id: Option<u32>,
+    /// End-of-sequence token id.
+    #[serde(default)]
+    pub eos_token_id: Option<u32>,
+    /// Stored weight dtype (`float32`, `bfloat16`, `float16`).
+    #[serde(default)]
+    pub torch_dtype: Option<String>,
+    /// Unsupported when set (RoPE scaling variants are not implemented yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<serde_json::Value>,
+    /// Whether attention projections have biases (Qwen2); unsupported when true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_bias: Option<bool>,
+}
+
+fn default_model_type() -> String {
+    "mistral".into()
+}
+fn default_act() -> String {
+    "silu".into()
+}
+fn default_max_pos() -> usize {
+    4096
+}
+fn default_eps() -> f64 {
+    1e-5
+}
+fn default_theta() -> f64 {
+    10_000.0
+}
+
+impl ModelConfig {
+    /// Reads and checks `DIR/config.json`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::model(dir, format!("cannot read config.json ({e}); a model directory needs the Hugging Face config.json"))
+        })?;
+        let cfg: Self = serde_json::from_str(&text)
+            .map_err(|e| Error::model(&path, format!("invalid config.json: {e}")))?;
+        cfg.check().map_err(|m| Error::model(&path, m))?;
+        Ok(cfg)
+    }
+
+    /// Checks internal consistency and support.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.hidden_act != "silu" {
+            return Err(format!("hidden_act {:?} is not supported (only silu)", self.hidden_act));
+        }
+        if self.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err("rope_scaling is not supported yet".into());
+        }
+        if self.attention_bias == Some(true) {
+            return Err("attention biases are not supported yet".into());
+        }
+        if self.num_attention_heads == 0 || self.num_attention_heads % self.kv_heads() != 0 {
+            return Err("num_attention_heads must be a positive multiple of num_key_value_heads".into());
+        }
+        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+            return Err("hidden_size must be divisible by num_attention_heads".into());
+        }
+        if self.head_dim() % 2 != 0 {
+            return Err("head_dim must be even for rotary embeddings".into());
+        }
+        Ok(())
+    }
+
+    /// Key/value heads.
+    pub fn kv_heads(&self) -> usize {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+
+    /// Per-head width.
+    pub fn head_dim(&self) -> usize {
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads)
+    }
+
+    /// (input features, output features) of a linear projection by its name.
+    pub fn linear_shape(&self, module: &str) -> (usize, usize) {
+        let (h, i) = (self.hidden_size, self.intermediate_size);
+        let q = self.num_attention_heads * self.head_dim();
+        let kv = self.kv_heads() * self.head_dim();
+        match module {
+            "q_proj" => (h, q),
+            "k_proj" | "v_proj" => (h, kv),
+            "o_proj" => (q, h),
+            "gate_proj" | "up_proj" => (h, i),
+            "down_proj" => (i, h),
+            other => panic!("unknown linear module {other}"),
+        }
+    }
+
+    /// Total parameter count.
+    pub fn num_parameters(&self) -> usize {
+        let per_layer: usize = crate::config::LINEAR_MODULES
+            .iter()
+            .map(|m| {
+                let (i, o) = self.linear_shape(m);
+                i * o
+            })
+            .sum::<usize>()
+            + 2 * self.hidden_size;
+        let embed = self.vocab_size * self.hidden_size;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        embed + head + self.hidden_size + per_layer * self.num_hidden_layers
+    }
+}

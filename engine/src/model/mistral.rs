@@ -1,0 +1,376 @@
+//! The Llama/Mistral decoder: token embedding, `num_hidden_layers` blocks of
+//! (RMSNorm, grouped-query attention with RoPE and an optional sliding window,
+//! RMSNorm, SwiGLU MLP), final RMSNorm and the output projection. Field names
+//! follow the checkpoint's tensor names (`model.layers.N.self_attn.q_proj.weight`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{D, DType, Device, Result as CResult, Tensor, Var};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal};
+
+use super::config::ModelConfig;
+use super::linear::{Linear, Lora, seeded_rng};
+use super::ops::{Rope, causal_mask, rms_norm};
+use crate::config::LINEAR_MODULES;
+use crate::error::{Error, Result};
+
+/// Whether a forward pass trains (with dropout drawn from a seed) or evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// No dropout.
+    Eval,
+    /// Dropout masks drawn from this seed, the same on every recomputation.
+    Train {
+        /// Seed of this micro-batch's dropout masks.
+        seed: u64,
+    },
+}
+
+/// A trainable parameter with the name it is saved under.
+#[derive(Debug, Clone)]
+pub struct Trainable {
+    /// PEFT key for LoRA parameters, Hugging Face tensor name in full fine-tuning.
+    pub name: String,
+    /// The variable the optimizer updates.
+    pub var: Var,
+}
+
+/// Attention projections of one layer.
+#[derive(Debug, Clone)]
+struct SelfAttn {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+}
+
+/// SwiGLU MLP of one layer.
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+/// One decoder block.
+#[derive(Debug, Clone)]
+struct Layer {
+    input_layernorm: Tensor,
+    self_attn: SelfAttn,
+    post_attention_layernorm: Tensor,
+    mlp: Mlp,
+}
+
+/// A decoder model, frozen or with trainable parameters.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Architecture of the model.
+    pub config: ModelConfig,
+    embed_tokens: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    lm_head: Tensor,
+    rope: Rope,
+    trainable: Vec<Trainable>,
+    dtype: DType,
+    device: Device,
+}
+
+/// The shape of a LoRA adapter to attach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraSpec {
+    /// Rank r.
+    pub rank: usize,
+    /// alpha (scale alpha / r).
+    pub alpha: f64,
+    /// Dropout on the adapter input.
+    pub dropout: f64,
+    /// Targeted projections (Hugging Face names).
+    pub targets: Vec<String>,
+}
+
+impl Layer {
+    /// The seven projections in [`crate::config::LINEAR_MODULES`] order.
+    fn named_linears_mut(&mut self) -> impl Iterator<Item = (&'static str, &'static str, &mut Linear)> {
+        named_projections(&mut self.self_attn, &mut self.mlp)
+    }
+}
+
+/// The seven projections of a layer, in [`LINEAR_MODULES`] order, with their
+/// (group, module) names.
+fn named_projections<'a>(a: &'a mut SelfAttn, m: &'a mut Mlp) -> impl Iterator<Item = (&'static str, &'static str, &'a mut Linear)> {
+    let all = [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj, &mut m.gate_proj, &mut m.up_proj, &mut m.down_proj];
+    LINEAR_MODULES.into_iter().zip(all).map(|(name, l)| (module_group(name), name, l))
+}
+
+/// The block a projection belongs to: `self_attn` or `mlp`.
+pub fn module_group(module: &str) -> &'static str {
+    if ["gate_proj", "up_proj", "down_proj"].contains(&module) { "mlp" } else { "self_attn" }
+}
+
+impl Model {
+    /// Loads a Hugging Face model directory (config and weights) in `dtype`.
+    pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
+        let config = ModelConfig::load(dir)?;
+        let tensors = super::weights::load_model_dir(dir, dtype, device)?;
+        Self::from_tensors(config, tensors, dtype, device).map_err(|m| Error::model(dir, m))
+    }
+
+    /// Builds a model from Hugging Face-named tensors; the error names any
+    /// missing or misshapen tensor.
+    pub fn from_tensors(config: ModelConfig, mut t: HashMap<String, Tensor>, dtype: DType, device: &Device) -> std::result::Result<Self, String> {
+        let mut take = |name: &str, shape: &[usize]| -> std::result::Result<Tensor, String> {
+            let tensor = t.remove(name).ok_or_else(|| format!("weights lack tensor {name}"))?;
+            if tensor.dims() != shape {
+                return Err(format!("tensor {name} has shape {:?}, config.json implies {shape:?}", tensor.dims()));
+            }
+            Ok(tensor)
+        };
+        let (h, v) = (config.hidden_size, config.vocab_size);
+        let embed_tokens = take("model.embed_tokens.weight", &[v, h])?;
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let mut lin = |group: &str, m: &str| {
+                let (fin, fout) = config.linear_shape(m);
+                take(&format!("{p}.{group}.{m}.weight"), &[fout, fin]).map(Linear::new)
+            };
+            let self_attn = SelfAttn {
+                q_proj: lin("self_attn", "q_proj")?,
+                k_proj: lin("self_attn", "k_proj")?,
+                v_proj: lin("self_attn", "v_proj")?,
+                o_proj: lin("self_attn", "o_proj")?,
+            };
+            let mlp = Mlp {
+                gate_proj: lin("mlp", "gate_proj")?,
+                up_proj: lin("mlp", "up_proj")?,
+                down_proj: lin("mlp", "down_proj")?,
+            };
+            layers.push(Layer {
+                input_layernorm: take(&format!("{p}.input_layernorm.weight"), &[h])?,
+                self_attn,
+                post_attention_layernorm: take(&format!("{p}.post_attention_layernorm.weight"), &[h])?,
+                mlp,
+            });
+        }
+        let norm = take("model.norm.weight", &[h])?;
+        let lm_head = if config.tie_word_embeddings {
+            t.remove("lm_head.weight");
+            embed_tokens.clone()
+        } else {
+            take("lm_head.weight", &[v, h])?
+        };
+        let rope = Rope::new(config.head_dim(), config.max_position_embeddings, config.rope_theta, dtype, device)
+            .map_err(|e| e.to_string())?;
+        Ok(Self { config, embed_tokens, layers, norm, lm_head, rope, trainable: Vec::new(), dtype, device: device.clone() })
+    }
+
+    /// A randomly initialised model (normal(0, 0.02) weights, unit norms), for
+    /// pretraining the sample model, tests and benchmarks.
+    pub fn random(config: ModelConfig, seed: u64, dtype: DType, device: &Device) -> Result<Self> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let normal = Normal::new(0.0f32, 0.02).expect("valid normal");
+        let mut tensors = HashMap::new();
+        for (name, shape) in hf_tensor_shapes(&config) {
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = if name.ends_with("norm.weight") {
+                vec![1.0; n]
+            } else {
+                (0..n).map(|_| normal.sample(&mut rng)).collect()
+            };
+            tensors.insert(name, Tensor::from_vec(data, shape, device)?.to_dtype(dtype)?);
+        }
+        Self::from_tensors(config, tensors, dtype, device).map_err(Error::Other)
+    }
+
+    /// The compute dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Parameters the optimizer updates (empty for a frozen model).
+    pub fn trainable(&self) -> &[Trainable] {
+        &self.trainable
+    }
+
+    /// Attaches fresh LoRA adapters to the targeted projections of every layer
+    /// and makes them the trainable parameters.
+    pub fn add_lora(&mut self, spec: &LoraSpec, seed: u64) -> Result<()> {
+        let mut rng = seeded_rng(seed);
+        let (dtype, device) = (self.dtype, self.device.clone());
+        let scale = spec.alpha / spec.rank as f64;
+        let mut trainable = Vec::new();
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            for (group, module, lin) in layer.named_linears_mut() {
+                if !spec.targets.iter().any(|t| t == module) {
+                    continue;
+                }
+                let (out_f, in_f) = lin.weight.dims2()?;
+                let lora = Lora::new(in_f, out_f, spec.rank, scale, spec.dropout, &mut rng, dtype, &device)?;
+                let key = crate::adapter::peft_key(i, group, module);
+                trainable.push(Trainable { name: format!("{key}.lora_A.weight"), var: lora.a.clone() });
+                trainable.push(Trainable { name: format!("{key}.lora_B.weight"), var: lora.b.clone() });
+                lin.lora = Some(lora);
+            }
+        }
+        self.trainable = trainable;
+        Ok(())
+    }
+
+    /// Makes every weight trainable (full fine-tuning).
+    pub fn make_fully_trainable(&mut self) -> Result<()> {
+        let tied = self.config.tie_word_embeddings;
+        let mut trainable = Vec::new();
+        for (name, tensor) in self.named_weights_mut() {
+            let var = Var::from_tensor(&tensor.detach())?;
+            *tensor = var.as_tensor().clone();
+            trainable.push(Trainable { name, var });
+        }
+        if tied {
+            self.lm_head = self.embed_tokens.clone();
+        }
+        self.trainable = trainable;
+        Ok(())
+    }
+
+    /// Every stored weight with its Hugging Face name (the tied output
+    /// projection is not listed separately).
+    fn named_weights_mut(&mut self) -> Vec<(String, &mut Tensor)> {
+        let mut out: Vec<(String, &mut Tensor)> = vec![("model.embed_tokens.weight".into(), &mut self.embed_tokens)];
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let p = format!("model.layers.{i}");
+            let Layer { input_layernorm, self_attn, post_attention_layernorm, mlp } = layer;
+            out.push((format!("{p}.input_layernorm.weight"), input_layernorm));
+            out.push((format!("{p}.post_attention_layernorm.weight"), post_attention_layernorm));
+            for (group, module, lin) in named_projections(self_attn, mlp) {
+                out.push((format!("{p}.{group}.{module}.weight"), &mut lin.weight));
+            }
+        }
+        out.push(("model.norm.weight".into(), &mut self.norm));
+        if !self.config.tie_word_embeddings {
+            out.push(("lm_head.weight".into(), &mut self.lm_head));
+        }
+        out
+    }
+
+    /// All weights by Hugging Face name, for saving a full model directory.
+    pub fn hf_tensors(&mut self) -> HashMap<String, Tensor> {
+        self.named_weights_mut().into_iter().map(|(n, t)| (n, t.detach())).collect()
+    }
+
+    /// Replaces the LoRA parameters' values with `tensors` (PEFT keys); every
+    /// trainable parameter must be present with its shape.
+    pub fn set_trainable(&self, tensors: &HashMap<String, Tensor>, source: &Path) -> Result<()> {
+        for p in &self.trainable {
+            let t = tensors
+                .get(&p.name)
+                .ok_or_else(|| Error::model(source, format!("missing tensor {}", p.name)))?;
+            if t.dims() != p.var.dims() {
+                return Err(Error::model(source, format!("tensor {} has shape {:?}, expected {:?}", p.name, t.dims(), p.var.dims())));
+            }
+            p.var.set(&t.to_dtype(self.dtype)?)?;
+        }
+        Ok(())
+    }
+
+    /// Token embeddings of `ids [batch, seq]` -> `[batch, seq, hidden]`.
+    pub fn embed(&self, ids: &Tensor) -> CResult<Tensor> {
+        let (b, t) = ids.dims2()?;
+        self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))
+    }
+
+    /// The causal (and sliding-window) mask for a sequence length.
+    pub fn mask(&self, t: usize) -> CResult<Tensor> {
+        causal_mask(t, self.config.sliding_window, self.dtype, &self.device)
+    }
+
+    /// Number of decoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Runs decoder layer `i` on `x [batch, seq, hidden]`.
+    pub fn layer_forward(&self, i: usize, x: &Tensor, mask: &Tensor, pass: Pass) -> CResult<Tensor> {
+        let layer = &self.layers[i];
+        let cfg = &self.config;
+        let (b, t, h) = x.dims3()?;
+        let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
+        let mut rng = match pass {
+            Pass::Eval => None,
+            Pass::Train { seed } => Some(seeded_rng(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))),
+        };
+        let a = &layer.self_attn;
+        let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?.reshape((b * t, h))?;
+        let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
+        let q = self.rope.apply(&heads(a.q_proj.forward(&hs, rng.as_mut())?, nh)?)?;
+        let k = self.rope.apply(&heads(a.k_proj.forward(&hs, rng.as_mut())?, nkv)?)?;
+        let v = heads(a.v_proj.forward(&hs, rng.as_mut())?, nkv)?;
+        let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?.broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
+        let x = (x + a.o_proj.forward(&ctx, rng.as_mut())?.reshape((b, t, h))?)?;
+
+        let m = &layer.mlp;
+        let hs = rms_norm(&x, &layer.post_attention_layernorm, cfg.rms_norm_eps)?.reshape((b * t, h))?;
+        let gate = m.gate_proj.forward(&hs, rng.as_mut())?.silu()?;
+        let up = m.up_proj.forward(&hs, rng.as_mut())?;
+        let down = m.down_proj.forward(&(gate * up)?, rng.as_mut())?;
+        x + down.reshape((b, t, h))?
+    }
+
+    /// Final norm and output projection: `[batch, seq, hidden]` -> logits `[batch * seq, vocab]`.
+    pub fn head(&self, x: &Tensor) -> CResult<Tensor> {
+        let (b, t, h) = x.dims3()?;
+        let x = rms_norm(x, &self.norm, self.config.rms_norm_eps)?.reshape((b * t, h))?;
+        x.matmul(&self.lm_head.t()?)
+    }
+
+    /// Logits `[batch * seq, vocab]` for `ids [batch, seq]`.
+    pub fn forward(&self, ids: &Tensor, pass: Pass) -> CResult<Tensor> {
+        let (_, t) = ids.dims2()?;
+        let mask = self.mask(t)?;
+        let mut x = self.embed(ids)?;
+        for i in 0..self.layers.len() {
+            x = self.layer_forward(i, &x, &mask, pass)?;
+        }
+        self.head(&x)
+    }
+}
+
+/// Repeats each key/value head `n` times for grouped-query attention.
+fn repeat_kv(x: Tensor, n: usize) -> CResult<Tensor> {
+    if n == 1 {
+        return Ok(x);
+    }
+    let (b, kv, t, d) = x.dims4()?;
+    x.unsqueeze(2)?.broadcast_as((b, kv, n, t, d))?.reshape((b, kv * n, t, d))
+}
+
+/// Names and shapes of every tensor a checkpoint of `config` holds.
+pub fn hf_tensor_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, v) = (config.hidden_size, config.vocab_size);
+    let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, h])];
+    for i in 0..config.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        out.push((format!("{p}.input_layernorm.weight"), vec![h]));
+        out.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+        for module in LINEAR_MODULES {
+            let (fin, fout) = config.linear_shape(module);
+            out.push((format!("{p}.{}.{module}.weight", module_group(module)), vec![fout, fin]));
+        }
+    }
+    out.push(("model.norm.weight".into(), vec![h]));
+    if !config.tie_word_embeddings {
+        out.push(("lm_head.weight".into(), vec![v, h]));
+    }
+    out
+}

@@ -1,0 +1,19 @@
+//! The model: a Llama/Mistral-family decoder with optional LoRA adapters.
+//!
+//! - [`config`]: the Hugging Face `config.json` fields.
+//! - [`weights`]: loading and saving safetensors in Hugging Face layout.
+//! - [`linear`]: the (optionally LoRA-adapted) linear projection, the hot path.
+//! - [`ops`]: RMSNorm, RoPE, causal masks and the token cross-entropy.
+//! - [`mistral`]: the decoder layers top-down, tensor names as in the checkpoint.
+//! - [`tokenizer`]: loading `tokenizer.json` and checking it against the model.
+
+pub mod config;
+pub mod linear;
+pub mod mistral;
+pub mod ops;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::ModelConfig;
+pub use weights::save_model_dir;
+pub use mistral::{Model, Trainable};

@@ -1,0 +1,104 @@
+//! `metrics.jsonl`: one JSON object per line. Every record has `step`,
+//! `epoch` and `elapsed_s`; training steps add `loss`, `lr`, `grad_norm`,
+//! `tokens_per_s`; evaluation steps add `val_loss` and `val_ppl`. Other
+//! writers (remote jobs) may add fields such as `accelerator_util`; readers
+//! keep them in `extra`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MetricRecord {
+    /// Optimizer step (1-based).
+    pub step: usize,
+    /// Fractional epoch reached.
+    pub epoch: f64,
+    /// Mean token loss over the step's effective batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    /// Learning rate used at this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Global gradient norm before clipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f64>,
+    /// Training throughput of this step (real tokens per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
+    /// Seconds since the run started (excluding time paused or stopped).
+    pub elapsed_s: f64,
+    /// Validation loss, on evaluation steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    /// Validation perplexity, exp(val_loss), on evaluation steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_ppl: Option<f64>,
+    /// Fields written by other producers.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl MetricRecord {
+    /// The record as one JSON line.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("metric records serialise")
+    }
+}
+
+/// Reads every record of a metrics file; a malformed line is an error naming
+/// the line, except a torn last line (a writer killed mid-write), which is
+/// ignored.
+pub fn read(path: &Path) -> Result<Vec<MetricRecord>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str(line) {
+            Ok(r) => out.push(r),
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
+            Err(e) => return Err(Error::DataLine { path: path.into(), line: i + 1, message: e.to_string() }),
+        }
+    }
+    Ok(out)
+}
+
+/// Rewrites the metrics file keeping only records up to `step` (used when a
+/// run resumes from a checkpoint at `step`).
+pub fn truncate_after(path: &Path, step: usize) -> Result<()> {
+    let kept: String = read(path)?.into_iter().filter(|r| r.step <= step).map(|r| r.to_line() + "\n").collect();
+    crate::atomic::write(path, kept.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_keeps_unknown_fields() {
+        let line = r#"{"step":3,"epoch":0.5,"loss":2.0,"elapsed_s":1.5,"accelerator_util":0.89}"#;
+        let r: MetricRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(r.loss, Some(2.0));
+        assert_eq!(r.extra["accelerator_util"], serde_json::json!(0.89));
+        let back: MetricRecord = serde_json::from_str(&r.to_line()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_but_bad_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.jsonl");
+        std::fs::write(&p, "{\"step\":1,\"epoch\":0.1,\"elapsed_s\":1}\n{\"step\":2,\"ep").unwrap();
+        assert_eq!(read(&p).unwrap().len(), 1);
+        std::fs::write(&p, "{\"step\":1,\"ep\n{\"step\":2,\"epoch\":0.1,\"elapsed_s\":1}\n").unwrap();
+        assert!(read(&p).unwrap_err().to_string().contains(":1:"));
+    }
+}

@@ -1,0 +1,22 @@
+//! The run store: every run is a directory whose layout is a contract that
+//! other programs (a remote trainer, the GUI) read and write too.
+//!
+//! ```text
+//! RUN_DIR/
+//!   config.toml        the resolved training config (absolute paths)
+//!   status.json        state, step, best validation loss (see [`status`])
+//!   metrics.jsonl      one JSON object per logged step (see [`metrics`])
+//!   train.log          human-readable log
+//!   checkpoints/step-NNNNNNNN/   resumable checkpoints (see crate::train::checkpoint)
+//!   adapter/           the final LoRA adapter in PEFT layout (LoRA runs)
+//!   model/             the final full model in Hugging Face layout (full runs)
+//! ```
+//! Every file is written atomically (see [`crate::atomic`]).
+
+pub mod metrics;
+pub mod run_dir;
+pub mod status;
+
+pub use metrics::MetricRecord;
+pub use run_dir::RunDir;
+pub use status::{RunState, Status};

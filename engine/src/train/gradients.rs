@@ -1,0 +1,120 @@
+//! Loss and gradients of one micro-batch.
+//!
+//! Without checkpointing the whole graph is kept and back-propagated at once.
+//! With gradient checkpointing the forward pass keeps only each layer's input;
+//! the backward pass walks the layers in reverse, recomputing one layer's
+//! forward from its saved input (same dropout masks) and back-propagating the
+//! surrogate `sum(layer_output * grad_output)`, which yields the layer's
+//! parameter gradients and the gradient of its input. Peak activation memory
+//! drops from all layers to one layer plus the saved inputs.
+
+use candle_core::{Result, Tensor, Var, backprop::GradStore};
+
+use crate::data::Batch;
+use crate::model::Model;
+use crate::model::mistral::Pass;
+use crate::model::ops::weighted_nll_sum;
+
+/// Gradients of the trainable parameters, summed over micro-batches.
+pub struct GradAccumulator {
+    grads: Vec<Option<Tensor>>,
+}
+
+impl GradAccumulator {
+    /// An empty accumulator for `n` parameters.
+    pub fn new(n: usize) -> Self {
+        Self { grads: vec![None; n] }
+    }
+
+    fn add(&mut self, model: &Model, store: &GradStore) -> Result<()> {
+        for (slot, p) in self.grads.iter_mut().zip(model.trainable()) {
+            if let Some(g) = store.get(p.var.as_tensor()) {
+                *slot = Some(match slot.take() {
+                    Some(acc) => (acc + g)?,
+                    None => g.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The summed gradients (zeros for parameters that got none).
+    pub fn finish(self, model: &Model) -> Result<Vec<Tensor>> {
+        self.grads
+            .into_iter()
+            .zip(model.trainable())
+            .map(|(g, p)| match g {
+                Some(g) => Ok(g),
+                None => p.var.as_tensor().zeros_like(),
+            })
+            .collect()
+    }
+}
+
+/// Forward and backward of `batch`; the loss is the sum of token losses times
+/// `scale` (1 / trained tokens of the whole accumulation window, so that the
+/// accumulated gradient is that of the window's mean token loss). Adds the
+/// gradients to `acc` and returns the unscaled sum of token losses.
+pub fn accumulate(model: &Model, batch: &Batch, pass: Pass, scale: f64, checkpointing: bool, acc: &mut GradAccumulator) -> Result<f64> {
+    if checkpointing {
+        return accumulate_checkpointed(model, batch, pass, scale, acc);
+    }
+    let logits = model.forward(&batch.inputs, pass)?;
+    let nll = weighted_nll_sum(&logits, &batch.targets, &batch.weights)?;
+    let sum = nll.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    acc.add(model, &(nll * scale)?.backward()?)?;
+    Ok(sum)
+}
+
+fn accumulate_checkpointed(model: &Model, batch: &Batch, pass: Pass, scale: f64, acc: &mut GradAccumulator) -> Result<f64> {
+    let (_, t) = batch.inputs.dims2()?;
+    let mask = model.mask(t)?;
+    let mut saved = vec![model.embed(&batch.inputs)?.detach()];
+    for i in 0..model.num_layers() {
+        let out = model.layer_forward(i, &saved[i], &mask, pass)?.detach();
+        saved.push(out);
+    }
+    let top = Var::from_tensor(&saved[model.num_layers()])?;
+    let nll = weighted_nll_sum(&model.head(top.as_tensor())?, &batch.targets, &batch.weights)?;
+    let sum = nll.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    let store = (nll * scale)?.backward()?;
+    acc.add(model, &store)?;
+    let mut grad_out = input_grad(&store, &top)?;
+    for i in (0..model.num_layers()).rev() {
+        let input = Var::from_tensor(&saved[i])?;
+        let out = model.layer_forward(i, input.as_tensor(), &mask, pass)?;
+        let store = (out * &grad_out)?.sum_all()?.backward()?;
+        acc.add(model, &store)?;
+        grad_out = input_grad(&store, &input)?;
+    }
+    if model.trainable().iter().any(|p| p.name == "model.embed_tokens.weight") {
+        let embedded = model.embed(&batch.inputs)?;
+        acc.add(model, &(embedded * &grad_out)?.sum_all()?.backward()?)?;
+    }
+    Ok(sum)
+}
+
+fn input_grad(store: &GradStore, input: &Var) -> Result<Tensor> {
+    match store.get(input.as_tensor()) {
+        Some(g) => Ok(g.clone()),
+        None => input.as_tensor().zeros_like(),
+    }
+}
+
+/// Global L2 norm of a set of gradients.
+pub fn global_norm(grads: &[Tensor]) -> Result<f64> {
+    let mut sum = 0.0;
+    for g in grads {
+        sum += g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    }
+    Ok(sum.sqrt())
+}
+
+/// Scales gradients so their global norm is at most `max_norm` (0: no clipping).
+pub fn clip(grads: Vec<Tensor>, norm: f64, max_norm: f64) -> Result<Vec<Tensor>> {
+    if max_norm <= 0.0 || norm <= max_norm {
+        return Ok(grads);
+    }
+    let factor = max_norm / (norm + 1e-6);
+    grads.into_iter().map(|g| g * factor).collect()
+}

@@ -1,0 +1,72 @@
+//! Setting a run up from a config: device, model (with LoRA attached or made
+//! fully trainable), tokenizer, training and validation data.
+
+use candle_core::DType;
+use tokenizers::Tokenizer;
+
+use crate::config::{TrainConfig, TrainMode};
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::model::Model;
+use crate::model::mistral::LoraSpec;
+
+/// Everything a training loop needs, loaded and checked.
+pub struct Session {
+    /// The resolved config.
+    pub config: TrainConfig,
+    /// The model with its trainable parameters.
+    pub model: Model,
+    /// The model's tokenizer.
+    pub tokenizer: Tokenizer,
+    /// Training examples.
+    pub train: Dataset,
+    /// Validation examples.
+    pub validation: Dataset,
+    /// The adapter's shape (LoRA mode).
+    pub lora: Option<LoraSpec>,
+}
+
+impl Session {
+    /// Loads model, tokenizer and data for `config` (already validated).
+    pub fn prepare(config: &TrainConfig) -> Result<Self> {
+        let device = crate::device::open(&config.model.device)?;
+        let mut model = Model::load(&config.model.path, DType::F32, &device)?;
+        let tokenizer = crate::model::tokenizer::load(&config.model.path, &model.config)?;
+        let d = &config.data;
+        let mut train = Dataset::from_file(&d.train_file, &tokenizer, d.max_seq_len, d.train_on, d.skip_bad_lines)?;
+        let validation = match &d.validation_file {
+            Some(p) => Dataset::from_file(p, &tokenizer, d.max_seq_len, d.train_on, d.skip_bad_lines)?,
+            None => train.split_off_validation(d.validation_ratio, config.training.seed),
+        };
+        let lora = match config.training.mode {
+            TrainMode::Lora => {
+                let l = &config.lora;
+                let spec = LoraSpec { rank: l.rank, alpha: l.alpha, dropout: l.dropout, targets: l.resolved_targets() };
+                model.add_lora(&spec, config.training.seed)?;
+                Some(spec)
+            }
+            TrainMode::Full => {
+                model.make_fully_trainable()?;
+                None
+            }
+        };
+        Ok(Self { config: config.clone(), model, tokenizer, train, validation, lora })
+    }
+
+    /// Optimizer steps in one epoch (the last accumulation window may be short).
+    pub fn steps_per_epoch(&self) -> usize {
+        let t = &self.config.training;
+        self.train.num_batches(t.batch_size).div_ceil(t.grad_accum).max(1)
+    }
+
+    /// Optimizer steps of the whole run.
+    pub fn total_steps(&self) -> usize {
+        let t = &self.config.training;
+        let by_epochs = (t.epochs > 0).then(|| self.steps_per_epoch() * t.epochs);
+        match (by_epochs, t.max_steps) {
+            (Some(e), Some(m)) => e.min(m),
+            (Some(e), None) => e,
+            (None, m) => m.unwrap_or(0),
+        }
+    }
+}
