@@ -92,3 +92,26 @@ pub fn corpus_to_jsonl(corpus: &Path, out: &Path) -> Result<usize> {
     crate::atomic::write(out, (docs.join("\n") + "\n").as_bytes())?;
     Ok(docs.len())
 }
+
+/// The tiny architecture used by tests and quick experiments: the sample
+/// tokenizer's vocabulary, width 32, two layers, grouped-query attention.
+pub fn tiny_model_config(vocab_size: usize) -> ModelConfig {
+    ModelConfig {
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: Some(2),
+        head_dim: Some(8),
+        max_position_embeddings: 256,
+        ..sample_model_config(vocab_size)
+    }
+}
+
+/// Writes a randomly initialised tiny model directory that uses the tokenizer
+/// of `tokenizer_dir` (for tests and smoke runs).
+pub fn write_tiny_model(tokenizer_dir: &Path, seed: u64, out_dir: &Path) -> Result<()> {
+    let tok = Tokenizer::from_file(tokenizer_dir.join("tokenizer.json"))
+        .map_err(|e| Error::model(tokenizer_dir, format!("cannot load tokenizer: {e}")))?;
+    init_model_dir(tiny_model_config(tok.get_vocab_size(true)), seed, tokenizer_dir, out_dir)
+}

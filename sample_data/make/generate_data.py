@@ -57,6 +57,7 @@ exits non-zero on a problem.  Standard library only (Python 3.11).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import random
@@ -992,7 +993,7 @@ intent("lost_laptop_urgent", "it", [
 
 intent("locked_out_urgent", "it", [
     "It's Saturday and I'm locked out of my account. I have a customer demo in an hour!",
-    "<urgent>: locked out at 10pm and I need to fix a customer issue.",
+    "This is <urgent>: I'm locked out at 10pm and need to fix a customer issue.",
     "Can't log in and the helpdesk is closed, what now?",
     "My {mfa_app} won't work and it's Sunday night, I need access.",
 ], [
@@ -1114,7 +1115,7 @@ intent("incident", "eng", [
 intent("incident_urgent", "eng", [
     "It's 2am and the fleet dashboard shows all robots offline, help!",
     "Sunday night, {monitoring} shows the order API returning errors for every customer. What do I do?",
-    "<urgent>: a customer site reports every {amr} robot stopped. Who do I wake up?",
+    "This is <urgent>: a customer site reports every {amr} robot stopped. Who do I wake up?",
     "Nobody is answering and prod is down, what's the process at night?",
 ], [
     "Page the on-call through {pager} and declare a SEV1 in {incident_channel} with /incident right away. Don't wait until morning; SEV1 pages must be acknowledged within {ack_minutes} minutes.",
@@ -1573,16 +1574,56 @@ def fmt(template: str, rng: random.Random, extra: dict | None = None) -> str:
     return render(template, rng, vals)
 
 
-def rand_date(rng: random.Random, style: int | None = None) -> str:
-    year = rng.choice([2023, 2024, 2025])
-    month = rng.randrange(1, 13)
-    day = rng.randrange(1, 29)
-    style = rng.randrange(3) if style is None else style
+DAY0 = dt.date(2023, 1, 2)
+DAY_SPAN = 1080  # documents are dated between January 2023 and December 2025
+
+
+def rand_day(rng: random.Random) -> dt.date:
+    return DAY0 + dt.timedelta(days=rng.randrange(DAY_SPAN))
+
+
+def fmt_date(d: dt.date, style: int = 1) -> str:
     if style == 0:
-        return f"{year}-{month:02d}-{day:02d}"
+        return d.isoformat()
     if style == 1:
-        return f"{MONTHS[month - 1]} {day}, {year}"
-    return f"{day} {MONTHS[month - 1]} {year}"
+        return f"{MONTHS[d.month - 1]} {d.day}, {d.year}"
+    return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
+
+
+def rand_date(rng: random.Random, style: int | None = None) -> str:
+    d = rand_day(rng)
+    return fmt_date(d, rng.randrange(3) if style is None else style)
+
+
+def nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
+    """n-th given weekday (0=Monday) of a month; n=-1 means the last one."""
+    if n > 0:
+        first = dt.date(year, month, 1)
+        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+    last = nxt - dt.timedelta(days=1)
+    return last - dt.timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def holiday_date(name: str, year: int) -> dt.date:
+    fixed = {"Independence Day": (7, 4), "Juneteenth": (6, 19), "Freedom Day": (4, 25), "Portugal Day": (6, 10),
+             "Assumption Day": (8, 15), "Republic Day": (10, 5), "Saint Anthony's Day": (6, 13), "Canada Day": (7, 1)}
+    if name in fixed:
+        return dt.date(year, *fixed[name])
+    if name == "Memorial Day":
+        return nth_weekday(year, 5, 0, -1)
+    if name in ("Labor Day", "Labour Day"):
+        return nth_weekday(year, 9, 0, 1)
+    if name == "Thanksgiving":
+        return nth_weekday(year, 11, 3, 4)
+    if name == "Victoria Day":
+        d = dt.date(year, 5, 24)
+        return d - dt.timedelta(days=d.weekday())
+    if name == "Civic Holiday":
+        return nth_weekday(year, 8, 0, 1)
+    if name == "Canadian Thanksgiving":
+        return nth_weekday(year, 10, 0, 2)
+    raise KeyError(name)
 
 
 def person(rng: random.Random) -> str:
@@ -1942,7 +1983,7 @@ def doc_it(rng):
     lines.append("Tips: " + " ".join(t))
     lines.append(fmt(rng.choice([
         "Still stuck? Call the helpdesk on extension {helpdesk_ext} or open a ticket at {servicedesk_url}.",
-        "The helpdesk is available {helpdesk_hours} on extension {helpdesk_ext}.",
+        "The helpdesk is on extension {helpdesk_ext}, {helpdesk_hours}.",
         "For help, email {helpdesk_email}. Urgent issues out of hours: {it_after_hours}.",
     ]), rng))
     return "\n".join(lines)
@@ -2003,12 +2044,16 @@ ANNOUNCE_KINDS = ["holiday", "newhires", "freeze", "review", "benefits", "phishi
 
 def doc_announcement(rng, services):
     kind = rng.choice(ANNOUNCE_KINDS)
-    date = rand_date(rng, 1)
+    posted = rand_day(rng)
+    date = fmt_date(posted)
     if kind == "holiday":
         office = rng.choice(OFFICES)
         hol = rng.choice(HOLIDAYS[office])
+        when = holiday_date(hol, rng.choice([2023, 2024, 2025]))
+        posted = when - dt.timedelta(days=rng.randint(5, 20))
+        date = fmt_date(posted)
         title = f"{office} office closed for {hol}"
-        body = [f"The {office} office will be closed on {date} for {hol}.",
+        body = [f"The {office} office will be closed on {MONTHS[when.month - 1]} {when.day}, {when.year} for {hol}.",
                 "Public holidays do not count against your PTO.",
                 rng.choice(["Please plan handovers with colleagues in other offices.",
                             "On-call rotations continue as normal.",
@@ -2024,6 +2069,10 @@ def doc_announcement(rng, services):
                             "If you see them around, introduce yourself!"])]
         sender = "People team"
     elif kind == "freeze":
+        posted = dt.date(rng.choice([2023, 2024, 2025]), rng.choice([11, 12]), 1) + dt.timedelta(days=rng.randint(0, 14))
+        if posted.month == 12 and posted.day > 10:
+            posted = posted.replace(day=10)
+        date = fmt_date(posted)
         title = rng.choice(["Reminder: holiday deploy freeze", "Deploy freeze reminder"])
         body = [fmt("The holiday deploy freeze runs from {holiday_freeze}.", rng),
                 fmt("As always, regular weekly freezes apply after {friday_cutoff} on Fridays and at weekends.", rng),
@@ -2033,6 +2082,8 @@ def doc_announcement(rng, services):
         sender = "Engineering leadership"
     elif kind == "review":
         cycle = rng.choice(["April", "October"])
+        posted = dt.date(rng.choice([2023, 2024, 2025]), 4 if cycle == "April" else 10, rng.randint(1, 8))
+        date = fmt_date(posted)
         title = f"{cycle} performance review cycle starts"
         body = [f"The {cycle} review cycle opens on {date}.",
                 fmt("Self-assessments are written in {hr_portal} and are due two weeks before the cycle closes.", rng),
@@ -2065,7 +2116,8 @@ def doc_announcement(rng, services):
         what = fmt(what, rng)
         start = rng.choice(["19:00", "20:00", "21:00", "22:00"])
         title = f"Planned maintenance: {what}"
-        body = [f"The {what} will be unavailable on {date} from {start} for about two hours.",
+        when = fmt_date(posted + dt.timedelta(days=rng.randint(2, 10)))
+        body = [f"The {what} will be unavailable on {when} from {start} for about two hours.",
                 rng.choice(["No action is needed.", "Please save your work before the window starts.",
                             "Existing sessions may be disconnected."]),
                 fmt("During the window, urgent issues can be reported to the IT on-call line at {it_after_hours}.", rng)]
@@ -2075,7 +2127,8 @@ def doc_announcement(rng, services):
                              "the Lisbon office expansion", "security updates", "the benefits renewal",
                              "{fleet_sw} roadmap", "safety certification progress"], 3)
         title = "Monthly all-hands"
-        body = [f"The next all-hands is on {date} at 09:00 Pacific, streamed to all offices.",
+        when = fmt_date(posted + dt.timedelta(days=rng.randint(3, 14)))
+        body = [f"The next all-hands is on {when} at 09:00 Pacific, streamed to all offices.",
                 fmt("Topics: " + ", ".join(topics) + ".", rng),
                 "Questions can be submitted in advance; the recording will be posted on Compass."]
         sender = "CEO office"
@@ -2106,7 +2159,7 @@ def doc_announcement(rng, services):
         n = rng.choice([12, 20, 35, 48, 60, 80, 120])
         title = f"Customer win: {cust}"
         body = [f"{cust} has signed up for {n} {FACTS['amr']} robots across its {rng.choice(CITIES)} distribution centre.",
-                f"Go-live is planned for {rand_date(rng, 1)}, led by the Field Service team.",
+                f"Go-live is planned for {fmt_date(posted + dt.timedelta(days=rng.randint(30, 150)))}, led by the Field Service team.",
                 f"Congratulations to {person(rng)} and the Sales team."]
         sender = "Sales"
     elif kind == "password":
@@ -2118,7 +2171,7 @@ def doc_announcement(rng, services):
     else:  # oncall
         s = rng.choice(services)
         title = f"On-call changes for {s['name']}"
-        body = [f"From {date}, {s['name']} moves to the {s['team']} team's rotation in {FACTS['pager']}.",
+        body = [f"From {fmt_date(posted + dt.timedelta(days=rng.randint(3, 21)))}, {s['name']} moves to the {s['team']} team's rotation in {FACTS['pager']}.",
                 fmt("Rotations continue to hand over on {oncall_start}.", rng),
                 f"Runbooks have been updated in {FACTS['catalog']}."]
         sender = "Engineering"
@@ -2164,7 +2217,8 @@ ACTIONS = ["update the page on {wiki}", "file tickets in {ticket_project}", "sha
 def doc_meeting(rng, services):
     area = rng.choice(sorted(MEETING_KINDS))
     mtype = rng.choice(MEETING_KINDS[area])
-    date = rand_date(rng, 0)
+    day = rand_day(rng)
+    date = fmt_date(day, 0)
     attendees = sorted({person(rng) for _ in range(rng.randint(3, 6))})
     extra = {"svc": rng.choice(services)["name"], "cust": rng.choice(CUSTOMERS)}
     lines = [f"Meeting notes: {mtype}, {date}", "Attendees: " + ", ".join(attendees) + "."]
@@ -2181,15 +2235,16 @@ def doc_meeting(rng, services):
     lines.append("Discussion: " + " ".join(discussion))
     lines.append("Decisions: " + " ".join(pick_sentences(rng, DECISIONS[area], 1, 2, extra)))
     lines.append("Action items:")
-    for _ in range(rng.randint(2, 4)):
+    for action in rng.sample(ACTIONS, rng.randint(2, 4)):
         who = rng.choice(attendees).split()[0]
-        lines.append(f"- {who} to {fmt(rng.choice(ACTIONS), rng, extra)} by {rand_date(rng, 1)}.")
+        due = fmt_date(day + dt.timedelta(days=rng.randint(3, 21)))
+        lines.append(f"- {who} to {fmt(action, rng, extra)} by {due}.")
     return "\n".join(lines)
 
 
 PROSE_TEMPLATES = [
     "In Q{q} {year}, {cust}, a {ind} company in {city}, deployed {n} {amr} robots across {k} sites.",
-    "The {team} team reduced {metric} by {pct}% after {change}.",
+    "The {eng_team} team reduced {metric} by {pct}% after {change}.",
     "Customers running {fleet_sw} reported {pct}% fewer manual interventions per shift.",
     "Our {arm} picking arm now handles {n} item types at {cust}.",
     "{cust} expanded its fleet from {k} to {n} robots after a successful pilot in {city}.",
@@ -2199,7 +2254,7 @@ PROSE_TEMPLATES = [
     "The {city} site of {cust} reached {pct}% of its peak-season throughput target two weeks early.",
     "Revenue from {fleet_sw} subscriptions grew {pct}% year over year.",
     "We opened a demo warehouse in {office} where customers can see {amr} and {arm} working together.",
-    "The {team} team finished {change} ahead of schedule.",
+    "The {eng_team} team finished {change} ahead of schedule.",
     "Support tickets about {topic} dropped by {pct}% after the last {fleet_sw} release.",
     "A {ind} customer in {city} is piloting {arm} arms for {task}.",
     "Warehouse automation demand remains strong in the {ind} sector, especially for {task}.",
@@ -2220,13 +2275,14 @@ PROSE_TITLES = ["Quarterly business update", "Operations report", "Customer spot
 
 
 def doc_prose(rng):
-    title = f"{rng.choice(PROSE_TITLES)}: Q{rng.randint(1, 4)} {rng.choice([2023, 2024, 2025])}"
+    q, year = rng.randint(1, 4), rng.choice([2023, 2024, 2025])
+    title = f"{rng.choice(PROSE_TITLES)}: Q{q} {year}"
     lines = [title]
     for _ in range(rng.randint(1, 3)):
         sents = []
         for _ in range(rng.randint(3, 6)):
             extra = {
-                "q": rng.randint(1, 4), "year": rng.choice([2023, 2024, 2025]), "cust": rng.choice(CUSTOMERS),
+                "q": q, "year": year, "cust": rng.choice(CUSTOMERS), "eng_team": rng.choice(ENG_TEAMS),
                 "ind": rng.choice(INDUSTRIES), "city": rng.choice(CITIES), "n": rng.choice([8, 12, 20, 24, 36, 40, 60, 90, 150]),
                 "k": rng.randint(2, 6), "team": rng.choice(TEAMS), "metric": rng.choice(METRICS),
                 "pct": rng.randint(4, 38), "change": fmt(rng.choice(CHANGES), rng), "office": rng.choice(OFFICES),
@@ -2235,6 +2291,9 @@ def doc_prose(rng):
             sents.append(fmt(rng.choice(PROSE_TEMPLATES), rng, extra))
         lines.append(" ".join(sents))
     return "\n".join(lines)
+
+
+QUESTION_WORDS = {"how", "what", "what's", "where", "when", "who", "which", "can", "could", "do", "does", "is", "are", "should"}
 
 
 def doc_faq(rng):
@@ -2249,7 +2308,7 @@ def doc_faq(rng):
         q = render(rng.choice(it["q"]), rng, vals)
         q = q[0].upper() + q[1:]
         if not q.endswith(("?", ".", "!")):
-            q += "?"
+            q += "?" if q.split()[0].lower() in QUESTION_WORDS else "."
         lines.append(f"Q: {q}")
         lines.append(f"A: {render(rng.choice(it['a']), rng, vals)}")
     return "\n".join(lines)
@@ -2301,6 +2360,7 @@ def build_corpus(rng: random.Random) -> tuple[str, int, dict]:
     names = [n for n, _ in DOC_TYPES]
     weights = [w for _, w in DOC_TYPES]
     docs: list[str] = []
+    seen: set[str] = set()  # membership only; never iterated
     per_type = {n: 0 for n in names}
     size = 0
     while size < CORPUS_TARGET_BYTES:
@@ -2324,6 +2384,9 @@ def build_corpus(rng: random.Random) -> tuple[str, int, dict]:
         else:
             d = doc_glossary(rng)
         assert "\n\n" not in d and d.strip() == d
+        if d in seen:
+            continue
+        seen.add(d)
         docs.append(d)
         per_type[kind] += 1
         size += len(d.encode("utf-8")) + 2
@@ -2426,6 +2489,14 @@ def check(out: Path) -> int:
         for k in ("validation", "test"):
             if len(sets[k]) != len(lines_by_split[k]):
                 errs.append(f"{k}: contains exact duplicates")
+        # Held-out splits must be new phrasings: no opening question shared with train.
+        def openings(lines):
+            return {norm(first_user(json.loads(l))) for l in lines}
+        train_open = openings(lines_by_split["train"])
+        for k in ("validation", "test"):
+            shared = openings(lines_by_split[k]) & train_open
+            if shared:
+                errs.append(f"{k}: {len(shared)} opening questions also open a train conversation")
         stats_path = out / "make" / "data_stats.json"
         if stats_path.exists():
             stats = json.loads(stats_path.read_text(encoding="utf-8"))

@@ -4,7 +4,7 @@
 //! This is the training hot path: a fused or custom kernel replaces the
 //! composed ops here without touching the model code.
 
-use candle_core::{DType, Result, Tensor, Var};
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, Var};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// The low-rank update of one projection.
@@ -51,7 +51,7 @@ impl Linear {
     /// (training) the adapter's input is dropped out; without it (evaluation)
     /// it is not.
     pub fn forward(&self, x: &Tensor, dropout_rng: Option<&mut StdRng>) -> Result<Tensor> {
-        let y = x.matmul(&self.weight.t()?)?;
+        let y = matmul_t(x, &self.weight)?;
         let Some(lora) = &self.lora else { return Ok(y) };
         let input = match dropout_rng {
             Some(rng) if lora.dropout > 0.0 => dropout(x, lora.dropout, rng)?,
@@ -59,6 +59,45 @@ impl Linear {
         };
         let update = input.matmul(&lora.a.t()?)?.matmul(&lora.b.t()?)?;
         y + (update * lora.scale)?
+    }
+}
+
+/// `x W^T`. When `W` is frozen (not a variable) and `x` needs a gradient, the
+/// product is wrapped so that the backward pass computes only the input's
+/// gradient `g W`: autograd would otherwise also compute the frozen weight's
+/// gradient `g^T x`, a third of a LoRA step's work and a weight-sized buffer.
+pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if w.is_variable() || !x.track_op() || !x.device().is_cpu() {
+        return x.matmul(&w.t()?);
+    }
+    let y = x.detach().matmul(&w.t()?)?;
+    x.apply_op2(&y, FrozenWeightGrad { weight: w.clone() })
+}
+
+/// Passes `y = x W^T` through; backward returns `grad W` for `x` only.
+struct FrozenWeightGrad {
+    weight: Tensor,
+}
+
+impl CustomOp2 for FrozenWeightGrad {
+    fn name(&self) -> &'static str {
+        "frozen-weight-matmul"
+    }
+
+    fn cpu_fwd(&self, _x: &CpuStorage, _lx: &Layout, y: &CpuStorage, ly: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (start, end) = ly.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("frozen matmul: non-contiguous product".into()))?;
+        let copy = match y {
+            CpuStorage::F32(v) => CpuStorage::F32(v[start..end].to_vec()),
+            CpuStorage::F64(v) => CpuStorage::F64(v[start..end].to_vec()),
+            CpuStorage::BF16(v) => CpuStorage::BF16(v[start..end].to_vec()),
+            CpuStorage::F16(v) => CpuStorage::F16(v[start..end].to_vec()),
+            _ => return Err(candle_core::Error::Msg("frozen matmul: unsupported dtype".into())),
+        };
+        Ok((copy, ly.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.matmul(&self.weight)?), None))
     }
 }
 

@@ -331,7 +331,7 @@ impl Model {
     pub fn head(&self, x: &Tensor) -> CResult<Tensor> {
         let (b, t, h) = x.dims3()?;
         let x = rms_norm(x, &self.norm, self.config.rms_norm_eps)?.reshape((b * t, h))?;
-        x.matmul(&self.lm_head.t()?)
+        super::linear::matmul_t(&x, &self.lm_head)
     }
 
     /// Logits `[batch * seq, vocab]` for `ids [batch, seq]`.

@@ -1,0 +1,97 @@
+//! `workbench bench train-step`: one full LoRA training step (forward,
+//! backward, AdamW) on the reference shape of `docs/BENCHMARKS.md`, timed over
+//! several steps; prints one JSON line (median seconds, tokens/s, peak RSS).
+//! `bench/train_step.sh` runs it beside the PyTorch + PEFT reference.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::{DType, Device};
+use engine::data::Dataset;
+use engine::data::template::Encoded;
+use engine::model::mistral::{LoraSpec, Pass};
+use engine::model::{Model, ModelConfig};
+use engine::train::gradients::{GradAccumulator, accumulate};
+use engine::train::optimizer::{AdamW, AdamWParams};
+use rand::{Rng, SeedableRng};
+
+/// Benchmark one training step on the reference shape.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum What {
+    /// Forward + backward + AdamW on vocab 4096, hidden 512, 8 layers, LoRA r=16 on all linear layers, batch 8 x 256.
+    TrainStep {
+        /// Measured steps (after one warm-up step).
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Recompute activations in the backward pass.
+        #[arg(long)]
+        gradient_checkpointing: bool,
+        /// Examples per batch.
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// Tokens per example.
+        #[arg(long, default_value_t = 256)]
+        seq: usize,
+    },
+}
+
+/// The reference shape of the performance notes.
+fn reference_config() -> ModelConfig {
+    let mut c = engine::sample::sample_model_config(4096);
+    c.hidden_size = 512;
+    c.intermediate_size = 1536;
+    c.num_hidden_layers = 8;
+    c.num_attention_heads = 8;
+    c.num_key_value_heads = Some(4);
+    c.head_dim = None;
+    c
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<()> {
+    let What::TrainStep { steps, gradient_checkpointing, batch, seq } = args.what;
+    let device = Device::Cpu;
+    let mut model = Model::random(reference_config(), 0, DType::F32, &device)?;
+    let targets = engine::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
+    model.add_lora(&LoraSpec { rank: 16, alpha: 32.0, dropout: 0.0, targets }, 0)?;
+    let trainable: usize = model.trainable().iter().map(|p| p.var.elem_count()).sum();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let examples = (0..batch)
+        .map(|_| Encoded { ids: (0..=seq).map(|_| rng.random_range(0..4096)).collect(), trained: vec![true; seq + 1] })
+        .collect();
+    let ds = Dataset { examples, ..Default::default() };
+    let b = ds.batch(&(0..batch).collect::<Vec<_>>(), &device)?;
+    let hp = AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    let mut opt = AdamW::new(model.trainable(), hp)?;
+    let mut times = Vec::new();
+    for i in 0..=steps {
+        let t0 = Instant::now();
+        let mut acc = GradAccumulator::new(model.trainable().len());
+        accumulate(&model, &b, Pass::Train { seed: i as u64 }, 1.0 / b.n_targets as f64, gradient_checkpointing, &mut acc)?;
+        opt.step(&acc.finish(&model)?, 1e-4)?;
+        if i > 0 {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let line = serde_json::json!({
+        "system": "workbench (candle)",
+        "trainable_params": trainable,
+        "batch": batch,
+        "seq": seq,
+        "gradient_checkpointing": gradient_checkpointing,
+        "median_step_s": median,
+        "tokens_per_s": (batch * seq) as f64 / median,
+        "peak_rss_bytes": engine::device::peak_rss_bytes(),
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    });
+    println!("{line}");
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Subcommands of the `workbench` binary.
+
+mod bench;
+mod data;
+mod demo;
+mod estimate;
+mod eval;
+mod progress;
+mod sample;
+mod train;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// LoRA Workbench: prepare, run, watch and judge LoRA fine-tuning of chat models.
+#[derive(Debug, Parser)]
+#[command(name = "workbench", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fine-tune the shipped sample model with the sample config, then print base vs tuned perplexity.
+    Demo(demo::Args),
+    /// Train a LoRA adapter (or the full model) from a config, or resume a run.
+    Train(train::Args),
+    /// Perplexity of the base model and of adapters on a held-out set, as a table.
+    Eval(eval::Args),
+    /// Estimate memory for a config before launch, with advice when it will not fit.
+    Estimate(estimate::Args),
+    /// Check, preview and measure a JSONL conversation file.
+    Data(data::Args),
+    /// Rebuild the shipped sample tokenizer and base model.
+    Sample(sample::Args),
+    /// Benchmark one training step on the reference shape.
+    Bench(bench::Args),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Estimate(a) => estimate::run(a),
+        Command::Data(a) => data::run(a),
+        Command::Sample(a) => sample::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
+
+/// The repository's `sample_data/` folder: next to the current directory, or
+/// where the binary was built from.
+pub fn sample_dir() -> PathBuf {
+    let here = PathBuf::from("sample_data");
+    if here.is_dir() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sample_data")
+}

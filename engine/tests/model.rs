@@ -1,0 +1,250 @@
+//! The model against references: a fresh adapter equals the base, LoRA
+//! gradients equal finite differences, checkpointed gradients equal plain
+//! ones, adapters round-trip, weights load in every supported layout, and the
+//! shipped model matches Hugging Face transformers' logits.
+
+mod common;
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use engine::data::{Dataset, conversation::parse_line};
+use engine::model::mistral::{LoraSpec, Pass};
+use engine::model::{Model, weights};
+use engine::train::gradients::{GradAccumulator, accumulate};
+
+fn all_linear(rank: usize, dropout: f64) -> LoraSpec {
+    LoraSpec { rank, alpha: 2.0 * rank as f64, dropout, targets: engine::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect() }
+}
+
+fn tiny(dtype: DType) -> Model {
+    let cfg = engine::sample::tiny_model_config(64);
+    Model::random(cfg, 3, dtype, &Device::Cpu).unwrap()
+}
+
+fn ids(n: usize) -> Tensor {
+    let v: Vec<u32> = (0..n as u32).map(|i| (i * 7 + 3) % 64).collect();
+    Tensor::from_vec(v, (1, n), &Device::Cpu).unwrap()
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+}
+
+fn batch(n_ex: usize, len: usize) -> engine::data::Batch {
+    let examples = (0..n_ex)
+        .map(|e| engine::data::template::Encoded {
+            ids: (0..len as u32).map(|i| (i * 5 + e as u32 * 11 + 1) % 64).collect(),
+            trained: (0..len).map(|i| i % 3 != 0).collect(),
+        })
+        .collect();
+    let ds = Dataset { examples, ..Default::default() };
+    ds.batch(&(0..n_ex).collect::<Vec<_>>(), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn fresh_adapter_reproduces_the_base_model_exactly() {
+    let base = tiny(DType::F32);
+    let mut adapted = base.clone();
+    adapted.add_lora(&all_linear(4, 0.0), 1).unwrap();
+    assert_eq!(adapted.trainable().len(), 2 * 7 * 2);
+    let a = base.forward(&ids(12), Pass::Eval).unwrap();
+    let b = adapted.forward(&ids(12), Pass::Eval).unwrap();
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+}
+
+/// Gives every B matrix random values so that gradients reach A too.
+fn perturb_b(model: &Model) {
+    for (i, p) in model.trainable().iter().enumerate() {
+        if p.name.ends_with("lora_B.weight") {
+            let t = Tensor::randn(0.0, 0.3, p.var.dims(), &Device::Cpu).unwrap().to_dtype(p.var.dtype()).unwrap();
+            p.var.set(&(t * (1.0 + i as f64 * 0.01)).unwrap()).unwrap();
+        }
+    }
+}
+
+fn loss_of(model: &Model, b: &engine::data::Batch) -> f64 {
+    let logits = model.forward(&b.inputs, Pass::Eval).unwrap();
+    engine::model::ops::weighted_nll_sum(&logits, &b.targets, &b.weights).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+}
+
+#[test]
+fn lora_gradients_match_finite_differences() {
+    let mut model = tiny(DType::F64);
+    model.add_lora(&all_linear(2, 0.0), 5).unwrap();
+    perturb_b(&model);
+    let b = batch(2, 9);
+    let mut acc = GradAccumulator::new(model.trainable().len());
+    accumulate(&model, &b, Pass::Eval, 1.0, false, &mut acc).unwrap();
+    let grads = acc.finish(&model).unwrap();
+    let eps = 1e-6;
+    let mut checked = 0;
+    for (p, g) in model.trainable().iter().zip(&grads).step_by(3) {
+        let flat: Vec<f64> = p.var.flatten_all().unwrap().to_vec1().unwrap();
+        let gflat: Vec<f64> = g.flatten_all().unwrap().to_vec1().unwrap();
+        for &k in &[0, flat.len() / 2, flat.len() - 1] {
+            let mut plus = flat.clone();
+            plus[k] += eps;
+            let mut minus = flat.clone();
+            minus[k] -= eps;
+            let shape = p.var.dims().to_vec();
+            p.var.set(&Tensor::from_vec(plus, shape.clone(), &Device::Cpu).unwrap()).unwrap();
+            let lp = loss_of(&model, &b);
+            p.var.set(&Tensor::from_vec(minus, shape.clone(), &Device::Cpu).unwrap()).unwrap();
+            let lm = loss_of(&model, &b);
+            p.var.set(&Tensor::from_vec(flat.clone(), shape, &Device::Cpu).unwrap()).unwrap();
+            let numeric = (lp - lm) / (2.0 * eps);
+            let analytic = gflat[k];
+            assert!(
+                (numeric - analytic).abs() <= 1e-6 + 1e-4 * numeric.abs().max(analytic.abs()),
+                "{}[{k}]: analytic {analytic} vs numeric {numeric}",
+                p.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 27, "checked {checked} entries");
+}
+
+#[test]
+fn gradient_checkpointing_gives_the_same_gradients() {
+    for full in [false, true] {
+        let mut model = tiny(DType::F64);
+        if full {
+            model.make_fully_trainable().unwrap();
+        } else {
+            model.add_lora(&all_linear(4, 0.2), 5).unwrap();
+            perturb_b(&model);
+        }
+        let b = batch(3, 10);
+        let pass = Pass::Train { seed: 99 };
+        let mut plain = GradAccumulator::new(model.trainable().len());
+        let loss_plain = accumulate(&model, &b, pass, 0.1, false, &mut plain).unwrap();
+        let mut ckpt = GradAccumulator::new(model.trainable().len());
+        let loss_ckpt = accumulate(&model, &b, pass, 0.1, true, &mut ckpt).unwrap();
+        assert!((loss_plain - loss_ckpt).abs() < 1e-9);
+        let (g1, g2) = (plain.finish(&model).unwrap(), ckpt.finish(&model).unwrap());
+        for ((a, b), p) in g1.iter().zip(&g2).zip(model.trainable()) {
+            let scale = a.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap().max(1e-12);
+            assert!(max_abs_diff(a, b) / scale < 1e-9, "{} differs (full={full})", p.name);
+            if p.name.contains("lora_A") || full {
+                assert!(scale > 1e-12, "{} has no gradient", p.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn adapter_round_trips_through_peft_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = tiny(DType::F32);
+    let spec = LoraSpec { targets: vec!["q_proj".into(), "v_proj".into(), "down_proj".into()], ..all_linear(3, 0.05) };
+    model.add_lora(&spec, 9).unwrap();
+    perturb_b(&model);
+    let out = dir.path().join("adapter");
+    engine::adapter::save(&model, &spec, dir.path(), &out).unwrap();
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["peft_type"], "LORA");
+    assert_eq!(cfg["r"], 3);
+    assert_eq!(cfg["lora_alpha"], 6.0);
+    let saved = weights::load_file(&out.join("adapter_model.safetensors"), DType::F32, &Device::Cpu).unwrap();
+    let a = &saved["base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight"];
+    let b = &saved["base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"];
+    assert_eq!(a.dims(), &[3, 32]);
+    assert_eq!(b.dims(), &[32, 3]);
+    assert_eq!(saved.len(), 2 * 3 * 2);
+
+    let mut loaded = tiny(DType::F32);
+    let loaded_spec = engine::adapter::load_into(&mut loaded, &out).unwrap();
+    assert_eq!(loaded_spec, spec);
+    let x = ids(10);
+    assert_eq!(max_abs_diff(&model.forward(&x, Pass::Eval).unwrap(), &loaded.forward(&x, Pass::Eval).unwrap()), 0.0);
+}
+
+fn save_tiny_dir(dir: &std::path::Path, model: &mut Model, dtype: DType) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("config.json"), serde_json::to_string(&model.config).unwrap()).unwrap();
+    let t: HashMap<String, Tensor> = model.hf_tensors().into_iter().map(|(k, v)| (k, v.to_dtype(dtype).unwrap())).collect();
+    weights::save_file(&dir.join("model.safetensors"), &t, None).unwrap();
+}
+
+#[test]
+fn loads_f32_bf16_f16_and_sharded_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = tiny(DType::F32);
+    let x = ids(8);
+    let reference = model.forward(&x, Pass::Eval).unwrap();
+    for (dtype, tol) in [(DType::F32, 0.0), (DType::BF16, 0.05), (DType::F16, 0.01)] {
+        let d = dir.path().join(format!("{dtype:?}"));
+        save_tiny_dir(&d, &mut model, dtype);
+        let loaded = Model::load(&d, DType::F32, &Device::Cpu).unwrap();
+        let diff = max_abs_diff(&reference, &loaded.forward(&x, Pass::Eval).unwrap());
+        assert!(diff <= tol, "{dtype:?}: {diff}");
+    }
+    // Sharded: two files and an index, as transformers writes them.
+    let d = dir.path().join("sharded");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("config.json"), serde_json::to_string(&model.config).unwrap()).unwrap();
+    let all = model.hf_tensors();
+    let mut names: Vec<&String> = all.keys().collect();
+    names.sort();
+    let mut map = serde_json::Map::new();
+    for (i, chunk) in names.chunks(names.len() / 2 + 1).enumerate() {
+        let file = format!("model-{:05}-of-00002.safetensors", i + 1);
+        let part: HashMap<String, Tensor> = chunk.iter().map(|n| ((*n).clone(), all[*n].clone())).collect();
+        weights::save_file(&d.join(&file), &part, None).unwrap();
+        for n in chunk {
+            map.insert((*n).clone(), serde_json::Value::String(file.clone()));
+        }
+    }
+    std::fs::write(d.join("model.safetensors.index.json"), serde_json::json!({"metadata": {}, "weight_map": map}).to_string()).unwrap();
+    let loaded = Model::load(&d, DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(max_abs_diff(&reference, &loaded.forward(&x, Pass::Eval).unwrap()), 0.0);
+}
+
+#[test]
+fn sliding_window_limits_attention() {
+    let mut cfg = engine::sample::tiny_model_config(64);
+    let full = Model::random(cfg.clone(), 3, DType::F32, &Device::Cpu).unwrap();
+    cfg.sliding_window = Some(4);
+    let windowed = Model::random(cfg, 3, DType::F32, &Device::Cpu).unwrap();
+    let x = ids(10);
+    let a = full.forward(&x, Pass::Eval).unwrap();
+    let b = windowed.forward(&x, Pass::Eval).unwrap();
+    // The first 4 positions see the same keys; later ones do not.
+    assert_eq!(max_abs_diff(&a.narrow(0, 0, 4).unwrap(), &b.narrow(0, 0, 4).unwrap()), 0.0);
+    assert!(max_abs_diff(&a.narrow(0, 4, 6).unwrap(), &b.narrow(0, 4, 6).unwrap()) > 1e-6);
+}
+
+#[test]
+fn shipped_model_matches_transformers_reference_logits() {
+    let dir = common::sample_dir().join("model");
+    let reference = weights::load_file(&dir.join("reference_logits.safetensors"), DType::F32, &Device::Cpu)
+        .expect("sample_data/model/reference_logits.safetensors (made by scripts/reference_logits.py)");
+    let model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
+    let mut compared = 0;
+    for i in 0.. {
+        let (Some(input), Some(expected)) = (reference.get(&format!("input_ids_{i}")), reference.get(&format!("logits_{i}"))) else { break };
+        let ids = input.to_dtype(DType::U32).unwrap().unsqueeze(0).unwrap();
+        let logits = model.forward(&ids, Pass::Eval).unwrap();
+        let diff = max_abs_diff(&logits, expected);
+        // Tolerance: f32 on both sides, different summation orders.
+        assert!(diff < 1e-3, "text {i}: max |logit difference| {diff}");
+        compared += 1;
+    }
+    assert!(compared >= 2, "reference file holds {compared} texts");
+}
+
+#[test]
+fn template_tokenisation_marks_only_replies_as_trained() {
+    let dir = common::sample_dir().join("model");
+    let cfg = engine::model::ModelConfig::load(&dir).unwrap();
+    let tok = engine::model::tokenizer::load(&dir, &cfg).unwrap();
+    let r = parse_line(r#"{"messages":[{"role":"user","content":"How many PTO days?"},{"role":"assistant","content":"25 days."}]}"#).unwrap();
+    let enc = engine::data::template::encode(&tok, &r, engine::config::TrainOn::Assistant).unwrap();
+    let trained: Vec<u32> = enc.ids.iter().zip(&enc.trained).filter(|(_, t)| **t).map(|(i, _)| *i).collect();
+    let text = tok.decode(&trained, false).unwrap();
+    assert_eq!(text.trim(), "25 days.</s>");
+    let prompt: Vec<u32> = enc.ids.iter().zip(&enc.trained).filter(|(_, t)| !**t).map(|(i, _)| *i).collect();
+    assert_eq!(tok.decode(&prompt, false).unwrap(), "<s>[INST] How many PTO days? [/INST]");
+}

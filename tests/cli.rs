@@ -1,0 +1,151 @@
+//! End-to-end tests of the `workbench` binary: bad input exits non-zero with
+//! the field named, `kill -9` mid-run then `--resume` reproduces an
+//! uninterrupted run, and estimate / eval / data print what they promise.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data")
+}
+
+fn workbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_workbench")).args(args).output().expect("run workbench")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A tiny model, small data and a config file in `dir`.
+fn setup(dir: &Path, extra_training: &str) -> PathBuf {
+    let model = dir.join("model");
+    engine::sample::write_tiny_model(&sample_dir().join("model"), 11, &model).unwrap();
+    for (split, n) in [("train", 64), ("validation", 8)] {
+        let all = std::fs::read_to_string(sample_dir().join(format!("data/{split}.jsonl"))).unwrap();
+        let part: Vec<&str> = all.lines().take(n).collect();
+        std::fs::write(dir.join(format!("{split}.jsonl")), part.join("\n") + "\n").unwrap();
+    }
+    let cfg = format!(
+        "[model]\npath = \"model\"\n[data]\ntrain_file = \"train.jsonl\"\nvalidation_file = \"validation.jsonl\"\ntest_file = \"validation.jsonl\"\nmax_seq_len = 96\n\
+         [lora]\nrank = 4\nalpha = 8.0\ndropout = 0.1\ntarget_modules = [\"all-linear\"]\n\
+         [training]\nbatch_size = 4\ngrad_accum = 2\nlearning_rate = 3e-3\nseed = 5\n{extra_training}\n[run]\nname = \"e2e\"\nruns_dir = \"runs\"\n"
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+fn run_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("runs")).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn losses(run: &Path) -> Vec<(usize, f64)> {
+    engine::runs::RunDir::open(run).unwrap().metrics().unwrap().iter().filter_map(|r| r.loss.map(|l| (r.step, l))).collect()
+}
+
+#[test]
+fn bad_config_exits_nonzero_naming_the_field_and_writes_no_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), "epochs = 1");
+    let bad = std::fs::read_to_string(&cfg).unwrap().replace("rank = 4", "rank = 0").replace("grad_accum = 2", "grad_accum = 0");
+    std::fs::write(&cfg, bad).unwrap();
+    let out = workbench(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let msg = text(&out);
+    assert!(msg.contains("lora.rank") && msg.contains("training.grad_accum"), "{msg}");
+    assert!(run_dirs(dir.path()).is_empty());
+
+    let out = workbench(&["train", "--config", dir.path().join("missing.toml").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("missing.toml"), "{}", text(&out));
+}
+
+#[test]
+fn kill_dash_9_then_resume_reproduces_the_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), "epochs = 12\ncheckpoint_every = 3\neval_every = 8");
+    let cfg_arg = cfg.to_str().unwrap();
+
+    let out = workbench(&["train", "--config", cfg_arg]);
+    assert!(out.status.success(), "{}", text(&out));
+    let uninterrupted = run_dirs(dir.path()).pop().unwrap();
+    let expected = losses(&uninterrupted);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["train", "--config", cfg_arg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let run = loop {
+        let runs = run_dirs(dir.path());
+        let newest = runs.iter().find(|r| **r != uninterrupted).cloned();
+        if let Some(r) = newest.filter(|r| engine::runs::RunDir::open(r).map(|d| d.checkpoints().len() >= 2).unwrap_or(false)) {
+            break r;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let status = engine::runs::RunDir::open(&run).unwrap().status().unwrap();
+    assert!(status.step < status.total_steps, "the run finished before it could be killed");
+    assert_eq!(status.effective_state(), engine::runs::RunState::Crashed);
+
+    let out = workbench(&["train", "--resume", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(losses(&run), expected);
+}
+
+#[test]
+fn estimate_advises_keeping_the_effective_batch() {
+    let cfg = sample_dir().join("configs/story-a-sample.toml");
+    let out = workbench(&["estimate", "--config", cfg.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total = e["total_bytes"].as_f64().unwrap();
+    let limit_gb = total * 0.9 / (1u64 << 30) as f64;
+    let out = workbench(&["estimate", "--config", cfg.to_str().unwrap(), "--memory-limit-gb", &limit_gb.to_string()]);
+    let msg = text(&out);
+    assert!(msg.contains("DOES NOT FIT") && msg.contains("advice:"), "{msg}");
+    assert!(msg.contains("keeps the effective batch of 16"), "{msg}");
+}
+
+#[test]
+fn eval_prints_base_and_adapter_perplexity_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), "max_steps = 4\neval_every = 2");
+    assert!(workbench(&["train", "--config", cfg.to_str().unwrap()]).status.success());
+    let run = run_dirs(dir.path()).pop().unwrap();
+    let out = workbench(&["eval", "--run", run.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["name"], "base");
+    let (base, tuned) = (rows[0]["perplexity"].as_f64().unwrap(), rows[1]["perplexity"].as_f64().unwrap());
+    assert!(base.is_finite() && tuned.is_finite() && base != tuned);
+    let out = workbench(&["eval", "--run", run.to_str().unwrap()]);
+    let msg = text(&out);
+    assert!(msg.contains("perplexity") && msg.contains("vs base"), "{msg}");
+}
+
+#[test]
+fn data_command_reports_counts_stats_and_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("d.jsonl");
+    let good = r#"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}]}"#;
+    std::fs::write(&file, format!("{good}\n{{broken\n{good}\n")).unwrap();
+    let model = sample_dir().join("model");
+    let out = workbench(&["data", file.to_str().unwrap(), "--model", model.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("d.jsonl:2:"), "{}", text(&out));
+    let out = workbench(&["data", file.to_str().unwrap(), "--model", model.to_str().unwrap(), "--skip-bad-lines"]);
+    let msg = text(&out);
+    assert!(out.status.success(), "{msg}");
+    assert!(msg.contains("2 records") && msg.contains("skipped line 2") && msg.contains("<s>[INST] Hi [/INST] Hello</s>"), "{msg}");
+}
