@@ -54,6 +54,15 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(best) = status.best_val_loss {
         println!("best validation loss {best:.4} (perplexity {:.2}) at step {}", best.exp(), status.best_step.unwrap_or(0));
     }
+    if let Some(peak) = run.metrics()?.iter().filter_map(|r| r.peak_rss_bytes).max() {
+        let cfg = run.config()?;
+        let estimate = engine::estimate::estimate(&cfg, &engine::model::ModelConfig::load(&cfg.model.path)?, None);
+        println!(
+            "peak memory {} (estimated before launch: {})",
+            engine::estimate::human_bytes(peak),
+            engine::estimate::human_bytes(estimate.total_bytes)
+        );
+    }
     if run.adapter_dir().exists() {
         println!("adapter: {}", run.adapter_dir().display());
     }

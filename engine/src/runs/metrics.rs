@@ -1,6 +1,6 @@
 //! `metrics.jsonl`: one JSON object per line. Every record has `step`,
 //! `epoch` and `elapsed_s`; training steps add `loss`, `lr`, `grad_norm`,
-//! `tokens_per_s`; evaluation steps add `val_loss` and `val_ppl`. Other
+//! `tokens_per_s` (and `peak_rss_bytes` where known); evaluation steps add `val_loss` and `val_ppl`. Other
 //! writers (remote jobs) may add fields such as `accelerator_util`; readers
 //! keep them in `extra`.
 
@@ -32,6 +32,9 @@ pub struct MetricRecord {
     pub tokens_per_s: Option<f64>,
     /// Seconds since the run started (excluding time paused or stopped).
     pub elapsed_s: f64,
+    /// Peak resident memory of the training process so far (CPU runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
     /// Validation loss, on evaluation steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f64>,

@@ -167,6 +167,7 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
             lr: Some(lr),
             grad_norm: Some(grad_norm),
             tokens_per_s: Some(tokens as f64 / train_time),
+            peak_rss_bytes: crate::device::peak_rss_bytes(),
             ..Default::default()
         };
 

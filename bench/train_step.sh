@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Training-step benchmark, side by side: LoRA Workbench (candle) against
+# PyTorch + PEFT on the same reference shape (vocab 4096, hidden 512, 8 layers,
+# 8 heads, 4 KV heads, intermediate 1536, LoRA r=16 on all 7 linear modules,
+# batch 8 x 256 tokens, f32, 2 threads). Runs alternate (A, B, A, B, ...) so
+# that both see the same machine state; each run is a fresh process, so peak
+# RSS is per configuration. Prints JSON lines and a summary of medians.
+#
+# Usage: bench/train_step.sh [ROUNDS]   (default 3; needs scripts/make_reference_venv.sh once)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds="${1:-3}"
+cargo build --release -q -p workbench
+[ -x .venv-ref/bin/python ] || scripts/make_reference_venv.sh
+out=$(mktemp)
+for r in $(seq "$rounds"); do
+  for ckpt in "" "--gradient-checkpointing"; do
+    target/release/workbench bench train-step --steps 3 $ckpt | tee -a "$out"
+    OMP_NUM_THREADS=2 .venv-ref/bin/python bench/pytorch_peft_step.py --steps 3 --json $ckpt | tee -a "$out"
+  done
+done
+python3 - "$out" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+def key(r):
+    return ("workbench" if "workbench" in r.get("system", "") else "pytorch+peft", bool(r.get("gradient_checkpointing")))
+groups = {}
+for r in rows:
+    groups.setdefault(key(r), []).append(r)
+print("\n| system | gradient checkpointing | median step (s) | tokens/s | peak RSS (GiB) | runs |")
+print("|---|---|---|---|---|---|")
+med = {}
+for k in sorted(groups):
+    g = groups[k]
+    s = statistics.median(x["median_step_s"] for x in g)
+    med[k] = s
+    rss = statistics.median(x["peak_rss_bytes"] for x in g) / 2**30
+    print(f"| {k[0]} | {'on' if k[1] else 'off'} | {s:.3f} | {2048 / s:.0f} | {rss:.2f} | {len(g)} |")
+for ck in (False, True):
+    a, b = med.get(("workbench", ck)), med.get(("pytorch+peft", ck))
+    if a and b:
+        print(f"\nratio (PyTorch time / workbench time), checkpointing {'on' if ck else 'off'}: {b / a:.2f}x")
+PY
