@@ -29,6 +29,8 @@ fn commands_pause_continue_cancel_and_evaluate() {
             break run_dir;
         }
     };
+    // Let the first evaluation (step 3) save an adapter.
+    while !matches!(next(&engine), EngineEvent::Train(Event::Progress { step: 4, .. })) {}
     // A second run while one trains is rejected, not queued.
     engine.send(Command::Train(Box::new(cfg.clone())));
     engine.send(Command::Pause);
