@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{D, DType, Device, Result as CResult, Tensor, Var};
+use candle_core::{DType, Device, Result as CResult, Tensor, Var};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
+use super::attention::causal_softmax;
 use super::config::ModelConfig;
 use super::linear::{Linear, Lora, seeded_rng};
 use super::ops::{Rope, causal_mask, rms_norm};
@@ -314,8 +315,8 @@ impl Model {
         let k = self.rope.apply(&heads(a.k_proj.forward(&hs, rng.as_mut())?, nkv)?)?;
         let v = heads(a.v_proj.forward(&hs, rng.as_mut())?, nkv)?;
         let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let probs = causal_softmax(&scores, mask, cfg.sliding_window)?;
         let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
         let x = (x + a.o_proj.forward(&ctx, rng.as_mut())?.reshape((b, t, h))?)?;
 

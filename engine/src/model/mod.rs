@@ -3,10 +3,12 @@
 //! - [`config`]: the Hugging Face `config.json` fields.
 //! - [`weights`]: loading and saving safetensors in Hugging Face layout.
 //! - [`linear`]: the (optionally LoRA-adapted) linear projection, the hot path.
+//! - [`attention`]: the fused causal softmax of the attention scores.
 //! - [`ops`]: RMSNorm, RoPE, causal masks and the token cross-entropy.
 //! - [`mistral`]: the decoder layers top-down, tensor names as in the checkpoint.
 //! - [`tokenizer`]: loading `tokenizer.json` and checking it against the model.
 
+pub mod attention;
 pub mod config;
 pub mod linear;
 pub mod mistral;

@@ -40,6 +40,23 @@ pub struct TrainerState {
     pub tokens_seen: usize,
 }
 
+impl TrainerState {
+    /// The state before the first step of a run with `seed`.
+    pub fn fresh(seed: u64) -> Self {
+        Self {
+            step: 0,
+            epoch: 0,
+            window_in_epoch: 0,
+            best_val_loss: None,
+            best_step: None,
+            evals_without_improvement: 0,
+            seed,
+            elapsed_s: 0.0,
+            tokens_seen: 0,
+        }
+    }
+}
+
 /// Writes a checkpoint of `model`'s trainable parameters, the optimizer and
 /// `state`, then deletes the oldest checkpoints beyond `keep`.
 pub fn save(run: &RunDir, model: &Model, opt: &AdamW, state: &TrainerState, keep: usize) -> Result<()> {

@@ -34,17 +34,7 @@ pub fn train(config: &TrainConfig, ctl: &mut dyn Control) -> Result<Outcome> {
     config.check()?;
     let session = Session::prepare(config)?;
     let run = RunDir::create(config, session.total_steps())?;
-    let state = TrainerState {
-        step: 0,
-        epoch: 0,
-        window_in_epoch: 0,
-        best_val_loss: None,
-        best_step: None,
-        evals_without_improvement: 0,
-        seed: config.training.seed,
-        elapsed_s: 0.0,
-        tokens_seen: 0,
-    };
+    let state = TrainerState::fresh(config.training.seed);
     let opt = new_optimizer(&session)?;
     run.log(&format!("started: {} train / {} validation examples", session.train.examples.len(), session.validation.examples.len()))?;
     run_to_end(session, run, opt, state, ctl)
@@ -60,17 +50,7 @@ pub fn resume(run_dir: &Path, ctl: &mut dyn Control) -> Result<Outcome> {
     let mut opt = new_optimizer(&session)?;
     let state = match run.checkpoints().last() {
         Some((_, dir)) => checkpoint::load(dir, &session.model, &mut opt)?,
-        None => TrainerState {
-            step: 0,
-            epoch: 0,
-            window_in_epoch: 0,
-            best_val_loss: None,
-            best_step: None,
-            evals_without_improvement: 0,
-            seed: config.training.seed,
-            elapsed_s: 0.0,
-            tokens_seen: 0,
-        },
+        None => TrainerState::fresh(config.training.seed),
     };
     crate::runs::metrics::truncate_after(&run.metrics_path(), state.step)?;
     run.log(&format!("resumed from step {}", state.step))?;
