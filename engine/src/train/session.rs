@@ -38,6 +38,13 @@ impl Session {
             Some(p) => Dataset::from_file(p, &tokenizer, d.max_seq_len, d.train_on, d.skip_bad_lines)?,
             None => train.split_off_validation(d.validation_ratio, config.training.seed),
         };
+        for (set, what) in [(&train, "training"), (&validation, "validation")] {
+            if set.examples.is_empty() {
+                return Err(crate::Error::Other(format!(
+                    "no {what} examples left (after splitting and truncation); add data or raise data.max_seq_len"
+                )));
+            }
+        }
         let lora = match config.training.mode {
             TrainMode::Lora => {
                 let l = &config.lora;
