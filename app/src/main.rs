@@ -1,7 +1,7 @@
-//! `workbench`: the LoRA Workbench command line. Wiring only: each
-//! subcommand lives in `cli/` and calls the engine.
+//! `workbench`: with no arguments, the LoRA Workbench window; with a
+//! subcommand, the command line. Wiring only: see `lib.rs`.
 
-mod cli;
+use workbench::cli;
 
 /// mimalloc keeps freed tensor buffers for reuse; glibc's malloc returns large
 /// blocks to the OS and the next step pays for zeroed pages again (a third of

@@ -4,7 +4,7 @@ mod bench;
 mod data;
 mod demo;
 mod estimate;
-mod eval;
+pub mod eval;
 mod progress;
 mod sample;
 mod train;
@@ -18,7 +18,10 @@ use clap::{Parser, Subcommand};
 #[command(name = "workbench", version, about)]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Folder of run directories the window lists and launches into.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    runs_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,9 +42,12 @@ enum Command {
     Bench(bench::Args),
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line; no subcommand opens the window.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return crate::gui::run(crate::gui::Workspace::new(cli.runs_dir, sample_dir()));
+    };
+    match command {
         Command::Demo(a) => demo::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),

@@ -1,0 +1,247 @@
+//! Runs: every run directory under the workspace's runs folder, refreshed
+//! from disk, with status, best validation loss and perplexity, key config
+//! and duration; tick runs to overlay them; delete (with confirmation);
+//! resume a stopped run; a config diff of the ticked runs.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use eframe::egui::{self, Color32, RichText};
+use engine::config::TrainConfig;
+use engine::runs::{RunState, Status};
+
+/// One run as listed.
+pub struct RunEntry {
+    /// The directory.
+    pub path: PathBuf,
+    /// Directory name.
+    pub name: String,
+    /// Its status file (None if unreadable).
+    pub status: Option<Status>,
+    /// State with crashes detected.
+    pub state: Option<RunState>,
+    /// Its config (None if unreadable).
+    pub config: Option<TrainConfig>,
+}
+
+/// What the user asked the runs list to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunAction {
+    /// Resume this run.
+    Resume(PathBuf),
+}
+
+/// The runs list's state.
+pub struct RunsPanel {
+    runs_dir: PathBuf,
+    /// Listed runs, newest first.
+    pub entries: Vec<RunEntry>,
+    /// Ticked runs (overlaid in the Monitor).
+    pub selected: BTreeSet<PathBuf>,
+    confirm_delete: Option<PathBuf>,
+    last_refresh: Option<Instant>,
+}
+
+impl RunsPanel {
+    /// A list of the runs in `runs_dir`.
+    pub fn new(runs_dir: PathBuf) -> Self {
+        let mut p = Self { runs_dir, entries: Vec::new(), selected: BTreeSet::new(), confirm_delete: None, last_refresh: None };
+        p.refresh();
+        p
+    }
+
+    /// Re-reads the runs folder.
+    pub fn refresh(&mut self) {
+        self.entries = engine::runs::run_dir::list(&self.runs_dir)
+            .into_iter()
+            .map(|r| {
+                let status = r.status().ok();
+                RunEntry {
+                    name: r.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    state: status.as_ref().map(Status::effective_state),
+                    status,
+                    config: r.config().ok(),
+                    path: r.path,
+                }
+            })
+            .collect();
+        let existing: BTreeSet<PathBuf> = self.entries.iter().map(|e| e.path.clone()).collect();
+        self.selected.retain(|p| existing.contains(p));
+        self.last_refresh = Some(Instant::now());
+    }
+
+    /// The ticked runs in list order.
+    pub fn selected_paths(&self) -> Vec<PathBuf> {
+        self.entries.iter().filter(|e| self.selected.contains(&e.path)).map(|e| e.path.clone()).collect()
+    }
+
+    /// Draws the list; returns an action the user chose.
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<RunAction> {
+        if self.last_refresh.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) {
+            self.refresh();
+        }
+        let mut action = None;
+        ui.horizontal(|ui| {
+            ui.heading("Runs");
+            if ui.button("⟳ Refresh").clicked() {
+                self.refresh();
+            }
+        });
+        ui.label(RichText::new(self.runs_dir.display().to_string()).small().weak());
+        ui.separator();
+        if self.entries.is_empty() {
+            ui.label("No runs yet. Configure one and press Launch.");
+        }
+        egui::ScrollArea::vertical().id_salt("runs-scroll").max_height(ui.available_height() * 0.6).show(ui, |ui| {
+            for e in &self.entries {
+                let mut ticked = self.selected.contains(&e.path);
+                ui.horizontal(|ui| {
+                    if ui.checkbox(&mut ticked, &e.name).changed() {
+                        if ticked {
+                            self.selected.insert(e.path.clone());
+                        } else {
+                            self.selected.remove(&e.path);
+                        }
+                    }
+                });
+                ui.horizontal(|ui| {
+                    ui.add_space(24.0);
+                    ui.label(state_text(e.state));
+                    if let Some(s) = &e.status {
+                        ui.label(format!("step {}/{}", s.step, s.total_steps));
+                        if let Some(v) = s.best_val_loss {
+                            ui.label(format!("val {v:.3} (ppl {:.2})", v.exp()));
+                        }
+                        ui.label(duration_text(s));
+                    }
+                });
+                ui.horizontal(|ui| {
+                    ui.add_space(24.0);
+                    if let Some(c) = &e.config {
+                        ui.label(RichText::new(config_summary(c)).small());
+                    }
+                });
+                ui.horizontal(|ui| {
+                    ui.add_space(24.0);
+                    let resumable = matches!(e.state, Some(RunState::Cancelled | RunState::Failed | RunState::Crashed));
+                    if resumable && ui.small_button(format!("Resume {}", e.name)).clicked() {
+                        action = Some(RunAction::Resume(e.path.clone()));
+                    }
+                    if ui.small_button(format!("Delete {}", e.name)).clicked() {
+                        self.confirm_delete = Some(e.path.clone());
+                    }
+                });
+                ui.separator();
+            }
+        });
+        self.diff_ui(ui);
+        self.confirm_delete_ui(ui);
+        action
+    }
+
+    fn confirm_delete_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(path) = self.confirm_delete.clone() else { return };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        egui::Window::new("Delete run?").collapsible(false).resizable(false).show(ui.ctx(), |ui| {
+            ui.label(format!("Delete {name} and all its checkpoints? This cannot be undone."));
+            ui.horizontal(|ui| {
+                if ui.button("Delete permanently").clicked() {
+                    let _ = std::fs::remove_dir_all(&path);
+                    self.confirm_delete = None;
+                    self.refresh();
+                }
+                if ui.button("Keep").clicked() {
+                    self.confirm_delete = None;
+                }
+            });
+        });
+    }
+
+    /// The config fields that differ between the ticked runs.
+    pub fn config_diff(&self) -> Vec<(String, Vec<String>)> {
+        let configs: Vec<Vec<(String, String)>> = self
+            .entries
+            .iter()
+            .filter(|e| self.selected.contains(&e.path))
+            .filter_map(|e| e.config.as_ref().map(flatten))
+            .collect();
+        let Some(first) = configs.first() else { return Vec::new() };
+        first
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter_map(|key| {
+                let values: Vec<String> = configs
+                    .iter()
+                    .map(|c| c.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()).unwrap_or_default())
+                    .collect();
+                (values.iter().any(|v| *v != values[0])).then_some((key, values))
+            })
+            .filter(|(k, _)| k != "run.name")
+            .collect()
+    }
+
+    fn diff_ui(&self, ui: &mut egui::Ui) {
+        if self.selected.len() < 2 {
+            return;
+        }
+        ui.strong("Config differences");
+        let diff = self.config_diff();
+        if diff.is_empty() {
+            ui.label("The ticked runs have the same config.");
+        }
+        egui::Grid::new("config-diff").striped(true).show(ui, |ui| {
+            for (key, values) in diff {
+                ui.label(key);
+                for v in values {
+                    ui.label(v);
+                }
+                ui.end_row();
+            }
+        });
+    }
+}
+
+/// `table.field = value` pairs of a config.
+fn flatten(c: &TrainConfig) -> Vec<(String, String)> {
+    let value: toml::Value = toml::Value::try_from(c).unwrap_or(toml::Value::Table(Default::default()));
+    let mut out = Vec::new();
+    if let toml::Value::Table(t) = value {
+        for (section, fields) in t {
+            if let toml::Value::Table(f) = fields {
+                for (k, v) in f {
+                    out.push((format!("{section}.{k}"), v.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn state_text(state: Option<RunState>) -> RichText {
+    let (text, color) = match state {
+        Some(RunState::Running) => ("running", Color32::from_rgb(40, 140, 220)),
+        Some(RunState::Paused) => ("paused", Color32::from_rgb(200, 160, 0)),
+        Some(RunState::Finished) => ("finished", Color32::from_rgb(40, 160, 60)),
+        Some(RunState::EarlyStopped) => ("early-stopped", Color32::from_rgb(40, 160, 60)),
+        Some(RunState::Cancelled) => ("cancelled", Color32::GRAY),
+        Some(RunState::Failed) => ("failed", Color32::from_rgb(210, 50, 50)),
+        Some(RunState::Crashed) => ("crashed", Color32::from_rgb(210, 50, 50)),
+        None => ("unreadable", Color32::from_rgb(210, 50, 50)),
+    };
+    RichText::new(text).color(color).strong()
+}
+
+fn duration_text(s: &Status) -> String {
+    let secs = (s.updated_unix - s.created_unix).max(0);
+    format!("{}m{:02}s", secs / 60, secs % 60)
+}
+
+fn config_summary(c: &TrainConfig) -> String {
+    let t = &c.training;
+    let mode = match t.mode {
+        engine::config::TrainMode::Lora => format!("LoRA r={} α={}", c.lora.rank, c.lora.alpha),
+        engine::config::TrainMode::Full => "full".into(),
+    };
+    format!("{mode} · batch {}x{} · lr {:e}", t.batch_size, t.grad_accum, t.learning_rate)
+}

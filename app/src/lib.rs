@@ -1,0 +1,5 @@
+//! The `workbench` application: the CLI subcommands and the GUI, both thin
+//! views over the `engine` crate. The binary (`main.rs`) only wires them.
+
+pub mod cli;
+pub mod gui;
