@@ -9,7 +9,7 @@
 # Usage: bench/memory_calibration.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p workbench
+cargo build --release -q -p workbench --no-default-features   # the CLI only
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 base=sample_data/configs/story-a-sample.toml

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
-cargo build --release -q -p workbench
+cargo build --release -q -p workbench --no-default-features   # the CLI only
 [ -x .venv-ref/bin/python ] || scripts/make_reference_venv.sh
 out=$(mktemp)
 for r in $(seq "$rounds"); do

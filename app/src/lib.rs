@@ -2,4 +2,5 @@
 //! views over the `engine` crate. The binary (`main.rs`) only wires them.
 
 pub mod cli;
+#[cfg(feature = "gui")]
 pub mod gui;

@@ -45,7 +45,10 @@ enum Command {
 /// Runs the parsed command line; no subcommand opens the window.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(command) = cli.command else {
+        #[cfg(feature = "gui")]
         return crate::gui::run(crate::gui::Workspace::new(cli.runs_dir, sample_dir()));
+        #[cfg(not(feature = "gui"))]
+        anyhow::bail!("this build has no window (built without the `gui` feature); run `workbench --help` for the commands");
     };
     match command {
         Command::Demo(a) => demo::run(a),

@@ -1,0 +1,135 @@
+//! The window driven as a person would, through egui_kittest and the
+//! accessibility tree (widgets found by their labels): validation as you
+//! type, applying the memory advice, launching a run and watching points
+//! arrive, cancelling it, and overlaying two runs made outside the window.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use engine::runs::RunState;
+use workbench::gui::{Metric, Tab, WorkbenchApp, Workspace};
+
+fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data")
+}
+
+/// A tiny model, data slices and a config file in `dir`.
+fn tiny_setup(dir: &Path, training: &str) -> PathBuf {
+    let model = dir.join("model");
+    engine::sample::write_tiny_model(&sample_dir().join("model"), 3, &model).unwrap();
+    for (split, n) in [("train", 48), ("validation", 8)] {
+        let all = std::fs::read_to_string(sample_dir().join(format!("data/{split}.jsonl"))).unwrap();
+        let part: Vec<&str> = all.lines().take(n).collect();
+        std::fs::write(dir.join(format!("{split}.jsonl")), part.join("\n") + "\n").unwrap();
+    }
+    let cfg = format!(
+        "[model]\npath = \"model\"\n[data]\ntrain_file = \"train.jsonl\"\nvalidation_file = \"validation.jsonl\"\nmax_seq_len = 64\n\
+         [lora]\nrank = 4\nalpha = 8.0\ndropout = 0.0\ntarget_modules = [\"all-linear\"]\n\
+         [training]\nbatch_size = 4\ngrad_accum = 2\nlearning_rate = 3e-3\neval_every = 2\n{training}\n[run]\nname = \"gui\"\nruns_dir = \"runs\"\n"
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+fn harness(dir: &Path) -> Harness<'static, WorkbenchApp> {
+    let app = WorkbenchApp::new(Workspace::new(dir.join("runs"), sample_dir()));
+    Harness::builder().with_size([1500.0, 1000.0]).build_ui_state(|ui, app: &mut WorkbenchApp| app.ui(ui), app)
+}
+
+/// Steps frames until `done` holds (the engine works in the background).
+fn wait_until(h: &mut Harness<'static, WorkbenchApp>, what: &str, mut done: impl FnMut(&mut WorkbenchApp) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h.state_mut()) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn editing_a_field_shows_the_engines_validation_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.run();
+    assert!(h.state().editor.errors.is_empty(), "{:?}", h.state().editor.errors);
+    h.get_by_label("Rank").set_value_accesskit(0.0);
+    h.run();
+    assert_eq!(h.state().editor.config.lora.rank, 0);
+    h.get_by_label_contains("lora.rank: must be at least 1");
+    assert!(h.state().editor.estimate.is_none());
+    h.get_by_label("Rank").set_value_accesskit(16.0);
+    h.run();
+    assert!(h.query_by_label_contains("lora.rank:").is_none());
+    assert!(h.state().editor.estimate.is_some());
+}
+
+#[test]
+fn applying_memory_advice_keeps_the_effective_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.run();
+    assert_eq!((h.state().editor.config.training.batch_size, h.state().editor.config.training.grad_accum), (8, 2));
+    let total = h.state().editor.estimate.as_ref().unwrap().total_bytes as f64;
+    h.get_by_label("Memory limit").click();
+    h.run();
+    h.get_by_label("Limit (GiB)").set_value_accesskit(total * 0.9 / (1u64 << 30) as f64);
+    h.run();
+    assert!(!h.state().editor.estimate.as_ref().unwrap().fits);
+    h.get_by_label_contains("Apply: batch 8 x accum 2 -> batch 4 x accum 4").click();
+    h.run();
+    let t = &h.state().editor.config.training;
+    assert_eq!((t.batch_size, t.grad_accum, t.effective_batch()), (4, 4, 16));
+    assert!(h.state().editor.estimate.as_ref().unwrap().fits);
+}
+
+#[test]
+fn launch_watch_points_arrive_then_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_setup(dir.path(), "epochs = 200");
+    let mut h = harness(dir.path());
+    h.state_mut().editor.load(&cfg).unwrap();
+    h.run();
+    h.get_by_label_contains("Launch").click();
+    wait_until(&mut h, "a run directory", |app| app.live.run_dir.is_some());
+    assert_eq!(h.state().tab, Tab::Monitor);
+    let run = h.state().live.run_dir.clone().unwrap();
+    wait_until(&mut h, "three loss points", |app| app.monitor.series(&run, Metric::Loss).len() >= 3);
+    wait_until(&mut h, "a validation point", |app| !app.monitor.series(&run, Metric::ValLoss).is_empty());
+    h.get_by_label("Cancel").click();
+    wait_until(&mut h, "the run to stop", |app| !app.live.active);
+    h.state_mut().runs.refresh();
+    h.step();
+    let entry = h.state().runs.entries.iter().find(|e| e.path == run).map(|e| e.state);
+    assert_eq!(entry, Some(Some(RunState::Cancelled)));
+    h.get_by_label(&format!("Resume {}", run.file_name().unwrap().to_string_lossy()));
+}
+
+#[test]
+fn runs_made_outside_the_window_are_listed_and_overlaid() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = tiny_setup(dir.path(), "max_steps = 3");
+    let mut cfg = engine::config::TrainConfig::load(&cfg_path).unwrap();
+    let a = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap();
+    cfg.training.learning_rate = 1e-3;
+    let b = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap();
+    let mut h = harness(dir.path());
+    h.run();
+    for run in [&a.run_dir, &b.run_dir] {
+        h.get_by_label(&run.file_name().unwrap().to_string_lossy()).click();
+        h.run();
+    }
+    assert_eq!(h.state().runs.selected_paths().len(), 2);
+    h.get_by_label_contains("training.learning_rate");
+    h.get_by_label("Monitor").click();
+    h.run();
+    assert_eq!(h.state().tab, Tab::Monitor);
+    for run in [&a.run_dir, &b.run_dir] {
+        assert_eq!(h.state_mut().monitor.series(run, Metric::Loss).len(), 3);
+    }
+}
