@@ -95,7 +95,7 @@ fn launch_watch_points_arrive_then_cancel() {
     let mut h = harness(dir.path());
     h.state_mut().editor.load(&cfg).unwrap();
     h.run();
-    h.get_by_label_contains("Launch").click();
+    h.get_by_label("Launch").click();
     wait_until(&mut h, "a run directory", |app| app.live.run_dir.is_some());
     assert_eq!(h.state().tab, Tab::Monitor);
     let run = h.state().live.run_dir.clone().unwrap();

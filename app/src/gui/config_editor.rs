@@ -92,14 +92,14 @@ impl ConfigEditor {
                 }
             }
             ui.separator();
-            if ui.button("Open…").clicked() {
+            if ui.button("Open...").clicked() {
                 if let Some(p) = rfd::FileDialog::new().add_filter("TOML", &["toml"]).pick_file() {
                     if let Err(e) = self.load(&p) {
                         self.notice = Some(e);
                     }
                 }
             }
-            if ui.button("Save as…").clicked() {
+            if ui.button("Save as...").clicked() {
                 if let Some(p) = rfd::FileDialog::new().add_filter("TOML", &["toml"]).set_file_name("config.toml").save_file() {
                     self.notice = Some(match engine::atomic::write(&p, self.config.to_toml().as_bytes()) {
                         Ok(()) => format!("saved {}", p.display()),
@@ -109,7 +109,7 @@ impl ConfigEditor {
                 }
             }
             let valid = self.errors.is_empty();
-            let button = ui.add_enabled(valid && can_launch, egui::Button::new(RichText::new("▶ Launch").strong()));
+            let button = ui.add_enabled(valid && can_launch, egui::Button::new(RichText::new("Launch").strong()));
             let button = button.on_hover_text("Start training on the local device (Ctrl+Enter)");
             let button = if valid { button } else { button.on_disabled_hover_text("fix the fields in red first") };
             launch = button.clicked();
@@ -272,7 +272,7 @@ impl ConfigEditor {
         };
         ui.label(format!("{} parameters, {} trainable", e.parameters, e.trainable));
         ui.label(format!(
-            "weights {} · gradients {} · optimizer {} · activations {}",
+            "weights {} | gradients {} | optimizer {} | activations {}",
             human_bytes(e.weights_bytes),
             human_bytes(e.gradients_bytes),
             human_bytes(e.optimizer_bytes),
@@ -328,7 +328,7 @@ fn path_field(ui: &mut egui::Ui, label: &str, value: &mut PathBuf, tip: &str) {
         if ui.text_edit_singleline(&mut text).labelled_by(l.id).on_hover_text(tip).changed() {
             *value = PathBuf::from(text);
         }
-        if ui.small_button("…").on_hover_text(format!("browse for {label}")).clicked() {
+        if ui.small_button("...").on_hover_text(format!("browse for {label}")).clicked() {
             let picked = if label.contains("directory") { rfd::FileDialog::new().pick_folder() } else { rfd::FileDialog::new().pick_file() };
             if let Some(p) = picked {
                 *value = p;

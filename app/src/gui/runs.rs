@@ -84,7 +84,7 @@ impl RunsPanel {
         let mut action = None;
         ui.horizontal(|ui| {
             ui.heading("Runs");
-            if ui.button("⟳ Refresh").clicked() {
+            if ui.button("Refresh").clicked() {
                 self.refresh();
             }
         });
@@ -240,8 +240,8 @@ fn duration_text(s: &Status) -> String {
 fn config_summary(c: &TrainConfig) -> String {
     let t = &c.training;
     let mode = match t.mode {
-        engine::config::TrainMode::Lora => format!("LoRA r={} α={}", c.lora.rank, c.lora.alpha),
+        engine::config::TrainMode::Lora => format!("LoRA r={} alpha={}", c.lora.rank, c.lora.alpha),
         engine::config::TrainMode::Full => "full".into(),
     };
-    format!("{mode} · batch {}x{} · lr {:e}", t.batch_size, t.grad_accum, t.learning_rate)
+    format!("{mode} | batch {}x{} | lr {:e}", t.batch_size, t.grad_accum, t.learning_rate)
 }
