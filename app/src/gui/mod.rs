@@ -37,8 +37,8 @@ impl Workspace {
     }
 }
 
-/// Opens the window and runs until it is closed.
-pub fn run(workspace: Workspace) -> anyhow::Result<()> {
+/// Opens the window (on the Monitor tab if `monitor`) and runs until it is closed.
+pub fn run(workspace: Workspace, monitor: bool) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default().with_inner_size([1280.0, 820.0]).with_title("LoRA Workbench"),
         renderer: eframe::Renderer::Glow,
@@ -47,7 +47,13 @@ pub fn run(workspace: Workspace) -> anyhow::Result<()> {
     eframe::run_native(
         "LoRA Workbench",
         options,
-        Box::new(move |cc| Ok(Box::new(WorkbenchApp::restore(workspace, cc.storage)))),
+        Box::new(move |cc| {
+            let mut app = WorkbenchApp::restore(workspace, cc.storage);
+            if monitor {
+                app.tab = Tab::Monitor;
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e} (is a display available? set DISPLAY, or use the CLI subcommands)"))
 }

@@ -44,10 +44,14 @@ pub struct RunsPanel {
 }
 
 impl RunsPanel {
-    /// A list of the runs in `runs_dir`.
+    /// A list of the runs in `runs_dir`, with the newest ticked.
     pub fn new(runs_dir: PathBuf) -> Self {
         let mut p = Self { runs_dir, entries: Vec::new(), selected: BTreeSet::new(), confirm_delete: None, last_refresh: None };
         p.refresh();
+        // Open on the newest run, so its charts are one click away.
+        if let Some(newest) = p.entries.first() {
+            p.selected.insert(newest.path.clone());
+        }
         p
     }
 
