@@ -133,3 +133,41 @@ fn runs_made_outside_the_window_are_listed_and_overlaid() {
         assert_eq!(h.state_mut().monitor.series(run, Metric::Loss).len(), 3);
     }
 }
+
+#[test]
+fn data_tab_counts_conversations_and_draws_the_length_histogram() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.run();
+    h.get_by_label("Data").click();
+    h.run();
+    h.get_by_label("Analyze").click();
+    wait_until(&mut h, "the analysis", |app| app.data.report.is_some());
+    h.run();
+    let report = h.state().data.report.as_ref().unwrap().as_ref().unwrap().clone();
+    assert_eq!(report.records, 3000);
+    assert_eq!(report.histogram(32).iter().map(|b| b.2).sum::<usize>(), report.stats.count);
+    h.get_by_label_contains("3000 conversations");
+    h.get_by_label_contains("truncated at 256");
+}
+
+#[test]
+fn evaluate_tab_compares_base_and_a_ticked_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = tiny_setup(dir.path(), "max_steps = 2");
+    let cfg = engine::config::TrainConfig::load(&cfg_path).unwrap();
+    let run = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap();
+    let mut h = harness(dir.path());
+    h.run();
+    h.get_by_label("Evaluate").click();
+    h.run();
+    h.state_mut().evaluate.data_file = cfg.data.validation_file.clone();
+    h.get_by_label("Evaluate base vs ticked runs").click();
+    wait_until(&mut h, "the evaluation", |app| !app.evaluate.running);
+    h.run();
+    let rows = &h.state().evaluate.rows;
+    assert_eq!(rows.len(), 2, "{:?}", h.state().evaluate.error);
+    assert_eq!(rows[0].name, "base");
+    assert_eq!(rows[1].name, run.run_dir.file_name().unwrap().to_string_lossy());
+    h.get_by_label("vs base");
+}

@@ -171,11 +171,11 @@ fn bad_model_directories_fail_with_the_file_named() {
     assert!(err.contains("model.safetensors") && err.contains("not a valid safetensors"), "{err}");
     std::fs::write(&weights, &good).unwrap();
 
-    let mut small: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
-    small["vocab_size"] = serde_json::json!(100);
-    std::fs::write(model.join("config.json"), small.to_string()).unwrap();
+    // Weights and config agree on 100 tokens; the 2,048-token tokenizer does not fit.
+    let small = engine::sample::tiny_model_config(100);
+    engine::sample::init_model_dir(small, 1, &common::sample_dir().join("model"), &model).unwrap();
     let err = run(&cfg);
-    assert!(err.contains("tokenizer") || err.contains("shape"), "{err}");
+    assert!(err.contains("tokenizer.json") && err.contains("does not belong to this model"), "{err}");
     assert!(std::fs::read_dir(dir.path().join("runs")).map_or(0, |d| d.count()) == 0);
 }
 

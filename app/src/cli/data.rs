@@ -3,10 +3,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use engine::config::TrainOn;
-use engine::data::conversation::read_jsonl;
-use engine::data::{Dataset, template};
+use engine::data::report::analyze;
 use engine::model::ModelConfig;
 
 /// Check, preview and measure a JSONL conversation file.
@@ -30,37 +29,29 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let report = read_jsonl(&args.file, args.skip_bad_lines)?;
-    println!("{}: {} records", args.file.display(), report.records.len());
-    for (line, msg) in &report.skipped {
-        println!("  skipped line {line}: {msg}");
-    }
     let model_cfg = ModelConfig::load(&args.model)?;
     let tok = engine::model::tokenizer::load(&args.model, &model_cfg)?;
-    for r in report.records.iter().take(args.show) {
-        println!("---\n{}", template::render(r));
+    let r = analyze(&args.file, &tok, args.max_seq_len, TrainOn::Assistant, args.show)?;
+    if let (false, Some((line, msg))) = (args.skip_bad_lines, r.skipped.first()) {
+        bail!("{}:{line}: {msg} (fix the line, or pass --skip-bad-lines to skip bad lines)", args.file.display());
     }
-    let ds = Dataset::from_records(&report.records, &tok, args.max_seq_len, TrainOn::Assistant)?;
-    let s = ds.stats();
+    println!("{}: {} records", args.file.display(), r.records);
+    for (line, msg) in &r.skipped {
+        println!("  skipped line {line}: {msg}");
+    }
+    for preview in &r.previews {
+        println!("---\n{}", engine::data::template::render_segments(preview));
+    }
+    let s = &r.stats;
     println!("---\ntokens per example: min {} median {} mean {:.1} p95 {} max {}", s.min, s.median, s.mean, s.p95, s.max);
     println!("trained (assistant) tokens: {}", s.trained_tokens);
-    println!("truncated to {} tokens: {} examples ({} tokens cut); dropped (nothing left to train): {}", args.max_seq_len, ds.truncated, ds.tokens_cut, ds.dropped);
-    print!("{}", histogram(&ds, args.max_seq_len));
-    Ok(())
-}
-
-/// A text histogram of example lengths in ten bins up to `max_len`.
-fn histogram(ds: &Dataset, max_len: usize) -> String {
-    let bins = 10;
-    let width = max_len.div_ceil(bins).max(1);
-    let mut counts = vec![0usize; bins];
-    for e in &ds.examples {
-        counts[((e.ids.len().saturating_sub(1)) / width).min(bins - 1)] += 1;
+    println!(
+        "truncated to {} tokens: {} examples ({} tokens cut); dropped (nothing left to train): {}",
+        args.max_seq_len, r.truncated, r.tokens_cut, r.dropped
+    );
+    let peak = r.histogram(10).iter().map(|b| b.2).max().unwrap_or(1).max(1);
+    for (lo, hi, count) in r.histogram(10) {
+        println!("{lo:>5}-{hi:<5} {count:>6} {}", "#".repeat(count * 40 / peak));
     }
-    let peak = counts.iter().copied().max().unwrap_or(1).max(1);
-    counts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{:>5}-{:<5} {:>6} {}\n", i * width, (i + 1) * width, c, "#".repeat(c * 40 / peak)))
-        .collect()
+    Ok(())
 }

@@ -23,7 +23,7 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", default_value = "runs")]
     runs_dir: PathBuf,
     /// Open the window on this tab.
-    #[arg(long, value_parser = ["configure", "monitor"])]
+    #[arg(long, value_parser = ["configure", "monitor", "data", "evaluate"])]
     tab: Option<String>,
 }
 
@@ -49,7 +49,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(command) = cli.command else {
         #[cfg(feature = "gui")]
-        return crate::gui::run(crate::gui::Workspace::new(cli.runs_dir, sample_dir()), cli.tab.as_deref() == Some("monitor"));
+        return crate::gui::run(crate::gui::Workspace::new(cli.runs_dir, sample_dir()), crate::gui::Tab::parse(cli.tab.as_deref()));
         #[cfg(not(feature = "gui"))]
         anyhow::bail!("this build has no window (built without the `gui` feature); run `workbench --help` for the commands");
     };

@@ -10,6 +10,8 @@ use engine::train::Event;
 
 use super::Workspace;
 use super::config_editor::ConfigEditor;
+use super::data::DataPanel;
+use super::evaluate::EvaluatePanel;
 use super::monitor::Monitor;
 use super::runs::{RunAction, RunsPanel};
 use super::status_bar::{self, LiveRun};
@@ -21,6 +23,23 @@ pub enum Tab {
     Configure,
     /// Live charts.
     Monitor,
+    /// Data file analysis.
+    Data,
+    /// Perplexity of base vs adapters.
+    Evaluate,
+}
+
+impl Tab {
+    /// The tab named `configure`, `monitor`, `data` or `evaluate`.
+    pub fn parse(name: Option<&str>) -> Option<Self> {
+        match name? {
+            "configure" => Some(Tab::Configure),
+            "monitor" => Some(Tab::Monitor),
+            "data" => Some(Tab::Data),
+            "evaluate" => Some(Tab::Evaluate),
+            _ => None,
+        }
+    }
 }
 
 /// What survives a restart (eframe persistence).
@@ -40,6 +59,10 @@ pub struct WorkbenchApp {
     pub editor: ConfigEditor,
     /// The charts.
     pub monitor: Monitor,
+    /// The data view.
+    pub data: DataPanel,
+    /// The evaluation view.
+    pub evaluate: EvaluatePanel,
     /// The run being trained.
     pub live: LiveRun,
     /// The open tab.
@@ -78,7 +101,10 @@ impl WorkbenchApp {
         }
         editor.config.run.runs_dir = workspace.runs_dir.clone();
         editor.revalidate();
+        let data = DataPanel::new(editor.config.data.train_file.clone());
         Self {
+            data,
+            evaluate: EvaluatePanel::default(),
             engine: EngineHandle::spawn(),
             runs: RunsPanel::new(workspace.runs_dir.clone()),
             workspace,
@@ -144,8 +170,11 @@ impl WorkbenchApp {
                     self.live.last_log = format!("last run: {state:?} at step {}", self.live.step);
                     self.runs.refresh();
                 }
-                EngineEvent::Rejected(m) => self.banner = Some(m),
-                EngineEvent::EvalRow(_) | EngineEvent::EvalDone(_) => {}
+                EngineEvent::Rejected(m) => {
+                    self.evaluate.running = false;
+                    self.banner = Some(m);
+                }
+                ev @ (EngineEvent::EvalRow(_) | EngineEvent::EvalDone(_)) => self.evaluate.on_event(&ev),
             }
         }
     }
@@ -166,6 +195,8 @@ impl WorkbenchApp {
                 ui.separator();
                 ui.selectable_value(&mut self.tab, Tab::Configure, "Configure");
                 ui.selectable_value(&mut self.tab, Tab::Monitor, "Monitor");
+                ui.selectable_value(&mut self.tab, Tab::Data, "Data");
+                ui.selectable_value(&mut self.tab, Tab::Evaluate, "Evaluate");
             });
         });
         egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(ui, &self.live, &self.engine));
@@ -195,6 +226,14 @@ impl WorkbenchApp {
                 Tab::Monitor => {
                     let selected = self.runs.selected_paths();
                     self.monitor.ui(ui, &selected);
+                }
+                Tab::Data => {
+                    let c = &self.editor.config;
+                    self.data.ui(ui, &c.model.path.clone(), c.data.max_seq_len, c.data.train_on);
+                }
+                Tab::Evaluate => {
+                    let selected = self.runs.selected_paths();
+                    self.evaluate.ui(ui, &selected, &self.engine, self.live.active);
                 }
             }
         });

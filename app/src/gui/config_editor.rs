@@ -152,7 +152,7 @@ impl ConfigEditor {
     }
 
     fn data_section(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Data");
+        ui.heading("Data files");
         let d = &mut self.config.data;
         path_field(ui, "Training file", &mut d.train_file, "JSONL conversations: messages, prompt/completion or text");
         let mut has_val = d.validation_file.is_some();

@@ -8,6 +8,8 @@
 
 mod app;
 mod config_editor;
+mod data;
+mod evaluate;
 mod metrics_cache;
 mod monitor;
 mod runs;
@@ -17,6 +19,8 @@ use std::path::PathBuf;
 
 pub use app::{Tab, WorkbenchApp};
 pub use config_editor::ConfigEditor;
+pub use data::DataPanel;
+pub use evaluate::EvaluatePanel;
 pub use monitor::{Metric, Monitor};
 pub use runs::RunsPanel;
 
@@ -37,8 +41,8 @@ impl Workspace {
     }
 }
 
-/// Opens the window (on the Monitor tab if `monitor`) and runs until it is closed.
-pub fn run(workspace: Workspace, monitor: bool) -> anyhow::Result<()> {
+/// Opens the window (on `tab`, else the remembered one) and runs until it is closed.
+pub fn run(workspace: Workspace, tab: Option<Tab>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default().with_inner_size([1280.0, 820.0]).with_title("LoRA Workbench"),
         renderer: eframe::Renderer::Glow,
@@ -49,8 +53,8 @@ pub fn run(workspace: Workspace, monitor: bool) -> anyhow::Result<()> {
         options,
         Box::new(move |cc| {
             let mut app = WorkbenchApp::restore(workspace, cc.storage);
-            if monitor {
-                app.tab = Tab::Monitor;
+            if let Some(tab) = tab {
+                app.tab = tab;
             }
             Ok(Box::new(app))
         }),

@@ -5,9 +5,11 @@
 //! - [`conversation`]: the record formats and their line-by-line parser.
 //! - [`template`]: the Mistral chat template and tokenisation with loss masks.
 //! - [`dataset`]: tokenised examples, truncation, splits, statistics, batches.
+//! - [`report`]: a file's counts, errors, length histogram and previews.
 
 pub mod conversation;
 pub mod dataset;
+pub mod report;
 pub mod template;
 
 pub use conversation::{Message, Record, Role};

@@ -72,8 +72,13 @@ fn split_system(messages: &[Message]) -> (Option<&str>, &[Message]) {
 
 /// The full prompt text as the model sees it, for previews: `<s>[INST] ... [/INST] reply</s>...`.
 pub fn render(record: &Record) -> String {
+    render_segments(&segments(record, TrainOn::Assistant))
+}
+
+/// The text of template segments with BOS and each reply's EOS.
+pub fn render_segments(segments: &[Segment]) -> String {
     let mut out = String::from(BOS);
-    for s in segments(record, TrainOn::Assistant) {
+    for s in segments {
         out.push_str(&s.text);
         if s.reply {
             out.push_str(EOS);

@@ -1,12 +1,12 @@
 //! Loss and gradients of one micro-batch.
 //!
-//! Without checkpointing the whole graph is kept and back-propagated at once.
-//! With gradient checkpointing the forward pass keeps only each layer's input;
-//! the backward pass walks the layers in reverse, recomputing one layer's
-//! forward from its saved input (same dropout masks) and back-propagating the
-//! surrogate `sum(layer_output * grad_output)`, which yields the layer's
-//! parameter gradients and the gradient of its input. Peak activation memory
-//! drops from all layers to one layer plus the saved inputs.
+//! The backward pass walks the layers in reverse, one gradient store per
+//! layer (candle keeps every intermediate gradient of a backward call until it
+//! returns, so one call over the whole model holds a gradient for every
+//! activation at once). With gradient checkpointing the forward pass keeps
+//! only each layer's input and the backward recomputes the layer (same dropout
+//! masks): peak activation memory drops from all layers to one layer plus the
+//! saved inputs.
 
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
 
@@ -55,37 +55,43 @@ impl GradAccumulator {
 /// `scale` (1 / trained tokens of the whole accumulation window, so that the
 /// accumulated gradient is that of the window's mean token loss). Adds the
 /// gradients to `acc` and returns the unscaled sum of token losses.
+///
+/// The backward pass runs layer by layer from the top: each layer's input is
+/// a fresh variable, so back-propagating the surrogate
+/// `sum(layer_output * grad_output)` yields that layer's parameter gradients
+/// and the gradient of its input, and the layer's gradient store is dropped
+/// before the next. Without checkpointing each layer's forward graph is kept
+/// from the forward pass; with `checkpointing` only its input is kept and the
+/// forward is recomputed (same dropout masks).
 pub fn accumulate(model: &Model, batch: &Batch, pass: Pass, scale: f64, checkpointing: bool, acc: &mut GradAccumulator) -> Result<f64> {
-    if checkpointing {
-        return accumulate_checkpointed(model, batch, pass, scale, acc);
-    }
-    let logits = model.forward(&batch.inputs, pass)?;
-    let nll = weighted_nll_sum(&logits, &batch.targets, &batch.weights)?;
-    let sum = nll.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-    acc.add(model, &(nll * scale)?.backward()?)?;
-    Ok(sum)
-}
-
-fn accumulate_checkpointed(model: &Model, batch: &Batch, pass: Pass, scale: f64, acc: &mut GradAccumulator) -> Result<f64> {
     let (_, t) = batch.inputs.dims2()?;
     let mask = model.mask(t)?;
-    let mut saved = vec![model.embed(&batch.inputs)?.detach()];
+    let mut inputs: Vec<Var> = Vec::with_capacity(model.num_layers());
+    let mut kept: Vec<Tensor> = Vec::new();
+    let mut x = model.embed(&batch.inputs)?.detach();
     for i in 0..model.num_layers() {
-        let out = model.layer_forward(i, &saved[i], &mask, pass)?.detach();
-        saved.push(out);
+        let input = Var::from_tensor(&x)?;
+        let out = model.layer_forward(i, input.as_tensor(), &mask, pass)?;
+        x = out.detach();
+        if !checkpointing {
+            kept.push(out);
+        }
+        inputs.push(input);
     }
-    let top = Var::from_tensor(&saved[model.num_layers()])?;
+    let top = Var::from_tensor(&x)?;
     let nll = weighted_nll_sum(&model.head(top.as_tensor())?, &batch.targets, &batch.weights)?;
     let sum = nll.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
     let store = (nll * scale)?.backward()?;
     acc.add(model, &store)?;
     let mut grad_out = input_grad(&store, &top)?;
-    for i in (0..model.num_layers()).rev() {
-        let input = Var::from_tensor(&saved[i])?;
-        let out = model.layer_forward(i, input.as_tensor(), &mask, pass)?;
+    for (i, input) in inputs.iter().enumerate().rev() {
+        let out = match kept.pop() {
+            Some(out) => out,
+            None => model.layer_forward(i, input.as_tensor(), &mask, pass)?,
+        };
         let store = (out * &grad_out)?.sum_all()?.backward()?;
         acc.add(model, &store)?;
-        grad_out = input_grad(&store, &input)?;
+        grad_out = input_grad(&store, input)?;
     }
     if model.trainable().iter().any(|p| p.name == "model.embed_tokens.weight") {
         let embedded = model.embed(&batch.inputs)?;
