@@ -2,13 +2,13 @@
 //! the field named, `kill -9` mid-run then `--resume` reproduces an
 //! uninterrupted run, and estimate / eval / data print what they promise.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data")
-}
+use common::{sample_dir, tiny_setup as setup};
 
 fn workbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_workbench")).args(args).output().expect("run workbench")
@@ -16,25 +16,6 @@ fn workbench(args: &[&str]) -> Output {
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// A tiny model, small data and a config file in `dir`.
-fn setup(dir: &Path, extra_training: &str) -> PathBuf {
-    let model = dir.join("model");
-    engine::sample::write_tiny_model(&sample_dir().join("model"), 11, &model).unwrap();
-    for (split, n) in [("train", 64), ("validation", 8)] {
-        let all = std::fs::read_to_string(sample_dir().join(format!("data/{split}.jsonl"))).unwrap();
-        let part: Vec<&str> = all.lines().take(n).collect();
-        std::fs::write(dir.join(format!("{split}.jsonl")), part.join("\n") + "\n").unwrap();
-    }
-    let cfg = format!(
-        "[model]\npath = \"model\"\n[data]\ntrain_file = \"train.jsonl\"\nvalidation_file = \"validation.jsonl\"\ntest_file = \"validation.jsonl\"\nmax_seq_len = 96\n\
-         [lora]\nrank = 4\nalpha = 8.0\ndropout = 0.1\ntarget_modules = [\"all-linear\"]\n\
-         [training]\nbatch_size = 4\ngrad_accum = 2\nlearning_rate = 3e-3\nseed = 5\n{extra_training}\n[run]\nname = \"e2e\"\nruns_dir = \"runs\"\n"
-    );
-    let path = dir.join("config.toml");
-    std::fs::write(&path, cfg).unwrap();
-    path
 }
 
 fn run_dirs(dir: &Path) -> Vec<PathBuf> {

@@ -3,36 +3,16 @@
 //! type, applying the memory advice, launching a run and watching points
 //! arrive, cancelling it, and overlaying two runs made outside the window.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use engine::runs::RunState;
+use common::{sample_dir, tiny_setup};
 use workbench::gui::{Metric, Tab, WorkbenchApp, Workspace};
-
-fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data")
-}
-
-/// A tiny model, data slices and a config file in `dir`.
-fn tiny_setup(dir: &Path, training: &str) -> PathBuf {
-    let model = dir.join("model");
-    engine::sample::write_tiny_model(&sample_dir().join("model"), 3, &model).unwrap();
-    for (split, n) in [("train", 48), ("validation", 8)] {
-        let all = std::fs::read_to_string(sample_dir().join(format!("data/{split}.jsonl"))).unwrap();
-        let part: Vec<&str> = all.lines().take(n).collect();
-        std::fs::write(dir.join(format!("{split}.jsonl")), part.join("\n") + "\n").unwrap();
-    }
-    let cfg = format!(
-        "[model]\npath = \"model\"\n[data]\ntrain_file = \"train.jsonl\"\nvalidation_file = \"validation.jsonl\"\nmax_seq_len = 64\n\
-         [lora]\nrank = 4\nalpha = 8.0\ndropout = 0.0\ntarget_modules = [\"all-linear\"]\n\
-         [training]\nbatch_size = 4\ngrad_accum = 2\nlearning_rate = 3e-3\neval_every = 2\n{training}\n[run]\nname = \"gui\"\nruns_dir = \"runs\"\n"
-    );
-    let path = dir.join("config.toml");
-    std::fs::write(&path, cfg).unwrap();
-    path
-}
 
 fn harness(dir: &Path) -> Harness<'static, WorkbenchApp> {
     let app = WorkbenchApp::new(Workspace::new(dir.join("runs"), sample_dir()));
@@ -91,7 +71,7 @@ fn applying_memory_advice_keeps_the_effective_batch() {
 #[test]
 fn launch_watch_points_arrive_then_cancel() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_setup(dir.path(), "epochs = 200");
+    let cfg = tiny_setup(dir.path(), "epochs = 200\neval_every = 2");
     let mut h = harness(dir.path());
     h.state_mut().editor.load(&cfg).unwrap();
     h.run();
@@ -113,7 +93,7 @@ fn launch_watch_points_arrive_then_cancel() {
 #[test]
 fn runs_made_outside_the_window_are_listed_and_overlaid() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg_path = tiny_setup(dir.path(), "max_steps = 3");
+    let cfg_path = tiny_setup(dir.path(), "max_steps = 3\neval_every = 2");
     let mut cfg = engine::config::TrainConfig::load(&cfg_path).unwrap();
     let a = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap();
     cfg.training.learning_rate = 1e-3;
@@ -154,7 +134,7 @@ fn data_tab_counts_conversations_and_draws_the_length_histogram() {
 #[test]
 fn evaluate_tab_compares_base_and_a_ticked_run() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg_path = tiny_setup(dir.path(), "max_steps = 2");
+    let cfg_path = tiny_setup(dir.path(), "max_steps = 2\neval_every = 2");
     let cfg = engine::config::TrainConfig::load(&cfg_path).unwrap();
     let run = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap();
     let mut h = harness(dir.path());

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use eframe::egui::{self, Color32};
-use egui_plot::{Legend, Line, Plot};
+use egui_plot::{Legend, Line, Plot, Points};
 use engine::runs::MetricRecord;
 
 use super::metrics_cache::MetricsCache;
@@ -75,11 +75,15 @@ pub struct Monitor {
     pub log_scale: bool,
     /// The x axis.
     pub x_axis: XAxis,
+    /// Clip y values above the 99th percentile, so one spike does not flatten a curve.
+    pub clip_outliers: bool,
+    /// Where the last CSV export went (or why it failed).
+    pub export_notice: Option<String>,
 }
 
 impl Default for Monitor {
     fn default() -> Self {
-        Self { cache: MetricsCache::default(), smoothing: 0.6, log_scale: false, x_axis: XAxis::Step }
+        Self { cache: MetricsCache::default(), smoothing: 0.6, log_scale: false, x_axis: XAxis::Step, clip_outliers: false, export_notice: None }
     }
 }
 
@@ -96,6 +100,59 @@ fn run_color(i: usize) -> Color32 {
         Color32::from_rgb(23, 190, 207),
     ];
     PALETTE[i % PALETTE.len()]
+}
+
+/// Points per line drawn at most; longer series are decimated.
+const MAX_POINTS: usize = 2_000;
+
+/// Reduces a series to about `max` points by keeping, for each bucket of
+/// consecutive points, its minimum and maximum (so spikes stay visible).
+pub fn decimate(points: &[[f64; 2]], max: usize) -> Vec<[f64; 2]> {
+    if points.len() <= max || max < 2 {
+        return points.to_vec();
+    }
+    let bucket = points.len().div_ceil(max / 2);
+    points
+        .chunks(bucket)
+        .flat_map(|c| {
+            let lo = c.iter().copied().min_by(|a, b| a[1].total_cmp(&b[1])).expect("non-empty chunk");
+            let hi = c.iter().copied().max_by(|a, b| a[1].total_cmp(&b[1])).expect("non-empty chunk");
+            if lo[0] <= hi[0] { [lo, hi] } else { [hi, lo] }
+        })
+        .collect()
+}
+
+/// The 99th percentile of the y values.
+fn p99(points: &[[f64; 2]]) -> Option<f64> {
+    let mut ys: Vec<f64> = points.iter().map(|p| p[1]).filter(|y| y.is_finite()).collect();
+    if ys.is_empty() {
+        return None;
+    }
+    ys.sort_by(f64::total_cmp);
+    Some(ys[((ys.len() - 1) as f64 * 0.99).round() as usize])
+}
+
+/// The selected runs' metrics as CSV, one row per record.
+pub fn metrics_csv(runs: &[(String, Vec<MetricRecord>)]) -> String {
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut out = String::from("run,step,epoch,elapsed_s,loss,lr,grad_norm,tokens_per_s,val_loss,val_ppl\n");
+    for (name, records) in runs {
+        for r in records {
+            out += &format!(
+                "{name},{},{},{},{},{},{},{},{},{}\n",
+                r.step,
+                r.epoch,
+                r.elapsed_s,
+                opt(r.loss),
+                opt(r.lr),
+                opt(r.grad_norm),
+                opt(r.tokens_per_s),
+                opt(r.val_loss),
+                opt(r.val_ppl)
+            );
+        }
+    }
+    out
 }
 
 /// Exponential moving average as TensorBoard does it (debiased).
@@ -130,6 +187,15 @@ impl Monitor {
             .collect()
     }
 
+    /// The metrics of `runs` as CSV.
+    pub fn csv(&mut self, runs: &[PathBuf]) -> String {
+        let data: Vec<(String, Vec<MetricRecord>)> = runs
+            .iter()
+            .map(|r| (r.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), self.cache.get(r).to_vec()))
+            .collect();
+        metrics_csv(&data)
+    }
+
     /// Draws the controls and the charts of the `selected` runs.
     pub fn ui(&mut self, ui: &mut egui::Ui, selected: &[PathBuf]) {
         ui.horizontal(|ui| {
@@ -140,7 +206,20 @@ impl Monitor {
             ui.selectable_value(&mut self.x_axis, XAxis::Step, "Step");
             ui.selectable_value(&mut self.x_axis, XAxis::Epoch, "Epoch");
             ui.selectable_value(&mut self.x_axis, XAxis::WallTime, "Wall time");
+            ui.checkbox(&mut self.clip_outliers, "Clip outliers (p99)");
+            if ui.add_enabled(!selected.is_empty(), egui::Button::new("Export CSV...")).clicked() {
+                if let Some(path) = rfd::FileDialog::new().add_filter("CSV", &["csv"]).set_file_name("metrics.csv").save_file() {
+                    let csv = self.csv(selected);
+                    self.export_notice = Some(match engine::atomic::write(&path, csv.as_bytes()) {
+                        Ok(()) => format!("wrote {}", path.display()),
+                        Err(e) => e.to_string(),
+                    });
+                }
+            }
         });
+        if let Some(n) = &self.export_notice {
+            ui.label(egui::RichText::new(n).weak());
+        }
         if selected.is_empty() {
             ui.label("Select runs in the list on the left to plot them (tick several to overlay).");
             return;
@@ -164,6 +243,7 @@ impl Monitor {
     fn chart(&mut self, ui: &mut egui::Ui, metric: Metric, selected: &[PathBuf], link: egui::Id, width: f32, height: f32) {
         let log = self.log_scale;
         let smoothing = self.smoothing;
+        let clip = self.clip_outliers;
         let lines: Vec<(String, Color32, Vec<[f64; 2]>)> = selected
             .iter()
             .enumerate()
@@ -177,19 +257,27 @@ impl Monitor {
                 (name, run_color(i), pts)
             })
             .collect();
+        let limit = if clip { p99(&lines.iter().flat_map(|l| l.2.iter().copied()).collect::<Vec<_>>()) } else { None };
         Plot::new(metric.title())
             .width(width)
             .height(height)
             .legend(Legend::default())
             .link_axis(link, [true, false])
             .show(ui, |plot| {
-                for (name, color, pts) in lines {
+                for (name, color, mut pts) in lines {
+                    if let Some(limit) = limit {
+                        pts.iter_mut().for_each(|p| p[1] = p[1].min(limit));
+                    }
+                    if matches!(metric, Metric::ValLoss | Metric::ValPpl) {
+                        // Evaluations are sparse: mark each one.
+                        plot.points(Points::new(format!("{name} (evaluations)"), pts.clone()).color(color).radius(3.0));
+                    }
                     let smoothed = smoothing > 0.0 && pts.len() > 2 && matches!(metric, Metric::Loss | Metric::GradNorm | Metric::TokensPerS);
                     if smoothed {
-                        plot.line(Line::new(format!("{name} (smoothed)"), ema(&pts, smoothing)).color(color).width(2.0));
-                        plot.line(Line::new(name, pts).color(color.gamma_multiply(0.3)));
+                        plot.line(Line::new(format!("{name} (smoothed)"), decimate(&ema(&pts, smoothing), MAX_POINTS)).color(color).width(2.0));
+                        plot.line(Line::new(name, decimate(&pts, MAX_POINTS)).color(color.gamma_multiply(0.3)));
                     } else {
-                        plot.line(Line::new(name, pts).color(color).width(2.0));
+                        plot.line(Line::new(name, decimate(&pts, MAX_POINTS)).color(color).width(2.0));
                     }
                 }
             });
@@ -199,6 +287,25 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimation_keeps_extremes_and_bounds_the_count() {
+        let mut pts: Vec<[f64; 2]> = (0..100_000).map(|i| [i as f64, (i % 7) as f64]).collect();
+        pts[54_321][1] = 1e6;
+        let d = decimate(&pts, 2_000);
+        assert!(d.len() <= 2_002, "{}", d.len());
+        assert!(d.iter().any(|p| p[1] == 1e6));
+        assert!(d.windows(2).all(|w| w[0][0] <= w[1][0]));
+    }
+
+    #[test]
+    fn csv_has_a_row_per_record_and_empty_cells_for_missing_values() {
+        let r = MetricRecord { step: 3, epoch: 0.5, loss: Some(1.5), elapsed_s: 2.0, ..Default::default() };
+        let csv = metrics_csv(&[("a".into(), vec![r])]);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1], "a,3,0.5,2,1.5,,,,,");
+    }
 
     #[test]
     fn ema_of_a_constant_is_that_constant() {
