@@ -24,6 +24,19 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum What {
+    /// Frame time of the Monitor tab with many overlaid runs while a run trains (UI code plus tessellation).
+    #[cfg(feature = "gui")]
+    GuiFrame {
+        /// Overlaid runs.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Metrics records per run.
+        #[arg(long, default_value_t = 100_000)]
+        points: usize,
+        /// Measured frames.
+        #[arg(long, default_value_t = 120)]
+        frames: usize,
+    },
     /// Forward + backward + AdamW on vocab 4096, hidden 512, 8 layers, LoRA r=16 on all linear layers, batch 8 x 256.
     TrainStep {
         /// Measured steps (after one warm-up step).
@@ -55,7 +68,14 @@ fn reference_config() -> ModelConfig {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let What::TrainStep { steps, gradient_checkpointing, batch, seq } = args.what;
+    match args.what {
+        What::TrainStep { steps, gradient_checkpointing, batch, seq } => train_step(steps, gradient_checkpointing, batch, seq),
+        #[cfg(feature = "gui")]
+        What::GuiFrame { runs, points, frames } => super::bench_gui::gui_frame(runs, points, frames),
+    }
+}
+
+fn train_step(steps: usize, gradient_checkpointing: bool, batch: usize, seq: usize) -> Result<()> {
     let device = Device::Cpu;
     let mut model = Model::random(reference_config(), 0, DType::F32, &device)?;
     let targets = engine::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();

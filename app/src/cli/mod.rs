@@ -1,6 +1,8 @@
 //! Subcommands of the `workbench` binary.
 
 mod bench;
+#[cfg(feature = "gui")]
+mod bench_gui;
 mod data;
 mod demo;
 mod estimate;
