@@ -74,7 +74,7 @@ pub struct WorkbenchApp {
 impl WorkbenchApp {
     /// A window on `workspace`, with the Story A sample preset in the editor.
     pub fn new(workspace: Workspace) -> Self {
-        let preset = workspace.sample_dir.join("configs/story-a-sample.toml");
+        let preset = workspace.default_config();
         Self::with_config(workspace, Some(preset))
     }
 
@@ -83,7 +83,8 @@ impl WorkbenchApp {
         let remembered: Option<Remembered> = storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY));
         match remembered {
             Some(r) => {
-                let mut app = Self::with_config(workspace.clone(), r.config_path.filter(|p| p.is_file()));
+                let config = r.config_path.filter(|p| p.is_file()).unwrap_or_else(|| workspace.default_config());
+                let mut app = Self::with_config(workspace.clone(), Some(config));
                 app.tab = r.tab;
                 app
             }

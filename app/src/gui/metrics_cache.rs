@@ -12,6 +12,14 @@ pub struct MetricsCache {
 }
 
 impl MetricsCache {
+    /// The records of `run`, re-read if the file changed size since last time,
+    /// with the file size they were read at (a version number for derived data).
+    pub fn get_versioned(&mut self, run: &Path) -> (u64, &[MetricRecord]) {
+        self.get(run);
+        let (len, records) = &self.entries[run];
+        (*len, records)
+    }
+
     /// The records of `run`, re-read if the file changed size since last time.
     pub fn get(&mut self, run: &Path) -> &[MetricRecord] {
         let path = run.join("metrics.jsonl");

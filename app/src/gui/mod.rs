@@ -39,6 +39,11 @@ impl Workspace {
         let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
         Self { runs_dir: abs(runs_dir), sample_dir: abs(sample_dir) }
     }
+
+    /// The config the editor opens with: Story A scaled to the sample model.
+    pub fn default_config(&self) -> PathBuf {
+        self.sample_dir.join("configs/story-a-sample.toml")
+    }
 }
 
 /// Opens the window (on `tab`, else the remembered one) and runs until it is closed.

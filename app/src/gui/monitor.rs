@@ -2,7 +2,8 @@
 //! smoothing (raw faint, smoothed bold), log scale, linked x axes and a
 //! choice of x axis (step, epoch, wall time).
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Color32};
 use egui_plot::{Legend, Line, Plot, Points};
@@ -11,7 +12,7 @@ use engine::runs::MetricRecord;
 use super::metrics_cache::MetricsCache;
 
 /// A plotted quantity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     /// Training loss.
     Loss,
@@ -66,9 +67,19 @@ pub enum XAxis {
     WallTime,
 }
 
+/// A chart line ready to draw: decimated raw and smoothed points, and the
+/// 99th percentile of the raw values, for one run, metric and view settings.
+struct Prepared {
+    key: (u64, XAxis, bool, u64),
+    raw: Vec<[f64; 2]>,
+    smoothed: Option<Vec<[f64; 2]>>,
+    p99: Option<f64>,
+}
+
 /// The Monitor panel's state.
 pub struct Monitor {
     cache: MetricsCache,
+    prepared: HashMap<(PathBuf, Metric), Prepared>,
     /// EMA smoothing weight in [0, 1): 0 shows raw values only.
     pub smoothing: f64,
     /// Logarithmic y axes.
@@ -83,7 +94,7 @@ pub struct Monitor {
 
 impl Default for Monitor {
     fn default() -> Self {
-        Self { cache: MetricsCache::default(), smoothing: 0.6, log_scale: false, x_axis: XAxis::Step, clip_outliers: false, export_notice: None }
+        Self { cache: MetricsCache::default(), prepared: HashMap::new(), smoothing: 0.6, log_scale: false, x_axis: XAxis::Step, clip_outliers: false, export_notice: None }
     }
 }
 
@@ -102,8 +113,9 @@ fn run_color(i: usize) -> Color32 {
     PALETTE[i % PALETTE.len()]
 }
 
-/// Points per line drawn at most; longer series are decimated.
-const MAX_POINTS: usize = 2_000;
+/// Points per line drawn at most (about two per pixel of a chart); longer
+/// series are decimated.
+const MAX_POINTS: usize = 1_000;
 
 /// Reduces a series to about `max` points by keeping, for each bucket of
 /// consecutive points, its minimum and maximum (so spikes stay visible).
@@ -187,6 +199,27 @@ impl Monitor {
             .collect()
     }
 
+    /// The drawable line of `metric` for `run`, recomputed only when the
+    /// run's metrics file grew or a view setting changed (frames stay cheap
+    /// with long, many-run overlays).
+    fn prepare(&mut self, run: &Path, metric: Metric) -> &Prepared {
+        let (version, _) = self.cache.get_versioned(run);
+        let smooth = self.smoothing > 0.0 && matches!(metric, Metric::Loss | Metric::GradNorm | Metric::TokensPerS);
+        let key = (version, self.x_axis, self.log_scale, if smooth { self.smoothing.to_bits() } else { 0 });
+        let slot = (run.to_path_buf(), metric);
+        if self.prepared.get(&slot).is_none_or(|p| p.key != key) {
+            let mut pts = self.series(run, metric);
+            if self.log_scale {
+                pts.retain(|p| p[1] > 0.0);
+                pts.iter_mut().for_each(|p| p[1] = p[1].log10());
+            }
+            let smoothed = (smooth && pts.len() > 2).then(|| decimate(&ema(&pts, self.smoothing), MAX_POINTS));
+            let prepared = Prepared { key, p99: p99(&pts), raw: decimate(&pts, MAX_POINTS), smoothed };
+            self.prepared.insert(slot.clone(), prepared);
+        }
+        &self.prepared[&slot]
+    }
+
     /// The metrics of `runs` as CSV.
     pub fn csv(&mut self, runs: &[PathBuf]) -> String {
         let data: Vec<(String, Vec<MetricRecord>)> = runs
@@ -241,43 +274,40 @@ impl Monitor {
     }
 
     fn chart(&mut self, ui: &mut egui::Ui, metric: Metric, selected: &[PathBuf], link: egui::Id, width: f32, height: f32) {
-        let log = self.log_scale;
-        let smoothing = self.smoothing;
-        let clip = self.clip_outliers;
-        let lines: Vec<(String, Color32, Vec<[f64; 2]>)> = selected
+        let lines: Vec<(String, Color32, Vec<[f64; 2]>, Option<Vec<[f64; 2]>>, Option<f64>)> = selected
             .iter()
             .enumerate()
             .map(|(i, run)| {
                 let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let mut pts = self.series(run, metric);
-                if log {
-                    pts.retain(|p| p[1] > 0.0);
-                    pts.iter_mut().for_each(|p| p[1] = p[1].log10());
-                }
-                (name, run_color(i), pts)
+                let p = self.prepare(run, metric);
+                (name, run_color(i), p.raw.clone(), p.smoothed.clone(), p.p99)
             })
             .collect();
-        let limit = if clip { p99(&lines.iter().flat_map(|l| l.2.iter().copied()).collect::<Vec<_>>()) } else { None };
+        let limit = if self.clip_outliers { lines.iter().filter_map(|l| l.4).reduce(f64::max) } else { None };
+        let clip = |mut pts: Vec<[f64; 2]>| {
+            if let Some(limit) = limit {
+                pts.iter_mut().for_each(|p| p[1] = p[1].min(limit));
+            }
+            pts
+        };
         Plot::new(metric.title())
             .width(width)
             .height(height)
             .legend(Legend::default())
             .link_axis(link, [true, false])
             .show(ui, |plot| {
-                for (name, color, mut pts) in lines {
-                    if let Some(limit) = limit {
-                        pts.iter_mut().for_each(|p| p[1] = p[1].min(limit));
-                    }
+                for (name, color, raw, smoothed, _) in lines {
+                    let raw = clip(raw);
                     if matches!(metric, Metric::ValLoss | Metric::ValPpl) {
                         // Evaluations are sparse: mark each one.
-                        plot.points(Points::new(format!("{name} (evaluations)"), pts.clone()).color(color).radius(3.0));
+                        plot.points(Points::new(format!("{name} (evaluations)"), raw.clone()).color(color).radius(3.0));
                     }
-                    let smoothed = smoothing > 0.0 && pts.len() > 2 && matches!(metric, Metric::Loss | Metric::GradNorm | Metric::TokensPerS);
-                    if smoothed {
-                        plot.line(Line::new(format!("{name} (smoothed)"), decimate(&ema(&pts, smoothing), MAX_POINTS)).color(color).width(2.0));
-                        plot.line(Line::new(name, decimate(&pts, MAX_POINTS)).color(color.gamma_multiply(0.3)));
-                    } else {
-                        plot.line(Line::new(name, decimate(&pts, MAX_POINTS)).color(color).width(2.0));
+                    match smoothed {
+                        Some(smoothed) => {
+                            plot.line(Line::new(format!("{name} (smoothed)"), clip(smoothed)).color(color).width(2.0));
+                            plot.line(Line::new(name, raw).color(color.gamma_multiply(0.3)));
+                        }
+                        None => plot.line(Line::new(name, raw).color(color).width(2.0)),
                     }
                 }
             });

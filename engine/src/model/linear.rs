@@ -57,8 +57,9 @@ impl Linear {
             Some(rng) if lora.dropout > 0.0 => dropout(x, lora.dropout, rng)?,
             _ => x.clone(),
         };
-        let update = input.matmul(&lora.a.t()?)?.matmul(&lora.b.t()?)?;
-        y + (update * lora.scale)?
+        // Scale the rank-r intermediate, not the full-width update.
+        let down = (input.matmul(&lora.a.t()?)? * lora.scale)?;
+        y + down.matmul(&lora.b.t()?)?
     }
 }
 

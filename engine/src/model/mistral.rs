@@ -311,11 +311,12 @@ impl Model {
         let a = &layer.self_attn;
         let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?.reshape((b * t, h))?;
         let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
-        let q = self.rope.apply(&heads(a.q_proj.forward(&hs, rng.as_mut())?, nh)?)?;
+        // The 1/sqrt(d) scale goes on q, a [.., t, d] tensor, not on the [.., t, t] scores.
+        let q = (self.rope.apply(&heads(a.q_proj.forward(&hs, rng.as_mut())?, nh)?)? * (1.0 / (hd as f64).sqrt()))?;
         let k = self.rope.apply(&heads(a.k_proj.forward(&hs, rng.as_mut())?, nkv)?)?;
         let v = heads(a.v_proj.forward(&hs, rng.as_mut())?, nkv)?;
         let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let scores = q.matmul(&k.t()?)?;
         let probs = causal_softmax(&scores, mask, cfg.sliding_window)?;
         let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
         let x = (x + a.o_proj.forward(&ctx, rng.as_mut())?.reshape((b, t, h))?)?;
