@@ -151,3 +151,30 @@ fn evaluate_tab_compares_base_and_a_ticked_run() {
     assert_eq!(rows[1].name, run.run_dir.file_name().unwrap().to_string_lossy());
     h.get_by_label("vs base");
 }
+
+#[test]
+fn runs_can_be_renamed_tagged_and_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = tiny_setup(dir.path(), "max_steps = 1");
+    let cfg = engine::config::TrainConfig::load(&cfg_path).unwrap();
+    let run = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap().run_dir;
+    let name = run.file_name().unwrap().to_string_lossy().into_owned();
+    let mut h = harness(dir.path());
+    h.run();
+    h.get_by_label(&format!("Notes {name}")).click();
+    h.run();
+    for (field, text) in [("Display name", "baseline"), ("Tags", "r4, smoke"), ("Note", "first try")] {
+        h.get_by_label(field).focus();
+        h.run();
+        h.get_by_label(field).type_text(text);
+        h.run();
+    }
+    h.get_by_label("Save notes").click();
+    h.run();
+    let notes = engine::runs::Notes::read(&run).unwrap();
+    assert_eq!(notes.display_name, "baseline");
+    assert_eq!(notes.tags, vec!["r4".to_string(), "smoke".to_string()]);
+    assert_eq!(notes.note, "first try");
+    h.get_by_label("#smoke");
+    h.get_by_label("first try");
+}

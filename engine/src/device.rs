@@ -67,6 +67,19 @@ pub fn memory_bytes(kind: DeviceKind) -> Option<u64> {
     }
 }
 
+/// Devices this build can use, with their memory where known: the CPU, and
+/// the first CUDA or Metal device when built with that feature and present.
+pub fn available() -> Vec<(String, Option<u64>)> {
+    let mut out = vec![("cpu".to_string(), memory_bytes(DeviceKind::Cpu))];
+    if cfg!(feature = "cuda") && candle_core::utils::cuda_is_available() {
+        out.push(("cuda:0".to_string(), None));
+    }
+    if cfg!(feature = "metal") && candle_core::utils::metal_is_available() {
+        out.push(("metal:0".to_string(), None));
+    }
+    out
+}
+
 /// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -78,6 +91,13 @@ pub fn peak_rss_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cpu_is_always_available_with_its_memory() {
+        let devices = available();
+        assert_eq!(devices[0].0, "cpu");
+        assert!(devices[0].1.is_some_and(|b| b > 0));
+    }
 
     #[test]
     fn parses_device_names() {

@@ -68,6 +68,7 @@ pub fn sample_model_config(vocab_size: usize) -> ModelConfig {
         eos_token_id: Some(2),
         torch_dtype: Some("float32".into()),
         rope_scaling: None,
+        rope_parameters: None,
         attention_bias: None,
     }
 }

@@ -198,6 +198,14 @@ impl WorkbenchApp {
                 ui.selectable_value(&mut self.tab, Tab::Monitor, "Monitor");
                 ui.selectable_value(&mut self.tab, Tab::Data, "Data");
                 ui.selectable_value(&mut self.tab, Tab::Evaluate, "Evaluate");
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.button("Light").on_hover_text("light theme").clicked() {
+                        ui.ctx().set_theme(egui::ThemePreference::Light);
+                    }
+                    if ui.button("Dark").on_hover_text("dark theme").clicked() {
+                        ui.ctx().set_theme(egui::ThemePreference::Dark);
+                    }
+                });
             });
         });
         egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(ui, &self.live, &self.engine));

@@ -147,7 +147,23 @@ impl ConfigEditor {
         ui.heading("Model");
         path_field(ui, "Model directory", &mut self.config.model.path, "A Hugging Face model directory: config.json, safetensors weights, tokenizer.json");
         self.field_error(ui, "model.path");
-        text_field(ui, "Device", &mut self.config.model.device, "cpu, cuda:N (build with --features cuda) or metal:N");
+        ui.horizontal(|ui| {
+            let l = ui.label("Device");
+            egui::ComboBox::from_id_salt("device")
+                .selected_text(self.config.model.device.clone())
+                .show_ui(ui, |ui| {
+                    for (name, memory) in engine::device::available() {
+                        let text = match memory {
+                            Some(m) => format!("{name} ({})", human_bytes(m)),
+                            None => name.clone(),
+                        };
+                        ui.selectable_value(&mut self.config.model.device, name, text);
+                    }
+                })
+                .response
+                .labelled_by(l.id)
+                .on_hover_text("Where training runs; CUDA and Metal need a build with --features cuda / metal");
+        });
         self.field_error(ui, "model.device");
     }
 

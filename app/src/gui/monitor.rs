@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Color32};
-use egui_plot::{Legend, Line, Plot, Points};
+use egui_plot::{Legend, Line, LineStyle, Plot, Points, VLine};
 use engine::runs::MetricRecord;
 
 use super::metrics_cache::MetricsCache;
@@ -71,6 +71,8 @@ pub enum XAxis {
 /// 99th percentile of the raw values, for one run, metric and view settings.
 struct Prepared {
     key: (u64, XAxis, bool, u64),
+    /// Checkpoints and early stopping, as (x, label), for the training-loss chart.
+    markers: Vec<(f64, String)>,
     raw: Vec<[f64; 2]>,
     smoothed: Option<Vec<[f64; 2]>>,
     p99: Option<f64>,
@@ -214,10 +216,36 @@ impl Monitor {
                 pts.iter_mut().for_each(|p| p[1] = p[1].log10());
             }
             let smoothed = (smooth && pts.len() > 2).then(|| decimate(&ema(&pts, self.smoothing), MAX_POINTS));
-            let prepared = Prepared { key, p99: p99(&pts), raw: decimate(&pts, MAX_POINTS), smoothed };
+            let markers = if metric == Metric::Loss { self.markers(run) } else { Vec::new() };
+            let prepared = Prepared { key, markers, p99: p99(&pts), raw: decimate(&pts, MAX_POINTS), smoothed };
             self.prepared.insert(slot.clone(), prepared);
         }
         &self.prepared[&slot]
+    }
+
+    /// Checkpoint and early-stopping positions of `run` on the chosen x axis.
+    fn markers(&mut self, run: &Path) -> Vec<(f64, String)> {
+        let Ok(dir) = engine::runs::RunDir::open(run) else { return Vec::new() };
+        let mut steps: Vec<(usize, String)> = dir.checkpoints().into_iter().map(|(s, _)| (s, "checkpoints".to_string())).collect();
+        if let Ok(status) = dir.status() {
+            if status.state == engine::runs::RunState::EarlyStopped {
+                steps.push((status.step, "early stop".to_string()));
+            }
+        }
+        let x_axis = self.x_axis;
+        let records = self.cache.get(run);
+        steps
+            .into_iter()
+            .filter_map(|(step, label)| {
+                let r = records.iter().find(|r| r.step == step)?;
+                let x = match x_axis {
+                    XAxis::Step => r.step as f64,
+                    XAxis::Epoch => r.epoch,
+                    XAxis::WallTime => r.elapsed_s,
+                };
+                Some((x, label))
+            })
+            .collect()
     }
 
     /// The metrics of `runs` as CSV.
@@ -274,13 +302,13 @@ impl Monitor {
     }
 
     fn chart(&mut self, ui: &mut egui::Ui, metric: Metric, selected: &[PathBuf], link: egui::Id, width: f32, height: f32) {
-        let lines: Vec<(String, Color32, Vec<[f64; 2]>, Option<Vec<[f64; 2]>>, Option<f64>)> = selected
+        let lines: Vec<(String, Color32, Vec<[f64; 2]>, Option<Vec<[f64; 2]>>, Option<f64>, Vec<(f64, String)>)> = selected
             .iter()
             .enumerate()
             .map(|(i, run)| {
                 let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 let p = self.prepare(run, metric);
-                (name, run_color(i), p.raw.clone(), p.smoothed.clone(), p.p99)
+                (name, run_color(i), p.raw.clone(), p.smoothed.clone(), p.p99, p.markers.clone())
             })
             .collect();
         let limit = if self.clip_outliers { lines.iter().filter_map(|l| l.4).reduce(f64::max) } else { None };
@@ -296,7 +324,10 @@ impl Monitor {
             .legend(Legend::default())
             .link_axis(link, [true, false])
             .show(ui, |plot| {
-                for (name, color, raw, smoothed, _) in lines {
+                for (name, color, raw, smoothed, _, markers) in lines {
+                    for (x, label) in markers {
+                        plot.vline(VLine::new(format!("{name} {label}"), x).color(color.gamma_multiply(0.5)).style(LineStyle::dashed_loose()));
+                    }
                     let raw = clip(raw);
                     if matches!(metric, Metric::ValLoss | Metric::ValPpl) {
                         // Evaluations are sparse: mark each one.

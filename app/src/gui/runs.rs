@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Color32, RichText};
 use engine::config::TrainConfig;
-use engine::runs::{RunState, Status};
+use engine::runs::{Notes, RunState, Status};
 
 /// One run as listed.
 pub struct RunEntry {
@@ -23,6 +23,8 @@ pub struct RunEntry {
     pub state: Option<RunState>,
     /// Its config (None if unreadable).
     pub config: Option<TrainConfig>,
+    /// A person's name, tags and note for it.
+    pub notes: Notes,
 }
 
 /// What the user asked the runs list to do.
@@ -40,13 +42,15 @@ pub struct RunsPanel {
     /// Ticked runs (overlaid in the Monitor).
     pub selected: BTreeSet<PathBuf>,
     confirm_delete: Option<PathBuf>,
+    /// The run whose notes are being edited, and the draft.
+    editing: Option<(PathBuf, Notes, String)>,
     last_refresh: Option<Instant>,
 }
 
 impl RunsPanel {
     /// A list of the runs in `runs_dir`, with the newest ticked.
     pub fn new(runs_dir: PathBuf) -> Self {
-        let mut p = Self { runs_dir, entries: Vec::new(), selected: BTreeSet::new(), confirm_delete: None, last_refresh: None };
+        let mut p = Self { runs_dir, entries: Vec::new(), selected: BTreeSet::new(), confirm_delete: None, editing: None, last_refresh: None };
         p.refresh();
         // Open on the newest run, so its charts are one click away.
         if let Some(newest) = p.entries.first() {
@@ -66,6 +70,7 @@ impl RunsPanel {
                     state: status.as_ref().map(Status::effective_state),
                     status,
                     config: r.config().ok(),
+                    notes: Notes::read(&r.path).unwrap_or_default(),
                     path: r.path,
                 }
             })
@@ -120,17 +125,38 @@ impl RunsPanel {
                         ui.label(duration_text(s));
                     }
                 });
+                if !e.notes.display_name.is_empty() || !e.notes.tags.is_empty() {
+                    ui.horizontal(|ui| {
+                        ui.add_space(24.0);
+                        ui.label(RichText::new(&e.notes.display_name).strong());
+                        for t in &e.notes.tags {
+                            ui.label(RichText::new(format!("#{t}")).color(Color32::from_rgb(120, 160, 220)));
+                        }
+                    });
+                }
                 ui.horizontal(|ui| {
                     ui.add_space(24.0);
                     if let Some(c) = &e.config {
                         ui.label(RichText::new(config_summary(c)).small());
                     }
                 });
+                if !e.notes.note.is_empty() {
+                    ui.horizontal(|ui| {
+                        ui.add_space(24.0);
+                        ui.label(RichText::new(&e.notes.note).italics().small());
+                    });
+                }
                 ui.horizontal(|ui| {
                     ui.add_space(24.0);
                     let resumable = matches!(e.state, Some(RunState::Cancelled | RunState::Failed | RunState::Crashed));
                     if resumable && ui.small_button(format!("Resume {}", e.name)).clicked() {
                         action = Some(RunAction::Resume(e.path.clone()));
+                    }
+                    if ui.small_button(format!("Notes {}", e.name)).on_hover_text("rename, tag, add a note").clicked() {
+                        self.editing = Some((e.path.clone(), e.notes.clone(), e.notes.tags.join(", ")));
+                    }
+                    if ui.small_button(format!("Open folder {}", e.name)).clicked() {
+                        let _ = std::process::Command::new("xdg-open").arg(&e.path).spawn();
                     }
                     if ui.small_button(format!("Delete {}", e.name)).clicked() {
                         self.confirm_delete = Some(e.path.clone());
@@ -141,7 +167,41 @@ impl RunsPanel {
         });
         self.diff_ui(ui);
         self.confirm_delete_ui(ui);
+        self.notes_ui(ui);
         action
+    }
+
+    fn notes_ui(&mut self, ui: &mut egui::Ui) {
+        let Some((path, notes, tags)) = self.editing.as_mut() else { return };
+        let mut close = false;
+        egui::Window::new("Run notes").collapsible(false).show(ui.ctx(), |ui| {
+            ui.label(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            ui.horizontal(|ui| {
+                let l = ui.label("Display name");
+                ui.text_edit_singleline(&mut notes.display_name).labelled_by(l.id);
+            });
+            ui.horizontal(|ui| {
+                let l = ui.label("Tags");
+                ui.text_edit_singleline(tags).labelled_by(l.id).on_hover_text("comma-separated");
+            });
+            let l = ui.label("Note");
+            ui.text_edit_multiline(&mut notes.note).labelled_by(l.id);
+            ui.horizontal(|ui| {
+                if ui.button("Save notes").clicked() {
+                    notes.tags = tags.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+                    if notes.write(path).is_ok() {
+                        close = true;
+                    }
+                }
+                if ui.button("Close").clicked() {
+                    close = true;
+                }
+            });
+        });
+        if close {
+            self.editing = None;
+            self.refresh();
+        }
     }
 
     fn confirm_delete_ui(&mut self, ui: &mut egui::Ui) {

@@ -56,9 +56,13 @@ pub struct ModelConfig {
     /// End-of-sequence token id.
     #[serde(default)]
     pub eos_token_id: Option<u32>,
-    /// Stored weight dtype (`float32`, `bfloat16`, `float16`).
-    #[serde(default)]
+    /// Stored weight dtype (`float32`, `bfloat16`, `float16`); transformers 5 calls it `dtype`.
+    #[serde(default, alias = "dtype")]
     pub torch_dtype: Option<String>,
+    /// transformers 5 keeps the RoPE base here (`{"rope_theta": ..., "rope_type": "default"}`)
+    /// instead of in `rope_theta`; it wins when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_parameters: Option<serde_json::Value>,
     /// Unsupported when set (RoPE scaling variants are not implemented yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_scaling: Option<serde_json::Value>,
@@ -90,10 +94,25 @@ impl ModelConfig {
         let text = std::fs::read_to_string(&path).map_err(|e| {
             Error::model(dir, format!("cannot read config.json ({e}); a model directory needs the Hugging Face config.json"))
         })?;
-        let cfg: Self = serde_json::from_str(&text)
+        let mut cfg: Self = serde_json::from_str(&text)
             .map_err(|e| Error::model(&path, format!("invalid config.json: {e}")))?;
+        cfg.apply_rope_parameters().map_err(|m| Error::model(&path, m))?;
         cfg.check().map_err(|m| Error::model(&path, m))?;
         Ok(cfg)
+    }
+
+    /// Takes `rope_parameters.rope_theta` (transformers 5 layout) as the RoPE
+    /// base; any RoPE type other than the default is unsupported.
+    fn apply_rope_parameters(&mut self) -> std::result::Result<(), String> {
+        let Some(params) = &self.rope_parameters else { return Ok(()) };
+        match params.get("rope_type").and_then(|t| t.as_str()) {
+            None | Some("default") => {}
+            Some(other) => return Err(format!("rope_type {other:?} is not supported yet")),
+        }
+        if let Some(theta) = params.get("rope_theta").and_then(|t| t.as_f64()) {
+            self.rope_theta = theta;
+        }
+        Ok(())
     }
 
     /// Checks internal consistency and support.
@@ -157,5 +176,24 @@ impl ModelConfig {
         let embed = self.vocab_size * self.hidden_size;
         let head = if self.tie_word_embeddings { 0 } else { embed };
         embed + head + self.hidden_size + per_layer * self.num_hidden_layers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_transformers_5_rope_parameters_and_dtype() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = r#"{"vocab_size":64,"hidden_size":32,"intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":4,
+            "rope_parameters":{"rope_theta":1000000.0,"rope_type":"default"},"dtype":"bfloat16"}"#;
+        std::fs::write(dir.path().join("config.json"), json).unwrap();
+        let cfg = ModelConfig::load(dir.path()).unwrap();
+        assert_eq!(cfg.rope_theta, 1e6);
+        assert_eq!(cfg.torch_dtype.as_deref(), Some("bfloat16"));
+        let yarn = json.replace("\"default\"", "\"yarn\"");
+        std::fs::write(dir.path().join("config.json"), yarn).unwrap();
+        assert!(ModelConfig::load(dir.path()).unwrap_err().to_string().contains("yarn"));
     }
 }

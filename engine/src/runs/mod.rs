@@ -7,6 +7,7 @@
 //!   status.json        state, step, best validation loss (see [`status`])
 //!   metrics.jsonl      one JSON object per logged step (see [`metrics`])
 //!   train.log          human-readable log
+//!   notes.json         a person's display name, tags and note (see [`notes`])
 //!   checkpoints/step-NNNNNNNN/   resumable checkpoints (see crate::train::checkpoint)
 //!   adapter/           the final LoRA adapter in PEFT layout (LoRA runs)
 //!   model/             the final full model in Hugging Face layout (full runs)
@@ -14,9 +15,11 @@
 //! Every file is written atomically (see [`crate::atomic`]).
 
 pub mod metrics;
+pub mod notes;
 pub mod run_dir;
 pub mod status;
 
 pub use metrics::MetricRecord;
+pub use notes::Notes;
 pub use run_dir::RunDir;
 pub use status::{RunState, Status};
