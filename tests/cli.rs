@@ -72,6 +72,9 @@ fn kill_dash_9_then_resume_reproduces_the_uninterrupted_run() {
         assert!(started.elapsed() < Duration::from_secs(300), "no checkpoint appeared");
         std::thread::sleep(Duration::from_millis(5));
     };
+    // A second process may not resume a run that is still training.
+    let out = workbench(&["train", "--resume", run.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out).contains("still training"), "{}", text(&out));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let status = engine::runs::RunDir::open(&run).unwrap().status().unwrap();

@@ -92,11 +92,13 @@ pub struct Monitor {
     pub clip_outliers: bool,
     /// Where the last CSV export went (or why it failed).
     pub export_notice: Option<String>,
+    /// Where the charts were drawn last frame (for the PNG export).
+    charts_rect: Option<egui::Rect>,
 }
 
 impl Default for Monitor {
     fn default() -> Self {
-        Self { cache: MetricsCache::default(), prepared: HashMap::new(), smoothing: 0.6, log_scale: false, x_axis: XAxis::Step, clip_outliers: false, export_notice: None }
+        Self { cache: MetricsCache::default(), prepared: HashMap::new(), smoothing: 0.6, log_scale: false, x_axis: XAxis::Step, clip_outliers: false, export_notice: None, charts_rect: None }
     }
 }
 
@@ -144,6 +146,18 @@ fn p99(points: &[[f64; 2]]) -> Option<f64> {
     }
     ys.sort_by(f64::total_cmp);
     Some(ys[((ys.len() - 1) as f64 * 0.99).round() as usize])
+}
+
+/// Crops a screenshot to `rect` (in points) and writes it as PNG, atomically.
+pub fn save_png(image: &egui::ColorImage, rect: egui::Rect, pixels_per_point: f32, path: &Path) -> Result<(), String> {
+    use image::ImageEncoder as _;
+    let region = image.region(&rect, Some(pixels_per_point));
+    let rgba: Vec<u8> = region.pixels.iter().flat_map(|c| c.to_array()).collect();
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bytes)
+        .write_image(&rgba, region.size[0] as u32, region.size[1] as u32, image::ExtendedColorType::Rgba8)
+        .map_err(|e| e.to_string())?;
+    engine::atomic::write(path, &bytes).map_err(|e| e.to_string())
 }
 
 /// The selected runs' metrics as CSV, one row per record.
@@ -278,6 +292,20 @@ impl Monitor {
                 }
             }
         });
+        ui.horizontal(|ui| {
+            let can_save = self.charts_rect.is_some() && !selected.is_empty();
+            if ui.add_enabled(can_save, egui::Button::new("Save charts as PNG...")).clicked() {
+                if let (Some(path), Some(rect)) = (rfd::FileDialog::new().add_filter("PNG", &["png"]).set_file_name("charts.png").save_file(), self.charts_rect) {
+                    let ppp = ui.ctx().pixels_per_point();
+                    self.export_notice = Some(format!("saving {}", path.display()));
+                    ui.ctx().request_screenshot(move |image| {
+                        if let Err(e) = save_png(&image, rect, ppp, &path) {
+                            tracing::error!("saving {}: {e}", path.display());
+                        }
+                    });
+                }
+            }
+        });
         if let Some(n) = &self.export_notice {
             ui.label(egui::RichText::new(n).weak());
         }
@@ -288,7 +316,7 @@ impl Monitor {
         let link = egui::Id::unique("monitor-x-link");
         let width = (ui.available_width() / 2.0 - 8.0).max(200.0);
         let height = ((ui.available_height() - 40.0) / 3.0).max(120.0);
-        egui::Grid::new("charts").num_columns(2).show(ui, |ui| {
+        let charts = egui::Grid::new("charts").num_columns(2).show(ui, |ui| {
             for (i, metric) in Metric::ALL.into_iter().enumerate() {
                 ui.vertical(|ui| {
                     ui.strong(metric.title());
@@ -299,6 +327,7 @@ impl Monitor {
                 }
             }
         });
+        self.charts_rect = Some(charts.response.rect);
     }
 
     fn chart(&mut self, ui: &mut egui::Ui, metric: Metric, selected: &[PathBuf], link: egui::Id, width: f32, height: f32) {
@@ -366,6 +395,18 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1], "a,3,0.5,2,1.5,,,,,");
+    }
+
+    #[test]
+    fn png_export_crops_to_the_charts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img = egui::ColorImage::filled([40, 30], Color32::BLACK);
+        img.pixels[10 * 40 + 20] = Color32::RED;
+        let path = dir.path().join("c.png");
+        save_png(&img, egui::Rect::from_min_size(egui::pos2(10.0, 5.0), egui::vec2(10.0, 8.0)), 2.0, &path).unwrap();
+        let back = image::load_from_memory(&std::fs::read(&path).unwrap()).unwrap().to_rgba8();
+        assert_eq!(back.dimensions(), (20, 16));
+        assert_eq!(back.get_pixel(0, 0).0, [255, 0, 0, 255]);
     }
 
     #[test]

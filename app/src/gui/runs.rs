@@ -158,7 +158,8 @@ impl RunsPanel {
                     if ui.small_button(format!("Open folder {}", e.name)).clicked() {
                         let _ = std::process::Command::new("xdg-open").arg(&e.path).spawn();
                     }
-                    if ui.small_button(format!("Delete {}", e.name)).clicked() {
+                    let live = matches!(e.state, Some(RunState::Running | RunState::Paused));
+                    if !live && ui.small_button(format!("Delete {}", e.name)).clicked() {
                         self.confirm_delete = Some(e.path.clone());
                     }
                 });

@@ -44,6 +44,12 @@ pub fn train(config: &TrainConfig, ctl: &mut dyn Control) -> Result<Outcome> {
 /// it has none). The metrics after that checkpoint are dropped and redone.
 pub fn resume(run_dir: &Path, ctl: &mut dyn Control) -> Result<Outcome> {
     let run = RunDir::open(run_dir)?;
+    if let Ok(status) = run.status() {
+        let live = matches!(status.effective_state(), RunState::Running | RunState::Paused);
+        if live && status.pid != std::process::id() {
+            return Err(Error::run(run_dir, format!("process {} is still training this run; cancel it first", status.pid)));
+        }
+    }
     let config = run.config()?;
     config.check()?;
     let session = Session::prepare(&config)?;
