@@ -4,7 +4,7 @@
 //! `p * (g - sum(g * p))`. Other devices use the composed ops with an
 //! additive mask.
 
-use candle_core::{CpuStorage, CustomOp1, D, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, Layout, Result, Shape, Tensor};
 use num_traits::Float;
 use rayon::prelude::*;
 
@@ -45,9 +45,46 @@ impl CustomOp1 for CausalSoftmax {
     }
 
     fn bwd(&self, _scores: &Tensor, probs: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let dot = (grad * probs)?.sum_keepdim(D::Minus1)?;
-        Ok(Some((probs * grad.broadcast_sub(&dot)?)?))
+        Ok(Some(probs.apply_op2_no_bwd(&grad.contiguous()?, &CausalSoftmaxGrad { window: self.window })?))
     }
+}
+
+/// Backward of [`CausalSoftmax`]: `p * (g - sum(g * p))` per row, in one pass
+/// over the visible keys of each row.
+struct CausalSoftmaxGrad {
+    window: Option<usize>,
+}
+
+impl CustomOp2 for CausalSoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "causal-softmax-grad"
+    }
+
+    fn cpu_fwd(&self, p: &CpuStorage, lp: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (Some((ps, pe)), Some((gs, ge))) = (lp.contiguous_offsets(), lg.contiguous_offsets()) else {
+            return Err(candle_core::Error::Msg("causal softmax grad: non-contiguous input".into()));
+        };
+        let t = lp.dims()[lp.dims().len() - 1];
+        let out = match (p, g) {
+            (CpuStorage::F32(p), CpuStorage::F32(g)) => CpuStorage::F32(softmax_grad_rows(&p[ps..pe], &g[gs..ge], t, self.window)),
+            (CpuStorage::F64(p), CpuStorage::F64(g)) => CpuStorage::F64(softmax_grad_rows(&p[ps..pe], &g[gs..ge], t, self.window)),
+            _ => return Err(candle_core::Error::Msg("causal softmax grad: only f32 and f64 on the CPU".into())),
+        };
+        Ok((out, lp.shape().clone()))
+    }
+}
+
+fn softmax_grad_rows<T: Float + Send + Sync>(p: &[T], g: &[T], t: usize, window: Option<usize>) -> Vec<T> {
+    let mut out = vec![T::zero(); p.len()];
+    out.par_chunks_mut(t).zip(p.par_chunks(t).zip(g.par_chunks(t))).enumerate().for_each(|(r, (o, (pr, gr)))| {
+        let i = r % t;
+        let lo = window.map_or(0, |w| (i + 1).saturating_sub(w));
+        let dot = (lo..=i).fold(T::zero(), |acc, j| acc + pr[j] * gr[j]);
+        for j in lo..=i {
+            o[j] = pr[j] * (gr[j] - dot);
+        }
+    });
+    out
 }
 
 /// Row-wise masked softmax: row `r` is query position `r % t`, which sees keys

@@ -2,7 +2,9 @@
 //! embeddings, causal masks and the masked token cross-entropy. These are the
 //! places where fused kernels can later replace composed ops.
 
-use candle_core::{D, DType, Device, Result, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Device, Layout, Result, Shape, Tensor};
+use num_traits::Float;
+use rayon::prelude::*;
 
 /// RMSNorm: `x / sqrt(mean(x^2) + eps) * weight`, over the last dimension.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
@@ -67,11 +69,109 @@ pub fn causal_mask(t: usize, window: Option<usize>, dtype: DType, device: &Devic
 }
 
 /// Sum over tokens of `weight * -log p(target)`, for `logits [n, vocab]`,
-/// `targets [n]` (u32) and `weights [n]` (0 for tokens without loss).
+/// `targets [n]` (u32) and `weights [n]` (0 for tokens without loss). On the
+/// CPU one fused pass per row (rows without loss are skipped), with the
+/// backward `w * (softmax - onehot)`; composed ops elsewhere.
 pub fn weighted_nll_sum(logits: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
+    if logits.device().is_cpu() && matches!(logits.dtype(), DType::F32 | DType::F64) {
+        let op = WeightedNll { targets: targets.to_vec1()?, weights: weights.to_dtype(DType::F64)?.to_vec1()? };
+        return logits.contiguous()?.apply_op1(op)?.sum_all();
+    }
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let picked = logp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
     (picked * weights.to_dtype(logits.dtype())?)?.sum_all()?.neg()
+}
+
+/// Per-row weighted negative log-likelihood of the target token.
+#[derive(Clone)]
+struct WeightedNll {
+    targets: Vec<u32>,
+    weights: Vec<f64>,
+}
+
+impl WeightedNll {
+    fn rows<T: Float + Send + Sync>(&self, x: &[T], v: usize) -> Vec<T> {
+        x.par_chunks(v)
+            .enumerate()
+            .map(|(r, row)| {
+                let w = self.weights[r];
+                if w == 0.0 {
+                    return T::zero();
+                }
+                let max = row.iter().copied().fold(T::neg_infinity(), T::max);
+                let sum = row.iter().fold(T::zero(), |acc, &z| acc + (z - max).exp());
+                let lse = max + sum.ln();
+                (lse - row[self.targets[r] as usize]) * T::from(w).expect("weight fits")
+            })
+            .collect()
+    }
+
+    fn grad_rows<T: Float + Send + Sync>(&self, x: &[T], g: &[T], v: usize) -> Vec<T> {
+        let mut out = vec![T::zero(); x.len()];
+        out.par_chunks_mut(v).zip(x.par_chunks(v)).enumerate().for_each(|(r, (o, row))| {
+            let w = self.weights[r];
+            if w == 0.0 {
+                return;
+            }
+            let scale = g[r] * T::from(w).expect("weight fits");
+            let max = row.iter().copied().fold(T::neg_infinity(), T::max);
+            let mut sum = T::zero();
+            for (dst, &z) in o.iter_mut().zip(row) {
+                *dst = (z - max).exp();
+                sum = sum + *dst;
+            }
+            for dst in o.iter_mut() {
+                *dst = *dst / sum * scale;
+            }
+            let t = self.targets[r] as usize;
+            o[t] = o[t] - scale;
+        });
+        out
+    }
+}
+
+fn contiguous<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
+    let (s, e) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("cross-entropy: non-contiguous input".into()))?;
+    Ok(&v[s..e])
+}
+
+impl CustomOp1 for WeightedNll {
+    fn name(&self) -> &'static str {
+        "weighted-nll"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, v) = l.shape().dims2()?;
+        let out = match s {
+            CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l)?, v)),
+            CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l)?, v)),
+            _ => return Err(candle_core::Error::Msg("cross-entropy: only f32 and f64 on the CPU".into())),
+        };
+        Ok((out, Shape::from(n)))
+    }
+
+    fn bwd(&self, logits: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(logits.apply_op2_no_bwd(&grad.contiguous()?, &WeightedNllGrad(self.clone()))?))
+    }
+}
+
+/// Backward of [`WeightedNll`]: `grad_r * w_r * (softmax(row) - onehot(target_r))`.
+struct WeightedNllGrad(WeightedNll);
+
+impl CustomOp2 for WeightedNllGrad {
+    fn name(&self) -> &'static str {
+        "weighted-nll-grad"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (_, v) = lx.shape().dims2()?;
+        let out = match (x, g) {
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(self.0.grad_rows(contiguous(x, lx)?, contiguous(g, lg)?, v)),
+            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(self.0.grad_rows(contiguous(x, lx)?, contiguous(g, lg)?, v)),
+            _ => return Err(candle_core::Error::Msg("cross-entropy grad: only f32 and f64 on the CPU".into())),
+        };
+        Ok((out, lx.shape().clone()))
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +185,22 @@ mod tests {
         assert_eq!(m[3][3], 0.0);
         assert_eq!(m[3][2], 0.0);
         assert_eq!(m[3][1], f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn fused_cross_entropy_matches_composed_forward_and_backward() {
+        let logits = candle_core::Var::from_tensor(&Tensor::randn(0f64, 3.0, (5, 11), &Device::Cpu).unwrap()).unwrap();
+        let targets = Tensor::new(&[1u32, 0, 10, 4, 7], &Device::Cpu).unwrap();
+        let weights = Tensor::new(&[1f32, 0.0, 1.0, 0.5, 1.0], &Device::Cpu).unwrap();
+        let fused = weighted_nll_sum(logits.as_tensor(), &targets, &weights).unwrap();
+        let logp = candle_nn::ops::log_softmax(logits.as_tensor(), D::Minus1).unwrap();
+        let picked = logp.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().squeeze(1).unwrap();
+        let composed = (picked * weights.to_dtype(DType::F64).unwrap()).unwrap().sum_all().unwrap().neg().unwrap();
+        let (a, b) = (fused.to_scalar::<f64>().unwrap(), composed.to_scalar::<f64>().unwrap());
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        let (g1, g2) = ((fused * 0.7).unwrap().backward().unwrap(), (composed * 0.7).unwrap().backward().unwrap());
+        let d = (g1.get(logits.as_tensor()).unwrap() - g2.get(logits.as_tensor()).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        assert!(d < 1e-12, "gradient differs by {d}");
     }
 
     #[test]
