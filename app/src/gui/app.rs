@@ -119,23 +119,23 @@ impl WorkbenchApp {
 
     /// Starts training the editor's config on the engine thread.
     pub fn launch(&mut self) {
-        if self.live.active {
-            return;
-        }
         let mut cfg = self.editor.config.clone();
         cfg.run.runs_dir = self.workspace.runs_dir.clone();
-        self.live = LiveRun { active: true, ..Default::default() };
-        self.engine.send(Command::Train(Box::new(cfg)));
-        self.tab = Tab::Monitor;
+        self.start(Command::Train(Box::new(cfg)));
     }
 
     /// Resumes a stopped run.
     pub fn resume(&mut self, run: std::path::PathBuf) {
+        self.start(Command::Resume(run));
+    }
+
+    /// Sends a train or resume command (unless a run is active) and shows the charts.
+    fn start(&mut self, cmd: Command) {
         if self.live.active {
             return;
         }
         self.live = LiveRun { active: true, ..Default::default() };
-        self.engine.send(Command::Resume(run));
+        self.engine.send(cmd);
         self.tab = Tab::Monitor;
     }
 
