@@ -2,7 +2,6 @@
 //! fully trainable), tokenizer, training and validation data.
 
 use candle_core::DType;
-use tokenizers::Tokenizer;
 
 use crate::config::{TrainConfig, TrainMode};
 use crate::data::Dataset;
@@ -16,8 +15,6 @@ pub struct Session {
     pub config: TrainConfig,
     /// The model with its trainable parameters.
     pub model: Model,
-    /// The model's tokenizer.
-    pub tokenizer: Tokenizer,
     /// Training examples.
     pub train: Dataset,
     /// Validation examples.
@@ -57,7 +54,7 @@ impl Session {
                 None
             }
         };
-        Ok(Self { config: config.clone(), model, tokenizer, train, validation, lora })
+        Ok(Self { config: config.clone(), model, train, validation, lora })
     }
 
     /// Optimizer steps in one epoch (the last accumulation window may be short).
