@@ -5,13 +5,14 @@
 #
 # Needs: apt-get install xvfb xauth imagemagick libegl1 libgl1-mesa-dri
 # Usage: scripts/screenshots.sh [BINARY]   (default target/release/workbench)
+#   TRAINER=path  binary that trains the run (default: BINARY), e.g. a release CLI-only build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${1:-target/release/workbench}"
 runs=$(mktemp -d)
 out=docs/screenshots
 mkdir -p "$out"
-"$bin" train --config sample_data/configs/story-a-sample.toml --runs-dir "$runs" --max-steps 400 >/dev/null 2>&1 &
+"${TRAINER:-$bin}" train --config sample_data/configs/story-a-sample.toml --runs-dir "$runs" --max-steps 400 >/dev/null 2>&1 &
 trainer=$!
 trap 'kill $trainer 2>/dev/null || true; rm -rf "$runs"' EXIT
 sleep 90   # let some steps and evaluations land
@@ -22,6 +23,7 @@ shoot() {  # tab, file
     import -window root '$out/$2'
     kill \$p"
 }
-shoot configure configure.png
-shoot monitor monitor.png
-echo "wrote $out/configure.png $out/monitor.png"
+for tab in configure monitor data; do
+  shoot "$tab" "$tab.png"
+done
+echo "wrote $out/{configure,monitor,data}.png"

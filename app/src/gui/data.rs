@@ -60,6 +60,10 @@ impl DataPanel {
     /// Draws the panel; uses the editor's model, length and loss settings.
     pub fn ui(&mut self, ui: &mut egui::Ui, model_dir: &Path, max_seq_len: usize, train_on: TrainOn) {
         self.poll();
+        if self.report.is_none() && !self.busy() {
+            // The first visit analyses the config's training file straight away.
+            self.analyze(model_dir, max_seq_len, train_on);
+        }
         ui.horizontal(|ui| {
             let l = ui.label("Data file");
             let mut text = self.file.display().to_string();
@@ -83,7 +87,7 @@ impl DataPanel {
         ui.separator();
         match &self.report {
             None => {
-                ui.label("Press Analyze to read the file.");
+                ui.label("Reading the file...");
             }
             Some(Err(e)) => {
                 ui.label(RichText::new(e).color(Color32::from_rgb(220, 50, 50)));
