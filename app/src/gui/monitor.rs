@@ -273,7 +273,7 @@ impl Monitor {
 
     /// Draws the controls and the charts of the `selected` runs.
     pub fn ui(&mut self, ui: &mut egui::Ui, selected: &[PathBuf]) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let l = ui.label("Smoothing");
             ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.99)).labelled_by(l.id);
             ui.checkbox(&mut self.log_scale, "Log scale");
@@ -314,7 +314,7 @@ impl Monitor {
             return;
         }
         let link = egui::Id::unique("monitor-x-link");
-        let width = (ui.available_width() / 2.0 - 8.0).max(200.0);
+        let width = ((ui.available_width() - 3.0 * ui.spacing().item_spacing.x) / 2.0).max(200.0);
         let height = ((ui.available_height() - 40.0) / 3.0).max(120.0);
         let charts = egui::Grid::new("charts").num_columns(2).show(ui, |ui| {
             for (i, metric) in Metric::ALL.into_iter().enumerate() {

@@ -146,7 +146,7 @@ impl RunsPanel {
                         ui.label(RichText::new(&e.notes.note).italics().small());
                     });
                 }
-                ui.horizontal(|ui| {
+                ui.horizontal_wrapped(|ui| {
                     ui.add_space(24.0);
                     let resumable = matches!(e.state, Some(RunState::Cancelled | RunState::Failed | RunState::Crashed));
                     if resumable && ui.small_button(format!("Resume {}", e.name)).clicked() {
