@@ -177,3 +177,39 @@ fn runs_can_be_renamed_tagged_and_noted() {
     h.get_by_label("#smoke");
     h.get_by_label("first try");
 }
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn restart_restores_runs_folder_tab_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_setup(dir.path(), "max_steps = 1");
+    let mut h = harness(dir.path());
+    h.state_mut().editor.load(&cfg).unwrap();
+    h.get_by_label("Monitor").click();
+    h.run();
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+
+    let restored = WorkbenchApp::restore(None, sample_dir(), Some(&storage));
+    assert_eq!(restored.tab, Tab::Monitor);
+    assert_eq!(restored.editor.path.as_deref(), Some(cfg.as_path()));
+    assert_eq!(restored.editor.config.run.runs_dir, dir.path().join("runs"));
+    let explicit = WorkbenchApp::restore(Some(dir.path().join("elsewhere")), sample_dir(), Some(&storage));
+    assert_eq!(explicit.editor.config.run.runs_dir, dir.path().join("elsewhere"));
+}

@@ -21,9 +21,10 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Folder of run directories the window lists and launches into.
-    #[arg(long, value_name = "DIR", default_value = "runs")]
-    runs_dir: PathBuf,
+    /// Folder of run directories the window lists and launches into
+    /// (default: the one used last time, else `runs`).
+    #[arg(long, value_name = "DIR")]
+    runs_dir: Option<PathBuf>,
     /// Open the window on this tab.
     #[arg(long, value_parser = ["configure", "monitor", "data", "evaluate"])]
     tab: Option<String>,
@@ -51,7 +52,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(command) = cli.command else {
         #[cfg(feature = "gui")]
-        return crate::gui::run(crate::gui::Workspace::new(cli.runs_dir, sample_dir()), crate::gui::Tab::parse(cli.tab.as_deref()));
+        return crate::gui::run(cli.runs_dir, sample_dir(), crate::gui::Tab::parse(cli.tab.as_deref()));
         #[cfg(not(feature = "gui"))]
         anyhow::bail!("this build has no window (built without the `gui` feature); run `workbench --help` for the commands");
     };

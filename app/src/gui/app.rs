@@ -47,6 +47,8 @@ impl Tab {
 struct Remembered {
     tab: Tab,
     config_path: Option<std::path::PathBuf>,
+    #[serde(default)]
+    runs_dir: Option<std::path::PathBuf>,
 }
 
 /// The whole window's state.
@@ -78,13 +80,18 @@ impl WorkbenchApp {
         Self::with_config(workspace, Some(preset))
     }
 
-    /// Restores the last tab and config from eframe's storage.
-    pub fn restore(workspace: Workspace, storage: Option<&dyn eframe::Storage>) -> Self {
+    /// Restores the last runs folder, tab and config from eframe's storage;
+    /// an explicit `runs_dir` wins over the remembered one.
+    pub fn restore(runs_dir: Option<std::path::PathBuf>, sample_dir: std::path::PathBuf, storage: Option<&dyn eframe::Storage>) -> Self {
         let remembered: Option<Remembered> = storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY));
+        let runs_dir = runs_dir
+            .or_else(|| remembered.as_ref().and_then(|r| r.runs_dir.clone()))
+            .unwrap_or_else(|| "runs".into());
+        let workspace = Workspace::new(runs_dir, sample_dir);
         match remembered {
             Some(r) => {
                 let config = r.config_path.filter(|p| p.is_file()).unwrap_or_else(|| workspace.default_config());
-                let mut app = Self::with_config(workspace.clone(), Some(config));
+                let mut app = Self::with_config(workspace, Some(config));
                 app.tab = r.tab;
                 app
             }
@@ -258,7 +265,7 @@ impl eframe::App for WorkbenchApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        let remembered = Remembered { tab: self.tab, config_path: self.editor.path.clone() };
+        let remembered = Remembered { tab: self.tab, config_path: self.editor.path.clone(), runs_dir: Some(self.workspace.runs_dir.clone()) };
         eframe::set_value(storage, eframe::APP_KEY, &remembered);
     }
 }

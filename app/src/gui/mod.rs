@@ -46,8 +46,9 @@ impl Workspace {
     }
 }
 
-/// Opens the window (on `tab`, else the remembered one) and runs until it is closed.
-pub fn run(workspace: Workspace, tab: Option<Tab>) -> anyhow::Result<()> {
+/// Opens the window and runs until it is closed: on `runs_dir` (else the
+/// folder used last time, else `runs`) and on `tab` (else the one open last time).
+pub fn run(runs_dir: Option<PathBuf>, sample_dir: PathBuf, tab: Option<Tab>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default().with_inner_size([1280.0, 820.0]).with_title("LoRA Workbench"),
         renderer: eframe::Renderer::Glow,
@@ -57,7 +58,7 @@ pub fn run(workspace: Workspace, tab: Option<Tab>) -> anyhow::Result<()> {
         "LoRA Workbench",
         options,
         Box::new(move |cc| {
-            let mut app = WorkbenchApp::restore(workspace, cc.storage);
+            let mut app = WorkbenchApp::restore(runs_dir, sample_dir, cc.storage);
             if let Some(tab) = tab {
                 app.tab = tab;
             }
