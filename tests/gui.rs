@@ -19,6 +19,16 @@ fn harness(dir: &Path) -> Harness<'static, WorkbenchApp> {
     Harness::builder().with_size([1500.0, 1000.0]).build_ui_state(|ui, app: &mut WorkbenchApp| app.ui(ui), app)
 }
 
+/// Loads the tiny config with `training` lines, as a run made outside the window would.
+fn tiny_config(dir: &Path, training: &str) -> engine::config::TrainConfig {
+    engine::config::TrainConfig::load(&tiny_setup(dir, training)).unwrap()
+}
+
+/// Trains `cfg` to the end without the window; returns the run directory.
+fn train_outside(cfg: &engine::config::TrainConfig) -> std::path::PathBuf {
+    engine::train::train(cfg, &mut engine::train::events::Unattended).unwrap().run_dir
+}
+
 /// Steps frames until `done` holds (the engine works in the background).
 fn wait_until(h: &mut Harness<'static, WorkbenchApp>, what: &str, mut done: impl FnMut(&mut WorkbenchApp) -> bool) {
     let start = Instant::now();
@@ -93,23 +103,22 @@ fn launch_watch_points_arrive_then_cancel() {
 #[test]
 fn runs_made_outside_the_window_are_listed_and_overlaid() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg_path = tiny_setup(dir.path(), "max_steps = 3\neval_every = 2");
-    let mut cfg = engine::config::TrainConfig::load(&cfg_path).unwrap();
-    let a = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap();
+    let mut cfg = tiny_config(dir.path(), "max_steps = 3\neval_every = 2");
+    let a = train_outside(&cfg);
     cfg.training.learning_rate = 1e-3;
-    let b = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap();
+    let b = train_outside(&cfg);
     let mut h = harness(dir.path());
     h.run();
     // The newest run is ticked on start; tick the other one too.
-    assert_eq!(h.state().runs.selected_paths(), vec![b.run_dir.clone()]);
-    h.get_by_label(&a.run_dir.file_name().unwrap().to_string_lossy()).click();
+    assert_eq!(h.state().runs.selected_paths(), vec![b.clone()]);
+    h.get_by_label(&a.file_name().unwrap().to_string_lossy()).click();
     h.run();
     assert_eq!(h.state().runs.selected_paths().len(), 2);
     h.get_by_label_contains("training.learning_rate");
     h.get_by_label("Monitor").click();
     h.run();
     assert_eq!(h.state().tab, Tab::Monitor);
-    for run in [&a.run_dir, &b.run_dir] {
+    for run in [&a, &b] {
         assert_eq!(h.state_mut().monitor.series(run, Metric::Loss).len(), 3);
     }
 }
@@ -133,9 +142,8 @@ fn data_tab_counts_conversations_and_draws_the_length_histogram() {
 #[test]
 fn evaluate_tab_compares_base_and_a_ticked_run() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg_path = tiny_setup(dir.path(), "max_steps = 2\neval_every = 2");
-    let cfg = engine::config::TrainConfig::load(&cfg_path).unwrap();
-    let run = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap();
+    let cfg = tiny_config(dir.path(), "max_steps = 2\neval_every = 2");
+    let run = train_outside(&cfg);
     let mut h = harness(dir.path());
     h.run();
     h.get_by_label("Evaluate").click();
@@ -147,16 +155,14 @@ fn evaluate_tab_compares_base_and_a_ticked_run() {
     let rows = &h.state().evaluate.rows;
     assert_eq!(rows.len(), 2, "{:?}", h.state().evaluate.error);
     assert_eq!(rows[0].name, "base");
-    assert_eq!(rows[1].name, run.run_dir.file_name().unwrap().to_string_lossy());
+    assert_eq!(rows[1].name, run.file_name().unwrap().to_string_lossy());
     h.get_by_label("vs base");
 }
 
 #[test]
 fn runs_can_be_renamed_tagged_and_noted() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg_path = tiny_setup(dir.path(), "max_steps = 1");
-    let cfg = engine::config::TrainConfig::load(&cfg_path).unwrap();
-    let run = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap().run_dir;
+    let run = train_outside(&tiny_config(dir.path(), "max_steps = 1"));
     let name = run.file_name().unwrap().to_string_lossy().into_owned();
     let mut h = harness(dir.path());
     h.run();

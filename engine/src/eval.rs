@@ -41,6 +41,18 @@ pub struct EvalRow {
     pub tokens: usize,
 }
 
+/// The "vs base" column of each row: the change of perplexity against the
+/// first row (the base model) in percent, `-` for the base itself.
+pub fn changes_vs_base(rows: &[EvalRow]) -> Vec<String> {
+    let base = rows.first().map(|r| r.perplexity);
+    rows.iter()
+        .map(|r| match base {
+            Some(b) if r.adapter.is_some() => format!("{:+.1}%", (r.perplexity / b - 1.0) * 100.0),
+            _ => "-".into(),
+        })
+        .collect()
+}
+
 /// What to evaluate.
 #[derive(Debug, Clone)]
 pub struct EvalRequest {

@@ -89,14 +89,9 @@ fn request(args: &Args) -> Result<EvalRequest> {
 
 /// The rows as an aligned text table with the change against the base.
 pub fn table(rows: &[EvalRow]) -> String {
-    let base = rows.first().map(|r| r.perplexity);
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(5);
     let mut out = format!("{:<width$}  {:>8}  {:>10}  {:>8}  {:>9}\n", "model", "loss", "perplexity", "tokens", "vs base");
-    for r in rows {
-        let change = match base {
-            Some(b) if r.adapter.is_some() => format!("{:+.1}%", (r.perplexity / b - 1.0) * 100.0),
-            _ => "-".into(),
-        };
+    for (r, change) in rows.iter().zip(engine::eval::changes_vs_base(rows)) {
         out += &format!("{:<width$}  {:>8.4}  {:>10.3}  {:>8}  {:>9}\n", r.name, r.loss, r.perplexity, r.tokens, change);
     }
     out

@@ -91,21 +91,17 @@ impl EvaluatePanel {
             ui.label("Perplexity on held-out data: base model and each ticked run's adapter.");
             return;
         }
-        let base = self.rows.first().map(|r| r.perplexity);
         egui::Grid::new("eval-table").striped(true).show(ui, |ui| {
             for h in ["model", "loss", "perplexity", "tokens", "vs base"] {
                 ui.strong(h);
             }
             ui.end_row();
-            for r in &self.rows {
+            for (r, change) in self.rows.iter().zip(engine::eval::changes_vs_base(&self.rows)) {
                 ui.label(&r.name);
                 ui.label(format!("{:.4}", r.loss));
                 ui.label(format!("{:.3}", r.perplexity));
                 ui.label(r.tokens.to_string());
-                ui.label(match base {
-                    Some(b) if r.adapter.is_some() => format!("{:+.1}%", (r.perplexity / b - 1.0) * 100.0),
-                    _ => "-".into(),
-                });
+                ui.label(change);
                 ui.end_row();
             }
         });
