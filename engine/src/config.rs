@@ -284,12 +284,13 @@ impl TrainConfig {
         toml::to_string_pretty(self).expect("config serialises to TOML")
     }
 
-    /// Makes every relative path absolute against `base`.
+    /// Makes every relative path absolute against `base`, without `.` or
+    /// `..` parts (`configs/../model` becomes `model`).
     pub fn resolve_paths(&mut self, base: &Path) {
         let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
-                *p = base.join(&*p);
+                *p = without_dot_parts(&base.join(&*p));
             }
         };
         fix(&mut self.model.path);
@@ -421,6 +422,23 @@ impl TrainConfig {
     }
 }
 
+/// `path` with `.` dropped and each `..` folded into its parent, lexically
+/// (as written; symbolic links are not followed).
+fn without_dot_parts(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +458,17 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(sample().validate(), vec![]);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_folder_without_dot_parts() {
+        let mut c = sample();
+        c.model.path = "../model".into();
+        c.data.train_file = "./data/../data/t.jsonl".into();
+        c.resolve_paths(Path::new("/work/proj/configs"));
+        assert_eq!(c.model.path, Path::new("/work/proj/model"));
+        assert_eq!(c.data.train_file, Path::new("/work/proj/configs/data/t.jsonl"));
+        assert_eq!(without_dot_parts(Path::new("../../x")), Path::new("../../x"));
     }
 
     #[test]

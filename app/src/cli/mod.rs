@@ -28,6 +28,9 @@ pub struct Cli {
     /// Open the window on this tab.
     #[arg(long, value_parser = ["configure", "monitor", "data", "evaluate"])]
     tab: Option<String>,
+    /// Open the window editing this config file (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,7 +55,12 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(command) = cli.command else {
         #[cfg(feature = "gui")]
-        return crate::gui::run(cli.runs_dir, sample_dir(), crate::gui::Tab::parse(cli.tab.as_deref()));
+        return crate::gui::run(crate::gui::WindowOptions {
+            runs_dir: cli.runs_dir,
+            sample_dir: sample_dir(),
+            tab: crate::gui::Tab::parse(cli.tab.as_deref()),
+            config: cli.config,
+        });
         #[cfg(not(feature = "gui"))]
         anyhow::bail!("this build has no window (built without the `gui` feature); run `workbench --help` for the commands");
     };

@@ -124,6 +124,18 @@ impl WorkbenchApp {
         }
     }
 
+    /// Opens `path` in the editor (the runs folder stays the window's);
+    /// a problem shows in the error banner.
+    pub fn open_config(&mut self, path: &std::path::Path) {
+        match self.editor.load(path) {
+            Ok(()) => {
+                self.editor.config.run.runs_dir = self.workspace.runs_dir.clone();
+                self.data = DataPanel::new(self.editor.config.data.train_file.clone());
+            }
+            Err(e) => self.banner = Some(e),
+        }
+    }
+
     /// Starts training the editor's config on the engine thread.
     pub fn launch(&mut self) {
         let mut cfg = self.editor.config.clone();

@@ -83,7 +83,7 @@ impl DataPanel {
                 ui.spinner();
             }
         });
-        ui.label(RichText::new(format!("tokenizer and template of {}, max length {max_seq_len}", model_dir.display())).weak());
+        ui.label(RichText::new(format!("tokenizer and template of {}, max length {max_seq_len}", super::display_path(model_dir))).weak());
         ui.separator();
         match &self.report {
             None => {

@@ -77,7 +77,7 @@ impl EvaluatePanel {
                 }
             }
             if let Some(f) = &self.data_file {
-                ui.label(f.display().to_string());
+                ui.label(super::display_path(f));
             }
             if self.running {
                 ui.spinner();
@@ -106,6 +106,16 @@ impl EvaluatePanel {
             }
         });
         let bars: Vec<Bar> = self.rows.iter().enumerate().map(|(i, r)| Bar::new(i as f64, r.perplexity).name(&r.name).width(0.6)).collect();
-        Plot::new("perplexity-bars").height(240.0).y_axis_label("perplexity").show(ui, |plot| plot.bar_chart(BarChart::new("perplexity", bars)));
+        let names: Vec<String> = self.rows.iter().map(|r| r.name.clone()).collect();
+        // One axis label per bar: the model's name under its bar, nothing between bars.
+        let name_at = move |mark: egui_plot::GridMark, _: &std::ops::RangeInclusive<f64>| {
+            let i = mark.value.round();
+            if (mark.value - i).abs() > 1e-6 || i < 0.0 { String::new() } else { names.get(i as usize).cloned().unwrap_or_default() }
+        };
+        Plot::new("perplexity-bars")
+            .height(240.0)
+            .y_axis_label("perplexity")
+            .x_axis_formatter(name_at)
+            .show(ui, |plot| plot.bar_chart(BarChart::new("perplexity", bars)));
     }
 }

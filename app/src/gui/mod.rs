@@ -46,9 +46,31 @@ impl Workspace {
     }
 }
 
-/// Opens the window and runs until it is closed: on `runs_dir` (else the
-/// folder used last time, else `runs`) and on `tab` (else the one open last time).
-pub fn run(runs_dir: Option<PathBuf>, sample_dir: PathBuf, tab: Option<Tab>) -> anyhow::Result<()> {
+/// `path` as the window shows it: relative to the current directory when it
+/// lies inside it (`runs`, not `/home/me/project/runs`), else as it is.
+pub fn display_path(path: &std::path::Path) -> String {
+    let shown = std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf));
+    match shown {
+        Some(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path.display().to_string(),
+    }
+}
+
+/// How the window opens.
+#[derive(Debug, Clone)]
+pub struct WindowOptions {
+    /// Folder of runs (else the one used last time, else `runs`).
+    pub runs_dir: Option<PathBuf>,
+    /// The shipped `sample_data/` folder.
+    pub sample_dir: PathBuf,
+    /// Tab to open on (else the one open last time).
+    pub tab: Option<Tab>,
+    /// Config to edit (else the one edited last time, else the Story A preset).
+    pub config: Option<PathBuf>,
+}
+
+/// Opens the window and runs until it is closed.
+pub fn run(opts: WindowOptions) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default().with_inner_size([1280.0, 820.0]).with_title("LoRA Workbench"),
         renderer: eframe::Renderer::Glow,
@@ -58,9 +80,12 @@ pub fn run(runs_dir: Option<PathBuf>, sample_dir: PathBuf, tab: Option<Tab>) -> 
         "LoRA Workbench",
         options,
         Box::new(move |cc| {
-            let mut app = WorkbenchApp::restore(runs_dir, sample_dir, cc.storage);
-            if let Some(tab) = tab {
+            let mut app = WorkbenchApp::restore(opts.runs_dir, opts.sample_dir, cc.storage);
+            if let Some(tab) = opts.tab {
                 app.tab = tab;
+            }
+            if let Some(config) = &opts.config {
+                app.open_config(config);
             }
             Ok(Box::new(app))
         }),

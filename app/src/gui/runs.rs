@@ -97,7 +97,7 @@ impl RunsPanel {
                 self.refresh();
             }
         });
-        ui.label(RichText::new(self.runs_dir.display().to_string()).small().weak());
+        ui.label(RichText::new(super::display_path(&self.runs_dir)).small().weak()).on_hover_text(self.runs_dir.display().to_string());
         ui.separator();
         if self.entries.is_empty() {
             ui.label("No runs yet. Configure one and press Launch.");

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# A tour of the real window under Xvfb, driven as a person would with the
+# mouse and keyboard (xdotool): open the window on a config, click Launch,
+# wait for training metrics (and a validation point), click through the
+# Monitor, Data, Evaluate and Configure tabs taking a screenshot of each
+# during the run, press Esc to cancel, and wait for the run to say so.
+#
+# Needs: apt-get install xvfb xauth xdotool imagemagick libegl1 libgl1-mesa-dri
+# Usage: scripts/window_tour.sh OUT_DIR CONFIG RUNS_DIR [BINARY]
+#   BINARY defaults to target/release/workbench.
+#   VAL_POINTS=N   evaluations to wait for before the screenshots (default 1)
+#   TIMEOUT=S      give up after S seconds of waiting for any one thing (default 600)
+# Prints one line per step; exits non-zero (with the reason) if anything fails.
+# The docs screenshots: scripts/screenshots.sh.
+set -euo pipefail
+out=$1 config=$2 runs=$3 bin=${4:-target/release/workbench}
+val_points=${VAL_POINTS:-1} timeout=${TIMEOUT:-600}
+mkdir -p "$out" "$runs"
+
+# Where things are in the 1280x820 window (it opens at 0,0: Xvfb has no window manager).
+tab_x() { case $1 in configure) echo 204 ;; monitor) echo 281 ;; data) echo 342 ;; evaluate) echo 404 ;; esac; }
+tab_y=12
+launch_xy="827 44"
+
+# A display of our own.
+for n in $(seq 90 190); do [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] || break; done
+export DISPLAY=:$n
+Xvfb "$DISPLAY" -screen 0 1280x820x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb=$!
+home=$(mktemp -d)   # a fresh HOME: nothing remembered from an earlier session
+pids="$xvfb"
+trap 'kill $pids 2>/dev/null || true; rm -rf "$home"' EXIT
+
+wait_for() {  # description, command...
+  local what=$1; shift
+  local start=$SECONDS
+  until "$@" >/dev/null 2>&1; do
+    if (( SECONDS - start > timeout )); then echo "timed out waiting for $what" >&2; exit 1; fi
+    sleep 1
+  done
+  echo "ok: $what"
+}
+wait_for "the X server" test -e "/tmp/.X11-unix/X$n"
+
+HOME=$home XDG_DATA_HOME=$home/.local/share "$bin" --runs-dir "$runs" --config "$config" --tab configure >"$out/window.log" 2>&1 &
+window=$!
+pids="$pids $window"
+wait_for "the window" xdotool search --onlyvisible --name "LoRA Workbench"
+wid=$(xdotool search --onlyvisible --name "LoRA Workbench" | head -1)
+xdotool windowfocus --sync "$wid"
+sleep 3
+import -window root "$out/before-launch.png"
+
+click() { xdotool mousemove --sync "$1" "$2" click 1; sleep 0.5; }
+click $launch_xy
+echo "clicked Launch"
+run_dir() { ls -d "$runs"/*/ 2>/dev/null | head -1; }
+wait_for "a run directory" test -n "$(run_dir)"
+metrics() { cat "$(run_dir)/metrics.jsonl" 2>/dev/null; }
+has_val_points() { [ "$(metrics | grep -c '"val_loss"')" -ge "$val_points" ]; }
+wait_for "$val_points validation point(s)" has_val_points
+
+for tab in monitor data evaluate configure; do
+  click "$(tab_x $tab)" $tab_y
+  sleep 4   # the Data tab reads and tokenizes the file
+  import -window root "$out/$tab.png"
+  echo "screenshot: $out/$tab.png"
+done
+
+xdotool key --window "$wid" Escape
+echo "pressed Esc"
+cancelled() { grep -q '"state": *"cancelled"' "$(run_dir)/status.json"; }
+wait_for "the run to be cancelled" cancelled
+sleep 2
+import -window root "$out/cancelled.png"
+kill "$window" 2>/dev/null || true
+echo "tour done: $(run_dir)"

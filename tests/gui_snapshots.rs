@@ -1,0 +1,169 @@
+//! The look of each main panel: the real window state rendered on the CPU
+//! (wgpu on Mesa's lavapipe or llvmpipe) and compared with the committed
+//! images in `tests/snapshots/` (egui_kittest snapshots).
+//!
+//! What a panel shows must be the same on every machine, so the window works
+//! in a fixed folder (`target/tmp/gui-snapshots`, the current directory of
+//! this test binary) with paths relative to it, on the committed runs in
+//! `tests/fixtures/runs/` (two real runs of the sample model, see their
+//! README), and with a memory limit instead of this machine's RAM.
+//!
+//! After an intended change of the look: `UPDATE_SNAPSHOTS=1 cargo test --test
+//! gui_snapshots`, look at the new images, commit them. A failing comparison
+//! leaves `NAME.new.png` and `NAME.diff.png` beside the committed image.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::{Harness, SnapshotOptions};
+use engine::config::TrainConfig;
+use workbench::gui::{DataPanel, Tab, WorkbenchApp, Workspace};
+
+const SIZE: [f32; 2] = [1280.0, 820.0];
+
+/// The fixed working folder: fixture runs copied in, `sample_data` linked.
+/// Every test of this binary uses the same one, so changing the current
+/// directory once is safe.
+fn root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gui-snapshots");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        copy_dir(&repo().join("tests/fixtures/runs"), &root.join("runs"));
+        std::os::unix::fs::symlink(common::sample_dir(), root.join("sample_data")).unwrap();
+        std::env::set_current_dir(&root).unwrap();
+        root
+    })
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The Story A preset with its paths relative to [`root`] and a 2 GiB limit.
+fn story_a() -> TrainConfig {
+    let text = std::fs::read_to_string(common::sample_dir().join("configs/story-a-sample.toml")).unwrap();
+    let text = text.replace("\"../model\"", "\"sample_data/model\"").replace("\"../data/", "\"sample_data/data/").replace("\"../../runs\"", "\"runs\"");
+    let mut cfg = TrainConfig::from_toml(&text).unwrap();
+    cfg.run.memory_limit_gb = Some(2.0);
+    cfg
+}
+
+/// A window on `runs` under [`root`], rendered with wgpu, editing [`story_a`].
+fn window(runs: &str) -> Harness<'static, WorkbenchApp> {
+    root();
+    let mut app = WorkbenchApp::new(Workspace::new(runs.into(), "sample_data".into()));
+    app.editor.config = story_a();
+    app.editor.path = None;
+    app.editor.notice = None;
+    app.editor.revalidate();
+    app.data = DataPanel::new("sample_data/data/train.jsonl".into());
+    Harness::builder().with_size(SIZE).wgpu().build_ui_state(|ui, app: &mut WorkbenchApp| app.ui(ui), app)
+}
+
+fn snapshot(h: &mut Harness<'static, WorkbenchApp>, name: &str) {
+    h.snapshot_options(name, &SnapshotOptions::new().output_path(repo().join("tests/snapshots")));
+}
+
+fn wait_until(h: &mut Harness<'static, WorkbenchApp>, what: &str, mut done: impl FnMut(&mut WorkbenchApp) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h.state_mut()) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run();
+}
+
+#[test]
+fn configure_panel() {
+    let mut h = window("runs");
+    h.run();
+    assert!(h.state().editor.errors.is_empty(), "{:?}", h.state().editor.errors);
+    snapshot(&mut h, "configure");
+}
+
+#[test]
+fn configure_panel_over_budget_offers_advice() {
+    let mut h = window("runs");
+    h.state_mut().editor.config.run.memory_limit_gb = Some(0.25);
+    h.state_mut().editor.revalidate();
+    h.run();
+    assert!(!h.state().editor.estimate.as_ref().unwrap().fits);
+    h.get_by_label_contains("Apply: batch 8 x accum 2");
+    snapshot(&mut h, "configure-advice");
+}
+
+#[test]
+fn configure_panel_shows_the_engines_message_in_red() {
+    let mut h = window("runs");
+    h.run();
+    h.get_by_label("Learning rate").set_value_accesskit(-1.0);
+    h.run();
+    h.get_by_label_contains("training.learning_rate: must be positive");
+    snapshot(&mut h, "configure-invalid");
+}
+
+#[test]
+fn monitor_panel_overlays_two_runs() {
+    let mut h = window("runs");
+    let all: Vec<PathBuf> = h.state().runs.entries.iter().map(|e| e.path.clone()).collect();
+    assert_eq!(all.len(), 2, "the fixture has two runs");
+    h.state_mut().runs.selected.extend(all);
+    h.state_mut().tab = Tab::Monitor;
+    h.run();
+    snapshot(&mut h, "monitor");
+}
+
+#[test]
+fn data_panel() {
+    let mut h = window("runs");
+    h.state_mut().tab = Tab::Data;
+    wait_until(&mut h, "the analysis", |app| app.data.report.is_some());
+    snapshot(&mut h, "data");
+}
+
+#[test]
+fn evaluate_panel_after_an_evaluation() {
+    // A tiny run trained here (deterministic: fixed seed), renamed so its name is fixed.
+    let eval = root().join("eval");
+    std::fs::create_dir_all(&eval).unwrap();
+    let cfg = TrainConfig::load(&common::tiny_setup(&eval, "max_steps = 8\neval_every = 4")).unwrap();
+    let made = engine::train::train(&cfg, &mut engine::train::events::Unattended).unwrap().run_dir;
+    let run = made.with_file_name("tiny-r4");
+    std::fs::rename(&made, &run).unwrap();
+    // Its duration (shown in the runs list) is the one thing that varies: pin it to 1 s.
+    let status_file = run.join("status.json");
+    let mut status: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&status_file).unwrap()).unwrap();
+    status["updated_unix"] = (status["created_unix"].as_i64().unwrap() + 1).into();
+    std::fs::write(&status_file, status.to_string()).unwrap();
+    let mut h = window("eval/runs");
+    h.state_mut().evaluate.data_file = Some("eval/validation.jsonl".into());
+    h.state_mut().tab = Tab::Evaluate;
+    h.run();
+    h.get_by_label("Evaluate base vs ticked runs").click();
+    wait_until(&mut h, "the evaluation", |app| !app.evaluate.running);
+    assert_eq!(h.state().evaluate.rows.len(), 2, "{:?}", h.state().evaluate.error);
+    snapshot(&mut h, "evaluate");
+}
