@@ -313,14 +313,23 @@ impl Monitor {
             ui.label("Select runs in the list on the left to plot them (tick several to overlay).");
             return;
         }
-        let link = egui::Id::unique("monitor-x-link");
+        let link = egui::Id::new("monitor-x-link");
+        // Every chart opens on the training loss's x extent, so sparse series
+        // (evaluations) line up with the dense ones.
+        let span = selected
+            .iter()
+            .filter_map(|run| {
+                let raw = &self.prepare(run, Metric::Loss).raw;
+                Some((raw.first()?[0], raw.last()?[0]))
+            })
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
         let width = ((ui.available_width() - 3.0 * ui.spacing().item_spacing.x) / 2.0).max(200.0);
         let height = ((ui.available_height() - 40.0) / 3.0).max(120.0);
         let charts = egui::Grid::new("charts").num_columns(2).show(ui, |ui| {
             for (i, metric) in Metric::ALL.into_iter().enumerate() {
                 ui.vertical(|ui| {
                     ui.strong(metric.title());
-                    self.chart(ui, metric, selected, link, width, height);
+                    self.chart(ui, metric, selected, (link, span), width, height);
                 });
                 if i % 2 == 1 {
                     ui.end_row();
@@ -330,7 +339,9 @@ impl Monitor {
         self.charts_rect = Some(charts.response.rect);
     }
 
-    fn chart(&mut self, ui: &mut egui::Ui, metric: Metric, selected: &[PathBuf], link: egui::Id, width: f32, height: f32) {
+    /// One chart; `x` is the link group of the x axes and the x extent to show.
+    fn chart(&mut self, ui: &mut egui::Ui, metric: Metric, selected: &[PathBuf], x: (egui::Id, Option<(f64, f64)>), width: f32, height: f32) {
+        let (link, span) = x;
         let lines: Vec<(String, Color32, Vec<[f64; 2]>, Option<Vec<[f64; 2]>>, Option<f64>, Vec<(f64, String)>)> = selected
             .iter()
             .enumerate()
@@ -347,11 +358,11 @@ impl Monitor {
             }
             pts
         };
-        Plot::new(metric.title())
-            .width(width)
-            .height(height)
-            .legend(Legend::default())
-            .link_axis(link, [true, false])
+        let mut plot = Plot::new(metric.title()).width(width).height(height).legend(Legend::default()).link_axis(link, [true, false]);
+        if let Some((lo, hi)) = span {
+            plot = plot.include_x(lo).include_x(hi);
+        }
+        plot
             .show(ui, |plot| {
                 for (name, color, raw, smoothed, _, markers) in lines {
                     for (x, label) in markers {
