@@ -14,7 +14,10 @@ use rand_distr::{Distribution, Normal};
 use super::attention::causal_softmax;
 use super::config::ModelConfig;
 use super::linear::{Linear, Lora, seeded_rng};
-use super::ops::{Rope, causal_mask, rms_norm};
+use super::norm::rms_norm;
+use super::ops::causal_mask;
+use super::rope::Rope;
+use super::swiglu::swiglu;
 use crate::config::LINEAR_MODULES;
 use crate::error::{Error, Result};
 
@@ -323,9 +326,9 @@ impl Model {
 
         let m = &layer.mlp;
         let hs = rms_norm(&x, &layer.post_attention_layernorm, cfg.rms_norm_eps)?.reshape((b * t, h))?;
-        let gate = m.gate_proj.forward(&hs, rng.as_mut())?.silu()?;
+        let gate = m.gate_proj.forward(&hs, rng.as_mut())?;
         let up = m.up_proj.forward(&hs, rng.as_mut())?;
-        let down = m.down_proj.forward(&(gate * up)?, rng.as_mut())?;
+        let down = m.down_proj.forward(&swiglu(&gate, &up)?, rng.as_mut())?;
         x + down.reshape((b, t, h))?
     }
 

@@ -1,0 +1,149 @@
+//! Rotary position embeddings in Hugging Face's "rotate half" layout. On the
+//! CPU (f32, f64) one fused pass, `(x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)`,
+//! whose backward is the same rotation by the opposite angle; other devices
+//! and dtypes use the composed ops.
+
+use candle_core::{CpuStorage, CustomOp1, D, DType, Device, Layout, Result, Shape, Tensor};
+use num_traits::Float;
+use rayon::prelude::*;
+
+/// Precomputed cosine and sine tables, `[positions, head_dim]` (each
+/// frequency repeated in both halves).
+#[derive(Debug, Clone)]
+pub struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+    /// The same tables for the fused CPU pass.
+    cos_cpu: std::sync::Arc<Vec<f64>>,
+    sin_cpu: std::sync::Arc<Vec<f64>>,
+}
+
+impl Rope {
+    /// Builds tables for `positions` positions.
+    pub fn new(head_dim: usize, positions: usize, theta: f64, dtype: DType, device: &Device) -> Result<Self> {
+        let half = head_dim / 2;
+        let inv_freq: Vec<f64> = (0..half).map(|i| 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)).collect();
+        let mut cos = Vec::with_capacity(positions * head_dim);
+        let mut sin = Vec::with_capacity(positions * head_dim);
+        for p in 0..positions {
+            for _half in 0..2 {
+                for f in &inv_freq {
+                    // f32 angles, as transformers computes them.
+                    let angle = p as f32 * *f as f32;
+                    cos.push(angle.cos() as f64);
+                    sin.push(angle.sin() as f64);
+                }
+            }
+        }
+        let table = |v: &Vec<f64>| Tensor::from_slice(v, (positions, head_dim), device)?.to_dtype(DType::F32)?.to_dtype(dtype);
+        Ok(Self { cos: table(&cos)?, sin: table(&sin)?, cos_cpu: cos.into(), sin_cpu: sin.into() })
+    }
+
+    /// Rotates `x` of shape `[batch, heads, seq, head_dim]` (positions 0..seq).
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+            return x.contiguous()?.apply_op1(Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: 1.0 });
+        }
+        self.composed(x)
+    }
+
+    fn composed(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, t, d) = x.dims4()?;
+        let cos = self.cos.narrow(0, 0, t)?;
+        let sin = self.sin.narrow(0, 0, t)?;
+        let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+        let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+        x.broadcast_mul(&cos)?.add(&rotated.broadcast_mul(&sin)?)
+    }
+}
+
+/// The rotation by `sign` times each position's angle.
+struct Rotate {
+    cos: std::sync::Arc<Vec<f64>>,
+    sin: std::sync::Arc<Vec<f64>>,
+    sign: f64,
+}
+
+impl Rotate {
+    fn rows<T: Float + Send + Sync>(&self, x: &[T], t: usize, d: usize) -> Vec<T> {
+        let half = d / 2;
+        let cast = |v: f64| T::from(v).expect("table value fits");
+        let mut out = vec![T::zero(); x.len()];
+        out.par_chunks_mut(t * d).zip(x.par_chunks(t * d)).for_each(|(o, block)| {
+            for p in 0..t {
+                let (row, dst) = (&block[p * d..(p + 1) * d], &mut o[p * d..(p + 1) * d]);
+                let (cos, sin) = (&self.cos[p * d..(p + 1) * d], &self.sin[p * d..(p + 1) * d]);
+                for i in 0..half {
+                    let (x1, x2) = (row[i], row[i + half]);
+                    let (s1, s2) = (cast(self.sign * sin[i]), cast(self.sign * sin[i + half]));
+                    dst[i] = x1 * cast(cos[i]) - x2 * s1;
+                    dst[i + half] = x2 * cast(cos[i + half]) + x1 * s2;
+                }
+            }
+        });
+        out
+    }
+}
+
+impl CustomOp1 for Rotate {
+    fn name(&self) -> &'static str {
+        "rope"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (_, _, t, d) = l.shape().dims4()?;
+        if t * d > self.cos.len() {
+            return Err(candle_core::Error::Msg(format!("rope: {t} positions, more than the table's {}", self.cos.len() / d)));
+        }
+        let (start, end) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("rope: non-contiguous input".into()))?;
+        let out = match s {
+            CpuStorage::F32(x) => CpuStorage::F32(self.rows(&x[start..end], t, d)),
+            CpuStorage::F64(x) => CpuStorage::F64(self.rows(&x[start..end], t, d)),
+            _ => return Err(candle_core::Error::Msg("rope: only f32 and f64 on the CPU".into())),
+        };
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        // Both halves share each frequency, so the transpose is the inverse rotation.
+        let inverse = Rotate { cos: self.cos.clone(), sin: self.sin.clone(), sign: -self.sign };
+        Ok(Some(g.contiguous()?.apply_op1_no_bwd(&inverse)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Var;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    #[test]
+    fn at_position_zero_is_identity() {
+        let rope = Rope::new(4, 8, 10000.0, DType::F32, &Device::Cpu).unwrap();
+        let x = Tensor::arange(0f32, 4.0, &Device::Cpu).unwrap().reshape((1, 1, 1, 4)).unwrap();
+        let y = rope.apply(&x).unwrap();
+        let diff = (y - &x).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-6);
+    }
+
+    #[test]
+    fn fused_matches_composed_forward_and_backward() {
+        let dev = Device::Cpu;
+        let rope = Rope::new(8, 16, 10000.0, DType::F64, &dev).unwrap();
+        // A transposed (non-contiguous) input, as the attention heads are.
+        let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 5, 3, 8), &dev).unwrap()).unwrap();
+        let xt = x.transpose(1, 2).unwrap();
+        let up = Tensor::randn(0f64, 1.0, (2, 3, 5, 8), &dev).unwrap();
+        let fused = rope.apply(&xt).unwrap();
+        let plain = rope.composed(&xt).unwrap();
+        assert!(max_diff(&fused, &plain) < 1e-12);
+        let gf = (fused * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (plain * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let d = max_diff(gf.get(x.as_tensor()).unwrap(), gp.get(x.as_tensor()).unwrap());
+        assert!(d < 1e-12, "gradient differs by {d}");
+    }
+}
