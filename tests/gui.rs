@@ -4,11 +4,13 @@
 //! arrive, cancelling it, and overlaying two runs made outside the window.
 
 mod common;
+#[path = "common/frames.rs"]
+mod frames;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
+use frames::wait_until;
 use egui_kittest::kittest::Queryable;
 use engine::runs::RunState;
 use common::{sample_dir, tiny_setup};
@@ -27,19 +29,6 @@ fn tiny_config(dir: &Path, training: &str) -> engine::config::TrainConfig {
 /// Trains `cfg` to the end without the window; returns the run directory.
 fn train_outside(cfg: &engine::config::TrainConfig) -> std::path::PathBuf {
     engine::train::train(cfg, &mut engine::train::events::Unattended).unwrap().run_dir
-}
-
-/// Steps frames until `done` holds (the engine works in the background).
-fn wait_until(h: &mut Harness<'static, WorkbenchApp>, what: &str, mut done: impl FnMut(&mut WorkbenchApp) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(h.state_mut()) {
-            return;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -13,13 +13,15 @@
 //! leaves `NAME.new.png` and `NAME.diff.png` beside the committed image.
 
 mod common;
+#[path = "common/frames.rs"]
+mod frames;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
+use frames::wait_until;
 use engine::config::TrainConfig;
 use workbench::gui::{DataPanel, Tab, WorkbenchApp, Workspace};
 
@@ -83,19 +85,6 @@ fn snapshot(h: &mut Harness<'static, WorkbenchApp>, name: &str) {
     h.snapshot_options(name, &SnapshotOptions::new().output_path(repo().join("tests/snapshots")));
 }
 
-fn wait_until(h: &mut Harness<'static, WorkbenchApp>, what: &str, mut done: impl FnMut(&mut WorkbenchApp) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(h.state_mut()) {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run();
-}
-
 #[test]
 fn configure_panel() {
     let mut h = window("runs");
@@ -141,6 +130,7 @@ fn data_panel() {
     let mut h = window("runs");
     h.state_mut().tab = Tab::Data;
     wait_until(&mut h, "the analysis", |app| app.data.report.is_some());
+    h.run();
     snapshot(&mut h, "data");
 }
 
@@ -164,6 +154,7 @@ fn evaluate_panel_after_an_evaluation() {
     h.run();
     h.get_by_label("Evaluate base vs ticked runs").click();
     wait_until(&mut h, "the evaluation", |app| !app.evaluate.running);
+    h.run();
     assert_eq!(h.state().evaluate.rows.len(), 2, "{:?}", h.state().evaluate.error);
     snapshot(&mut h, "evaluate");
 }

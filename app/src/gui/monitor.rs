@@ -313,7 +313,7 @@ impl Monitor {
             ui.label("Select runs in the list on the left to plot them (tick several to overlay).");
             return;
         }
-        let link = egui::Id::new("monitor-x-link");
+        let link = egui::Id::unique("monitor-x-link");
         // Every chart opens on the training loss's x extent, so sparse series
         // (evaluations) line up with the dense ones.
         let span = selected

@@ -25,3 +25,29 @@ pub mod weights;
 pub use config::ModelConfig;
 pub use weights::save_model_dir;
 pub use mistral::{Model, Trainable};
+
+/// Checks for the fused CPU ops.
+#[cfg(test)]
+pub(crate) mod fused_check {
+    use candle_core::{Tensor, Var};
+
+    /// The largest absolute difference between two tensors.
+    pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    /// Asserts that `fused` and `composed`, applied to `inputs`, give the same
+    /// output and the same gradients for every input under a random upstream gradient.
+    pub fn assert_same(inputs: &[&Var], fused: impl Fn(&[&Tensor]) -> Tensor, composed: impl Fn(&[&Tensor]) -> Tensor) {
+        let xs: Vec<&Tensor> = inputs.iter().map(|v| v.as_tensor()).collect();
+        let (f, p) = (fused(&xs), composed(&xs));
+        assert!(max_diff(&f, &p) < 1e-12, "outputs differ by {}", max_diff(&f, &p));
+        let up = f.randn_like(0.0, 1.0).unwrap();
+        let gf = (f * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (p * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        for (i, x) in xs.iter().enumerate() {
+            let d = max_diff(gf.get(x).unwrap(), gp.get(x).unwrap());
+            assert!(d < 1e-10, "the gradient of input {i} differs by {d}");
+        }
+    }
+}

@@ -106,26 +106,14 @@ impl CustomOp3 for SwigluGrad {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::fused_check::assert_same;
     use candle_core::{Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap()
-    }
 
     #[test]
     fn fused_matches_composed_forward_and_backward() {
-        let dev = Device::Cpu;
-        let g = Var::from_tensor(&Tensor::randn(0f64, 3.0, (7, 40_000), &dev).unwrap()).unwrap();
-        let u = Var::from_tensor(&Tensor::randn(0f64, 1.0, (7, 40_000), &dev).unwrap()).unwrap();
-        let w = Tensor::randn(0f64, 1.0, (7, 40_000), &dev).unwrap();
-        let fused = swiglu(g.as_tensor(), u.as_tensor()).unwrap();
-        let plain = (g.silu().unwrap() * u.as_tensor()).unwrap();
-        assert!(max_diff(&fused, &plain) < 1e-12);
-        let gf = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        let gp = (plain * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        for v in [&g, &u] {
-            let d = max_diff(gf.get(v.as_tensor()).unwrap(), gp.get(v.as_tensor()).unwrap());
-            assert!(d < 1e-10, "gradient differs by {d}");
-        }
+        // Several parallel chunks, and gates far into both tails of the sigmoid.
+        let g = Var::from_tensor(&Tensor::randn(0f64, 3.0, (7, 40_000), &Device::Cpu).unwrap()).unwrap();
+        let u = Var::from_tensor(&Tensor::randn(0f64, 1.0, (7, 40_000), &Device::Cpu).unwrap()).unwrap();
+        assert_same(&[&g, &u], |t| swiglu(t[0], t[1]).unwrap(), |t| (t[0].silu().unwrap() * t[1]).unwrap());
     }
 }
