@@ -52,10 +52,11 @@ sleep 3
 import -window root "$out/before-launch.png"
 
 click() { xdotool mousemove --sync "$1" "$2" click 1; sleep 0.5; }
-click $launch_xy
-echo "clicked Launch"
 run_dir() { ls -d "$runs"/*/ 2>/dev/null | head -1; }
-wait_for "a run directory" test -n "$(run_dir)"
+# Click Launch until a run directory appears (a click before the first frame
+# is drawn is lost; once a run is active the button is disabled, so repeats are harmless).
+launched() { [ -n "$(run_dir)" ] || { click $launch_xy; false; }; }
+wait_for "a run directory after clicking Launch" launched
 metrics() { cat "$(run_dir)/metrics.jsonl" 2>/dev/null; }
 has_val_points() { [ "$(metrics | grep -c '"val_loss"')" -ge "$val_points" ]; }
 wait_for "$val_points validation point(s)" has_val_points
@@ -67,10 +68,11 @@ for tab in monitor data evaluate configure; do
   echo "screenshot: $out/$tab.png"
 done
 
-xdotool key --window "$wid" Escape
-echo "pressed Esc"
-cancelled() { grep -q '"state": *"cancelled"' "$(run_dir)/status.json"; }
-wait_for "the run to be cancelled" cancelled
+# Press Esc until the run says it was cancelled (Esc does nothing once no run is active).
+cancelled() {
+  grep -q '"state": *"cancelled"' "$(run_dir)/status.json" || { xdotool windowfocus --sync "$wid" key Escape; false; }
+}
+wait_for "the run to be cancelled after pressing Esc" cancelled
 sleep 2
 import -window root "$out/cancelled.png"
 kill "$window" 2>/dev/null || true

@@ -15,14 +15,13 @@ use crate::model::ModelConfig;
 /// Bytes per f32 value.
 const F32: u64 = 4;
 /// Fixed overhead of the process (runtime, tokenizer, data, allocator slack).
-const PROCESS_OVERHEAD: u64 = 80 << 20;
-/// Measured activation memory over the counted tensors: the autograd keeps
-/// more temporaries (and the allocator more slack) than the count below.
+const PROCESS_OVERHEAD: u64 = 40 << 20;
+/// Measured activation memory over the counted tensors (with the fused CPU
+/// kernels the autograd keeps about what is counted below).
 /// Calibrated with `bench/memory_calibration.sh` (docs/BENCHMARKS.md).
-const ACTIVATION_SCALE: f64 = 1.6;
-/// The same for gradient checkpointing (recomputation holds a layer's
-/// forward and backward graphs at once).
-const CHECKPOINTED_SCALE: f64 = 1.85;
+const ACTIVATION_SCALE: f64 = 0.95;
+/// The same for gradient checkpointing.
+const CHECKPOINTED_SCALE: f64 = 1.0;
 
 /// The estimate for one config.
 #[derive(Debug, Clone, PartialEq, Serialize)]
