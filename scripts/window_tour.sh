@@ -53,9 +53,15 @@ import -window root "$out/before-launch.png"
 
 click() { xdotool mousemove --sync "$1" "$2" click 1; sleep 0.5; }
 run_dir() { ls -d "$runs"/*/ 2>/dev/null | head -1; }
-# Click Launch until a run directory appears (a click before the first frame
-# is drawn is lost; once a run is active the button is disabled, so repeats are harmless).
-launched() { [ -n "$(run_dir)" ] || { click $launch_xy; false; }; }
+# Click Launch, and again every 15 s until a run directory appears: a click
+# before the first frame is drawn is lost. (Not more often: preparing a run
+# takes seconds, and the window then shows the Monitor tab under the pointer.)
+last_click=-100
+launched() {
+  [ -n "$(run_dir)" ] && return 0
+  if (( SECONDS - last_click >= 15 )); then click $launch_xy; last_click=$SECONDS; fi
+  return 1
+}
 wait_for "a run directory after clicking Launch" launched
 metrics() { cat "$(run_dir)/metrics.jsonl" 2>/dev/null; }
 has_val_points() { [ "$(metrics | grep -c '"val_loss"')" -ge "$val_points" ]; }
