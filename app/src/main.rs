@@ -4,8 +4,8 @@
 use workbench::cli;
 
 /// mimalloc keeps freed tensor buffers for reuse; glibc's malloc returns large
-/// blocks to the OS and the next step pays for zeroed pages again (a third of
-/// a training step's time, measured with perf).
+/// blocks to the OS and the next allocation pays for zeroed pages again
+/// (docs/BENCHMARKS.md has the measurements).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -8,6 +8,8 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, Layout, Result, Shape, Te
 use num_traits::Float;
 use rayon::prelude::*;
 
+use super::kernel::{contiguous, only_f32_f64};
+
 /// `softmax(scores + mask)` over the last dimension for `scores [.., t, t]`
 /// (already scaled); `mask` is the additive mask used off the CPU.
 pub fn causal_softmax(scores: &Tensor, mask: &Tensor, window: Option<usize>) -> Result<Tensor> {
@@ -28,18 +30,15 @@ impl CustomOp1 for CausalSoftmax {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("causal softmax: non-contiguous scores".into()))?;
         let dims = layout.dims();
         let t = dims[dims.len() - 1];
         if dims.len() < 2 || dims[dims.len() - 2] != t {
             return Err(candle_core::Error::Msg(format!("causal softmax: scores must be [.., t, t], got {dims:?}")));
         }
         let out = match storage {
-            CpuStorage::F32(v) => CpuStorage::F32(softmax_rows(&v[start..end], t, self.window)),
-            CpuStorage::F64(v) => CpuStorage::F64(softmax_rows(&v[start..end], t, self.window)),
-            _ => return Err(candle_core::Error::Msg("causal softmax: only f32 and f64 on the CPU".into())),
+            CpuStorage::F32(v) => CpuStorage::F32(softmax_rows(contiguous(v, layout, "causal softmax", "scores")?, t, self.window)),
+            CpuStorage::F64(v) => CpuStorage::F64(softmax_rows(contiguous(v, layout, "causal softmax", "scores")?, t, self.window)),
+            _ => return only_f32_f64("causal softmax"),
         };
         Ok((out, layout.shape().clone()))
     }
@@ -61,14 +60,16 @@ impl CustomOp2 for CausalSoftmaxGrad {
     }
 
     fn cpu_fwd(&self, p: &CpuStorage, lp: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (Some((ps, pe)), Some((gs, ge))) = (lp.contiguous_offsets(), lg.contiguous_offsets()) else {
-            return Err(candle_core::Error::Msg("causal softmax grad: non-contiguous input".into()));
-        };
+        const OP: &str = "causal softmax grad";
         let t = lp.dims()[lp.dims().len() - 1];
         let out = match (p, g) {
-            (CpuStorage::F32(p), CpuStorage::F32(g)) => CpuStorage::F32(softmax_grad_rows(&p[ps..pe], &g[gs..ge], t, self.window)),
-            (CpuStorage::F64(p), CpuStorage::F64(g)) => CpuStorage::F64(softmax_grad_rows(&p[ps..pe], &g[gs..ge], t, self.window)),
-            _ => return Err(candle_core::Error::Msg("causal softmax grad: only f32 and f64 on the CPU".into())),
+            (CpuStorage::F32(p), CpuStorage::F32(g)) => {
+                CpuStorage::F32(softmax_grad_rows(contiguous(p, lp, OP, "probabilities")?, contiguous(g, lg, OP, "grad")?, t, self.window))
+            }
+            (CpuStorage::F64(p), CpuStorage::F64(g)) => {
+                CpuStorage::F64(softmax_grad_rows(contiguous(p, lp, OP, "probabilities")?, contiguous(g, lg, OP, "grad")?, t, self.window))
+            }
+            _ => return only_f32_f64(OP),
         };
         Ok((out, lp.shape().clone()))
     }

@@ -7,6 +7,8 @@
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, Var};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+use super::kernel::contiguous;
+
 /// The low-rank update of one projection.
 #[derive(Debug, Clone)]
 pub struct Lora {
@@ -86,12 +88,12 @@ impl CustomOp2 for FrozenWeightGrad {
     }
 
     fn cpu_fwd(&self, _x: &CpuStorage, _lx: &Layout, y: &CpuStorage, ly: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (start, end) = ly.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("frozen matmul: non-contiguous product".into()))?;
+        const OP: &str = "frozen matmul";
         let copy = match y {
-            CpuStorage::F32(v) => CpuStorage::F32(v[start..end].to_vec()),
-            CpuStorage::F64(v) => CpuStorage::F64(v[start..end].to_vec()),
-            CpuStorage::BF16(v) => CpuStorage::BF16(v[start..end].to_vec()),
-            CpuStorage::F16(v) => CpuStorage::F16(v[start..end].to_vec()),
+            CpuStorage::F32(v) => CpuStorage::F32(contiguous(v, ly, OP, "product")?.to_vec()),
+            CpuStorage::F64(v) => CpuStorage::F64(contiguous(v, ly, OP, "product")?.to_vec()),
+            CpuStorage::BF16(v) => CpuStorage::BF16(contiguous(v, ly, OP, "product")?.to_vec()),
+            CpuStorage::F16(v) => CpuStorage::F16(contiguous(v, ly, OP, "product")?.to_vec()),
             _ => return Err(candle_core::Error::Msg("frozen matmul: unsupported dtype".into())),
         };
         Ok((copy, ly.shape().clone()))

@@ -13,6 +13,7 @@
 
 pub mod attention;
 pub mod config;
+mod kernel;
 pub mod linear;
 pub mod mistral;
 pub mod norm;

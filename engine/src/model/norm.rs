@@ -8,6 +8,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, D, DType, Layout, Result, Sh
 use num_traits::Float;
 use rayon::prelude::*;
 
+use super::kernel::{contiguous, only_f32_f64};
+
 /// RMSNorm of `x [.., n]` with `weight [n]`.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) && weight.dtype() == x.dtype() {
@@ -77,12 +79,11 @@ fn grad_w<T: Float + Send + Sync>(x: &[T], g: &[T], n: usize, eps: f64) -> Vec<T
 }
 
 fn slice<'a, T>(v: &'a [T], l: &Layout, what: &str) -> Result<&'a [T]> {
-    let (s, e) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("rms-norm: non-contiguous {what}")))?;
-    Ok(&v[s..e])
+    contiguous(v, l, "rms-norm", what)
 }
 
 fn unsupported<T>() -> Result<T> {
-    Err(candle_core::Error::Msg("rms-norm: only f32 and f64 on the CPU".into()))
+    only_f32_f64("rms-norm")
 }
 
 impl CustomOp2 for RmsNorm {

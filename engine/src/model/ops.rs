@@ -4,6 +4,8 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Device, Layout, Re
 use num_traits::Float;
 use rayon::prelude::*;
 
+use super::kernel::{contiguous, only_f32_f64};
+
 /// Additive attention mask `[seq, seq]`: 0 where key j is visible from query i
 /// (j <= i, and i - j < window when a sliding window is set), -inf elsewhere.
 pub fn causal_mask(t: usize, window: Option<usize>, dtype: DType, device: &Device) -> Result<Tensor> {
@@ -80,11 +82,6 @@ impl WeightedNll {
     }
 }
 
-fn contiguous<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    let (s, e) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("cross-entropy: non-contiguous input".into()))?;
-    Ok(&v[s..e])
-}
-
 impl CustomOp1 for WeightedNll {
     fn name(&self) -> &'static str {
         "weighted-nll"
@@ -93,9 +90,9 @@ impl CustomOp1 for WeightedNll {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, v) = l.shape().dims2()?;
         let out = match s {
-            CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l)?, v)),
-            CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l)?, v)),
-            _ => return Err(candle_core::Error::Msg("cross-entropy: only f32 and f64 on the CPU".into())),
+            CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l, "cross-entropy", "logits")?, v)),
+            CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l, "cross-entropy", "logits")?, v)),
+            _ => return only_f32_f64("cross-entropy"),
         };
         Ok((out, Shape::from(n)))
     }
@@ -114,11 +111,16 @@ impl CustomOp2 for WeightedNllGrad {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
+        const OP: &str = "cross-entropy grad";
         let (_, v) = lx.shape().dims2()?;
         let out = match (x, g) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(self.0.grad_rows(contiguous(x, lx)?, contiguous(g, lg)?, v)),
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(self.0.grad_rows(contiguous(x, lx)?, contiguous(g, lg)?, v)),
-            _ => return Err(candle_core::Error::Msg("cross-entropy grad: only f32 and f64 on the CPU".into())),
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => {
+                CpuStorage::F32(self.0.grad_rows(contiguous(x, lx, OP, "logits")?, contiguous(g, lg, OP, "grad")?, v))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(g)) => {
+                CpuStorage::F64(self.0.grad_rows(contiguous(x, lx, OP, "logits")?, contiguous(g, lg, OP, "grad")?, v))
+            }
+            _ => return only_f32_f64(OP),
         };
         Ok((out, lx.shape().clone()))
     }

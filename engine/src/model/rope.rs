@@ -7,35 +7,37 @@ use candle_core::{CpuStorage, CustomOp1, D, DType, Device, Layout, Result, Shape
 use num_traits::Float;
 use rayon::prelude::*;
 
+use super::kernel::{contiguous, only_f32_f64};
+
 /// Precomputed cosine and sine tables, `[positions, head_dim]` (each
 /// frequency repeated in both halves).
 #[derive(Debug, Clone)]
 pub struct Rope {
     cos: Tensor,
     sin: Tensor,
-    /// The same tables for the fused CPU pass.
-    cos_cpu: std::sync::Arc<Vec<f64>>,
-    sin_cpu: std::sync::Arc<Vec<f64>>,
+    /// The same tables for the fused CPU pass (f32 angles, as transformers
+    /// computes them, so f32 holds every value exactly).
+    cos_cpu: std::sync::Arc<Vec<f32>>,
+    sin_cpu: std::sync::Arc<Vec<f32>>,
 }
 
 impl Rope {
     /// Builds tables for `positions` positions.
     pub fn new(head_dim: usize, positions: usize, theta: f64, dtype: DType, device: &Device) -> Result<Self> {
         let half = head_dim / 2;
-        let inv_freq: Vec<f64> = (0..half).map(|i| 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)).collect();
+        let inv_freq: Vec<f32> = (0..half).map(|i| 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64) as f32).collect();
         let mut cos = Vec::with_capacity(positions * head_dim);
         let mut sin = Vec::with_capacity(positions * head_dim);
         for p in 0..positions {
             for _half in 0..2 {
                 for f in &inv_freq {
-                    // f32 angles, as transformers computes them.
-                    let angle = p as f32 * *f as f32;
-                    cos.push(angle.cos() as f64);
-                    sin.push(angle.sin() as f64);
+                    let angle = p as f32 * f;
+                    cos.push(angle.cos());
+                    sin.push(angle.sin());
                 }
             }
         }
-        let table = |v: &Vec<f64>| Tensor::from_slice(v, (positions, head_dim), device)?.to_dtype(DType::F32)?.to_dtype(dtype);
+        let table = |v: &Vec<f32>| Tensor::from_slice(v, (positions, head_dim), device)?.to_dtype(dtype);
         Ok(Self { cos: table(&cos)?, sin: table(&sin)?, cos_cpu: cos.into(), sin_cpu: sin.into() })
     }
 
@@ -60,15 +62,15 @@ impl Rope {
 
 /// The rotation by `sign` times each position's angle.
 struct Rotate {
-    cos: std::sync::Arc<Vec<f64>>,
-    sin: std::sync::Arc<Vec<f64>>,
-    sign: f64,
+    cos: std::sync::Arc<Vec<f32>>,
+    sin: std::sync::Arc<Vec<f32>>,
+    sign: f32,
 }
 
 impl Rotate {
     fn rows<T: Float + Send + Sync>(&self, x: &[T], t: usize, d: usize) -> Vec<T> {
         let half = d / 2;
-        let cast = |v: f64| T::from(v).expect("table value fits");
+        let cast = |v: f32| T::from(v).expect("table value fits");
         let mut out = vec![T::zero(); x.len()];
         out.par_chunks_mut(t * d).zip(x.par_chunks(t * d)).for_each(|(o, block)| {
             for p in 0..t {
@@ -96,11 +98,10 @@ impl CustomOp1 for Rotate {
         if t * d > self.cos.len() {
             return Err(candle_core::Error::Msg(format!("rope: {t} positions, more than the table's {}", self.cos.len() / d)));
         }
-        let (start, end) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("rope: non-contiguous input".into()))?;
         let out = match s {
-            CpuStorage::F32(x) => CpuStorage::F32(self.rows(&x[start..end], t, d)),
-            CpuStorage::F64(x) => CpuStorage::F64(self.rows(&x[start..end], t, d)),
-            _ => return Err(candle_core::Error::Msg("rope: only f32 and f64 on the CPU".into())),
+            CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l, "rope", "input")?, t, d)),
+            CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l, "rope", "input")?, t, d)),
+            _ => return only_f32_f64("rope"),
         };
         Ok((out, l.shape().clone()))
     }

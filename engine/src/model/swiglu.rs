@@ -6,6 +6,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape
 use num_traits::Float;
 use rayon::prelude::*;
 
+use super::kernel::{contiguous, only_f32_f64};
+
 /// `silu(gate) * up` for two tensors of the same shape.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     if gate.device().is_cpu() && matches!(gate.dtype(), DType::F32 | DType::F64) && up.dtype() == gate.dtype() {
@@ -25,12 +27,11 @@ fn sigmoid<T: Float>(v: T) -> T {
 }
 
 fn slice<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    let (s, e) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("swiglu: non-contiguous input".into()))?;
-    Ok(&v[s..e])
+    contiguous(v, l, "swiglu", "input")
 }
 
 fn unsupported<T>() -> Result<T> {
-    Err(candle_core::Error::Msg("swiglu: only f32 and f64 on the CPU, same dtype".into()))
+    only_f32_f64("swiglu")
 }
 
 fn forward<T: Float + Send + Sync>(g: &[T], u: &[T]) -> Vec<T> {
