@@ -1,141 +1,359 @@
-//! Attention probabilities: softmax of the scaled scores under the causal
-//! (and sliding-window) mask. On the CPU this is one fused pass per row, rows
-//! in parallel, with masked positions never computed; the backward pass is
-//! `p * (g - sum(g * p))`. Other devices use the composed ops with an
-//! additive mask.
+//! Causal grouped-query attention, `softmax(scale q k^T + mask) v` per head,
+//! with the causal (and optional sliding-window) mask.
+//!
+//! Inputs and output keep the projections' layout `[batch, seq, heads,
+//! head_dim]`, so no head transposes are copied. On the CPU (f32, f64) one
+//! fused kernel: heads in parallel; query rows in blocks of [`BLOCK`], each
+//! multiplied only with the keys it can see (masked scores are never
+//! computed); key/value heads shared by a group of query heads are read in
+//! place (no repeated copies); the probabilities are not kept but recomputed
+//! in the backward pass, as flash attention does, which saves a
+//! `[batch, heads, seq, seq]` tensor per layer. Other devices and dtypes use
+//! the composed ops with an additive mask.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, Layout, Result, Shape, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, D, DType, Layout, Result, Shape, Tensor, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::kernel::{contiguous, only_f32_f64};
+use super::kernel::{Operand, gemm_raw, only_f32_f64, typed, uninit_output, with_held};
 
-/// `softmax(scores + mask)` over the last dimension for `scores [.., t, t]`
-/// (already scaled); `mask` is the additive mask used off the CPU.
-pub fn causal_softmax(scores: &Tensor, mask: &Tensor, window: Option<usize>) -> Result<Tensor> {
-    if scores.device().is_cpu() {
-        scores.contiguous()?.apply_op1(CausalSoftmax { window })
+/// Query rows per block of the score matrix.
+const BLOCK: usize = 64;
+
+const OP: &str = "attention";
+
+/// Attention of `q [b, t, nh, d]` over `k, v [b, t, nkv, d]` (`nh` a multiple
+/// of `nkv`) -> `[b, t, nh, d]`. `scale` multiplies the scores; `mask` is the
+/// additive `[t, t]` mask used off the CPU, `window` the same mask's sliding
+/// window for the fused kernel.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, mask: &Tensor, window: Option<usize>) -> Result<Tensor> {
+    let (_, _, nh, _) = q.dims4()?;
+    let nkv = k.dim(2)?;
+    if nkv == 0 || nh % nkv != 0 || k.dims() != v.dims() {
+        return Err(candle_core::Error::Msg(format!("{OP}: {nh} query heads cannot share {nkv} key/value heads")));
+    }
+    let fused = q.device().is_cpu() && matches!(q.dtype(), DType::F32 | DType::F64) && k.dtype() == q.dtype() && v.dtype() == q.dtype();
+    if fused {
+        q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, Attention { scale, window })
     } else {
-        candle_nn::ops::softmax(&scores.broadcast_add(mask)?, D::Minus1)
+        composed(q, k, v, scale, mask)
     }
 }
 
-struct CausalSoftmax {
+/// The same with candle's ops: heads transposed, key/value heads repeated.
+fn composed(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, mask: &Tensor) -> Result<Tensor> {
+    let rep = q.dim(2)? / k.dim(2)?;
+    let heads = |x: &Tensor| x.transpose(1, 2)?.contiguous();
+    let q = (heads(q)? * scale)?;
+    let (k, v) = (repeat_kv(heads(k)?, rep)?, repeat_kv(heads(v)?, rep)?);
+    let probs = candle_nn::ops::softmax(&q.matmul(&k.t()?)?.broadcast_add(mask)?, D::Minus1)?;
+    probs.matmul(&v)?.transpose(1, 2)?.contiguous()
+}
+
+/// Repeats each key/value head `n` times for grouped-query attention.
+fn repeat_kv(x: Tensor, n: usize) -> Result<Tensor> {
+    if n == 1 {
+        return Ok(x);
+    }
+    let (b, kv, t, d) = x.dims4()?;
+    x.unsqueeze(2)?.broadcast_as((b, kv, n, t, d))?.reshape((b, kv * n, t, d))
+}
+
+/// Sizes and strides of one attention call.
+#[derive(Clone, Copy)]
+struct Geometry {
+    b: usize,
+    t: usize,
+    nh: usize,
+    nkv: usize,
+    d: usize,
     window: Option<usize>,
 }
 
-impl CustomOp1 for CausalSoftmax {
-    fn name(&self) -> &'static str {
-        "causal-softmax"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let dims = layout.dims();
-        let t = dims[dims.len() - 1];
-        if dims.len() < 2 || dims[dims.len() - 2] != t {
-            return Err(candle_core::Error::Msg(format!("causal softmax: scores must be [.., t, t], got {dims:?}")));
+impl Geometry {
+    fn new(lq: &Layout, lk: &Layout, window: Option<usize>) -> Result<Self> {
+        let (b, t, nh, d) = lq.shape().dims4()?;
+        let (kb, kt, nkv, kd) = lk.shape().dims4()?;
+        if (kb, kt, kd) != (b, t, d) || nkv == 0 || nh % nkv != 0 {
+            return Err(candle_core::Error::Msg(format!("{OP}: q {:?} and k {:?} do not fit", lq.dims(), lk.dims())));
         }
-        let out = match storage {
-            CpuStorage::F32(v) => CpuStorage::F32(softmax_rows(contiguous(v, layout, "causal softmax", "scores")?, t, self.window)),
-            CpuStorage::F64(v) => CpuStorage::F64(softmax_rows(contiguous(v, layout, "causal softmax", "scores")?, t, self.window)),
-            _ => return only_f32_f64("causal softmax"),
-        };
-        Ok((out, layout.shape().clone()))
+        Ok(Self { b, t, nh, nkv, d, window })
     }
 
-    fn bwd(&self, _scores: &Tensor, probs: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(probs.apply_op2_no_bwd(&grad.contiguous()?, &CausalSoftmaxGrad { window: self.window })?))
-    }
-}
-
-/// Backward of [`CausalSoftmax`]: `p * (g - sum(g * p))` per row, in one pass
-/// over the visible keys of each row.
-struct CausalSoftmaxGrad {
-    window: Option<usize>,
-}
-
-impl CustomOp2 for CausalSoftmaxGrad {
-    fn name(&self) -> &'static str {
-        "causal-softmax-grad"
+    /// Row stride of q, the output and their gradients.
+    fn q_row(&self) -> usize {
+        self.nh * self.d
     }
 
-    fn cpu_fwd(&self, p: &CpuStorage, lp: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
-        const OP: &str = "causal softmax grad";
-        let t = lp.dims()[lp.dims().len() - 1];
-        let out = match (p, g) {
-            (CpuStorage::F32(p), CpuStorage::F32(g)) => {
-                CpuStorage::F32(softmax_grad_rows(contiguous(p, lp, OP, "probabilities")?, contiguous(g, lg, OP, "grad")?, t, self.window))
-            }
-            (CpuStorage::F64(p), CpuStorage::F64(g)) => {
-                CpuStorage::F64(softmax_grad_rows(contiguous(p, lp, OP, "probabilities")?, contiguous(g, lg, OP, "grad")?, t, self.window))
-            }
-            _ => return only_f32_f64(OP),
-        };
-        Ok((out, lp.shape().clone()))
+    /// Row stride of k, v and their gradients.
+    fn kv_row(&self) -> usize {
+        self.nkv * self.d
+    }
+
+    /// Offset of head `h` of batch `bi` in q (position 0).
+    fn q_at(&self, bi: usize, h: usize) -> usize {
+        bi * self.t * self.q_row() + h * self.d
+    }
+
+    /// Offset of key/value head `h` of batch `bi` (position 0).
+    fn kv_at(&self, bi: usize, h: usize) -> usize {
+        bi * self.t * self.kv_row() + h * self.d
+    }
+
+    /// Query heads per key/value head.
+    fn group(&self) -> usize {
+        self.nh / self.nkv
+    }
+
+    /// Row blocks `(r0, r1, c0)`: rows `r0..r1` see no key before `c0` nor after `r1 - 1`.
+    fn blocks(&self) -> impl Iterator<Item = (usize, usize, usize)> + use<> {
+        let (t, window) = (self.t, self.window);
+        (0..t).step_by(BLOCK).map(move |r0| ((r0 + BLOCK).min(t), r0)).map(move |(r1, r0)| (r0, r1, first_visible(r0, window)))
     }
 }
 
-fn softmax_grad_rows<T: Float + Send + Sync>(p: &[T], g: &[T], t: usize, window: Option<usize>) -> Vec<T> {
-    let mut out = vec![T::zero(); p.len()];
-    out.par_chunks_mut(t).zip(p.par_chunks(t).zip(g.par_chunks(t))).enumerate().for_each(|(r, (o, (pr, gr)))| {
-        let i = r % t;
-        let lo = window.map_or(0, |w| (i + 1).saturating_sub(w));
-        let dot = (lo..=i).fold(T::zero(), |acc, j| acc + pr[j] * gr[j]);
-        for j in lo..=i {
-            o[j] = pr[j] * (gr[j] - dot);
-        }
-    });
-    out
+/// The first key query `i` sees.
+fn first_visible(i: usize, window: Option<usize>) -> usize {
+    window.map_or(0, |w| (i + 1).saturating_sub(w))
 }
 
-/// Row-wise masked softmax: row `r` is query position `r % t`, which sees keys
-/// `max(0, i + 1 - window) ..= i`.
-fn softmax_rows<T: Float + Send + Sync>(x: &[T], t: usize, window: Option<usize>) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
-    out.par_chunks_mut(t).zip(x.par_chunks(t)).enumerate().for_each(|(r, (o, row))| {
-        let i = r % t;
-        let lo = window.map_or(0, |w| (i + 1).saturating_sub(w));
-        let visible = &row[lo..=i];
-        let max = visible.iter().copied().fold(T::neg_infinity(), T::max);
+/// A pointer that parallel work items write through, each to its own elements.
+#[derive(Clone, Copy)]
+struct Shared<T>(*mut T);
+// SAFETY: the kernels below give every work item disjoint elements.
+unsafe impl<T> Send for Shared<T> {}
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// The element `offset` past the start.
+    ///
+    /// # Safety
+    /// `offset` must lie inside the allocation.
+    unsafe fn at(&self, offset: usize) -> *mut T {
+        // SAFETY: upheld by the caller.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// Row pointer helpers for the kernels: `q`-layout and `kv`-layout operands.
+fn rows<T>(ptr: *const T, offset: usize, row: usize) -> Operand<T> {
+    // SAFETY (of the offset): callers pass offsets inside the tensor.
+    Operand { ptr: ptr.wrapping_add(offset), rs: row as isize, cs: 1 }
+}
+
+/// The transpose of a row-major operand (rows become columns).
+fn cols<T>(ptr: *const T, offset: usize, row: usize) -> Operand<T> {
+    Operand { ptr: ptr.wrapping_add(offset), rs: 1, cs: row as isize }
+}
+
+/// Writes the attention probabilities of query head `h`, batch `bi`, rows
+/// `r0..r1` into `p` (row stride `t`, columns `c0..r1`; zero where masked).
+///
+/// # Safety
+/// `q` and `k` hold the tensors `g` describes; `p` has `t * t` elements.
+unsafe fn probabilities<T: WithDType + Float>(g: &Geometry, q: *const T, k: *const T, (bi, h): (usize, usize), (r0, r1, c0): (usize, usize, usize), scale: T, p: &mut [T]) {
+    let t = g.t;
+    let kvh = h / g.group();
+    let scores = p[r0 * t + c0..].as_mut_ptr();
+    // SAFETY: rows r0..r1 of head h and keys c0..r1 of head kvh lie in q and k.
+    unsafe {
+        let qs = rows(q, g.q_at(bi, h) + r0 * g.q_row(), g.q_row());
+        let ks = cols(k, g.kv_at(bi, kvh) + c0 * g.kv_row(), g.kv_row());
+        gemm_raw(r1 - r0, r1 - c0, g.d, scores, t as isize, qs, ks, scale, false, false);
+    }
+    for i in r0..r1 {
+        let row = &mut p[i * t + c0..i * t + r1];
+        let (lo, hi) = (first_visible(i, g.window) - c0, i + 1 - c0);
+        let max = row[lo..hi].iter().copied().fold(T::neg_infinity(), Float::max);
         let mut sum = T::zero();
-        for (dst, &v) in o[lo..=i].iter_mut().zip(visible) {
-            *dst = (v - max).exp();
-            sum = sum + *dst;
+        for v in &mut row[lo..hi] {
+            *v = (*v - max).exp();
+            sum += *v;
         }
-        for dst in &mut o[lo..=i] {
-            *dst = *dst / sum;
+        let inv = sum.recip();
+        row[lo..hi].iter_mut().for_each(|v| *v *= inv);
+        row[..lo].fill(T::zero());
+        row[hi..].fill(T::zero());
+    }
+}
+
+/// The forward pass: each (batch, query head) in parallel.
+fn forward<T: WithDType + Float>(g: &Geometry, q: &[T], k: &[T], v: &[T], scale: T) -> Vec<T> {
+    let (t, d) = (g.t, g.d);
+    uninit_output::<T>(q.len(), |out| {
+        let out = Shared(out.as_mut_ptr());
+        (0..g.b * g.nh).into_par_iter().for_each_init(
+            || vec![T::zero(); t * t],
+            |p, item| {
+                let (bi, h) = (item / g.nh, item % g.nh);
+                let kvh = h / g.group();
+                for (r0, r1, c0) in g.blocks() {
+                    // SAFETY: offsets stay inside q, k, v and the output (same
+                    // size as q); this item alone writes head h of batch bi.
+                    unsafe {
+                        probabilities(g, q.as_ptr(), k.as_ptr(), (bi, h), (r0, r1, c0), scale, p);
+                        let probs = rows(p.as_ptr(), r0 * t + c0, t);
+                        let vs = rows(v.as_ptr(), g.kv_at(bi, kvh) + c0 * g.kv_row(), g.kv_row());
+                        let dst = out.at(g.q_at(bi, h) + r0 * g.q_row());
+                        gemm_raw(r1 - r0, d, r1 - c0, dst, g.q_row() as isize, probs, vs, T::one(), false, false);
+                    }
+                }
+            },
+        );
+    })
+}
+
+/// The backward pass: each (batch, key/value head) in parallel, its query
+/// heads in turn. Returns `dq`, `dk`, `dv` in one buffer, in that order.
+fn backward<T: WithDType + Float>(g: &Geometry, (q, k, v): (&[T], &[T], &[T]), out: &[T], grad: &[T], scale: T) -> Vec<T> {
+    let (t, d) = (g.t, g.d);
+    let mut all = vec![T::zero(); q.len() + 2 * k.len()];
+    let base = Shared(all.as_mut_ptr());
+    let (dq_at, dk_at, dv_at) = (0, q.len(), q.len() + k.len());
+    (0..g.b * g.nkv).into_par_iter().for_each_init(
+        || (vec![T::zero(); t * t], vec![T::zero(); t * t]),
+        |(p, ds), item| {
+            let (bi, kvh) = (item / g.nkv, item % g.nkv);
+            let kv = g.kv_at(bi, kvh);
+            for h in kvh * g.group()..(kvh + 1) * g.group() {
+                let qh = g.q_at(bi, h);
+                for (r0, r1, c0) in g.blocks() {
+                    let (m, n) = (r1 - r0, r1 - c0);
+                    // SAFETY: offsets stay inside the tensors; this item alone
+                    // writes key/value head kvh of batch bi and its query heads.
+                    unsafe {
+                        probabilities(g, q.as_ptr(), k.as_ptr(), (bi, h), (r0, r1, c0), scale, p);
+                        // dP = dO V^T
+                        let go = rows(grad.as_ptr(), qh + r0 * g.q_row(), g.q_row());
+                        let vt = cols(v.as_ptr(), kv + c0 * g.kv_row(), g.kv_row());
+                        gemm_raw(m, n, d, ds[r0 * t + c0..].as_mut_ptr(), t as isize, go, vt, T::one(), false, false);
+                        // dS = P (dP - rowsum(dO * O)) * scale, in place
+                        for i in r0..r1 {
+                            let o = qh + i * g.q_row();
+                            let dot = (0..d).fold(T::zero(), |acc, j| acc + grad[o + j] * out[o + j]);
+                            for j in c0..r1 {
+                                ds[i * t + j] = p[i * t + j] * (ds[i * t + j] - dot) * scale;
+                            }
+                        }
+                        // dV += P^T dO;  dQ = dS K;  dK += dS^T Q
+                        let pt = cols(p.as_ptr(), r0 * t + c0, t);
+                        gemm_raw(n, d, m, base.at(dv_at + kv + c0 * g.kv_row()), g.kv_row() as isize, pt, go, T::one(), true, false);
+                        let dsr = rows(ds.as_ptr(), r0 * t + c0, t);
+                        let ks = rows(k.as_ptr(), kv + c0 * g.kv_row(), g.kv_row());
+                        gemm_raw(m, d, n, base.at(dq_at + qh + r0 * g.q_row()), g.q_row() as isize, dsr, ks, T::one(), false, false);
+                        let dst = cols(ds.as_ptr(), r0 * t + c0, t);
+                        let qs = rows(q.as_ptr(), qh + r0 * g.q_row(), g.q_row());
+                        gemm_raw(n, d, m, base.at(dk_at + kv + c0 * g.kv_row()), g.kv_row() as isize, dst, qs, T::one(), true, false);
+                    }
+                }
+            }
+        },
+    );
+    all
+}
+
+/// The fused forward; arguments `q`, `k`, `v`.
+struct Attention {
+    scale: f64,
+    window: Option<usize>,
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "attention"
+    }
+
+    fn cpu_fwd(&self, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType + Float>(op: &Attention, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
+            let g = Geometry::new(lq, lk, op.window)?;
+            let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
+            Ok((T::to_cpu_storage_owned(forward(&g, q, k, v, T::from_f64(op.scale))), lq.shape().clone()))
         }
-    });
-    out
+        match q.dtype() {
+            DType::F32 => run::<f32>(self, q, lq, k, lk, v, lv),
+            DType::F64 => run::<f64>(self, q, lq, k, lk, v, lv),
+            _ => only_f32_f64(OP),
+        }
+    }
+
+    fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let op = AttentionGrad { scale: self.scale, window: self.window, out: out.detach(), grad: grad.detach().contiguous()? };
+        let all = q.detach().apply_op3_no_bwd(&k.detach(), &v.detach(), &op)?;
+        let (nq, nk) = (q.elem_count(), k.elem_count());
+        let part = |start: usize, len: usize, like: &Tensor| all.narrow(0, start, len)?.reshape(like.shape());
+        let wanted = |x: &Tensor, g: Result<Tensor>| if x.track_op() { g.map(Some) } else { Ok(None) };
+        Ok((wanted(q, part(0, nq, q))?, wanted(k, part(nq, nk, k))?, wanted(v, part(nq + nk, nk, v))?))
+    }
+}
+
+/// The fused backward; arguments `q`, `k`, `v`; output `dq`, `dk`, `dv`
+/// flattened one after the other.
+struct AttentionGrad {
+    scale: f64,
+    window: Option<usize>,
+    out: Tensor,
+    grad: Tensor,
+}
+
+impl CustomOp3 for AttentionGrad {
+    fn name(&self) -> &'static str {
+        "attention-grad"
+    }
+
+    fn cpu_fwd(&self, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType + Float>(op: &AttentionGrad, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
+            let g = Geometry::new(lq, lk, op.window)?;
+            let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
+            let all = with_held::<T, _>(&op.out, OP, "output", |out| {
+                with_held::<T, _>(&op.grad, OP, "output gradient", |grad| {
+                    if out.len() != q.len() || grad.len() != q.len() {
+                        return Err(candle_core::Error::Msg(format!("{OP}: output or gradient is not shaped like q")));
+                    }
+                    Ok(backward(&g, (q, k, v), out, grad, T::from_f64(op.scale)))
+                })
+            })?;
+            let len = all.len();
+            Ok((T::to_cpu_storage_owned(all), Shape::from(len)))
+        }
+        match q.dtype() {
+            DType::F32 => run::<f32>(self, q, lq, k, lk, v, lv),
+            DType::F64 => run::<f64>(self, q, lq, k, lk, v, lv),
+            _ => only_f32_f64(OP),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{DType, Device, Var};
+    use candle_core::{Device, Var};
 
     use super::*;
+    use crate::model::fused_check::assert_same;
     use crate::model::ops::causal_mask;
 
-    fn composed(scores: &Tensor, window: Option<usize>) -> Tensor {
-        let mask = causal_mask(5, window, scores.dtype(), &Device::Cpu).unwrap();
-        candle_nn::ops::softmax(&scores.broadcast_add(&mask).unwrap(), D::Minus1).unwrap()
+    /// Two row blocks (t > BLOCK), two query heads per key/value head.
+    #[test]
+    fn fused_matches_composed_forward_and_backward() {
+        let t = BLOCK + 6;
+        for window in [None, Some(5), Some(BLOCK + 1)] {
+            let var = |heads| Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, t, heads, 8), &Device::Cpu).unwrap()).unwrap();
+            let (q, k, v) = (var(4), var(2), var(2));
+            let mask = causal_mask(t, window, DType::F64, &Device::Cpu).unwrap();
+            let scale = 1.0 / 8f64.sqrt();
+            assert_same(
+                &[&q, &k, &v],
+                |x| attention(x[0], x[1], x[2], scale, &mask, window).unwrap(),
+                |x| composed(x[0], x[1], x[2], scale, &mask).unwrap(),
+            );
+        }
     }
 
     #[test]
-    fn fused_equals_composed_forward_and_backward() {
-        for window in [None, Some(2)] {
-            let x = Var::from_tensor(&Tensor::randn(0f64, 2.0, (2, 3, 5, 5), &Device::Cpu).unwrap()).unwrap();
-            let weights = Tensor::randn(0f64, 1.0, (2, 3, 5, 5), &Device::Cpu).unwrap();
-            let mask = causal_mask(5, window, DType::F64, &Device::Cpu).unwrap();
-            let fused = causal_softmax(x.as_tensor(), &mask, window).unwrap();
-            let reference = composed(x.as_tensor(), window);
-            let diff = (&fused - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
-            assert!(diff < 1e-12, "forward differs by {diff}");
-            let g1 = (fused * &weights).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (reference * &weights).unwrap().sum_all().unwrap().backward().unwrap();
-            let (a, b) = (g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
-            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
-            assert!(diff < 1e-12, "backward differs by {diff}");
-        }
+    fn heads_that_do_not_share_evenly_are_an_error() {
+        let x = |heads| Tensor::zeros((1, 3, heads, 4), DType::F32, &Device::Cpu).unwrap();
+        let mask = causal_mask(3, None, DType::F32, &Device::Cpu).unwrap();
+        let err = attention(&x(3), &x(2), &x(2), 1.0, &mask, None).unwrap_err().to_string();
+        assert!(err.contains("3 query heads cannot share 2"), "{err}");
     }
 }

@@ -1,8 +1,10 @@
-//! What the fused CPU kernels (in `attention`, `linear`, `norm`, `ops`,
+//! What the fused CPU kernels (in `attention`, `norm`, `ops`, `projection`,
 //! `rope` and `swiglu`) share: an input's storage read as one contiguous
-//! slice, and the error for a dtype they do not implement.
+//! slice, a tensor an op holds read the same way, the error for a dtype they
+//! do not implement, and the matrix product they call.
 
-use candle_core::{Layout, Result};
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, WithDType};
+use gemm::{Parallelism, gemm};
 
 /// The elements of `op`'s input `what`, laid out by `l`, which must be
 /// contiguous (the callers make their inputs so).
@@ -11,7 +13,60 @@ pub(crate) fn contiguous<'a, T>(v: &'a [T], l: &Layout, op: &str, what: &str) ->
     Ok(&v[start..end])
 }
 
+/// The elements of CPU storage `s` as `T` (an error for another dtype), contiguous.
+pub(crate) fn typed<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str, what: &str) -> Result<&'a [T]> {
+    contiguous(T::cpu_storage_as_slice(s)?, l, op, what)
+}
+
+/// Runs `f` on the contiguous CPU elements of a tensor that an op holds
+/// (rather than receives as an argument), such as a frozen weight.
+pub(crate) fn with_held<T: WithDType, R>(t: &Tensor, op: &str, what: &str, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => f(typed(s, layout, op, what)?),
+        _ => Err(candle_core::Error::Msg(format!("{op}: {what} is not on the CPU"))),
+    }
+}
+
 /// The error of kernel `op` for a dtype other than f32 and f64.
 pub(crate) fn only_f32_f64<T>(op: &str) -> Result<T> {
     Err(candle_core::Error::Msg(format!("{op}: only f32 and f64 on the CPU")))
+}
+
+/// A buffer of `len` elements for a kernel that writes every one of them
+/// (with [`gemm_raw`] without `accumulate`, or otherwise) before anything reads it.
+pub(crate) fn uninit_output<T: WithDType>(len: usize, fill: impl FnOnce(&mut [T])) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: `fill` writes all `len` elements before `set_len` exposes them;
+    // the element types (f32, f64) have no invalid bit patterns.
+    unsafe {
+        fill(std::slice::from_raw_parts_mut(out.as_mut_ptr(), len));
+        out.set_len(len);
+    }
+    out
+}
+
+/// A matrix operand of [`gemm_raw`]: its first element and its row and column strides.
+#[derive(Clone, Copy)]
+pub(crate) struct Operand<T> {
+    pub ptr: *const T,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+/// `dst[m, n] = scale * lhs[m, k] rhs[k, n]`, or `dst += ...` with
+/// `accumulate`; `dst` has row stride `dst_rs` and column stride 1. Without
+/// `accumulate` `dst` is written and never read. `parallel` splits the
+/// product over rayon's pool; kernels that already run in parallel pass false.
+///
+/// # Safety
+/// Every element the strides address must lie in live allocations, and `dst`
+/// must not overlap the operands or be written by another thread meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_raw<T: WithDType>(m: usize, n: usize, k: usize, dst: *mut T, dst_rs: isize, lhs: Operand<T>, rhs: Operand<T>, scale: T, accumulate: bool, parallel: bool) {
+    let threads = candle_core::utils::get_num_threads();
+    let parallelism = if parallel && threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
+    // SAFETY: upheld by the caller; gemm's `alpha` multiplies the old `dst`
+    // (read only when `accumulate`), `beta` the product.
+    unsafe { gemm(m, n, k, dst, 1, dst_rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs, rhs.rs, T::one(), scale, false, false, false, parallelism) }
 }

@@ -1,13 +1,15 @@
 //! The linear projection of every attention and MLP block, with an optional
 //! LoRA adapter: `y = x W^T + (dropout(x) A^T B^T) * alpha / r`.
 //!
-//! This is the training hot path: a fused or custom kernel replaces the
-//! composed ops here without touching the model code.
+//! This is the training hot path: on the CPU it runs as one fused kernel
+//! ([`super::projection`]); other devices use candle's composed ops.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, Var};
+use std::sync::Arc;
+
+use candle_core::{DType, Result, Tensor, Var};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use super::kernel::contiguous;
+use super::projection::{self, DropoutMask, LoraFactors};
 
 /// The low-rank update of one projection.
 #[derive(Debug, Clone)]
@@ -51,66 +53,42 @@ impl Linear {
 
     /// Applies the projection to `x` of shape `[n, in]`. With `dropout_rng`
     /// (training) the adapter's input is dropped out; without it (evaluation)
-    /// it is not.
+    /// it is not. On the CPU this is one fused kernel ([`projection`]).
     pub fn forward(&self, x: &Tensor, dropout_rng: Option<&mut StdRng>) -> Result<Tensor> {
-        let y = matmul_t(x, &self.weight)?;
-        let Some(lora) = &self.lora else { return Ok(y) };
-        let input = match dropout_rng {
-            Some(rng) if lora.dropout > 0.0 => dropout(x, lora.dropout, rng)?,
-            _ => x.clone(),
+        let Some(lora) = &self.lora else { return matmul_t(x, &self.weight) };
+        let mask = match dropout_rng {
+            Some(rng) if lora.dropout > 0.0 => Some(dropout_mask(x.elem_count(), lora.dropout, rng)),
+            _ => None,
+        };
+        if projection::supported(x, &self.weight) {
+            let factors = LoraFactors { a: lora.a.as_tensor(), b: lora.b.as_tensor(), scale: lora.scale, mask: mask.as_ref() };
+            return projection::project(x, &self.weight, Some(factors));
+        }
+        let input = match &mask {
+            Some(mask) => {
+                let m: Vec<f32> = mask.keep.iter().map(|&k| if k { mask.factor as f32 } else { 0.0 }).collect();
+                (x * Tensor::from_vec(m, x.shape(), x.device())?.to_dtype(x.dtype())?)?
+            }
+            None => x.clone(),
         };
         // Scale the rank-r intermediate, not the full-width update.
         let down = (input.matmul(&lora.a.t()?)? * lora.scale)?;
-        y + down.matmul(&lora.b.t()?)?
+        x.matmul(&self.weight.t()?)? + down.matmul(&lora.b.t()?)?
     }
 }
 
-/// `x W^T`. When `W` is frozen (not a variable) and `x` needs a gradient, the
-/// product is wrapped so that the backward pass computes only the input's
-/// gradient `g W`: autograd would otherwise also compute the frozen weight's
-/// gradient `g^T x`, a third of a LoRA step's work and a weight-sized buffer.
+/// `x W^T`: on the CPU with a frozen `W` the fused kernel, whose backward
+/// computes only the input's gradient `g W` (autograd would also compute the
+/// frozen weight's gradient `g^T x`, a third of a LoRA step's work).
 pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if w.is_variable() || !x.track_op() || !x.device().is_cpu() {
-        return x.matmul(&w.t()?);
-    }
-    let y = x.detach().matmul(&w.t()?)?;
-    x.apply_op2(&y, FrozenWeightGrad { weight: w.clone() })
+    if projection::supported(x, w) { projection::project(x, w, None) } else { x.matmul(&w.t()?) }
 }
 
-/// Passes `y = x W^T` through; backward returns `grad W` for `x` only.
-struct FrozenWeightGrad {
-    weight: Tensor,
-}
-
-impl CustomOp2 for FrozenWeightGrad {
-    fn name(&self) -> &'static str {
-        "frozen-weight-matmul"
-    }
-
-    fn cpu_fwd(&self, _x: &CpuStorage, _lx: &Layout, y: &CpuStorage, ly: &Layout) -> Result<(CpuStorage, Shape)> {
-        const OP: &str = "frozen matmul";
-        let copy = match y {
-            CpuStorage::F32(v) => CpuStorage::F32(contiguous(v, ly, OP, "product")?.to_vec()),
-            CpuStorage::F64(v) => CpuStorage::F64(contiguous(v, ly, OP, "product")?.to_vec()),
-            CpuStorage::BF16(v) => CpuStorage::BF16(contiguous(v, ly, OP, "product")?.to_vec()),
-            CpuStorage::F16(v) => CpuStorage::F16(contiguous(v, ly, OP, "product")?.to_vec()),
-            _ => return Err(candle_core::Error::Msg("frozen matmul: unsupported dtype".into())),
-        };
-        Ok((copy, ly.shape().clone()))
-    }
-
-    fn bwd(&self, _x: &Tensor, _y: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(grad.matmul(&self.weight)?), None))
-    }
-}
-
-/// Inverted dropout with a mask drawn from `rng` (deterministic per seed).
-fn dropout(x: &Tensor, p: f64, rng: &mut StdRng) -> Result<Tensor> {
-    let keep = 1.0 / (1.0 - p);
-    let mask: Vec<f32> =
-        (0..x.elem_count()).map(|_| if rng.random::<f64>() >= p { keep as f32 } else { 0.0 }).collect();
-    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-    x * mask
+/// An inverted-dropout mask over `len` elements drawn from `rng`
+/// (deterministic per seed): kept with probability `1 - p`, scaled by `1 / (1 - p)`.
+fn dropout_mask(len: usize, p: f64, rng: &mut StdRng) -> DropoutMask {
+    let keep = (0..len).map(|_| rng.random::<f64>() >= p).collect();
+    DropoutMask { keep: Arc::new(keep), factor: 1.0 / (1.0 - p) }
 }
 
 /// A reproducible random generator for a given seed (dropout masks, init).

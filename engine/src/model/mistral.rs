@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
-use super::attention::causal_softmax;
+use super::attention::attention;
 use super::config::ModelConfig;
 use super::linear::{Linear, Lora, seeded_rng};
 use super::norm::rms_norm;
@@ -313,15 +313,12 @@ impl Model {
         };
         let a = &layer.self_attn;
         let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?.reshape((b * t, h))?;
-        let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
-        // The 1/sqrt(d) scale goes on q, a [.., t, d] tensor, not on the [.., t, t] scores.
-        let q = (self.rope.apply(&heads(a.q_proj.forward(&hs, rng.as_mut())?, nh)?)? * (1.0 / (hd as f64).sqrt()))?;
+        // Heads stay in the projections' [b, t, heads, d] layout throughout.
+        let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd));
+        let q = self.rope.apply(&heads(a.q_proj.forward(&hs, rng.as_mut())?, nh)?)?;
         let k = self.rope.apply(&heads(a.k_proj.forward(&hs, rng.as_mut())?, nkv)?)?;
         let v = heads(a.v_proj.forward(&hs, rng.as_mut())?, nkv)?;
-        let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
-        let scores = q.matmul(&k.t()?)?;
-        let probs = causal_softmax(&scores, mask, cfg.sliding_window)?;
-        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
+        let ctx = attention(&q, &k, &v, 1.0 / (hd as f64).sqrt(), mask, cfg.sliding_window)?.reshape((b * t, nh * hd))?;
         let x = (x + a.o_proj.forward(&ctx, rng.as_mut())?.reshape((b, t, h))?)?;
 
         let m = &layer.mlp;
@@ -349,15 +346,6 @@ impl Model {
         }
         self.head(&x)
     }
-}
-
-/// Repeats each key/value head `n` times for grouped-query attention.
-fn repeat_kv(x: Tensor, n: usize) -> CResult<Tensor> {
-    if n == 1 {
-        return Ok(x);
-    }
-    let (b, kv, t, d) = x.dims4()?;
-    x.unsqueeze(2)?.broadcast_as((b, kv, n, t, d))?.reshape((b, kv * n, t, d))
 }
 
 /// Names and shapes of every tensor a checkpoint of `config` holds.

@@ -3,6 +3,7 @@
 //! - [`config`]: the Hugging Face `config.json` fields.
 //! - [`weights`]: loading and saving safetensors in Hugging Face layout.
 //! - [`linear`]: the (optionally LoRA-adapted) linear projection, the hot path.
+//! - [`projection`]: its fused CPU kernel (frozen weight, LoRA update accumulated in place).
 //! - [`attention`]: the fused causal softmax of the attention scores.
 //! - [`norm`]: RMSNorm (fused on the CPU).
 //! - [`rope`]: rotary position embeddings (fused on the CPU).
@@ -18,6 +19,7 @@ pub mod linear;
 pub mod mistral;
 pub mod norm;
 pub mod ops;
+pub mod projection;
 pub mod rope;
 pub mod swiglu;
 pub mod tokenizer;

@@ -41,7 +41,8 @@ impl Rope {
         Ok(Self { cos: table(&cos)?, sin: table(&sin)?, cos_cpu: cos.into(), sin_cpu: sin.into() })
     }
 
-    /// Rotates `x` of shape `[batch, heads, seq, head_dim]` (positions 0..seq).
+    /// Rotates `x` of shape `[batch, seq, heads, head_dim]` (positions 0..seq),
+    /// the layout of the q and k projections.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
             return x.contiguous()?.apply_op1(Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: 1.0 });
@@ -50,9 +51,9 @@ impl Rope {
     }
 
     fn composed(&self, x: &Tensor) -> Result<Tensor> {
-        let (_, _, t, d) = x.dims4()?;
-        let cos = self.cos.narrow(0, 0, t)?;
-        let sin = self.sin.narrow(0, 0, t)?;
+        let (_, t, _, d) = x.dims4()?;
+        let cos = self.cos.narrow(0, 0, t)?.reshape((t, 1, d))?;
+        let sin = self.sin.narrow(0, 0, t)?.reshape((t, 1, d))?;
         let x1 = x.narrow(D::Minus1, 0, d / 2)?;
         let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
         let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
@@ -68,14 +69,15 @@ struct Rotate {
 }
 
 impl Rotate {
-    fn rows<T: Float + Send + Sync>(&self, x: &[T], t: usize, d: usize) -> Vec<T> {
+    /// Rotates `x [b, t, heads, d]`: each position's `heads` rows in parallel.
+    fn rows<T: Float + Send + Sync>(&self, x: &[T], t: usize, heads: usize, d: usize) -> Vec<T> {
         let half = d / 2;
         let cast = |v: f32| T::from(v).expect("table value fits");
         let mut out = vec![T::zero(); x.len()];
-        out.par_chunks_mut(t * d).zip(x.par_chunks(t * d)).for_each(|(o, block)| {
-            for p in 0..t {
-                let (row, dst) = (&block[p * d..(p + 1) * d], &mut o[p * d..(p + 1) * d]);
-                let (cos, sin) = (&self.cos[p * d..(p + 1) * d], &self.sin[p * d..(p + 1) * d]);
+        out.par_chunks_mut(heads * d).zip(x.par_chunks(heads * d)).enumerate().for_each(|(r, (o, block))| {
+            let p = r % t;
+            let (cos, sin) = (&self.cos[p * d..(p + 1) * d], &self.sin[p * d..(p + 1) * d]);
+            for (row, dst) in block.chunks(d).zip(o.chunks_mut(d)) {
                 for i in 0..half {
                     let (x1, x2) = (row[i], row[i + half]);
                     let (s1, s2) = (cast(self.sign * sin[i]), cast(self.sign * sin[i + half]));
@@ -94,13 +96,13 @@ impl CustomOp1 for Rotate {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (_, _, t, d) = l.shape().dims4()?;
+        let (_, t, heads, d) = l.shape().dims4()?;
         if t * d > self.cos.len() {
             return Err(candle_core::Error::Msg(format!("rope: {t} positions, more than the table's {}", self.cos.len() / d)));
         }
         let out = match s {
-            CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l, "rope", "input")?, t, d)),
-            CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l, "rope", "input")?, t, d)),
+            CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l, "rope", "input")?, t, heads, d)),
+            CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l, "rope", "input")?, t, heads, d)),
             _ => return only_f32_f64("rope"),
         };
         Ok((out, l.shape().clone()))
@@ -131,9 +133,10 @@ mod tests {
     #[test]
     fn fused_matches_composed_forward_and_backward() {
         let rope = Rope::new(8, 16, 10000.0, DType::F64, &Device::Cpu).unwrap();
-        let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 5, 3, 8), &Device::Cpu).unwrap()).unwrap();
-        // A transposed (non-contiguous) input, as the attention heads are.
-        let heads = |x: &Tensor| x.transpose(1, 2).unwrap();
-        assert_same(&[&x], |t| rope.apply(&heads(t[0])).unwrap(), |t| rope.composed(&heads(t[0])).unwrap());
+        let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 3, 5, 8), &Device::Cpu).unwrap()).unwrap();
+        // A non-contiguous input too.
+        let swapped = |x: &Tensor| x.transpose(1, 2).unwrap();
+        assert_same(&[&x], |t| rope.apply(t[0]).unwrap(), |t| rope.composed(t[0]).unwrap());
+        assert_same(&[&x], |t| rope.apply(&swapped(t[0])).unwrap(), |t| rope.composed(&swapped(t[0])).unwrap());
     }
 }
