@@ -23,32 +23,42 @@ const BLOCK: usize = 64;
 
 const OP: &str = "attention";
 
-/// Attention of `q [b, t, nh, d]` over `k, v [b, t, nkv, d]` (`nh` a multiple
-/// of `nkv`) -> `[b, t, nh, d]`. `scale` multiplies the scores; `mask` is the
+/// Query and key/value head counts of an attention call.
+#[derive(Debug, Clone, Copy)]
+pub struct Heads {
+    /// Query heads.
+    pub q: usize,
+    /// Key/value heads (a divisor of `q`).
+    pub kv: usize,
+}
+
+/// Attention of `q [b, t, heads.q * d]` over `k, v [b, t, heads.kv * d]` ->
+/// `[b, t, heads.q * d]`. `scale` multiplies the scores; `mask` is the
 /// additive `[t, t]` mask used off the CPU, `window` the same mask's sliding
 /// window for the fused kernel.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, mask: &Tensor, window: Option<usize>) -> Result<Tensor> {
-    let (_, _, nh, _) = q.dims4()?;
-    let nkv = k.dim(2)?;
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: Heads, scale: f64, mask: &Tensor, window: Option<usize>) -> Result<Tensor> {
+    let (nh, nkv) = (heads.q, heads.kv);
     if nkv == 0 || nh % nkv != 0 || k.dims() != v.dims() {
         return Err(candle_core::Error::Msg(format!("{OP}: {nh} query heads cannot share {nkv} key/value heads")));
     }
     let fused = q.device().is_cpu() && matches!(q.dtype(), DType::F32 | DType::F64) && k.dtype() == q.dtype() && v.dtype() == q.dtype();
     if fused {
-        q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, Attention { scale, window })
+        q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, Attention { heads, scale, window })
     } else {
-        composed(q, k, v, scale, mask)
+        composed(q, k, v, heads, scale, mask)
     }
 }
 
-/// The same with candle's ops: heads transposed, key/value heads repeated.
-fn composed(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, mask: &Tensor) -> Result<Tensor> {
-    let rep = q.dim(2)? / k.dim(2)?;
-    let heads = |x: &Tensor| x.transpose(1, 2)?.contiguous();
-    let q = (heads(q)? * scale)?;
-    let (k, v) = (repeat_kv(heads(k)?, rep)?, repeat_kv(heads(v)?, rep)?);
+/// The same with candle's ops: heads split and transposed, key/value heads repeated.
+fn composed(q: &Tensor, k: &Tensor, v: &Tensor, heads: Heads, scale: f64, mask: &Tensor) -> Result<Tensor> {
+    let (b, t, width) = q.dims3()?;
+    let d = width / heads.q;
+    let split = |x: &Tensor, n: usize| x.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous();
+    let q = (split(q, heads.q)? * scale)?;
+    let rep = heads.q / heads.kv;
+    let (k, v) = (repeat_kv(split(k, heads.kv)?, rep)?, repeat_kv(split(v, heads.kv)?, rep)?);
     let probs = candle_nn::ops::softmax(&q.matmul(&k.t()?)?.broadcast_add(mask)?, D::Minus1)?;
-    probs.matmul(&v)?.transpose(1, 2)?.contiguous()
+    probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, width))
 }
 
 /// Repeats each key/value head `n` times for grouped-query attention.
@@ -72,10 +82,11 @@ struct Geometry {
 }
 
 impl Geometry {
-    fn new(lq: &Layout, lk: &Layout, window: Option<usize>) -> Result<Self> {
-        let (b, t, nh, d) = lq.shape().dims4()?;
-        let (kb, kt, nkv, kd) = lk.shape().dims4()?;
-        if (kb, kt, kd) != (b, t, d) || nkv == 0 || nh % nkv != 0 {
+    fn new(lq: &Layout, lk: &Layout, heads: Heads, window: Option<usize>) -> Result<Self> {
+        let ((b, t, qw), (kb, kt, kw)) = (lq.shape().dims3()?, lk.shape().dims3()?);
+        let (nh, nkv) = (heads.q, heads.kv);
+        let d = qw / nh.max(1);
+        if (kb, kt) != (b, t) || nkv == 0 || nh % nkv != 0 || qw != nh * d || kw != nkv * d {
             return Err(candle_core::Error::Msg(format!("{OP}: q {:?} and k {:?} do not fit", lq.dims(), lk.dims())));
         }
         Ok(Self { b, t, nh, nkv, d, window })
@@ -255,6 +266,7 @@ fn backward<T: WithDType + Float>(g: &Geometry, (q, k, v): (&[T], &[T], &[T]), o
 
 /// The fused forward; arguments `q`, `k`, `v`.
 struct Attention {
+    heads: Heads,
     scale: f64,
     window: Option<usize>,
 }
@@ -266,7 +278,7 @@ impl CustomOp3 for Attention {
 
     fn cpu_fwd(&self, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
         fn run<T: WithDType + Float>(op: &Attention, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
-            let g = Geometry::new(lq, lk, op.window)?;
+            let g = Geometry::new(lq, lk, op.heads, op.window)?;
             let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
             Ok((T::to_cpu_storage_owned(forward(&g, q, k, v, T::from_f64(op.scale))), lq.shape().clone()))
         }
@@ -278,7 +290,7 @@ impl CustomOp3 for Attention {
     }
 
     fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let op = AttentionGrad { scale: self.scale, window: self.window, out: out.detach(), grad: grad.detach().contiguous()? };
+        let op = AttentionGrad { heads: self.heads, scale: self.scale, window: self.window, out: out.detach(), grad: grad.detach().contiguous()? };
         let all = q.detach().apply_op3_no_bwd(&k.detach(), &v.detach(), &op)?;
         let (nq, nk) = (q.elem_count(), k.elem_count());
         let part = |start: usize, len: usize, like: &Tensor| all.narrow(0, start, len)?.reshape(like.shape());
@@ -290,6 +302,7 @@ impl CustomOp3 for Attention {
 /// The fused backward; arguments `q`, `k`, `v`; output `dq`, `dk`, `dv`
 /// flattened one after the other.
 struct AttentionGrad {
+    heads: Heads,
     scale: f64,
     window: Option<usize>,
     out: Tensor,
@@ -303,7 +316,7 @@ impl CustomOp3 for AttentionGrad {
 
     fn cpu_fwd(&self, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
         fn run<T: WithDType + Float>(op: &AttentionGrad, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
-            let g = Geometry::new(lq, lk, op.window)?;
+            let g = Geometry::new(lq, lk, op.heads, op.window)?;
             let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
             let all = with_held::<T, _>(&op.out, OP, "output", |out| {
                 with_held::<T, _>(&op.grad, OP, "output gradient", |grad| {
@@ -337,23 +350,23 @@ mod tests {
     fn fused_matches_composed_forward_and_backward() {
         let t = BLOCK + 6;
         for window in [None, Some(5), Some(BLOCK + 1)] {
-            let var = |heads| Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, t, heads, 8), &Device::Cpu).unwrap()).unwrap();
+            let var = |heads: usize| Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, t, heads * 8), &Device::Cpu).unwrap()).unwrap();
             let (q, k, v) = (var(4), var(2), var(2));
             let mask = causal_mask(t, window, DType::F64, &Device::Cpu).unwrap();
-            let scale = 1.0 / 8f64.sqrt();
+            let (heads, scale) = (Heads { q: 4, kv: 2 }, 1.0 / 8f64.sqrt());
             assert_same(
                 &[&q, &k, &v],
-                |x| attention(x[0], x[1], x[2], scale, &mask, window).unwrap(),
-                |x| composed(x[0], x[1], x[2], scale, &mask).unwrap(),
+                |x| attention(x[0], x[1], x[2], heads, scale, &mask, window).unwrap(),
+                |x| composed(x[0], x[1], x[2], heads, scale, &mask).unwrap(),
             );
         }
     }
 
     #[test]
     fn heads_that_do_not_share_evenly_are_an_error() {
-        let x = |heads| Tensor::zeros((1, 3, heads, 4), DType::F32, &Device::Cpu).unwrap();
+        let x = |heads: usize| Tensor::zeros((1, 3, heads * 4), DType::F32, &Device::Cpu).unwrap();
         let mask = causal_mask(3, None, DType::F32, &Device::Cpu).unwrap();
-        let err = attention(&x(3), &x(2), &x(2), 1.0, &mask, None).unwrap_err().to_string();
+        let err = attention(&x(3), &x(2), &x(2), Heads { q: 3, kv: 2 }, 1.0, &mask, None).unwrap_err().to_string();
         assert!(err.contains("3 query heads cannot share 2"), "{err}");
     }
 }

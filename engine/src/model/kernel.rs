@@ -64,7 +64,8 @@ pub(crate) struct Operand<T> {
 /// must not overlap the operands or be written by another thread meanwhile.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_raw<T: WithDType>(m: usize, n: usize, k: usize, dst: *mut T, dst_rs: isize, lhs: Operand<T>, rhs: Operand<T>, scale: T, accumulate: bool, parallel: bool) {
-    let threads = candle_core::utils::get_num_threads();
+    // Not candle's `get_num_threads`, which reads /proc/cpuinfo on every call.
+    let threads = rayon::current_num_threads();
     let parallelism = if parallel && threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
     // SAFETY: upheld by the caller; gemm's `alpha` multiplies the old `dst`
     // (read only when `accumulate`), `beta` the product.

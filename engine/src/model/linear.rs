@@ -51,7 +51,7 @@ impl Linear {
         Self { weight, lora: None }
     }
 
-    /// Applies the projection to `x` of shape `[n, in]`. With `dropout_rng`
+    /// Applies the projection to `x` of shape `[.., in]`. With `dropout_rng`
     /// (training) the adapter's input is dropped out; without it (evaluation)
     /// it is not. On the CPU this is one fused kernel ([`projection`]).
     pub fn forward(&self, x: &Tensor, dropout_rng: Option<&mut StdRng>) -> Result<Tensor> {
@@ -72,8 +72,8 @@ impl Linear {
             None => x.clone(),
         };
         // Scale the rank-r intermediate, not the full-width update.
-        let down = (input.matmul(&lora.a.t()?)? * lora.scale)?;
-        x.matmul(&self.weight.t()?)? + down.matmul(&lora.b.t()?)?
+        let down = (input.broadcast_matmul(&lora.a.t()?)? * lora.scale)?;
+        x.broadcast_matmul(&self.weight.t()?)? + down.broadcast_matmul(&lora.b.t()?)?
     }
 }
 
@@ -81,7 +81,7 @@ impl Linear {
 /// computes only the input's gradient `g W` (autograd would also compute the
 /// frozen weight's gradient `g^T x`, a third of a LoRA step's work).
 pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if projection::supported(x, w) { projection::project(x, w, None) } else { x.matmul(&w.t()?) }
+    if projection::supported(x, w) { projection::project(x, w, None) } else { x.broadcast_matmul(&w.t()?) }
 }
 
 /// An inverted-dropout mask over `len` elements drawn from `rng`

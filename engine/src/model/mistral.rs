@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
-use super::attention::attention;
+use super::attention::{Heads, attention};
 use super::config::ModelConfig;
 use super::linear::{Linear, Lora, seeded_rng};
 use super::norm::rms_norm;
@@ -305,28 +305,25 @@ impl Model {
     pub fn layer_forward(&self, i: usize, x: &Tensor, mask: &Tensor, pass: Pass) -> CResult<Tensor> {
         let layer = &self.layers[i];
         let cfg = &self.config;
-        let (b, t, h) = x.dims3()?;
-        let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
         let mut rng = match pass {
             Pass::Eval => None,
             Pass::Train { seed } => Some(seeded_rng(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))),
         };
         let a = &layer.self_attn;
-        let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?.reshape((b * t, h))?;
-        // Heads stay in the projections' [b, t, heads, d] layout throughout.
-        let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd));
-        let q = self.rope.apply(&heads(a.q_proj.forward(&hs, rng.as_mut())?, nh)?)?;
-        let k = self.rope.apply(&heads(a.k_proj.forward(&hs, rng.as_mut())?, nkv)?)?;
-        let v = heads(a.v_proj.forward(&hs, rng.as_mut())?, nkv)?;
-        let ctx = attention(&q, &k, &v, 1.0 / (hd as f64).sqrt(), mask, cfg.sliding_window)?.reshape((b * t, nh * hd))?;
-        let x = (x + a.o_proj.forward(&ctx, rng.as_mut())?.reshape((b, t, h))?)?;
+        // No reshapes: each would add a gradient copy to the backward pass.
+        let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?;
+        let q = self.rope.apply(&a.q_proj.forward(&hs, rng.as_mut())?)?;
+        let k = self.rope.apply(&a.k_proj.forward(&hs, rng.as_mut())?)?;
+        let v = a.v_proj.forward(&hs, rng.as_mut())?;
+        let heads = Heads { q: cfg.num_attention_heads, kv: cfg.kv_heads() };
+        let ctx = attention(&q, &k, &v, heads, 1.0 / (cfg.head_dim() as f64).sqrt(), mask, cfg.sliding_window)?;
+        let x = (x + a.o_proj.forward(&ctx, rng.as_mut())?)?;
 
         let m = &layer.mlp;
-        let hs = rms_norm(&x, &layer.post_attention_layernorm, cfg.rms_norm_eps)?.reshape((b * t, h))?;
+        let hs = rms_norm(&x, &layer.post_attention_layernorm, cfg.rms_norm_eps)?;
         let gate = m.gate_proj.forward(&hs, rng.as_mut())?;
         let up = m.up_proj.forward(&hs, rng.as_mut())?;
-        let down = m.down_proj.forward(&swiglu(&gate, &up)?, rng.as_mut())?;
-        x + down.reshape((b, t, h))?
+        x + m.down_proj.forward(&swiglu(&gate, &up)?, rng.as_mut())?
     }
 
     /// Final norm and output projection: `[batch, seq, hidden]` -> logits `[batch * seq, vocab]`.

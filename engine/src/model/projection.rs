@@ -42,14 +42,14 @@ pub struct LoraFactors<'a> {
     pub mask: Option<&'a DropoutMask>,
 }
 
-/// Whether the fused kernel handles `x [n, in]` times frozen `w`: CPU, f32 or
-/// f64, a matrix input, and a weight that is not trained.
+/// Whether the fused kernel handles `x [.., in]` times frozen `w`: CPU, f32
+/// or f64, and a weight that is not trained.
 pub fn supported(x: &Tensor, w: &Tensor) -> bool {
-    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) && w.dtype() == x.dtype() && x.rank() == 2 && !w.is_variable()
+    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) && w.dtype() == x.dtype() && x.rank() >= 1 && !w.is_variable()
 }
 
-/// `x W^T [+ s ((m ⊙ x) A^T) B^T]` for `x [n, in]`; call only when
-/// [`supported`].
+/// `x W^T [+ s ((m ⊙ x) A^T) B^T]` for `x [.., in]` -> `[.., out]`; call
+/// only when [`supported`].
 pub fn project(x: &Tensor, w: &Tensor, lora: Option<LoraFactors<'_>>) -> Result<Tensor> {
     let x = x.contiguous()?;
     let w = w.contiguous()?;
@@ -134,10 +134,10 @@ impl CustomOp2 for Frozen {
 
     fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
         fn run<T: WithDType>(x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
-            let ((n, fin), (fout, _)) = (lx.shape().dims2()?, lw.shape().dims2()?);
+            let ((n, fin), (fout, _)) = (matrix(lx)?, lw.shape().dims2()?);
             let (x, w) = (slice::<T>(x, lx, "x")?, slice::<T>(w, lw, "weight")?);
             let y = uninit_output(n * fout, |y| matmul_into(y, n, fout, fin, Mat::rows(x, fin), Mat::transposed(w, fin), T::one(), false));
-            Ok((T::to_cpu_storage_owned(y), Shape::from((n, fout))))
+            Ok((T::to_cpu_storage_owned(y), with_last(lx, fout)))
         }
         check_shapes(lx, lw)?;
         by_dtype!(x.dtype(), run(x, lx, w, lw))
@@ -149,9 +149,22 @@ impl CustomOp2 for Frozen {
     }
 }
 
-/// `x [n, in]` against `w [out, in]`.
+/// A tensor `[.., cols]` seen as the matrix `[rows, cols]`.
+fn matrix(l: &Layout) -> Result<(usize, usize)> {
+    let cols = *l.dims().last().ok_or_else(|| candle_core::Error::Msg(format!("{OP}: a scalar input")))?;
+    Ok((l.shape().elem_count() / cols.max(1), cols))
+}
+
+/// The shape of `l` with its last dimension replaced by `last`.
+fn with_last(l: &Layout, last: usize) -> Shape {
+    let mut dims = l.dims().to_vec();
+    *dims.last_mut().expect("checked by `matrix`") = last;
+    Shape::from(dims)
+}
+
+/// `x [.., in]` against `w [out, in]`.
 fn check_shapes(lx: &Layout, lw: &Layout) -> Result<()> {
-    let ((_, fin), (_, win)) = (lx.shape().dims2()?, lw.shape().dims2()?);
+    let ((_, fin), (_, win)) = (matrix(lx)?, lw.shape().dims2()?);
     if fin != win {
         return Err(candle_core::Error::Msg(format!("{OP}: input width {fin} does not match weight width {win}")));
     }
@@ -172,7 +185,7 @@ impl CustomOp3 for Adapted {
 
     fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
         fn run<T: WithDType>(op: &Adapted, x: &CpuStorage, lx: &Layout, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
-            let ((n, fin), (r, _), (fout, _)) = (lx.shape().dims2()?, la.shape().dims2()?, lb.shape().dims2()?);
+            let ((n, fin), (r, _), (fout, _)) = (matrix(lx)?, la.shape().dims2()?, lb.shape().dims2()?);
             let (x, a, b) = (slice::<T>(x, lx, "x")?, slice::<T>(a, la, "lora_A")?, slice::<T>(b, lb, "lora_B")?);
             let dropped = op.mask.as_ref().map(|m| masked(x, m));
             let xd = dropped.as_deref().unwrap_or(x);
@@ -184,7 +197,7 @@ impl CustomOp3 for Adapted {
                     matmul_into(y, n, fout, r, Mat::rows(&down, r), Mat::transposed(b, r), T::one(), true);
                 }))
             })?;
-            Ok((T::to_cpu_storage_owned(y), Shape::from((n, fout))))
+            Ok((T::to_cpu_storage_owned(y), with_last(lx, fout)))
         }
         check_shapes(lx, la)?;
         by_dtype!(x.dtype(), run(self, x, lx, a, la, b, lb))
@@ -192,7 +205,11 @@ impl CustomOp3 for Adapted {
 
     fn bwd(&self, x: &Tensor, a: &Tensor, b: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (needs_x, needs_a, needs_b) = (x.track_op(), a.track_op(), b.track_op());
-        let (x, a, b, g) = (x.detach(), a.detach(), b.detach(), g.detach().contiguous()?);
+        let shape = x.shape().clone();
+        // As matrices; detached, so these reshapes add nothing to the graph.
+        let (fin, fout) = (a.dim(1)?, b.dim(0)?);
+        let (x, a, b) = (x.detach().reshape(((), fin))?, a.detach(), b.detach());
+        let g = g.detach().contiguous()?.reshape(((), fout))?;
         let xd = match &self.mask {
             Some(mask) => x.apply_op1_no_bwd(&ApplyMask(mask.clone()))?,
             None => x.clone(),
@@ -202,7 +219,7 @@ impl CustomOp3 for Adapted {
         let grad_a = if needs_a { Some((gb.t()?.matmul(&xd)? * self.scale)?) } else { None };
         let grad_x = if needs_x {
             let lora = HeldLora { gb, a: a.clone(), scale: self.scale, mask: self.mask.clone() };
-            Some(g.apply_op2_no_bwd(&self.w, &InputGrad { lora: Some(lora) })?)
+            Some(g.apply_op2_no_bwd(&self.w, &InputGrad { lora: Some(lora) })?.reshape(shape)?)
         } else {
             None
         };
@@ -232,7 +249,7 @@ impl CustomOp2 for InputGrad {
 
     fn cpu_fwd(&self, g: &CpuStorage, lg: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
         fn run<T: WithDType>(op: &InputGrad, g: &CpuStorage, lg: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
-            let ((n, fout), (_, fin)) = (lg.shape().dims2()?, lw.shape().dims2()?);
+            let ((n, fout), (_, fin)) = (matrix(lg)?, lw.shape().dims2()?);
             let (g, w) = (slice::<T>(g, lg, "grad")?, slice::<T>(w, lw, "weight")?);
             let mut gx = uninit_output(n * fin, |gx| matmul_into(gx, n, fin, fout, Mat::rows(g, fout), Mat::rows(w, fin), T::one(), false));
             if let Some(l) = &op.lora {
@@ -256,9 +273,9 @@ impl CustomOp2 for InputGrad {
                     })
                 })?;
             }
-            Ok((T::to_cpu_storage_owned(gx), Shape::from((n, fin))))
+            Ok((T::to_cpu_storage_owned(gx), with_last(lg, fin)))
         }
-        if lg.shape().dims2()?.1 != lw.shape().dims2()?.0 {
+        if matrix(lg)?.1 != lw.shape().dims2()?.0 {
             return Err(candle_core::Error::Msg(format!("{OP}: gradient width does not match the weight")));
         }
         by_dtype!(g.dtype(), run(self, g, lg, w, lw))

@@ -19,6 +19,7 @@ pub struct Rope {
     /// computes them, so f32 holds every value exactly).
     cos_cpu: std::sync::Arc<Vec<f32>>,
     sin_cpu: std::sync::Arc<Vec<f32>>,
+    head_dim: usize,
 }
 
 impl Rope {
@@ -38,26 +39,29 @@ impl Rope {
             }
         }
         let table = |v: &Vec<f32>| Tensor::from_slice(v, (positions, head_dim), device)?.to_dtype(dtype);
-        Ok(Self { cos: table(&cos)?, sin: table(&sin)?, cos_cpu: cos.into(), sin_cpu: sin.into() })
+        Ok(Self { cos: table(&cos)?, sin: table(&sin)?, cos_cpu: cos.into(), sin_cpu: sin.into(), head_dim })
     }
 
-    /// Rotates `x` of shape `[batch, seq, heads, head_dim]` (positions 0..seq),
-    /// the layout of the q and k projections.
+    /// Rotates each head of `x [batch, seq, heads * head_dim]` (positions
+    /// 0..seq), the layout of the q and k projections.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-            return x.contiguous()?.apply_op1(Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: 1.0 });
+            let op = Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: 1.0, d: self.head_dim };
+            return x.contiguous()?.apply_op1(op);
         }
         self.composed(x)
     }
 
     fn composed(&self, x: &Tensor) -> Result<Tensor> {
-        let (_, t, _, d) = x.dims4()?;
+        let (b, t, width) = x.dims3()?;
+        let d = self.head_dim;
+        let x = x.reshape((b, t, width / d, d))?;
         let cos = self.cos.narrow(0, 0, t)?.reshape((t, 1, d))?;
         let sin = self.sin.narrow(0, 0, t)?.reshape((t, 1, d))?;
         let x1 = x.narrow(D::Minus1, 0, d / 2)?;
         let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
         let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-        x.broadcast_mul(&cos)?.add(&rotated.broadcast_mul(&sin)?)
+        x.broadcast_mul(&cos)?.add(&rotated.broadcast_mul(&sin)?)?.reshape((b, t, width))
     }
 }
 
@@ -66,15 +70,18 @@ struct Rotate {
     cos: std::sync::Arc<Vec<f32>>,
     sin: std::sync::Arc<Vec<f32>>,
     sign: f32,
+    /// Head dimension.
+    d: usize,
 }
 
 impl Rotate {
-    /// Rotates `x [b, t, heads, d]`: each position's `heads` rows in parallel.
-    fn rows<T: Float + Send + Sync>(&self, x: &[T], t: usize, heads: usize, d: usize) -> Vec<T> {
+    /// Rotates `x [b, t, heads * d]`: positions in parallel.
+    fn rows<T: Float + Send + Sync>(&self, x: &[T], t: usize, width: usize) -> Vec<T> {
+        let d = self.d;
         let half = d / 2;
         let cast = |v: f32| T::from(v).expect("table value fits");
         let mut out = vec![T::zero(); x.len()];
-        out.par_chunks_mut(heads * d).zip(x.par_chunks(heads * d)).enumerate().for_each(|(r, (o, block))| {
+        out.par_chunks_mut(width).zip(x.par_chunks(width)).enumerate().for_each(|(r, (o, block))| {
             let p = r % t;
             let (cos, sin) = (&self.cos[p * d..(p + 1) * d], &self.sin[p * d..(p + 1) * d]);
             for (row, dst) in block.chunks(d).zip(o.chunks_mut(d)) {
@@ -96,13 +103,17 @@ impl CustomOp1 for Rotate {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (_, t, heads, d) = l.shape().dims4()?;
+        let (_, t, width) = l.shape().dims3()?;
+        let d = self.d;
+        if width % d != 0 {
+            return Err(candle_core::Error::Msg(format!("rope: width {width} is not a multiple of the head dimension {d}")));
+        }
         if t * d > self.cos.len() {
             return Err(candle_core::Error::Msg(format!("rope: {t} positions, more than the table's {}", self.cos.len() / d)));
         }
         let out = match s {
-            CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l, "rope", "input")?, t, heads, d)),
-            CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l, "rope", "input")?, t, heads, d)),
+            CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l, "rope", "input")?, t, width)),
+            CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l, "rope", "input")?, t, width)),
             _ => return only_f32_f64("rope"),
         };
         Ok((out, l.shape().clone()))
@@ -110,7 +121,7 @@ impl CustomOp1 for Rotate {
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         // Both halves share each frequency, so the transpose is the inverse rotation.
-        let inverse = Rotate { cos: self.cos.clone(), sin: self.sin.clone(), sign: -self.sign };
+        let inverse = Rotate { cos: self.cos.clone(), sin: self.sin.clone(), sign: -self.sign, d: self.d };
         Ok(Some(g.contiguous()?.apply_op1_no_bwd(&inverse)?))
     }
 }
@@ -124,7 +135,7 @@ mod tests {
     #[test]
     fn at_position_zero_is_identity() {
         let rope = Rope::new(4, 8, 10000.0, DType::F32, &Device::Cpu).unwrap();
-        let x = Tensor::arange(0f32, 4.0, &Device::Cpu).unwrap().reshape((1, 1, 1, 4)).unwrap();
+        let x = Tensor::arange(0f32, 8.0, &Device::Cpu).unwrap().reshape((1, 1, 8)).unwrap();
         let y = rope.apply(&x).unwrap();
         let diff = (y - &x).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-6);
@@ -133,9 +144,9 @@ mod tests {
     #[test]
     fn fused_matches_composed_forward_and_backward() {
         let rope = Rope::new(8, 16, 10000.0, DType::F64, &Device::Cpu).unwrap();
-        let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 3, 5, 8), &Device::Cpu).unwrap()).unwrap();
+        let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 5, 3 * 8), &Device::Cpu).unwrap()).unwrap();
         // A non-contiguous input too.
-        let swapped = |x: &Tensor| x.transpose(1, 2).unwrap();
+        let swapped = |x: &Tensor| x.transpose(0, 1).unwrap();
         assert_same(&[&x], |t| rope.apply(t[0]).unwrap(), |t| rope.composed(t[0]).unwrap());
         assert_same(&[&x], |t| rope.apply(&swapped(t[0])).unwrap(), |t| rope.composed(&swapped(t[0])).unwrap());
     }

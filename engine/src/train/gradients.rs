@@ -8,7 +8,8 @@
 //! masks): peak activation memory drops from all layers to one layer plus the
 //! saved inputs.
 
-use candle_core::{Result, Tensor, Var, backprop::GradStore};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, Var, backprop::GradStore};
 
 use crate::data::Batch;
 use crate::model::Model;
@@ -89,7 +90,7 @@ pub fn accumulate(model: &Model, batch: &Batch, pass: Pass, scale: f64, checkpoi
             Some(out) => out,
             None => model.layer_forward(i, input.as_tensor(), &mask, pass)?,
         };
-        let store = (out * &grad_out)?.sum_all()?.backward()?;
+        let store = seeded(&out, &grad_out)?.backward()?;
         acc.add(model, &store)?;
         grad_out = input_grad(&store, input)?;
     }
@@ -98,6 +99,32 @@ pub fn accumulate(model: &Model, batch: &Batch, pass: Pass, scale: f64, checkpoi
         acc.add(model, &(embedded * &grad_out)?.sum_all()?.backward()?)?;
     }
     Ok(sum)
+}
+
+/// A scalar whose `backward()` gives `out` the gradient `grad`: on the CPU an
+/// op that passes `grad` through as it is, elsewhere `sum(out * grad)`.
+fn seeded(out: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    if out.device().is_cpu() { out.apply_op1(SeedGradient(grad.clone())) } else { (out * grad)?.sum_all() }
+}
+
+/// See [`seeded`]; its forward value is 0 (only its backward is used).
+struct SeedGradient(Tensor);
+
+impl CustomOp1 for SeedGradient {
+    fn name(&self) -> &'static str {
+        "seed-gradient"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, _l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let zero = CpuStorage::F64(vec![0.0]).to_dtype(&Layout::contiguous(()), s.dtype())?;
+        Ok((zero, Shape::from(())))
+    }
+
+    /// `backward()` seeds the scalar with 1, so `grad` is 1 and the input's
+    /// gradient is the held tensor.
+    fn bwd(&self, _out: &Tensor, _res: &Tensor, _grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(self.0.clone()))
+    }
 }
 
 fn input_grad(store: &GradStore, input: &Var) -> Result<Tensor> {
