@@ -15,13 +15,13 @@ use crate::model::ModelConfig;
 /// Bytes per f32 value.
 const F32: u64 = 4;
 /// Fixed overhead of the process (runtime, tokenizer, data, allocator slack).
-const PROCESS_OVERHEAD: u64 = 40 << 20;
+const PROCESS_OVERHEAD: u64 = 34 << 20;
 /// Measured activation memory over the counted tensors (with the fused CPU
 /// kernels the autograd keeps about what is counted below).
 /// Calibrated with `bench/memory_calibration.sh` (docs/BENCHMARKS.md).
-const ACTIVATION_SCALE: f64 = 0.95;
+const ACTIVATION_SCALE: f64 = 1.2;
 /// The same for gradient checkpointing.
-const CHECKPOINTED_SCALE: f64 = 1.0;
+const CHECKPOINTED_SCALE: f64 = 1.05;
 
 /// The estimate for one config.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,34 +82,40 @@ impl Advice {
 }
 
 /// Values kept per token in one layer (f32 count), as this engine's autograd
-/// holds them: norms, projections (with LoRA intermediates), RoPE, attention
-/// scores and softmax (per key position), MLP.
+/// holds them. On the CPU the fused kernels keep the layer input, both norms'
+/// outputs, the residual sum, every projection's output, RoPE's outputs, the
+/// attention output and the SwiGLU product, and nothing per key position
+/// (attention probabilities are recomputed in the backward pass); LoRA
+/// dropout adds a one-byte mask per adapter input. Other devices run the
+/// composed ops, which also keep the transposed and repeated heads, the
+/// attention scores and softmax (per key position) and the LoRA
+/// intermediates.
 fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: usize) -> u64 {
     let h = m.hidden_size as u64;
     let i = m.intermediate_size as u64;
     let q = (m.num_attention_heads * m.head_dim()) as u64;
     let kv = (m.kv_heads() * m.head_dim()) as u64;
+    let lora = cfg.training.mode == TrainMode::Lora;
+    let dropout = lora && cfg.lora.dropout > 0.0;
+    let targets = if lora { cfg.lora.resolved_targets() } else { Vec::new() };
+    if cfg.model.device == "cpu" {
+        let masks: u64 = if dropout { targets.iter().map(|t| m.linear_shape(t).0 as u64).sum::<u64>().div_ceil(4) } else { 0 };
+        return 6 * h + 3 * q + 3 * kv + 3 * i + masks;
+    }
     let heads = m.num_attention_heads as u64;
     let norms = 2 * 4 * h;
     let projections = (q + 2 * kv) * 2 + q * 2 + 2 * h + 4 * i + 2 * h;
     let rope = 5 * (q + kv);
     let repeat = 2 * q;
     let attention = 6 * heads * seq as u64;
-    let lora = if cfg.training.mode == TrainMode::Lora {
-        let r = cfg.lora.rank as u64;
-        let dropout = cfg.lora.dropout > 0.0;
-        cfg.lora
-            .resolved_targets()
-            .iter()
-            .map(|t| {
-                let (fin, fout) = m.linear_shape(t);
-                r + 3 * fout as u64 + if dropout { 2 * fin as u64 } else { 0 }
-            })
-            .sum()
-    } else {
-        0
-    };
-    norms + projections + rope + repeat + attention + lora
+    let adapters: u64 = targets
+        .iter()
+        .map(|t| {
+            let (fin, fout) = m.linear_shape(t);
+            cfg.lora.rank as u64 + 3 * fout as u64 + if dropout { 2 * fin as u64 } else { 0 }
+        })
+        .sum();
+    norms + projections + rope + repeat + attention + adapters
 }
 
 /// Estimates memory for `cfg` on a model of architecture `m`, against

@@ -16,7 +16,7 @@ use candle_core::{CpuStorage, CustomOp3, D, DType, Layout, Result, Shape, Tensor
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::kernel::{Operand, gemm_raw, only_f32_f64, typed, uninit_output, with_held};
+use super::kernel::{KernelExp, Operand, gemm_raw, only_f32_f64, typed, uninit_output, with_held};
 
 /// Query rows per block of the score matrix.
 const BLOCK: usize = 64;
@@ -163,7 +163,7 @@ fn cols<T>(ptr: *const T, offset: usize, row: usize) -> Operand<T> {
 ///
 /// # Safety
 /// `q` and `k` hold the tensors `g` describes; `p` has `t * t` elements.
-unsafe fn probabilities<T: WithDType + Float>(g: &Geometry, q: *const T, k: *const T, (bi, h): (usize, usize), (r0, r1, c0): (usize, usize, usize), scale: T, p: &mut [T]) {
+unsafe fn probabilities<T: WithDType + Float + KernelExp>(g: &Geometry, q: *const T, k: *const T, (bi, h): (usize, usize), (r0, r1, c0): (usize, usize, usize), scale: T, p: &mut [T]) {
     let t = g.t;
     let kvh = h / g.group();
     let scores = p[r0 * t + c0..].as_mut_ptr();
@@ -177,12 +177,8 @@ unsafe fn probabilities<T: WithDType + Float>(g: &Geometry, q: *const T, k: *con
         let row = &mut p[i * t + c0..i * t + r1];
         let (lo, hi) = (first_visible(i, g.window) - c0, i + 1 - c0);
         let max = row[lo..hi].iter().copied().fold(T::neg_infinity(), Float::max);
-        let mut sum = T::zero();
-        for v in &mut row[lo..hi] {
-            *v = (*v - max).exp();
-            sum += *v;
-        }
-        let inv = sum.recip();
+        row[lo..hi].iter_mut().for_each(|v| *v = (*v - max).kexp());
+        let inv = row[lo..hi].iter().fold(T::zero(), |acc, &e| acc + e).recip();
         row[lo..hi].iter_mut().for_each(|v| *v *= inv);
         row[..lo].fill(T::zero());
         row[hi..].fill(T::zero());
@@ -190,7 +186,7 @@ unsafe fn probabilities<T: WithDType + Float>(g: &Geometry, q: *const T, k: *con
 }
 
 /// The forward pass: each (batch, query head) in parallel.
-fn forward<T: WithDType + Float>(g: &Geometry, q: &[T], k: &[T], v: &[T], scale: T) -> Vec<T> {
+fn forward<T: WithDType + Float + KernelExp>(g: &Geometry, q: &[T], k: &[T], v: &[T], scale: T) -> Vec<T> {
     let (t, d) = (g.t, g.d);
     uninit_output::<T>(q.len(), |out| {
         let out = Shared(out.as_mut_ptr());
@@ -217,7 +213,7 @@ fn forward<T: WithDType + Float>(g: &Geometry, q: &[T], k: &[T], v: &[T], scale:
 
 /// The backward pass: each (batch, key/value head) in parallel, its query
 /// heads in turn. Returns `dq`, `dk`, `dv` in one buffer, in that order.
-fn backward<T: WithDType + Float>(g: &Geometry, (q, k, v): (&[T], &[T], &[T]), out: &[T], grad: &[T], scale: T) -> Vec<T> {
+fn backward<T: WithDType + Float + KernelExp>(g: &Geometry, (q, k, v): (&[T], &[T], &[T]), out: &[T], grad: &[T], scale: T) -> Vec<T> {
     let (t, d) = (g.t, g.d);
     let mut all = vec![T::zero(); q.len() + 2 * k.len()];
     let base = Shared(all.as_mut_ptr());
@@ -277,7 +273,7 @@ impl CustomOp3 for Attention {
     }
 
     fn cpu_fwd(&self, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: WithDType + Float>(op: &Attention, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType + Float + KernelExp>(op: &Attention, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
             let g = Geometry::new(lq, lk, op.heads, op.window)?;
             let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
             Ok((T::to_cpu_storage_owned(forward(&g, q, k, v, T::from_f64(op.scale))), lq.shape().clone()))
@@ -315,7 +311,7 @@ impl CustomOp3 for AttentionGrad {
     }
 
     fn cpu_fwd(&self, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: WithDType + Float>(op: &AttentionGrad, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType + Float + KernelExp>(op: &AttentionGrad, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
             let g = Geometry::new(lq, lk, op.heads, op.window)?;
             let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
             let all = with_held::<T, _>(&op.out, OP, "output", |out| {

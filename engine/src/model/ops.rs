@@ -2,6 +2,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Device, Layout, Result, Shape, Tensor};
 use num_traits::Float;
+
+use super::kernel::KernelExp;
 use rayon::prelude::*;
 
 use super::kernel::{contiguous, only_f32_f64};
@@ -42,7 +44,7 @@ struct WeightedNll {
 }
 
 impl WeightedNll {
-    fn rows<T: Float + Send + Sync>(&self, x: &[T], v: usize) -> Vec<T> {
+    fn rows<T: Float + KernelExp + Send + Sync>(&self, x: &[T], v: usize) -> Vec<T> {
         x.par_chunks(v)
             .enumerate()
             .map(|(r, row)| {
@@ -51,14 +53,14 @@ impl WeightedNll {
                     return T::zero();
                 }
                 let max = row.iter().copied().fold(T::neg_infinity(), T::max);
-                let sum = row.iter().fold(T::zero(), |acc, &z| acc + (z - max).exp());
+                let sum = row.iter().fold(T::zero(), |acc, &z| acc + (z - max).kexp());
                 let lse = max + sum.ln();
                 (lse - row[self.targets[r] as usize]) * T::from(w).expect("weight fits")
             })
             .collect()
     }
 
-    fn grad_rows<T: Float + Send + Sync>(&self, x: &[T], g: &[T], v: usize) -> Vec<T> {
+    fn grad_rows<T: Float + KernelExp + Send + Sync>(&self, x: &[T], g: &[T], v: usize) -> Vec<T> {
         let mut out = vec![T::zero(); x.len()];
         out.par_chunks_mut(v).zip(x.par_chunks(v)).enumerate().for_each(|(r, (o, row))| {
             let w = self.weights[r];
@@ -67,13 +69,12 @@ impl WeightedNll {
             }
             let scale = g[r] * T::from(w).expect("weight fits");
             let max = row.iter().copied().fold(T::neg_infinity(), T::max);
-            let mut sum = T::zero();
             for (dst, &z) in o.iter_mut().zip(row) {
-                *dst = (z - max).exp();
-                sum = sum + *dst;
+                *dst = (z - max).kexp();
             }
+            let factor = scale / o.iter().fold(T::zero(), |acc, &e| acc + e);
             for dst in o.iter_mut() {
-                *dst = *dst / sum * scale;
+                *dst = *dst * factor;
             }
             let t = self.targets[r] as usize;
             o[t] = o[t] - scale;
