@@ -16,7 +16,7 @@ use candle_core::{CpuStorage, CustomOp3, D, DType, Layout, Result, Shape, Tensor
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::kernel::{KernelExp, Operand, gemm_raw, only_f32_f64, typed, uninit_output, with_held};
+use super::kernel::{KernelExp, Operand, by_dtype, gemm_raw, typed, uninit_output, with_held};
 
 /// Query rows per block of the score matrix.
 const BLOCK: usize = 64;
@@ -278,11 +278,7 @@ impl CustomOp3 for Attention {
             let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
             Ok((T::to_cpu_storage_owned(forward(&g, q, k, v, T::from_f64(op.scale))), lq.shape().clone()))
         }
-        match q.dtype() {
-            DType::F32 => run::<f32>(self, q, lq, k, lk, v, lv),
-            DType::F64 => run::<f64>(self, q, lq, k, lk, v, lv),
-            _ => only_f32_f64(OP),
-        }
+        by_dtype!(q.dtype(), OP, run(self, q, lq, k, lk, v, lv))
     }
 
     fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -325,11 +321,7 @@ impl CustomOp3 for AttentionGrad {
             let len = all.len();
             Ok((T::to_cpu_storage_owned(all), Shape::from(len)))
         }
-        match q.dtype() {
-            DType::F32 => run::<f32>(self, q, lq, k, lk, v, lv),
-            DType::F64 => run::<f64>(self, q, lq, k, lk, v, lv),
-            _ => only_f32_f64(OP),
-        }
+        by_dtype!(q.dtype(), OP, run(self, q, lq, k, lk, v, lv))
     }
 }
 

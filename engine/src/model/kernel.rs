@@ -33,6 +33,19 @@ pub(crate) fn only_f32_f64<T>(op: &str) -> Result<T> {
     Err(candle_core::Error::Msg(format!("{op}: only f32 and f64 on the CPU")))
 }
 
+/// Calls `run::<f32>(args)` or `run::<f64>(args)` for a storage's `dtype`;
+/// other dtypes are kernel `op`'s "only f32 and f64" error.
+macro_rules! by_dtype {
+    ($dtype:expr, $op:expr, $run:ident ( $($arg:expr),* )) => {
+        match $dtype {
+            candle_core::DType::F32 => $run::<f32>($($arg),*),
+            candle_core::DType::F64 => $run::<f64>($($arg),*),
+            _ => $crate::model::kernel::only_f32_f64($op),
+        }
+    };
+}
+pub(crate) use by_dtype;
+
 /// A buffer of `len` elements for a kernel that writes every one of them
 /// (with [`gemm_raw`] without `accumulate`, or otherwise) before anything reads it.
 pub(crate) fn uninit_output<T: WithDType>(len: usize, fill: impl FnOnce(&mut [T])) -> Vec<T> {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType};
 use candle_core::backend::BackendStorage;
-use super::kernel::{Operand, gemm_raw, only_f32_f64, typed, uninit_output, with_held};
+use super::kernel::{Operand, by_dtype, gemm_raw, typed, uninit_output, with_held};
 
 /// A dropout mask: which inputs of the adapter are kept, and the factor
 /// `1 / (1 - p)` the kept ones are scaled by.
@@ -113,17 +113,6 @@ fn masked<T: WithDType>(x: &[T], mask: &DropoutMask) -> Vec<T> {
     x.iter().zip(mask.keep.iter()).map(|(&v, &k)| if k { v * factor } else { T::zero() }).collect()
 }
 
-/// Dispatches a kernel generic over the element type on `dtype`.
-macro_rules! by_dtype {
-    ($dtype:expr, $run:ident ( $($arg:expr),* )) => {
-        match $dtype {
-            DType::F32 => $run::<f32>($($arg),*),
-            DType::F64 => $run::<f64>($($arg),*),
-            _ => only_f32_f64(OP),
-        }
-    };
-}
-
 /// `x W^T` with a frozen `W`.
 struct Frozen;
 
@@ -140,7 +129,7 @@ impl CustomOp2 for Frozen {
             Ok((T::to_cpu_storage_owned(y), with_last(lx, fout)))
         }
         check_shapes(lx, lw)?;
-        by_dtype!(x.dtype(), run(x, lx, w, lw))
+        by_dtype!(x.dtype(), OP, run(x, lx, w, lw))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -200,7 +189,7 @@ impl CustomOp3 for Adapted {
             Ok((T::to_cpu_storage_owned(y), with_last(lx, fout)))
         }
         check_shapes(lx, la)?;
-        by_dtype!(x.dtype(), run(self, x, lx, a, la, b, lb))
+        by_dtype!(x.dtype(), OP, run(self, x, lx, a, la, b, lb))
     }
 
     fn bwd(&self, x: &Tensor, a: &Tensor, b: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -278,7 +267,7 @@ impl CustomOp2 for InputGrad {
         if matrix(lg)?.1 != lw.shape().dims2()?.0 {
             return Err(candle_core::Error::Msg(format!("{OP}: gradient width does not match the weight")));
         }
-        by_dtype!(g.dtype(), run(self, g, lg, w, lw))
+        by_dtype!(g.dtype(), OP, run(self, g, lg, w, lw))
     }
 }
 
@@ -294,7 +283,7 @@ impl candle_core::CustomOp1 for ApplyMask {
         fn run<T: WithDType>(mask: &DropoutMask, x: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
             Ok((T::to_cpu_storage_owned(masked(slice::<T>(x, lx, "x")?, mask)), lx.shape().clone()))
         }
-        by_dtype!(x.dtype(), run(&self.0, x, lx))
+        by_dtype!(x.dtype(), OP, run(&self.0, x, lx))
     }
 }
 
