@@ -72,7 +72,7 @@ fn repeat_kv(x: Tensor, n: usize) -> Result<Tensor> {
 
 /// Sizes and strides of one attention call.
 #[derive(Clone, Copy)]
-struct Geometry {
+pub(crate) struct Geometry {
     b: usize,
     t: usize,
     nh: usize,
@@ -82,6 +82,11 @@ struct Geometry {
 }
 
 impl Geometry {
+    /// For `b` sequences of `t` positions (the fused decoder layer's call).
+    pub(crate) fn of(b: usize, t: usize, heads: Heads, head_dim: usize, window: Option<usize>) -> Self {
+        Self { b, t, nh: heads.q, nkv: heads.kv, d: head_dim, window }
+    }
+
     fn new(lq: &Layout, lk: &Layout, heads: Heads, window: Option<usize>) -> Result<Self> {
         let ((b, t, qw), (kb, kt, kw)) = (lq.shape().dims3()?, lk.shape().dims3()?);
         let (nh, nkv) = (heads.q, heads.kv);
@@ -186,7 +191,7 @@ unsafe fn probabilities<T: WithDType + Float + KernelExp>(g: &Geometry, q: *cons
 }
 
 /// The forward pass: each (batch, query head) in parallel.
-fn forward<T: WithDType + Float + KernelExp>(g: &Geometry, q: &[T], k: &[T], v: &[T], scale: T) -> Vec<T> {
+pub(crate) fn forward<T: WithDType + Float + KernelExp>(g: &Geometry, q: &[T], k: &[T], v: &[T], scale: T) -> Vec<T> {
     let (t, d) = (g.t, g.d);
     uninit_output::<T>(q.len(), |out| {
         let out = Shared(out.as_mut_ptr());
@@ -213,7 +218,7 @@ fn forward<T: WithDType + Float + KernelExp>(g: &Geometry, q: &[T], k: &[T], v: 
 
 /// The backward pass: each (batch, key/value head) in parallel, its query
 /// heads in turn. Returns `dq`, `dk`, `dv` in one buffer, in that order.
-fn backward<T: WithDType + Float + KernelExp>(g: &Geometry, (q, k, v): (&[T], &[T], &[T]), out: &[T], grad: &[T], scale: T) -> Vec<T> {
+pub(crate) fn backward<T: WithDType + Float + KernelExp>(g: &Geometry, (q, k, v): (&[T], &[T], &[T]), out: &[T], grad: &[T], scale: T) -> Vec<T> {
     let (t, d) = (g.t, g.d);
     let mut all = vec![T::zero(); q.len() + 2 * k.len()];
     let base = Shared(all.as_mut_ptr());

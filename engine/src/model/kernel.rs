@@ -28,6 +28,11 @@ pub(crate) fn with_held<T: WithDType, R>(t: &Tensor, op: &str, what: &str, f: im
     }
 }
 
+/// The element types of the fused kernels (f32 and f64).
+pub(crate) trait Real: WithDType + num_traits::Float + KernelExp + Send + Sync {}
+
+impl<T: WithDType + num_traits::Float + KernelExp + Send + Sync> Real for T {}
+
 /// The error of kernel `op` for a dtype other than f32 and f64.
 pub(crate) fn only_f32_f64<T>(op: &str) -> Result<T> {
     Err(candle_core::Error::Msg(format!("{op}: only f32 and f64 on the CPU")))

@@ -56,10 +56,7 @@ impl Linear {
     /// it is not. On the CPU this is one fused kernel ([`projection`]).
     pub fn forward(&self, x: &Tensor, dropout_rng: Option<&mut StdRng>) -> Result<Tensor> {
         let Some(lora) = &self.lora else { return matmul_t(x, &self.weight) };
-        let mask = match dropout_rng {
-            Some(rng) if lora.dropout > 0.0 => Some(dropout_mask(x.elem_count(), lora.dropout, rng)),
-            _ => None,
-        };
+        let mask = self.dropout_mask(x.elem_count(), dropout_rng);
         if projection::supported(x, &self.weight) {
             let factors = LoraFactors { a: lora.a.as_tensor(), b: lora.b.as_tensor(), scale: lora.scale, mask: mask.as_ref() };
             return projection::project(x, &self.weight, Some(factors));
@@ -74,6 +71,17 @@ impl Linear {
         // Scale the rank-r intermediate, not the full-width update.
         let down = (input.broadcast_matmul(&lora.a.t()?)? * lora.scale)?;
         x.broadcast_matmul(&self.weight.t()?)? + down.broadcast_matmul(&lora.b.t()?)?
+    }
+}
+
+impl Linear {
+    /// The adapter's dropout mask for an input of `len` elements, drawn
+    /// from `rng` (training) when the adapter has dropout.
+    pub(crate) fn dropout_mask(&self, len: usize, rng: Option<&mut StdRng>) -> Option<DropoutMask> {
+        match (&self.lora, rng) {
+            (Some(lora), Some(rng)) if lora.dropout > 0.0 => Some(dropout_mask(len, lora.dropout, rng)),
+            _ => None,
+        }
     }
 }
 

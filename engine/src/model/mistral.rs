@@ -33,6 +33,16 @@ pub enum Pass {
     },
 }
 
+impl Pass {
+    /// The generator of layer `i`'s dropout masks (None when evaluating).
+    pub(crate) fn layer_rng(self, i: usize) -> Option<StdRng> {
+        match self {
+            Pass::Eval => None,
+            Pass::Train { seed } => Some(seeded_rng(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))),
+        }
+    }
+}
+
 /// A trainable parameter with the name it is saved under.
 #[derive(Debug, Clone)]
 pub struct Trainable {
@@ -81,6 +91,18 @@ pub struct Model {
     trainable: Vec<Trainable>,
     dtype: DType,
     device: Device,
+}
+
+/// What the fused CPU layer (`model::fused_layer`) reads of one decoder layer.
+pub(crate) struct LayerView<'a> {
+    /// `input_layernorm.weight`.
+    pub input_norm: &'a Tensor,
+    /// `post_attention_layernorm.weight`.
+    pub post_norm: &'a Tensor,
+    /// q, k, v, o, gate, up, down ([`LINEAR_MODULES`] order).
+    pub projections: [&'a Linear; 7],
+    /// The model's rotary tables.
+    pub rope: &'a Rope,
 }
 
 /// The shape of a LoRA adapter to attach.
@@ -301,14 +323,23 @@ impl Model {
         self.layers.len()
     }
 
+    /// Layer `i`'s norm weights and projections, for the fused CPU layer.
+    pub(crate) fn layer_view(&self, i: usize) -> LayerView<'_> {
+        let l = &self.layers[i];
+        let (a, m) = (&l.self_attn, &l.mlp);
+        LayerView {
+            input_norm: &l.input_layernorm,
+            post_norm: &l.post_attention_layernorm,
+            projections: [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.up_proj, &m.down_proj],
+            rope: &self.rope,
+        }
+    }
+
     /// Runs decoder layer `i` on `x [batch, seq, hidden]`.
     pub fn layer_forward(&self, i: usize, x: &Tensor, mask: &Tensor, pass: Pass) -> CResult<Tensor> {
         let layer = &self.layers[i];
         let cfg = &self.config;
-        let mut rng = match pass {
-            Pass::Eval => None,
-            Pass::Train { seed } => Some(seeded_rng(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))),
-        };
+        let mut rng = pass.layer_rng(i);
         let a = &layer.self_attn;
         // No reshapes: each would add a gradient copy to the backward pass.
         let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?;

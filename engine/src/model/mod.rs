@@ -3,6 +3,7 @@
 //! - [`config`]: the Hugging Face `config.json` fields.
 //! - [`weights`]: loading and saving safetensors in Hugging Face layout.
 //! - [`linear`]: the (optionally LoRA-adapted) linear projection, the hot path.
+//! - [`fused_layer`]: a whole decoder layer with its backward pass written out (CPU LoRA training).
 //! - [`projection`]: its fused CPU kernel (frozen weight, LoRA update accumulated in place).
 //! - [`attention`]: the fused causal softmax of the attention scores.
 //! - [`norm`]: RMSNorm (fused on the CPU).
@@ -14,6 +15,7 @@
 
 pub mod attention;
 pub mod config;
+pub mod fused_layer;
 mod kernel;
 pub mod linear;
 pub mod mistral;

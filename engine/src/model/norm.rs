@@ -35,7 +35,8 @@ fn inv_rms<T: Float>(row: &[T], eps: f64) -> T {
     (ss / n + T::from(eps).expect("eps fits")).sqrt().recip()
 }
 
-fn forward<T: Float + Send + Sync>(x: &[T], w: &[T], eps: f64) -> Vec<T> {
+/// RMSNorm of the rows of `x` (row length `w.len()`).
+pub(crate) fn forward<T: Float + Send + Sync>(x: &[T], w: &[T], eps: f64) -> Vec<T> {
     let n = w.len();
     let mut out = vec![T::zero(); x.len()];
     out.par_chunks_mut(n).zip(x.par_chunks(n)).for_each(|(o, row)| {
@@ -47,7 +48,8 @@ fn forward<T: Float + Send + Sync>(x: &[T], w: &[T], eps: f64) -> Vec<T> {
     out
 }
 
-fn grad_x<T: Float + Send + Sync>(x: &[T], w: &[T], g: &[T], eps: f64) -> Vec<T> {
+/// The gradient of [`forward`] with respect to `x`, for the output gradient `g`.
+pub(crate) fn grad_x<T: Float + Send + Sync>(x: &[T], w: &[T], g: &[T], eps: f64) -> Vec<T> {
     let n = w.len();
     let nf = T::from(n).expect("length fits");
     let mut out = vec![T::zero(); x.len()];

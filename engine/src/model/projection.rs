@@ -8,10 +8,12 @@
 //! and the low-rank update is accumulated into it by the same matrix kernel
 //! (no zero-filled buffer, no separate `[n, out]` update and add).
 //! Backward: `W` gets no gradient (it is frozen); the input gradient
-//! `g W + s ((g B) A) ⊙ m` is one output buffer in the same way; A's and B's
-//! gradients are small (`[r, in]`, `[out, r]`) and use candle's matmul.
+//! `g W + s ((g B) A) ⊙ m` is one output buffer in the same way, beside A's
+//! and B's small gradients (`[r, in]`, `[out, r]`).
 //! Matrix products run on `gemm` (the crate candle uses) in rayon's pool, the
-//! pool the other fused kernels use too.
+//! pool the other fused kernels use too. [`forward_into`] and
+//! [`backward_into`] work on slices, for the candle ops here and for the
+//! fused decoder layer (`model::fused_layer`).
 
 use std::sync::Arc;
 
@@ -113,6 +115,83 @@ fn masked<T: WithDType>(x: &[T], mask: &DropoutMask) -> Vec<T> {
     x.iter().zip(mask.keep.iter()).map(|(&v, &k)| if k { v * factor } else { T::zero() }).collect()
 }
 
+/// A projection's adapter as slices, for [`forward_into`] and [`backward_into`].
+pub(crate) struct AdapterSlices<'a, T> {
+    /// `A [r, in]`.
+    pub a: &'a [T],
+    /// `B [out, r]`.
+    pub b: &'a [T],
+    /// The rank r.
+    pub r: usize,
+    /// alpha / r.
+    pub scale: f64,
+    /// Dropout on the adapter's input.
+    pub mask: Option<&'a DropoutMask>,
+}
+
+impl<T: WithDType> AdapterSlices<'_, T> {
+    /// The adapter's input `m ⊙ x` (or `x` itself without dropout).
+    fn input<'x>(&self, x: &'x [T]) -> std::borrow::Cow<'x, [T]> {
+        match self.mask {
+            Some(m) => std::borrow::Cow::Owned(masked(x, m)),
+            None => std::borrow::Cow::Borrowed(x),
+        }
+    }
+
+    /// `s (m ⊙ x) A^T`, `[n, r]`.
+    fn down(&self, xd: &[T], n: usize, fin: usize) -> Vec<T> {
+        let scale = T::from_f64(self.scale);
+        uninit_output(n * self.r, |d| matmul_into(d, n, self.r, fin, Mat::rows(xd, fin), Mat::transposed(self.a, fin), scale, false))
+    }
+}
+
+/// `m` (`[cols, rows]`, row-major) transposed into `[rows, cols]`.
+fn transpose<T: Copy>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
+    (0..rows * cols).map(|i| m[(i % cols) * rows + i / cols]).collect()
+}
+
+/// `dst (+)= x W^T + s ((m ⊙ x) A^T) B^T` for `x [n, fin]`, `W [fout, fin]`,
+/// `dst [n, fout]`; without `accumulate` `dst` is only written.
+pub(crate) fn forward_into<T: WithDType>(dst: &mut [T], x: &[T], w: &[T], (n, fin, fout): (usize, usize, usize), lora: Option<&AdapterSlices<'_, T>>, accumulate: bool) {
+    matmul_into(dst, n, fout, fin, Mat::rows(x, fin), Mat::transposed(w, fin), T::one(), accumulate);
+    if let Some(l) = lora {
+        let down = l.down(&l.input(x), n, fin);
+        matmul_into(dst, n, fout, l.r, Mat::rows(&down, l.r), Mat::transposed(l.b, l.r), T::one(), true);
+    }
+}
+
+/// The backward pass of [`forward_into`] for the output gradient `g [n, fout]`:
+/// `gx (+)= g W + s ((g B) A) ⊙ m` (only written without `accumulate`), and
+/// the adapter's gradients `(dA [r, fin], dB [fout, r])`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_into<T: WithDType>(gx: &mut [T], x: &[T], w: &[T], g: &[T], (n, fin, fout): (usize, usize, usize), lora: Option<&AdapterSlices<'_, T>>, accumulate: bool) -> Option<(Vec<T>, Vec<T>)> {
+    matmul_into(gx, n, fin, fout, Mat::rows(g, fout), Mat::rows(w, fin), T::one(), accumulate);
+    let l = lora?;
+    let (r, scale) = (l.r, T::from_f64(l.scale));
+    // The layouts of these low-rank products were chosen by timing them
+    // (gemm's speed depends on which side is narrow and which operand it
+    // must gather): dB and dA are computed transposed, then copied.
+    let gb = uninit_output(n * r, |d| matmul_into(d, n, r, fout, Mat::rows(g, fout), Mat::rows(l.b, r), T::one(), false));
+    let xd = l.input(x);
+    let down = l.down(&xd, n, fin);
+    let grad_bt = uninit_output(r * fout, |d| matmul_into(d, r, fout, n, Mat::transposed(&down, r), Mat::rows(g, fout), T::one(), false));
+    let grad_at = uninit_output(fin * r, |d| matmul_into(d, fin, r, n, Mat::transposed(&xd, fin), Mat::rows(&gb, r), scale, false));
+    let (grad_a, grad_b) = (transpose(&grad_at, r, fin), transpose(&grad_bt, fout, r));
+    match l.mask {
+        None => matmul_into(gx, n, fin, r, Mat::rows(&gb, r), Mat::rows(l.a, fin), scale, true),
+        Some(mask) => {
+            let factor = scale * T::from_f64(mask.factor);
+            let low = uninit_output(n * fin, |t| matmul_into(t, n, fin, r, Mat::rows(&gb, r), Mat::rows(l.a, fin), factor, false));
+            for ((dst, &v), &keep) in gx.iter_mut().zip(&low).zip(mask.keep.iter()) {
+                if keep {
+                    *dst += v;
+                }
+            }
+        }
+    }
+    Some((grad_a, grad_b))
+}
+
 /// `x W^T` with a frozen `W`.
 struct Frozen;
 
@@ -125,7 +204,7 @@ impl CustomOp2 for Frozen {
         fn run<T: WithDType>(x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
             let ((n, fin), (fout, _)) = (matrix(lx)?, lw.shape().dims2()?);
             let (x, w) = (slice::<T>(x, lx, "x")?, slice::<T>(w, lw, "weight")?);
-            let y = uninit_output(n * fout, |y| matmul_into(y, n, fout, fin, Mat::rows(x, fin), Mat::transposed(w, fin), T::one(), false));
+            let y = uninit_output(n * fout, |y| forward_into(y, x, w, (n, fin, fout), None, false));
             Ok((T::to_cpu_storage_owned(y), with_last(lx, fout)))
         }
         check_shapes(lx, lw)?;
@@ -133,8 +212,32 @@ impl CustomOp2 for Frozen {
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let gx = if x.track_op() { Some(g.contiguous()?.apply_op2_no_bwd(w, &InputGrad { lora: None })?) } else { None };
+        let gx = if x.track_op() { Some(g.contiguous()?.apply_op2_no_bwd(w, &FrozenGrad)?) } else { None };
         Ok((gx, None))
+    }
+}
+
+/// The input gradient `g W` of [`Frozen`]; the arguments are `g`, `W`.
+struct FrozenGrad;
+
+impl CustomOp2 for FrozenGrad {
+    fn name(&self) -> &'static str {
+        "frozen-projection-grad"
+    }
+
+    fn cpu_fwd(&self, g: &CpuStorage, lg: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType>(g: &CpuStorage, lg: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
+            let ((n, fout), (_, fin)) = (matrix(lg)?, lw.shape().dims2()?);
+            let (g, w) = (slice::<T>(g, lg, "grad")?, slice::<T>(w, lw, "weight")?);
+            let gx = uninit_output(n * fin, |gx| {
+                backward_into(gx, &[], w, g, (n, fin, fout), None, false);
+            });
+            Ok((T::to_cpu_storage_owned(gx), with_last(lg, fin)))
+        }
+        if matrix(lg)?.1 != lw.shape().dims2()?.0 {
+            return Err(candle_core::Error::Msg(format!("{OP}: gradient width does not match the weight")));
+        }
+        by_dtype!(g.dtype(), OP, run(g, lg, w, lw))
     }
 }
 
@@ -176,16 +279,8 @@ impl CustomOp3 for Adapted {
         fn run<T: WithDType>(op: &Adapted, x: &CpuStorage, lx: &Layout, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
             let ((n, fin), (r, _), (fout, _)) = (matrix(lx)?, la.shape().dims2()?, lb.shape().dims2()?);
             let (x, a, b) = (slice::<T>(x, lx, "x")?, slice::<T>(a, la, "lora_A")?, slice::<T>(b, lb, "lora_B")?);
-            let dropped = op.mask.as_ref().map(|m| masked(x, m));
-            let xd = dropped.as_deref().unwrap_or(x);
-            let scale = T::from_f64(op.scale);
-            let down = uninit_output(n * r, |d| matmul_into(d, n, r, fin, Mat::rows(xd, fin), Mat::transposed(a, fin), scale, false));
-            let y = with_held::<T, _>(&op.w, OP, "weight", |w| {
-                Ok(uninit_output(n * fout, |y| {
-                    matmul_into(y, n, fout, fin, Mat::rows(x, fin), Mat::transposed(w, fin), T::one(), false);
-                    matmul_into(y, n, fout, r, Mat::rows(&down, r), Mat::transposed(b, r), T::one(), true);
-                }))
-            })?;
+            let lora = AdapterSlices { a, b, r, scale: op.scale, mask: op.mask.as_ref() };
+            let y = with_held::<T, _>(&op.w, OP, "weight", |w| Ok(uninit_output(n * fout, |y| forward_into(y, x, w, (n, fin, fout), Some(&lora), false))))?;
             Ok((T::to_cpu_storage_owned(y), with_last(lx, fout)))
         }
         check_shapes(lx, la)?;
@@ -193,97 +288,48 @@ impl CustomOp3 for Adapted {
     }
 
     fn bwd(&self, x: &Tensor, a: &Tensor, b: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (needs_x, needs_a, needs_b) = (x.track_op(), a.track_op(), b.track_op());
-        let shape = x.shape().clone();
-        // As matrices; detached, so these reshapes add nothing to the graph.
-        let (fin, fout) = (a.dim(1)?, b.dim(0)?);
-        let (x, a, b) = (x.detach().reshape(((), fin))?, a.detach(), b.detach());
-        let g = g.detach().contiguous()?.reshape(((), fout))?;
-        let xd = match &self.mask {
-            Some(mask) => x.apply_op1_no_bwd(&ApplyMask(mask.clone()))?,
-            None => x.clone(),
-        };
-        let gb = g.matmul(&b)?; // [n, r]
-        let grad_b = if needs_b { Some(g.t()?.matmul(&(xd.matmul(&a.t()?)? * self.scale)?)?) } else { None };
-        let grad_a = if needs_a { Some((gb.t()?.matmul(&xd)? * self.scale)?) } else { None };
-        let grad_x = if needs_x {
-            let lora = HeldLora { gb, a: a.clone(), scale: self.scale, mask: self.mask.clone() };
-            Some(g.apply_op2_no_bwd(&self.w, &InputGrad { lora: Some(lora) })?.reshape(shape)?)
-        } else {
-            None
-        };
-        Ok((grad_x, grad_a, grad_b))
+        let grad = AdaptedGrad { w: self.w.clone(), b: b.detach(), scale: self.scale, mask: self.mask.clone() };
+        let all = g.detach().contiguous()?.apply_op3_no_bwd(&x.detach(), &a.detach(), &grad)?;
+        let (nx, na) = (x.elem_count(), a.elem_count());
+        let part = |start: usize, like: &Tensor| all.narrow(0, start, like.elem_count())?.reshape(like.shape());
+        let wanted = |t: &Tensor, g: Result<Tensor>| if t.track_op() { g.map(Some) } else { Ok(None) };
+        Ok((wanted(x, part(0, x))?, wanted(a, part(nx, a))?, wanted(b, part(nx + na, b))?))
     }
 }
 
-/// The adapter's share of the input gradient: `s ((g B) A) ⊙ m`.
-struct HeldLora {
-    /// `g B`, `[n, r]`.
-    gb: Tensor,
-    /// `A [r, in]`.
-    a: Tensor,
+/// The backward pass of [`Adapted`]; the arguments are `g`, `x`, `A`; the
+/// output is `dx`, `dA`, `dB` flattened one after the other.
+struct AdaptedGrad {
+    w: Tensor,
+    b: Tensor,
     scale: f64,
     mask: Option<DropoutMask>,
 }
 
-/// The input gradient `g W [+ s ((g B) A) ⊙ m]`; the arguments are `g`, `W`.
-struct InputGrad {
-    lora: Option<HeldLora>,
-}
-
-impl CustomOp2 for InputGrad {
+impl CustomOp3 for AdaptedGrad {
     fn name(&self) -> &'static str {
-        "projection-input-grad"
+        "lora-projection-grad"
     }
 
-    fn cpu_fwd(&self, g: &CpuStorage, lg: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: WithDType>(op: &InputGrad, g: &CpuStorage, lg: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
-            let ((n, fout), (_, fin)) = (matrix(lg)?, lw.shape().dims2()?);
-            let (g, w) = (slice::<T>(g, lg, "grad")?, slice::<T>(w, lw, "weight")?);
-            let mut gx = uninit_output(n * fin, |gx| matmul_into(gx, n, fin, fout, Mat::rows(g, fout), Mat::rows(w, fin), T::one(), false));
-            if let Some(l) = &op.lora {
-                let r = l.a.dim(0)?;
-                let scale = T::from_f64(l.scale);
-                with_held::<T, _>(&l.gb, OP, "g B", |gb| {
-                    with_held::<T, _>(&l.a, OP, "lora_A", |a| {
-                        match &l.mask {
-                            None => matmul_into(&mut gx, n, fin, r, Mat::rows(gb, r), Mat::rows(a, fin), scale, true),
-                            Some(mask) => {
-                                let factor = scale * T::from_f64(mask.factor);
-                                let low = uninit_output(n * fin, |t| matmul_into(t, n, fin, r, Mat::rows(gb, r), Mat::rows(a, fin), factor, false));
-                                for ((dst, &v), &keep) in gx.iter_mut().zip(&low).zip(mask.keep.iter()) {
-                                    if keep {
-                                        *dst += v;
-                                    }
-                                }
-                            }
-                        }
-                        Ok(())
-                    })
-                })?;
-            }
-            Ok((T::to_cpu_storage_owned(gx), with_last(lg, fin)))
+    fn cpu_fwd(&self, g: &CpuStorage, lg: &Layout, x: &CpuStorage, lx: &Layout, a: &CpuStorage, la: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType>(op: &AdaptedGrad, g: &CpuStorage, lg: &Layout, x: &CpuStorage, lx: &Layout, a: &CpuStorage, la: &Layout) -> Result<(CpuStorage, Shape)> {
+            let ((n, fin), (r, _), (_, fout)) = (matrix(lx)?, la.shape().dims2()?, matrix(lg)?);
+            let (g, x, a) = (slice::<T>(g, lg, "grad")?, slice::<T>(x, lx, "x")?, slice::<T>(a, la, "lora_A")?);
+            let all = with_held::<T, _>(&op.w, OP, "weight", |w| {
+                with_held::<T, _>(&op.b, OP, "lora_B", |b| {
+                    let lora = AdapterSlices { a, b, r, scale: op.scale, mask: op.mask.as_ref() };
+                    let mut grads = None;
+                    let mut all = uninit_output(n * fin, |gx| grads = backward_into(gx, x, w, g, (n, fin, fout), Some(&lora), false));
+                    let (ga, gb) = grads.expect("an adapter has gradients");
+                    all.extend(ga);
+                    all.extend(gb);
+                    Ok(all)
+                })
+            })?;
+            let len = all.len();
+            Ok((T::to_cpu_storage_owned(all), Shape::from(len)))
         }
-        if matrix(lg)?.1 != lw.shape().dims2()?.0 {
-            return Err(candle_core::Error::Msg(format!("{OP}: gradient width does not match the weight")));
-        }
-        by_dtype!(g.dtype(), OP, run(self, g, lg, w, lw))
-    }
-}
-
-/// `m ⊙ x * factor` as an op (the backward recomputes the adapter's input).
-struct ApplyMask(DropoutMask);
-
-impl candle_core::CustomOp1 for ApplyMask {
-    fn name(&self) -> &'static str {
-        "dropout-mask"
-    }
-
-    fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: WithDType>(mask: &DropoutMask, x: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
-            Ok((T::to_cpu_storage_owned(masked(slice::<T>(x, lx, "x")?, mask)), lx.shape().clone()))
-        }
-        by_dtype!(x.dtype(), OP, run(&self.0, x, lx))
+        by_dtype!(g.dtype(), OP, run(self, g, lg, x, lx, a, la))
     }
 }
 

@@ -52,6 +52,14 @@ impl Rope {
         self.composed(x)
     }
 
+    /// Rotates `x [b, t, width]` (rows of `width = heads * head_dim`) on the
+    /// CPU, or by the opposite angles with `inverse` (the backward pass).
+    pub(crate) fn rotate<T: Float + Send + Sync>(&self, x: &[T], t: usize, width: usize, inverse: bool) -> Result<Vec<T>> {
+        let op = Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: if inverse { -1.0 } else { 1.0 }, d: self.head_dim };
+        op.check(t, width)?;
+        Ok(op.rows(x, t, width))
+    }
+
     fn composed(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, width) = x.dims3()?;
         let d = self.head_dim;
@@ -75,6 +83,18 @@ struct Rotate {
 }
 
 impl Rotate {
+    /// Errors for rows that are not whole heads or more positions than the tables hold.
+    fn check(&self, t: usize, width: usize) -> Result<()> {
+        let d = self.d;
+        if d == 0 || width % d != 0 {
+            return Err(candle_core::Error::Msg(format!("rope: width {width} is not a multiple of the head dimension {d}")));
+        }
+        if t * d > self.cos.len() {
+            return Err(candle_core::Error::Msg(format!("rope: {t} positions, more than the table's {}", self.cos.len() / d)));
+        }
+        Ok(())
+    }
+
     /// Rotates `x [b, t, heads * d]`: positions in parallel.
     fn rows<T: Float + Send + Sync>(&self, x: &[T], t: usize, width: usize) -> Vec<T> {
         let d = self.d;
@@ -104,13 +124,7 @@ impl CustomOp1 for Rotate {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (_, t, width) = l.shape().dims3()?;
-        let d = self.d;
-        if width % d != 0 {
-            return Err(candle_core::Error::Msg(format!("rope: width {width} is not a multiple of the head dimension {d}")));
-        }
-        if t * d > self.cos.len() {
-            return Err(candle_core::Error::Msg(format!("rope: {t} positions, more than the table's {}", self.cos.len() / d)));
-        }
+        self.check(t, width)?;
         let out = match s {
             CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l, "rope", "input")?, t, width)),
             CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l, "rope", "input")?, t, width)),

@@ -34,7 +34,8 @@ fn unsupported<T>() -> Result<T> {
     only_f32_f64("swiglu")
 }
 
-fn forward<T: Float + KernelExp + Send + Sync>(g: &[T], u: &[T]) -> Vec<T> {
+/// `silu(g) * u` elementwise.
+pub(crate) fn forward<T: Float + KernelExp + Send + Sync>(g: &[T], u: &[T]) -> Vec<T> {
     let mut out = vec![T::zero(); g.len()];
     out.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(u.par_chunks(CHUNK)).for_each(|((o, g), u)| {
         for ((dst, &gi), &ui) in o.iter_mut().zip(g).zip(u) {
@@ -45,7 +46,7 @@ fn forward<T: Float + KernelExp + Send + Sync>(g: &[T], u: &[T]) -> Vec<T> {
 }
 
 /// `d/d gate = grad * up * s * (1 + gate * (1 - s))`, `d/d up = grad * gate * s`, with `s = sigmoid(gate)`.
-fn backward<T: Float + KernelExp + Send + Sync>(g: &[T], u: &[T], grad: &[T], wrt_gate: bool) -> Vec<T> {
+pub(crate) fn backward<T: Float + KernelExp + Send + Sync>(g: &[T], u: &[T], grad: &[T], wrt_gate: bool) -> Vec<T> {
     let mut out = vec![T::zero(); g.len()];
     let chunks = out.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(u.par_chunks(CHUNK)).zip(grad.par_chunks(CHUNK));
     // Two loops, not a branch inside one, so that each vectorises.

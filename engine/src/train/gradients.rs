@@ -9,10 +9,10 @@
 //! saved inputs.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, Var, backprop::GradStore};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, Var, backprop::GradStore};
 
 use crate::data::Batch;
-use crate::model::Model;
+use crate::model::{Model, fused_layer};
 use crate::model::mistral::Pass;
 use crate::model::ops::weighted_nll_sum;
 
@@ -36,6 +36,19 @@ impl GradAccumulator {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Adds the gradient of one trainable variable.
+    fn add_one(&mut self, model: &Model, var: &Var, grad: Tensor) -> Result<()> {
+        let id = var.as_tensor().id();
+        let Some(slot) = model.trainable().iter().position(|p| p.var.as_tensor().id() == id) else {
+            return Err(candle_core::Error::Msg("a gradient for a variable that is not trained".into()));
+        };
+        self.grads[slot] = Some(match self.grads[slot].take() {
+            Some(acc) => (acc + grad)?,
+            None => grad,
+        });
         Ok(())
     }
 
@@ -64,7 +77,17 @@ impl GradAccumulator {
 /// before the next. Without checkpointing each layer's forward graph is kept
 /// from the forward pass; with `checkpointing` only its input is kept and the
 /// forward is recomputed (same dropout masks).
+///
+/// On the CPU with only LoRA adapters trained, the layers run as
+/// [`fused_layer`] with their backward passes written out (the head still
+/// uses candle's autograd); elsewhere candle's autograd runs each layer.
 pub fn accumulate(model: &Model, batch: &Batch, pass: Pass, scale: f64, checkpointing: bool, acc: &mut GradAccumulator) -> Result<f64> {
+    if fused_layer::applies(model) {
+        return match model.dtype() {
+            DType::F64 => accumulate_fused::<f64>(model, batch, pass, scale, checkpointing, acc),
+            _ => accumulate_fused::<f32>(model, batch, pass, scale, checkpointing, acc),
+        };
+    }
     let (_, t) = batch.inputs.dims2()?;
     let mask = model.mask(t)?;
     let mut inputs: Vec<Var> = Vec::with_capacity(model.num_layers());
@@ -125,6 +148,38 @@ impl CustomOp1 for SeedGradient {
     fn bwd(&self, _out: &Tensor, _res: &Tensor, _grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(self.0.clone()))
     }
+}
+
+/// [`accumulate`] with the layers run by [`fused_layer`]: activations are
+/// plain buffers of `T`, gradients of the adapters go straight to `acc`.
+fn accumulate_fused<T: fused_layer::Real>(model: &Model, batch: &Batch, pass: Pass, scale: f64, checkpointing: bool, acc: &mut GradAccumulator) -> Result<f64> {
+    let (b, t) = batch.inputs.dims2()?;
+    let shape = (b, t, model.config.hidden_size);
+    let mut x: Vec<T> = model.embed(&batch.inputs)?.flatten_all()?.to_vec1()?;
+    let mut inputs = Vec::with_capacity(model.num_layers());
+    let mut tapes = Vec::new();
+    for i in 0..model.num_layers() {
+        let (out, tape) = fused_layer::forward(model, i, &x, (b, t), pass)?;
+        if !checkpointing {
+            tapes.push(tape);
+        }
+        inputs.push(std::mem::replace(&mut x, out));
+    }
+    let top = Var::from_tensor(&Tensor::from_vec(x, shape, model.device())?)?;
+    let nll = weighted_nll_sum(&model.head(top.as_tensor())?, &batch.targets, &batch.weights)?;
+    let sum = nll.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    let store = (nll * scale)?.backward()?;
+    acc.add(model, &store)?;
+    let mut grad: Vec<T> = input_grad(&store, &top)?.flatten_all()?.to_vec1()?;
+    for (i, input) in inputs.iter().enumerate().rev() {
+        let tape = match tapes.pop() {
+            Some(tape) => tape,
+            None => fused_layer::forward(model, i, input, (b, t), pass)?.1,
+        };
+        let mut hand_over = |var: &Var, g: Vec<T>| acc.add_one(model, var, Tensor::from_vec(g, var.shape(), model.device())?);
+        grad = fused_layer::backward(model, i, input, (b, t), &tape, &grad, &mut hand_over)?;
+    }
+    Ok(sum)
 }
 
 fn input_grad(store: &GradStore, input: &Var) -> Result<Tensor> {

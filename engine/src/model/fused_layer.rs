@@ -1,0 +1,253 @@
+//! The decoder layer of a LoRA fine-tune on the CPU, with its backward pass
+//! written out: the same fused kernels as the candle ops (`norm`,
+//! `projection`, `rope`, `attention`, `swiglu`) called on slices, and the
+//! residual adds accumulated into the `o_proj` and `down_proj` outputs.
+//!
+//! Why: candle's reverse pass gives every edge of the graph a zero-filled
+//! gradient buffer and adds the incoming gradient to it, even when that is
+//! the only contribution; for one layer that is about twenty full-size
+//! buffers zero-filled and added. Here each gradient is written once, and
+//! the sums (the three projections reading the first norm's output, gate and
+//! up reading the second's) are accumulated by the matrix kernel itself.
+//!
+//! It computes the same function and the same gradients as
+//! [`Model::layer_forward`] under candle's autograd (tested below, and by the
+//! training tests); training uses it on the CPU when only LoRA adapters are
+//! trained (`train::gradients`), and candle's autograd elsewhere (GPUs, full
+//! fine-tuning). The dropout masks are drawn in the same order from the same
+//! generator as there.
+
+use candle_core::{DType, Layout, Result, Storage, StorageRef, Var, WithDType};
+use rayon::prelude::*;
+
+use super::attention::{self, Geometry, Heads};
+pub(crate) use super::kernel::Real;
+use super::kernel::{typed, uninit_output};
+use super::mistral::{LayerView, Pass};
+use super::projection::{AdapterSlices, DropoutMask, backward_into, forward_into};
+use super::{Model, norm, swiglu};
+
+const OP: &str = "fused layer";
+
+/// Whether training `model` can use the fused layer: on the CPU, in f32 or
+/// f64, with LoRA adapters as the only trainable parameters.
+pub fn applies(model: &Model) -> bool {
+    let frozen = (0..model.num_layers()).all(|i| {
+        let v = model.layer_view(i);
+        !v.input_norm.is_variable() && !v.post_norm.is_variable() && v.projections.iter().all(|p| !p.weight.is_variable())
+    });
+    model.device().is_cpu() && matches!(model.dtype(), DType::F32 | DType::F64) && !model.trainable().is_empty() && frozen
+}
+
+/// What the forward pass keeps for the backward pass.
+pub(crate) struct Tape<T> {
+    hs1: Vec<T>,
+    q: Vec<T>,
+    k: Vec<T>,
+    v: Vec<T>,
+    ctx: Vec<T>,
+    x2: Vec<T>,
+    hs2: Vec<T>,
+    gate: Vec<T>,
+    up: Vec<T>,
+    act: Vec<T>,
+    masks: Vec<Option<DropoutMask>>,
+}
+
+/// A layer's weights as slices: norms, then per projection `W` and the adapter.
+struct Weights<'a, T> {
+    input_norm: &'a [T],
+    post_norm: &'a [T],
+    projections: Vec<Projection<'a, T>>,
+}
+
+/// One projection's frozen weight, its shape and its adapter factors.
+struct Projection<'a, T> {
+    w: &'a [T],
+    fin: usize,
+    fout: usize,
+    /// `(A, B, rank, scale)`.
+    adapter: Option<(&'a [T], &'a [T], usize, f64)>,
+}
+
+/// The CPU elements of a tensor under its read guard.
+fn cpu<'g, T: WithDType>((guard, layout): &'g (StorageRef<'_>, &Layout), what: &str) -> Result<&'g [T]> {
+    match &**guard {
+        Storage::Cpu(s) => typed(s, layout, OP, what),
+        _ => Err(candle_core::Error::Msg(format!("{OP}: {what} is not on the CPU"))),
+    }
+}
+
+/// Runs `f` on the layer's weights as slices (read guards held meanwhile).
+fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'_, T>) -> Result<R>) -> Result<R> {
+    let norms = [view.input_norm.storage_and_layout(), view.post_norm.storage_and_layout()];
+    let weights: Vec<_> = view.projections.iter().map(|p| p.weight.storage_and_layout()).collect();
+    let adapters: Vec<_> = view
+        .projections
+        .iter()
+        .map(|p| p.lora.as_ref().map(|l| (l.a.as_tensor().storage_and_layout(), l.b.as_tensor().storage_and_layout(), l.scale)))
+        .collect();
+    let mut projections = Vec::with_capacity(weights.len());
+    for ((p, w), adapter) in view.projections.iter().zip(&weights).zip(&adapters) {
+        let (fout, fin) = p.weight.dims2()?;
+        let adapter = match (adapter, &p.lora) {
+            (Some((a, b, scale)), Some(l)) => Some((cpu(a, "lora_A")?, cpu(b, "lora_B")?, l.a.dim(0)?, *scale)),
+            _ => None,
+        };
+        projections.push(Projection { w: cpu(w, "weight")?, fin, fout, adapter });
+    }
+    f(&Weights { input_norm: cpu(&norms[0], "norm")?, post_norm: cpu(&norms[1], "norm")?, projections })
+}
+
+/// Layer `i` on `x [b * t, hidden]` (row-major): the output and the tape.
+pub(crate) fn forward<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: Pass) -> Result<(Vec<T>, Tape<T>)> {
+    let cfg = &model.config;
+    let view = model.layer_view(i);
+    let n = b * t;
+    let mut rng = pass.layer_rng(i);
+    let (eps, heads) = (cfg.rms_norm_eps, Heads { q: cfg.num_attention_heads, kv: cfg.kv_heads() });
+    with_weights(&view, |w: &Weights<'_, T>| {
+        // Drawn in the order the projections run in `layer_forward`.
+        let masks: Vec<Option<DropoutMask>> = view.projections.iter().zip(&w.projections).map(|(p, pw)| p.dropout_mask(n * pw.fin, rng.as_mut())).collect();
+        let project = |j: usize, input: &[T], dst: &mut [T], accumulate: bool| {
+            let p = &w.projections[j];
+            let adapter = p.adapter.map(|(a, b, r, scale)| AdapterSlices { a, b, r, scale, mask: masks[j].as_ref() });
+            forward_into(dst, input, p.w, (n, p.fin, p.fout), adapter.as_ref(), accumulate);
+        };
+        let fresh = |j: usize, input: &[T]| uninit_output(n * w.projections[j].fout, |d| project(j, input, d, false));
+        let hs1 = norm::forward(x, w.input_norm, eps);
+        let q = view.rope.rotate(&fresh(0, &hs1), t, w.projections[0].fout, false)?;
+        let k = view.rope.rotate(&fresh(1, &hs1), t, w.projections[1].fout, false)?;
+        let v = fresh(2, &hs1);
+        let geometry = Geometry::of(b, t, heads, cfg.head_dim(), cfg.sliding_window);
+        let ctx = attention::forward(&geometry, &q, &k, &v, T::from_f64(1.0 / (cfg.head_dim() as f64).sqrt()));
+        let mut x2 = x.to_vec();
+        project(3, &ctx, &mut x2, true);
+        let hs2 = norm::forward(&x2, w.post_norm, eps);
+        let (gate, up) = (fresh(4, &hs2), fresh(5, &hs2));
+        let act = swiglu::forward(&gate, &up);
+        let mut out = x2.clone();
+        project(6, &act, &mut out, true);
+        Ok((out, Tape { hs1, q, k, v, ctx, x2, hs2, gate, up, act, masks }))
+    })
+}
+
+/// The backward pass of layer `i` for the output gradient `g_out`: hands each
+/// adapter factor's gradient to `grads` and returns the input's gradient.
+pub(crate) fn backward<T: Real>(
+    model: &Model,
+    i: usize,
+    x: &[T],
+    (b, t): (usize, usize),
+    tape: &Tape<T>,
+    g_out: &[T],
+    grads: &mut dyn FnMut(&Var, Vec<T>) -> Result<()>,
+) -> Result<Vec<T>> {
+    let cfg = &model.config;
+    let view = model.layer_view(i);
+    let n = b * t;
+    let (eps, heads) = (cfg.rms_norm_eps, Heads { q: cfg.num_attention_heads, kv: cfg.kv_heads() });
+    let mut adapter_grads: Vec<(usize, (Vec<T>, Vec<T>))> = Vec::new();
+    let g_x = with_weights(&view, |w: &Weights<'_, T>| {
+        let mut back = |j: usize, input: &[T], g: &[T], dst: &mut [T], accumulate: bool| {
+            let p = &w.projections[j];
+            let adapter = p.adapter.map(|(a, b, r, scale)| AdapterSlices { a, b, r, scale, mask: tape.masks[j].as_ref() });
+            if let Some(pair) = backward_into(dst, input, p.w, g, (n, p.fin, p.fout), adapter.as_ref(), accumulate) {
+                adapter_grads.push((j, pair));
+            }
+        };
+        let width = |j: usize| w.projections[j].fin;
+        let g_act = uninit_output(n * width(6), |d| back(6, &tape.act, g_out, d, false));
+        let g_gate = swiglu::backward(&tape.gate, &tape.up, &g_act, true);
+        let g_up = swiglu::backward(&tape.gate, &tape.up, &g_act, false);
+        let g_hs2 = uninit_output(n * width(4), |d| {
+            back(4, &tape.hs2, &g_gate, d, false);
+            back(5, &tape.hs2, &g_up, d, true);
+        });
+        let mut g_x2 = norm::grad_x(&tape.x2, w.post_norm, &g_hs2, eps);
+        add_into(&mut g_x2, g_out);
+        let g_ctx = uninit_output(n * width(3), |d| back(3, &tape.ctx, &g_x2, d, false));
+        let geometry = Geometry::of(b, t, heads, cfg.head_dim(), cfg.sliding_window);
+        let scale = T::from_f64(1.0 / (cfg.head_dim() as f64).sqrt());
+        let all = attention::backward(&geometry, (&tape.q, &tape.k, &tape.v), &tape.ctx, &g_ctx, scale);
+        let (gq, rest) = all.split_at(tape.q.len());
+        let (gk, gv) = rest.split_at(tape.k.len());
+        let gq = view.rope.rotate(gq, t, w.projections[0].fout, true)?;
+        let gk = view.rope.rotate(gk, t, w.projections[1].fout, true)?;
+        let g_hs1 = uninit_output(n * width(0), |d| {
+            back(0, &tape.hs1, &gq, d, false);
+            back(1, &tape.hs1, &gk, d, true);
+            back(2, &tape.hs1, gv, d, true);
+        });
+        let mut g_x = norm::grad_x(x, w.input_norm, &g_hs1, eps);
+        add_into(&mut g_x, &g_x2);
+        Ok(g_x)
+    })?;
+    for (j, (ga, gb)) in adapter_grads {
+        let lora = view.projections[j].lora.as_ref().expect("gradients come from adapters");
+        grads(&lora.a, ga)?;
+        grads(&lora.b, gb)?;
+    }
+    Ok(g_x)
+}
+
+/// `dst += src`, in parallel.
+fn add_into<T: Real>(dst: &mut [T], src: &[T]) {
+    dst.par_chunks_mut(1 << 14).zip(src.par_chunks(1 << 14)).for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &s)| *d += s));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+    use crate::model::fused_check::max_diff;
+    use crate::model::mistral::LoraSpec;
+
+    /// The fused layer and candle's autograd over `Model::layer_forward`
+    /// agree on the output, the input's gradient and every adapter gradient:
+    /// two row blocks of attention, grouped-query heads, a sliding window,
+    /// LoRA dropout, non-zero B factors.
+    #[test]
+    fn matches_candle_autograd_on_layer_forward() {
+        let mut cfg = crate::sample::tiny_model_config(64);
+        cfg.sliding_window = Some(40);
+        let mut model = Model::random(cfg, 5, DType::F64, &Device::Cpu).unwrap();
+        let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
+        model.add_lora(&LoraSpec { rank: 3, alpha: 6.0, dropout: 0.2, targets }, 9).unwrap();
+        for p in model.trainable() {
+            p.var.set(&p.var.as_tensor().randn_like(0.0, 0.3).unwrap()).unwrap();
+        }
+        assert!(applies(&model));
+        let (b, t, h) = (2, 70, model.config.hidden_size);
+        let pass = Pass::Train { seed: 11 };
+        let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (b, t, h), &Device::Cpu).unwrap()).unwrap();
+        let up = Tensor::randn(0f64, 1.0, (b, t, h), &Device::Cpu).unwrap();
+
+        let out = model.layer_forward(1, x.as_tensor(), &model.mask(t).unwrap(), pass).unwrap();
+        let store = (&out * &up).unwrap().sum_all().unwrap().backward().unwrap();
+
+        let xs: Vec<f64> = x.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let (fused_out, tape) = forward::<f64>(&model, 1, &xs, (b, t), pass).unwrap();
+        let mut grads = HashMap::new();
+        let g: Vec<f64> = up.flatten_all().unwrap().to_vec1().unwrap();
+        let gx = backward(&model, 1, &xs, (b, t), &tape, &g, &mut |var: &Var, g: Vec<f64>| {
+            grads.insert(var.as_tensor().id(), Tensor::from_vec(g, var.shape(), &Device::Cpu)?);
+            Ok(())
+        })
+        .unwrap();
+
+        let as_tensor = |v: Vec<f64>| Tensor::from_vec(v, (b, t, h), &Device::Cpu).unwrap();
+        assert!(max_diff(&as_tensor(fused_out), &out) < 1e-12);
+        assert!(max_diff(&as_tensor(gx), store.get(x.as_tensor()).unwrap()) < 1e-10);
+        let layer_params: Vec<_> = model.trainable().iter().filter(|p| p.name.contains("layers.1.")).collect();
+        assert_eq!(layer_params.len(), 14);
+        for p in layer_params {
+            let fused = grads.get(&p.var.as_tensor().id()).unwrap_or_else(|| panic!("no gradient for {}", p.name));
+            let d = max_diff(fused, store.get(p.var.as_tensor()).unwrap());
+            assert!(d < 1e-10, "{} differs by {d}", p.name);
+        }
+    }
+}
