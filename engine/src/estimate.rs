@@ -19,9 +19,9 @@ const PROCESS_OVERHEAD: u64 = 34 << 20;
 /// Measured activation memory over the counted tensors (with the fused CPU
 /// kernels the autograd keeps about what is counted below).
 /// Calibrated with `bench/memory_calibration.sh` (docs/BENCHMARKS.md).
-const ACTIVATION_SCALE: f64 = 1.2;
+const ACTIVATION_SCALE: f64 = 1.04;
 /// The same for gradient checkpointing.
-const CHECKPOINTED_SCALE: f64 = 1.05;
+const CHECKPOINTED_SCALE: f64 = 1.25;
 
 /// The estimate for one config.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,11 +82,11 @@ impl Advice {
 }
 
 /// Values kept per token in one layer (f32 count), as this engine's autograd
-/// holds them. On the CPU the fused kernels keep the layer input, both norms'
-/// outputs, the residual sum, every projection's output, RoPE's outputs, the
-/// attention output and the SwiGLU product, and nothing per key position
-/// (attention probabilities are recomputed in the backward pass); LoRA
-/// dropout adds a one-byte mask per adapter input. Other devices run the
+/// holds them. On the CPU the fused layer (`model::fused_layer`) keeps the
+/// layer input, both norms' outputs, the residual sum, q, k (rotated), v,
+/// the attention output, gate, up and the SwiGLU product, and nothing per key
+/// position (attention probabilities are recomputed in the backward pass);
+/// LoRA dropout adds a one-byte mask per adapter input. Other devices run the
 /// composed ops, which also keep the transposed and repeated heads, the
 /// attention scores and softmax (per key position) and the LoRA
 /// intermediates.
@@ -100,7 +100,7 @@ fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: usize) -> u64
     let targets = if lora { cfg.lora.resolved_targets() } else { Vec::new() };
     if cfg.model.device == "cpu" {
         let masks: u64 = if dropout { targets.iter().map(|t| m.linear_shape(t).0 as u64).sum::<u64>().div_ceil(4) } else { 0 };
-        return 6 * h + 3 * q + 3 * kv + 3 * i + masks;
+        return 4 * h + 2 * q + 2 * kv + 3 * i + masks;
     }
     let heads = m.num_attention_heads as u64;
     let norms = 2 * 4 * h;
