@@ -6,7 +6,9 @@
 //! activation at once). With gradient checkpointing the forward pass keeps
 //! only each layer's input and the backward recomputes the layer (same dropout
 //! masks): peak activation memory drops from all layers to one layer plus the
-//! saved inputs.
+//! saved inputs. On the CPU with only LoRA adapters trained the layers run
+//! as `model::fused_layer` (forward with a tape, backward written out), the
+//! same walk without candle's autograd; the head always uses candle's.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, Var, backprop::GradStore};
