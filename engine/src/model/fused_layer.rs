@@ -147,7 +147,8 @@ pub(crate) fn backward<T: Real>(
     let view = model.layer_view(i);
     let n = b * t;
     let (eps, heads) = (cfg.rms_norm_eps, Heads { q: cfg.num_attention_heads, kv: cfg.kv_heads() });
-    let mut adapter_grads: Vec<(usize, (Vec<T>, Vec<T>))> = Vec::new();
+    // (projection index, (dA, dB)), handed over once the weights' read guards are released.
+    let mut adapter_grads: Vec<(usize, AdapterGrads<T>)> = Vec::new();
     let g_x = with_weights(&view, |w: &Weights<'_, T>| {
         let mut back = |j: usize, input: &[T], g: &[T], dst: &mut [T], accumulate: bool| {
             let p = &w.projections[j];
@@ -190,6 +191,9 @@ pub(crate) fn backward<T: Real>(
     }
     Ok(g_x)
 }
+
+/// The gradients of one adapter's `A` and `B`.
+type AdapterGrads<T> = (Vec<T>, Vec<T>);
 
 /// `dst += src`, in parallel.
 fn add_into<T: Real>(dst: &mut [T], src: &[T]) {

@@ -93,6 +93,7 @@ impl<'a, T> Mat<'a, T> {
 
 /// `dst[m, n] (+)= scale * lhs[m, k] rhs[k, n]` into a row-major `dst`, on
 /// rayon's pool; with `accumulate` false `dst` is only written, never read.
+#[allow(clippy::too_many_arguments)]
 fn matmul_into<T: WithDType>(dst: &mut [T], m: usize, n: usize, k: usize, lhs: Mat<'_, T>, rhs: Mat<'_, T>, scale: T, accumulate: bool) {
     let last = |mat: &Mat<'_, T>, rows: usize, cols: usize| (rows as isize - 1) * mat.rs + (cols as isize - 1) * mat.cs;
     assert!(dst.len() >= m * n, "{OP}: output buffer too small");

@@ -86,7 +86,7 @@ impl Rotate {
     /// Errors for rows that are not whole heads or more positions than the tables hold.
     fn check(&self, t: usize, width: usize) -> Result<()> {
         let d = self.d;
-        if d == 0 || width % d != 0 {
+        if d == 0 || !width.is_multiple_of(d) {
             return Err(candle_core::Error::Msg(format!("rope: width {width} is not a multiple of the head dimension {d}")));
         }
         if t * d > self.cos.len() {
