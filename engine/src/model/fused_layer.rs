@@ -104,6 +104,7 @@ pub(crate) fn forward<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize,
     let cfg = &model.config;
     let view = model.layer_view(i);
     let n = b * t;
+    check_len(x.len(), n, cfg.hidden_size, "input")?;
     let mut rng = pass.layer_rng(i);
     let (eps, heads) = (cfg.rms_norm_eps, Heads { q: cfg.num_attention_heads, kv: cfg.kv_heads() });
     with_weights(&view, |w: &Weights<'_, T>| {
@@ -146,6 +147,8 @@ pub(crate) fn backward<T: Real>(
     let cfg = &model.config;
     let view = model.layer_view(i);
     let n = b * t;
+    check_len(x.len(), n, cfg.hidden_size, "input")?;
+    check_len(g_out.len(), n, cfg.hidden_size, "output gradient")?;
     let (eps, heads) = (cfg.rms_norm_eps, Heads { q: cfg.num_attention_heads, kv: cfg.kv_heads() });
     // (projection index, (dA, dB)), handed over once the weights' read guards are released.
     let mut adapter_grads: Vec<(usize, AdapterGrads<T>)> = Vec::new();
@@ -190,6 +193,14 @@ pub(crate) fn backward<T: Real>(
         grads(&lora.b, gb)?;
     }
     Ok(g_x)
+}
+
+/// An error unless `len` is `n` rows of `width`.
+fn check_len(len: usize, n: usize, width: usize, what: &str) -> Result<()> {
+    if len != n * width {
+        return Err(candle_core::Error::Msg(format!("{OP}: the {what} has {len} values, expected {n} x {width}")));
+    }
+    Ok(())
 }
 
 /// The gradients of one adapter's `A` and `B`.
