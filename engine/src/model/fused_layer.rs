@@ -100,7 +100,20 @@ fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'
 }
 
 /// Layer `i` on `x [b * t, hidden]` (row-major): the output and the tape.
-pub(crate) fn forward<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: Pass) -> Result<(Vec<T>, Tape<T>)> {
+pub(crate) fn forward<T: Real>(model: &Model, i: usize, x: &[T], dims: (usize, usize), pass: Pass) -> Result<(Vec<T>, Tape<T>)> {
+    let (out, tape) = run(model, i, x, dims, pass, true)?;
+    Ok((out.expect("asked for the output"), tape))
+}
+
+/// Only the tape of layer `i` (gradient checkpointing's recomputation): the
+/// same as [`forward`] without the `down_proj` product and residual add that
+/// make the output nobody reads.
+pub(crate) fn record<T: Real>(model: &Model, i: usize, x: &[T], dims: (usize, usize), pass: Pass) -> Result<Tape<T>> {
+    Ok(run(model, i, x, dims, pass, false)?.1)
+}
+
+/// The forward pass, with the layer's output when `output`.
+fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: Pass, output: bool) -> Result<(Option<Vec<T>>, Tape<T>)> {
     let cfg = &model.config;
     let view = model.layer_view(i);
     let n = b * t;
@@ -127,8 +140,11 @@ pub(crate) fn forward<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize,
         let hs2 = norm::forward(&x2, w.post_norm, eps);
         let (gate, up) = (fresh(4, &hs2), fresh(5, &hs2));
         let act = swiglu::forward(&gate, &up);
-        let mut out = x2.clone();
-        project(6, &act, &mut out, true);
+        let out = output.then(|| {
+            let mut out = x2.clone();
+            project(6, &act, &mut out, true);
+            out
+        });
         Ok((out, Tape { hs1, q, k, v, ctx, x2, hs2, gate, up, act, masks }))
     })
 }

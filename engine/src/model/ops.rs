@@ -3,10 +3,9 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Device, Layout, Result, Shape, Tensor};
 use num_traits::Float;
 
-use super::kernel::KernelExp;
 use rayon::prelude::*;
 
-use super::kernel::{contiguous, only_f32_f64};
+use super::kernel::{KernelExp, contiguous, only_f32_f64};
 
 /// Additive attention mask `[seq, seq]`: 0 where key j is visible from query i
 /// (j <= i, and i - j < window when a sliding window is set), -inf elsewhere.

@@ -46,8 +46,7 @@ impl Rope {
     /// 0..seq), the layout of the q and k projections.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-            let op = Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: 1.0, d: self.head_dim };
-            return x.contiguous()?.apply_op1(op);
+            return x.contiguous()?.apply_op1(self.rotation(false));
         }
         self.composed(x)
     }
@@ -55,9 +54,14 @@ impl Rope {
     /// Rotates `x [b, t, width]` (rows of `width = heads * head_dim`) on the
     /// CPU, or by the opposite angles with `inverse` (the backward pass).
     pub(crate) fn rotate<T: Float + Send + Sync>(&self, x: &[T], t: usize, width: usize, inverse: bool) -> Result<Vec<T>> {
-        let op = Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: if inverse { -1.0 } else { 1.0 }, d: self.head_dim };
+        let op = self.rotation(inverse);
         op.check(t, width)?;
         Ok(op.rows(x, t, width))
+    }
+
+    /// The fused CPU rotation, forward or `inverse`.
+    fn rotation(&self, inverse: bool) -> Rotate {
+        Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: if inverse { -1.0 } else { 1.0 }, d: self.head_dim }
     }
 
     fn composed(&self, x: &Tensor) -> Result<Tensor> {

@@ -104,12 +104,7 @@ pub fn accumulate(model: &Model, batch: &Batch, pass: Pass, scale: f64, checkpoi
         }
         inputs.push(input);
     }
-    let top = Var::from_tensor(&x)?;
-    let nll = weighted_nll_sum(&model.head(top.as_tensor())?, &batch.targets, &batch.weights)?;
-    let sum = nll.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-    let store = (nll * scale)?.backward()?;
-    acc.add(model, &store)?;
-    let mut grad_out = input_grad(&store, &top)?;
+    let (sum, mut grad_out) = head(model, batch, x, scale, acc)?;
     for (i, input) in inputs.iter().enumerate().rev() {
         let out = match kept.pop() {
             Some(out) => out,
@@ -167,21 +162,29 @@ fn accumulate_fused<T: fused_layer::Real>(model: &Model, batch: &Batch, pass: Pa
         }
         inputs.push(std::mem::replace(&mut x, out));
     }
-    let top = Var::from_tensor(&Tensor::from_vec(x, shape, model.device())?)?;
-    let nll = weighted_nll_sum(&model.head(top.as_tensor())?, &batch.targets, &batch.weights)?;
-    let sum = nll.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-    let store = (nll * scale)?.backward()?;
-    acc.add(model, &store)?;
-    let mut grad: Vec<T> = input_grad(&store, &top)?.flatten_all()?.to_vec1()?;
+    let (sum, grad) = head(model, batch, Tensor::from_vec(x, shape, model.device())?, scale, acc)?;
+    let mut grad: Vec<T> = grad.flatten_all()?.to_vec1()?;
     for (i, input) in inputs.iter().enumerate().rev() {
         let tape = match tapes.pop() {
             Some(tape) => tape,
-            None => fused_layer::forward(model, i, input, (b, t), pass)?.1,
+            None => fused_layer::record(model, i, input, (b, t), pass)?,
         };
         let mut hand_over = |var: &Var, g: Vec<T>| acc.add_one(model, var, Tensor::from_vec(g, var.shape(), model.device())?);
         grad = fused_layer::backward(model, i, input, (b, t), &tape, &grad, &mut hand_over)?;
     }
     Ok(sum)
+}
+
+/// The head (final norm, output projection, loss) on the last layer's output
+/// `x`, with candle's autograd: adds its parameters' gradients (if trained) to
+/// `acc`, returns the unscaled loss sum and the gradient of `x`.
+fn head(model: &Model, batch: &Batch, x: Tensor, scale: f64, acc: &mut GradAccumulator) -> Result<(f64, Tensor)> {
+    let top = Var::from_tensor(&x)?;
+    let nll = weighted_nll_sum(&model.head(top.as_tensor())?, &batch.targets, &batch.weights)?;
+    let sum = nll.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    let store = (nll * scale)?.backward()?;
+    acc.add(model, &store)?;
+    Ok((sum, input_grad(&store, &top)?))
 }
 
 fn input_grad(store: &GradStore, input: &Var) -> Result<Tensor> {
