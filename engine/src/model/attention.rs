@@ -16,6 +16,7 @@ use candle_core::{CpuStorage, CustomOp3, D, DType, Layout, Result, Shape, Tensor
 use num_traits::Float;
 use rayon::prelude::*;
 
+use super::config::ModelConfig;
 use super::kernel::{KernelExp, Operand, by_dtype, gemm_raw, typed, uninit_output, with_held};
 
 /// Query rows per block of the score matrix.
@@ -30,6 +31,13 @@ pub struct Heads {
     pub q: usize,
     /// Key/value heads (a divisor of `q`).
     pub kv: usize,
+}
+
+impl Heads {
+    /// The head counts of a model.
+    pub fn of(cfg: &ModelConfig) -> Self {
+        Self { q: cfg.num_attention_heads, kv: cfg.kv_heads() }
+    }
 }
 
 /// Attention of `q [b, t, heads.q * d]` over `k, v [b, t, heads.kv * d]` ->
@@ -82,9 +90,11 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
-    /// For `b` sequences of `t` positions (the fused decoder layer's call).
-    pub(crate) fn of(b: usize, t: usize, heads: Heads, head_dim: usize, window: Option<usize>) -> Self {
-        Self { b, t, nh: heads.q, nkv: heads.kv, d: head_dim, window }
+    /// A model's attention over `b` sequences of `t` positions (the fused
+    /// decoder layer's call).
+    pub(crate) fn of(cfg: &ModelConfig, b: usize, t: usize) -> Self {
+        let heads = Heads::of(cfg);
+        Self { b, t, nh: heads.q, nkv: heads.kv, d: cfg.head_dim(), window: cfg.sliding_window }
     }
 
     fn new(lq: &Layout, lk: &Layout, heads: Heads, window: Option<usize>) -> Result<Self> {

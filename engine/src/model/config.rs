@@ -148,6 +148,11 @@ impl ModelConfig {
         self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads)
     }
 
+    /// The factor on the attention scores, `1 / sqrt(head_dim)`.
+    pub fn attention_scale(&self) -> f64 {
+        1.0 / (self.head_dim() as f64).sqrt()
+    }
+
     /// (input features, output features) of a linear projection by its name.
     pub fn linear_shape(&self, module: &str) -> (usize, usize) {
         let (h, i) = (self.hidden_size, self.intermediate_size);

@@ -20,7 +20,7 @@
 use candle_core::{DType, Layout, Result, Storage, StorageRef, Var, WithDType};
 use rayon::prelude::*;
 
-use super::attention::{self, Geometry, Heads};
+use super::attention::{self, Geometry};
 pub(crate) use super::kernel::Real;
 use super::kernel::{typed, uninit_output};
 use super::mistral::{LayerView, Pass};
@@ -119,7 +119,7 @@ fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: 
     let n = b * t;
     check_len(x.len(), n, cfg.hidden_size, "input")?;
     let mut rng = pass.layer_rng(i);
-    let (eps, heads) = (cfg.rms_norm_eps, Heads { q: cfg.num_attention_heads, kv: cfg.kv_heads() });
+    let eps = cfg.rms_norm_eps;
     with_weights(&view, |w: &Weights<'_, T>| {
         // Drawn in the order the projections run in `layer_forward`.
         let masks: Vec<Option<DropoutMask>> = view.projections.iter().zip(&w.projections).map(|(p, pw)| p.dropout_mask(n * pw.fin, rng.as_mut())).collect();
@@ -133,8 +133,7 @@ fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: 
         let q = view.rope.rotate(&fresh(0, &hs1), t, w.projections[0].fout, false)?;
         let k = view.rope.rotate(&fresh(1, &hs1), t, w.projections[1].fout, false)?;
         let v = fresh(2, &hs1);
-        let geometry = Geometry::of(b, t, heads, cfg.head_dim(), cfg.sliding_window);
-        let ctx = attention::forward(&geometry, &q, &k, &v, T::from_f64(1.0 / (cfg.head_dim() as f64).sqrt()));
+        let ctx = attention::forward(&Geometry::of(cfg, b, t), &q, &k, &v, T::from_f64(cfg.attention_scale()));
         let mut x2 = x.to_vec();
         project(3, &ctx, &mut x2, true);
         let hs2 = norm::forward(&x2, w.post_norm, eps);
@@ -165,7 +164,7 @@ pub(crate) fn backward<T: Real>(
     let n = b * t;
     check_len(x.len(), n, cfg.hidden_size, "input")?;
     check_len(g_out.len(), n, cfg.hidden_size, "output gradient")?;
-    let (eps, heads) = (cfg.rms_norm_eps, Heads { q: cfg.num_attention_heads, kv: cfg.kv_heads() });
+    let eps = cfg.rms_norm_eps;
     // (projection index, (dA, dB)), handed over once the weights' read guards are released.
     let mut adapter_grads: Vec<(usize, AdapterGrads<T>)> = Vec::new();
     let g_x = with_weights(&view, |w: &Weights<'_, T>| {
@@ -187,9 +186,8 @@ pub(crate) fn backward<T: Real>(
         let mut g_x2 = norm::grad_x(&tape.x2, w.post_norm, &g_hs2, eps);
         add_into(&mut g_x2, g_out);
         let g_ctx = uninit_output(n * width(3), |d| back(3, &tape.ctx, &g_x2, d, false));
-        let geometry = Geometry::of(b, t, heads, cfg.head_dim(), cfg.sliding_window);
-        let scale = T::from_f64(1.0 / (cfg.head_dim() as f64).sqrt());
-        let all = attention::backward(&geometry, (&tape.q, &tape.k, &tape.v), &tape.ctx, &g_ctx, scale);
+        let scale = T::from_f64(cfg.attention_scale());
+        let all = attention::backward(&Geometry::of(cfg, b, t), (&tape.q, &tape.k, &tape.v), &tape.ctx, &g_ctx, scale);
         let (gq, rest) = all.split_at(tape.q.len());
         let (gk, gv) = rest.split_at(tape.k.len());
         let gq = view.rope.rotate(gq, t, w.projections[0].fout, true)?;

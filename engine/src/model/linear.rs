@@ -72,9 +72,7 @@ impl Linear {
         let down = (input.broadcast_matmul(&lora.a.t()?)? * lora.scale)?;
         x.broadcast_matmul(&self.weight.t()?)? + down.broadcast_matmul(&lora.b.t()?)?
     }
-}
 
-impl Linear {
     /// The adapter's dropout mask for an input of `len` elements, drawn
     /// from `rng` (training) when the adapter has dropout.
     pub(crate) fn dropout_mask(&self, len: usize, rng: Option<&mut StdRng>) -> Option<DropoutMask> {

@@ -346,8 +346,7 @@ impl Model {
         let q = self.rope.apply(&a.q_proj.forward(&hs, rng.as_mut())?)?;
         let k = self.rope.apply(&a.k_proj.forward(&hs, rng.as_mut())?)?;
         let v = a.v_proj.forward(&hs, rng.as_mut())?;
-        let heads = Heads { q: cfg.num_attention_heads, kv: cfg.kv_heads() };
-        let ctx = attention(&q, &k, &v, heads, 1.0 / (cfg.head_dim() as f64).sqrt(), mask, cfg.sliding_window)?;
+        let ctx = attention(&q, &k, &v, Heads::of(cfg), cfg.attention_scale(), mask, cfg.sliding_window)?;
         let x = (x + a.o_proj.forward(&ctx, rng.as_mut())?)?;
 
         let m = &layer.mlp;
