@@ -1,8 +1,9 @@
 //! Causal grouped-query attention, `softmax(scale q k^T + mask) v` per head,
 //! with the causal (and optional sliding-window) mask.
 //!
-//! Inputs and output keep the projections' layout `[batch, seq, heads,
-//! head_dim]`, so no head transposes are copied. On the CPU (f32, f64) one
+//! Inputs and output keep the projections' layout `[batch, seq, heads *
+//! head_dim]`, so no head transposes are copied and no reshape enters the
+//! autograd graph. On the CPU (f32, f64) one
 //! fused kernel: heads in parallel; query rows in blocks of [`BLOCK`], each
 //! multiplied only with the keys it can see (masked scores are never
 //! computed); key/value heads shared by a group of query heads are read in

@@ -5,7 +5,7 @@
 //! - [`linear`]: the (optionally LoRA-adapted) linear projection, the hot path.
 //! - [`fused_layer`]: a whole decoder layer with its backward pass written out (CPU LoRA training).
 //! - [`projection`]: its fused CPU kernel (frozen weight, LoRA update accumulated in place).
-//! - [`attention`]: the fused causal softmax of the attention scores.
+//! - [`attention`]: grouped-query causal attention (fused on the CPU).
 //! - [`norm`]: RMSNorm (fused on the CPU).
 //! - [`rope`]: rotary position embeddings (fused on the CPU).
 //! - [`swiglu`]: the MLP's gated activation (fused on the CPU).
