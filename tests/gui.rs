@@ -9,11 +9,11 @@ mod frames;
 
 use std::path::Path;
 
+use common::{sample_dir, tiny_setup};
 use egui_kittest::Harness;
-use frames::wait_until;
 use egui_kittest::kittest::Queryable;
 use engine::runs::RunState;
-use common::{sample_dir, tiny_setup};
+use frames::wait_until;
 use workbench::gui::{Metric, Tab, WorkbenchApp, Workspace};
 
 fn harness(dir: &Path) -> Harness<'static, WorkbenchApp> {

@@ -21,8 +21,8 @@ use std::sync::OnceLock;
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
-use frames::wait_until;
 use engine::config::TrainConfig;
+use frames::wait_until;
 use workbench::gui::{DataPanel, Tab, WorkbenchApp, Workspace};
 
 const SIZE: [f32; 2] = [1280.0, 820.0];
@@ -63,7 +63,10 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The Story A preset with its paths relative to [`root`] and a 2 GiB limit.
 fn story_a() -> TrainConfig {
     let text = std::fs::read_to_string(common::sample_dir().join("configs/story-a-sample.toml")).unwrap();
-    let text = text.replace("\"../model\"", "\"sample_data/model\"").replace("\"../data/", "\"sample_data/data/").replace("\"../../runs\"", "\"runs\"");
+    let text = text
+        .replace("\"../model\"", "\"sample_data/model\"")
+        .replace("\"../data/", "\"sample_data/data/")
+        .replace("\"../../runs\"", "\"runs\"");
     let mut cfg = TrainConfig::from_toml(&text).unwrap();
     cfg.run.memory_limit_gb = Some(2.0);
     cfg

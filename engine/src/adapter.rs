@@ -152,8 +152,7 @@ impl AdapterConfig {
 /// Writes the model's LoRA parameters and config to `dir` (atomically,
 /// replacing any adapter there).
 pub fn save(model: &Model, spec: &LoraSpec, base_model: &Path, dir: &Path) -> Result<()> {
-    let tensors: HashMap<String, Tensor> =
-        model.trainable().iter().map(|p| (p.name.clone(), p.var.as_tensor().detach())).collect();
+    let tensors: HashMap<String, Tensor> = model.trainable().iter().map(|p| (p.name.clone(), p.var.as_tensor().detach())).collect();
     let config = AdapterConfig::from_spec(spec, base_model);
     crate::atomic::write_dir(dir, |tmp| {
         crate::atomic::write_json(&tmp.join(CONFIG_FILE), &config)?;

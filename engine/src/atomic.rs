@@ -26,8 +26,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Atomically replaces `path` with the JSON form of `value` (pretty-printed).
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
     write(path, text.as_bytes())
 }
 
@@ -63,14 +62,8 @@ pub fn write_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<(
 /// Appends one line to `path` and fsyncs it, so a logged record survives a
 /// crash right after this call returns.
 pub fn append_line(path: &Path, line: &str) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    f.write_all(format!("{line}\n").as_bytes())
-        .and_then(|()| f.sync_data())
-        .map_err(|e| Error::io(path, e))
+    let mut f = OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(format!("{line}\n").as_bytes()).and_then(|()| f.sync_data()).map_err(|e| Error::io(path, e))
 }
 
 fn temp_sibling(path: &Path) -> PathBuf {

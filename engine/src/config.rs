@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, FieldError, Result};
 
 /// The seven linear projections LoRA can adapt, in Hugging Face names.
-pub const LINEAR_MODULES: [&str; 7] =
-    ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+pub const LINEAR_MODULES: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
 /// A complete training configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,11 +240,7 @@ impl LoraSection {
         if self.target_modules.iter().any(|m| m == "all-linear") {
             return LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
         }
-        LINEAR_MODULES
-            .iter()
-            .filter(|m| self.target_modules.iter().any(|t| t == *m))
-            .map(|s| s.to_string())
-            .collect()
+        LINEAR_MODULES.iter().filter(|m| self.target_modules.iter().any(|t| t == *m)).map(|s| s.to_string()).collect()
     }
 
     /// Scale applied to the low-rank update: alpha / rank.
@@ -266,8 +261,7 @@ impl TrainConfig {
     /// every bad field.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut cfg = Self::from_toml(&text)
-            .map_err(|msg| Error::File { path: path.into(), message: msg })?;
+        let mut cfg = Self::from_toml(&text).map_err(|msg| Error::File { path: path.into(), message: msg })?;
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.resolve_paths(base);
         cfg.check()?;
@@ -314,9 +308,7 @@ impl TrainConfig {
     /// Checks every value (not files); used as the user types.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut e = Vec::new();
-        let mut bad = |field: &str, message: String| {
-            e.push(FieldError { field: field.into(), message })
-        };
+        let mut bad = |field: &str, message: String| e.push(FieldError { field: field.into(), message });
         let t = &self.training;
         if t.mode == TrainMode::Lora {
             let l = &self.lora;
@@ -334,10 +326,7 @@ impl TrainConfig {
             }
             for m in &l.target_modules {
                 if m != "all-linear" && !LINEAR_MODULES.contains(&m.as_str()) {
-                    bad(
-                        "lora.target_modules",
-                        format!("unknown module {m:?}; use any of {} or \"all-linear\"", LINEAR_MODULES.join(", ")),
-                    );
+                    bad("lora.target_modules", format!("unknown module {m:?}; use any of {} or \"all-linear\"", LINEAR_MODULES.join(", ")));
                 }
             }
         }

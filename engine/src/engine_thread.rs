@@ -59,10 +59,7 @@ impl EngineHandle {
     pub fn spawn() -> Self {
         let (cmd_tx, cmd_rx) = unbounded();
         let (ev_tx, ev_rx) = unbounded();
-        let thread = std::thread::Builder::new()
-            .name("engine".into())
-            .spawn(move || run(cmd_rx, ev_tx))
-            .expect("spawn engine thread");
+        let thread = std::thread::Builder::new().name("engine".into()).spawn(move || run(cmd_rx, ev_tx)).expect("spawn engine thread");
         Self { commands: cmd_tx, events: ev_rx, thread: Some(thread) }
     }
 

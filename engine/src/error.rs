@@ -49,11 +49,7 @@ pub struct FieldError {
 }
 
 fn format_field_errors(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| format!("  {}: {}", e.field, e.message))
-        .collect::<Vec<_>>()
-        .join("\n")
+    errors.iter().map(|e| format!("  {}: {}", e.field, e.message)).collect::<Vec<_>>().join("\n")
 }
 
 impl Error {

@@ -134,16 +134,17 @@ fn estimate_only(cfg: &TrainConfig, m: &ModelConfig) -> Estimate {
     let params = m.num_parameters() as u64;
     let trainable = match cfg.training.mode {
         TrainMode::Full => params,
-        TrainMode::Lora => cfg
-            .lora
-            .resolved_targets()
-            .iter()
-            .map(|t| {
-                let (fin, fout) = m.linear_shape(t);
-                (cfg.lora.rank * (fin + fout)) as u64
-            })
-            .sum::<u64>()
-            * m.num_hidden_layers as u64,
+        TrainMode::Lora => {
+            cfg.lora
+                .resolved_targets()
+                .iter()
+                .map(|t| {
+                    let (fin, fout) = m.linear_shape(t);
+                    (cfg.lora.rank * (fin + fout)) as u64
+                })
+                .sum::<u64>()
+                * m.num_hidden_layers as u64
+        }
     };
     let seq = cfg.data.max_seq_len;
     let tokens = (cfg.training.batch_size * seq) as u64;
@@ -218,9 +219,8 @@ fn advise(cfg: &TrainConfig, m: &ModelConfig, budget: u64) -> Vec<Advice> {
         });
         true
     };
-    let halvings: Vec<usize> = std::iter::successors(Some(t.batch_size), |b| (*b > 1).then_some(b / 2))
-        .filter(|b| effective % b == 0)
-        .collect();
+    let halvings: Vec<usize> =
+        std::iter::successors(Some(t.batch_size), |b| (*b > 1).then_some(b / 2)).filter(|b| effective % b == 0).collect();
     let modes = if t.gradient_checkpointing { vec![true] } else { vec![false, true] };
     for ckpt in modes {
         for &b in &halvings {
@@ -239,7 +239,9 @@ fn advise(cfg: &TrainConfig, m: &ModelConfig, budget: u64) -> Vec<Advice> {
             seq /= 2;
         }
     }
-    out.sort_by_key(|a| (a.max_seq_len != cfg.data.max_seq_len, a.gradient_checkpointing != t.gradient_checkpointing, std::cmp::Reverse(a.batch_size)));
+    out.sort_by_key(|a| {
+        (a.max_seq_len != cfg.data.max_seq_len, a.gradient_checkpointing != t.gradient_checkpointing, std::cmp::Reverse(a.batch_size))
+    });
     out
 }
 

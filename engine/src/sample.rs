@@ -84,12 +84,8 @@ pub fn init_model_dir(config: ModelConfig, seed: u64, tokenizer_dir: &Path, out_
 /// `{"text": ...}` records for pretraining. Returns the document count.
 pub fn corpus_to_jsonl(corpus: &Path, out: &Path) -> Result<usize> {
     let text = std::fs::read_to_string(corpus).map_err(|e| Error::io(corpus, e))?;
-    let docs: Vec<String> = text
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| serde_json::json!({ "text": d }).to_string())
-        .collect();
+    let docs: Vec<String> =
+        text.split("\n\n").map(str::trim).filter(|d| !d.is_empty()).map(|d| serde_json::json!({ "text": d }).to_string()).collect();
     crate::atomic::write(out, (docs.join("\n") + "\n").as_bytes())?;
     Ok(docs.len())
 }

@@ -224,7 +224,9 @@ fn shipped_model_matches_transformers_reference_logits() {
     let model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
     let mut compared = 0;
     for i in 0.. {
-        let (Some(input), Some(expected)) = (reference.get(&format!("input_ids_{i}")), reference.get(&format!("logits_{i}"))) else { break };
+        let (Some(input), Some(expected)) = (reference.get(&format!("input_ids_{i}")), reference.get(&format!("logits_{i}"))) else {
+            break;
+        };
         let ids = input.to_dtype(DType::U32).unwrap().unsqueeze(0).unwrap();
         let logits = model.forward(&ids, Pass::Eval).unwrap();
         let diff = max_abs_diff(&logits, expected);
@@ -240,7 +242,8 @@ fn template_tokenisation_marks_only_replies_as_trained() {
     let dir = common::sample_dir().join("model");
     let cfg = engine::model::ModelConfig::load(&dir).unwrap();
     let tok = engine::model::tokenizer::load(&dir, &cfg).unwrap();
-    let r = parse_line(r#"{"messages":[{"role":"user","content":"How many PTO days?"},{"role":"assistant","content":"25 days."}]}"#).unwrap();
+    let r =
+        parse_line(r#"{"messages":[{"role":"user","content":"How many PTO days?"},{"role":"assistant","content":"25 days."}]}"#).unwrap();
     let enc = engine::data::template::encode(&tok, &r, engine::config::TrainOn::Assistant).unwrap();
     let trained: Vec<u32> = enc.ids.iter().zip(&enc.trained).filter(|(_, t)| **t).map(|(i, _)| *i).collect();
     let text = tok.decode(&trained, false).unwrap();

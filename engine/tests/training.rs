@@ -92,7 +92,8 @@ fn cancel_then_resume_equals_an_uninterrupted_run() {
     assert_eq!(resumed.state, RunState::Finished);
     assert_eq!(resumed.step, total);
     assert_eq!(losses(&cut.run_dir), losses(&full.run_dir));
-    let val = |d: &std::path::Path| -> Vec<Option<f64>> { RunDir::open(d).unwrap().metrics().unwrap().iter().map(|r| r.val_loss).collect() };
+    let val =
+        |d: &std::path::Path| -> Vec<Option<f64>> { RunDir::open(d).unwrap().metrics().unwrap().iter().map(|r| r.val_loss).collect() };
     assert_eq!(val(&cut.run_dir), val(&full.run_dir));
 }
 
@@ -128,7 +129,14 @@ fn full_fine_tuning_trains_every_weight_and_saves_a_model_directory() {
     let after = engine::model::Model::load(&saved, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
     let ids = candle_core::Tensor::new(&[[1u32, 5, 9, 200]], &candle_core::Device::Cpu).unwrap();
     let p = engine::model::mistral::Pass::Eval;
-    let diff = (before.forward(&ids, p).unwrap() - after.forward(&ids, p).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let diff = (before.forward(&ids, p).unwrap() - after.forward(&ids, p).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(diff > 1e-4, "full fine-tuning changed nothing");
 }
 
@@ -139,7 +147,10 @@ fn expect_config_error(edit: impl FnOnce(&mut TrainConfig), field: &str) {
     edit(&mut cfg);
     let err = engine::train::train(&cfg, &mut Unattended).unwrap_err().to_string();
     assert!(err.contains(field), "error for {field} was: {err}");
-    assert!(!dir.path().join("runs").exists() || std::fs::read_dir(dir.path().join("runs")).unwrap().count() == 0, "a run directory was written");
+    assert!(
+        !dir.path().join("runs").exists() || std::fs::read_dir(dir.path().join("runs")).unwrap().count() == 0,
+        "a run directory was written"
+    );
 }
 
 #[test]

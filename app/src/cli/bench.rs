@@ -82,9 +82,8 @@ fn train_step(steps: usize, gradient_checkpointing: bool, batch: usize, seq: usi
     model.add_lora(&LoraSpec { rank: 16, alpha: 32.0, dropout: 0.0, targets }, 0)?;
     let trainable: usize = model.trainable().iter().map(|p| p.var.elem_count()).sum();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let examples = (0..batch)
-        .map(|_| Encoded { ids: (0..=seq).map(|_| rng.random_range(0..4096)).collect(), trained: vec![true; seq + 1] })
-        .collect();
+    let examples =
+        (0..batch).map(|_| Encoded { ids: (0..=seq).map(|_| rng.random_range(0..4096)).collect(), trained: vec![true; seq + 1] }).collect();
     let ds = Dataset { examples, ..Default::default() };
     let b = ds.batch(&(0..batch).collect::<Vec<_>>(), &device)?;
     let hp = AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };

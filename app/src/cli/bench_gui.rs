@@ -27,7 +27,15 @@ pub fn gui_frame(runs: usize, points: usize, frames: usize) -> Result<()> {
         for step in 1..=points {
             let x = step as f64;
             let loss = 3.0 * (-x / 20_000.0).exp() + 0.5 + 0.1 * ((x * 0.37 + r as f64).sin());
-            write!(text, r#"{{"step":{step},"epoch":{},"loss":{loss},"lr":{},"grad_norm":{},"tokens_per_s":{},"elapsed_s":{}"#, x / 10_000.0, 2e-4, 1.0 + (x * 0.11).cos().abs(), 1500.0 + (x * 0.01).sin() * 100.0, x * 0.5)?;
+            write!(
+                text,
+                r#"{{"step":{step},"epoch":{},"loss":{loss},"lr":{},"grad_norm":{},"tokens_per_s":{},"elapsed_s":{}"#,
+                x / 10_000.0,
+                2e-4,
+                1.0 + (x * 0.11).cos().abs(),
+                1500.0 + (x * 0.01).sin() * 100.0,
+                x * 0.5
+            )?;
             if step % 500 == 0 {
                 write!(text, r#","val_loss":{},"val_ppl":{}"#, loss + 0.1, (loss + 0.1).exp())?;
             }

@@ -38,12 +38,26 @@ pub fn run(args: Args) -> Result<()> {
     let t = &cfg.training;
     println!("model {} ({} parameters), {:?} training", cfg.model.path.display(), e.parameters, t.mode);
     println!("trainable parameters   {:>14} ({:.2}%)", e.trainable, 100.0 * e.trainable as f64 / e.parameters as f64);
-    println!("batch {} x accum {} = effective batch {}, max_seq_len {}", t.batch_size, t.grad_accum, t.effective_batch(), cfg.data.max_seq_len);
+    println!(
+        "batch {} x accum {} = effective batch {}, max_seq_len {}",
+        t.batch_size,
+        t.grad_accum,
+        t.effective_batch(),
+        cfg.data.max_seq_len
+    );
     println!("weights                {:>14}", human_bytes(e.weights_bytes));
     println!("gradients              {:>14}", human_bytes(e.gradients_bytes));
     println!("optimizer (AdamW)      {:>14}", human_bytes(e.optimizer_bytes));
-    println!("activations            {:>14}   (with gradient checkpointing: {})", human_bytes(e.activations_bytes), human_bytes(e.activations_checkpointed_bytes));
-    println!("total                  {:>14}   (gradient checkpointing {})", human_bytes(e.total_bytes), if t.gradient_checkpointing { "on" } else { "off" });
+    println!(
+        "activations            {:>14}   (with gradient checkpointing: {})",
+        human_bytes(e.activations_bytes),
+        human_bytes(e.activations_checkpointed_bytes)
+    );
+    println!(
+        "total                  {:>14}   (gradient checkpointing {})",
+        human_bytes(e.total_bytes),
+        if t.gradient_checkpointing { "on" } else { "off" }
+    );
     println!("rule of thumb, full fine-tuning at 24 bytes/parameter: {}", human_bytes(e.rule_of_thumb_full_bytes));
     match e.budget_bytes {
         Some(b) => println!("budget                 {:>14}   -> {}", human_bytes(b), if e.fits { "fits" } else { "DOES NOT FIT" }),

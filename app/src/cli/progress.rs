@@ -21,8 +21,7 @@ pub fn run_with_progress(cmd: Command) -> Result<(PathBuf, RunState)> {
     engine.send(cmd);
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} step {pos}/{len} {msg} ETA {eta}")
-            .expect("valid template"),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} step {pos}/{len} {msg} ETA {eta}").expect("valid template"),
     );
     let mut run_dir = None;
     for ev in engine.events.iter() {

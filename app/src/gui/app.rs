@@ -84,9 +84,7 @@ impl WorkbenchApp {
     /// an explicit `runs_dir` wins over the remembered one.
     pub fn restore(runs_dir: Option<std::path::PathBuf>, sample_dir: std::path::PathBuf, storage: Option<&dyn eframe::Storage>) -> Self {
         let remembered: Option<Remembered> = storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY));
-        let runs_dir = runs_dir
-            .or_else(|| remembered.as_ref().and_then(|r| r.runs_dir.clone()))
-            .unwrap_or_else(|| "runs".into());
+        let runs_dir = runs_dir.or_else(|| remembered.as_ref().and_then(|r| r.runs_dir.clone())).unwrap_or_else(|| "runs".into());
         let workspace = Workspace::new(runs_dir, sample_dir);
         match remembered {
             Some(r) => {
@@ -100,7 +98,8 @@ impl WorkbenchApp {
     }
 
     fn with_config(workspace: Workspace, path: Option<std::path::PathBuf>) -> Self {
-        let fallback = || TrainConfig::from_toml("[model]\npath = \"model\"\n[data]\ntrain_file = \"train.jsonl\"\n").expect("minimal config parses");
+        let fallback =
+            || TrainConfig::from_toml("[model]\npath = \"model\"\n[data]\ntrain_file = \"train.jsonl\"\n").expect("minimal config parses");
         let mut editor = ConfigEditor::new(fallback(), None);
         if let Some(p) = &path {
             if let Err(e) = editor.load(p) {
@@ -202,7 +201,8 @@ impl WorkbenchApp {
     /// Draws one frame (what eframe and the tests call).
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.poll_engine();
-        let (launch_key, cancel_key) = ui.input(|i| (i.modifiers.command && i.key_pressed(egui::Key::Enter), i.key_pressed(egui::Key::Escape)));
+        let (launch_key, cancel_key) =
+            ui.input(|i| (i.modifiers.command && i.key_pressed(egui::Key::Enter), i.key_pressed(egui::Key::Escape)));
         if launch_key && self.editor.errors.is_empty() {
             self.launch();
         }
@@ -277,7 +277,8 @@ impl eframe::App for WorkbenchApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        let remembered = Remembered { tab: self.tab, config_path: self.editor.path.clone(), runs_dir: Some(self.workspace.runs_dir.clone()) };
+        let remembered =
+            Remembered { tab: self.tab, config_path: self.editor.path.clone(), runs_dir: Some(self.workspace.runs_dir.clone()) };
         eframe::set_value(storage, eframe::APP_KEY, &remembered);
     }
 }

@@ -145,7 +145,12 @@ impl ConfigEditor {
 
     fn model_section(&mut self, ui: &mut egui::Ui) {
         ui.heading("Model");
-        path_field(ui, "Model directory", &mut self.config.model.path, "A Hugging Face model directory: config.json, safetensors weights, tokenizer.json");
+        path_field(
+            ui,
+            "Model directory",
+            &mut self.config.model.path,
+            "A Hugging Face model directory: config.json, safetensors weights, tokenizer.json",
+        );
         self.field_error(ui, "model.path");
         ui.horizontal(|ui| {
             let l = ui.label("Device");
@@ -172,17 +177,24 @@ impl ConfigEditor {
         let d = &mut self.config.data;
         path_field(ui, "Training file", &mut d.train_file, "JSONL conversations: messages, prompt/completion or text");
         let mut has_val = d.validation_file.is_some();
-        if ui.checkbox(&mut has_val, "Separate validation file").on_hover_text("Otherwise a fraction of the training file is held out").changed() {
+        if ui
+            .checkbox(&mut has_val, "Separate validation file")
+            .on_hover_text("Otherwise a fraction of the training file is held out")
+            .changed()
+        {
             d.validation_file = has_val.then(|| d.train_file.with_file_name("validation.jsonl"));
         }
         match &mut d.validation_file {
             Some(p) => path_field(ui, "Validation file", p, "JSONL conversations for validation loss"),
-            None => num_field(ui, "Validation ratio", &mut d.validation_ratio, 0.01, "Fraction of the training file held out for validation"),
+            None => {
+                num_field(ui, "Validation ratio", &mut d.validation_ratio, 0.01, "Fraction of the training file held out for validation")
+            }
         }
         num_field(ui, "Max sequence length", &mut d.max_seq_len, 1.0, "Longer conversations are truncated (and counted)");
         ui.horizontal(|ui| {
             ui.label("Loss on");
-            ui.selectable_value(&mut d.train_on, TrainOn::Assistant, "assistant replies").on_hover_text("Only the model's replies carry loss");
+            ui.selectable_value(&mut d.train_on, TrainOn::Assistant, "assistant replies")
+                .on_hover_text("Only the model's replies carry loss");
             ui.selectable_value(&mut d.train_on, TrainOn::All, "all tokens");
         });
         self.field_error(ui, "data.train_file");
@@ -195,7 +207,8 @@ impl ConfigEditor {
         ui.heading("LoRA");
         ui.horizontal(|ui| {
             ui.label("Mode");
-            ui.selectable_value(&mut self.config.training.mode, TrainMode::Lora, "LoRA").on_hover_text("Train low-rank adapters; the base stays frozen");
+            ui.selectable_value(&mut self.config.training.mode, TrainMode::Lora, "LoRA")
+                .on_hover_text("Train low-rank adapters; the base stays frozen");
             ui.selectable_value(&mut self.config.training.mode, TrainMode::Full, "Full fine-tuning").on_hover_text("Train every weight");
         });
         if self.config.training.mode == TrainMode::Full {
@@ -250,7 +263,13 @@ impl ConfigEditor {
             num_field(ui, "Max steps", m, 1.0, "Optimizer steps before stopping");
         }
         num_field(ui, "Evaluate every (steps)", &mut t.eval_every, 1.0, "Validation every N steps; 0 = at each epoch end only");
-        num_field(ui, "Early-stopping patience", &mut t.early_stopping_patience, 1.0, "Stop after this many evaluations without improvement; 0 = off");
+        num_field(
+            ui,
+            "Early-stopping patience",
+            &mut t.early_stopping_patience,
+            1.0,
+            "Stop after this many evaluations without improvement; 0 = off",
+        );
         num_field(ui, "Weight decay", &mut t.weight_decay, 0.001, "AdamW decoupled weight decay");
         num_field(ui, "Max gradient norm", &mut t.max_grad_norm, 0.1, "Clip the global gradient norm; 0 = off");
         ui.checkbox(&mut t.gradient_checkpointing, "Gradient checkpointing")
@@ -298,17 +317,20 @@ impl ConfigEditor {
             Some(budget) => {
                 let fraction = e.total_bytes as f32 / budget as f32;
                 let color = if e.fits { Color32::from_rgb(40, 160, 60) } else { Color32::from_rgb(210, 50, 50) };
-                ui.add(
-                    egui::ProgressBar::new(fraction.min(1.0))
-                        .fill(color)
-                        .text(format!("{} of {} ({:.0}%)", human_bytes(e.total_bytes), human_bytes(budget), fraction * 100.0)),
-                );
+                ui.add(egui::ProgressBar::new(fraction.min(1.0)).fill(color).text(format!(
+                    "{} of {} ({:.0}%)",
+                    human_bytes(e.total_bytes),
+                    human_bytes(budget),
+                    fraction * 100.0
+                )));
             }
             None => {
                 ui.label(format!("total {} (device memory unknown)", human_bytes(e.total_bytes)));
             }
         }
-        ui.label(RichText::new(format!("full fine-tuning rule of thumb (24 B/parameter): {}", human_bytes(e.rule_of_thumb_full_bytes))).weak());
+        ui.label(
+            RichText::new(format!("full fine-tuning rule of thumb (24 B/parameter): {}", human_bytes(e.rule_of_thumb_full_bytes))).weak(),
+        );
         if !e.fits {
             ui.label(RichText::new("Will not fit. Suggestions:").color(Color32::from_rgb(210, 50, 50)));
             for a in &e.advice {
@@ -345,7 +367,8 @@ fn path_field(ui: &mut egui::Ui, label: &str, value: &mut PathBuf, tip: &str) {
             *value = PathBuf::from(text);
         }
         if ui.small_button("...").on_hover_text(format!("browse for {label}")).clicked() {
-            let picked = if label.contains("directory") { rfd::FileDialog::new().pick_folder() } else { rfd::FileDialog::new().pick_file() };
+            let picked =
+                if label.contains("directory") { rfd::FileDialog::new().pick_folder() } else { rfd::FileDialog::new().pick_file() };
             if let Some(p) = picked {
                 *value = p;
             }

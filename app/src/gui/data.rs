@@ -114,7 +114,8 @@ fn report_ui(ui: &mut egui::Ui, r: &DataReport) {
             ui.label(format!("line {line}: {msg}"));
         }
     }
-    let bars: Vec<Bar> = r.histogram(32).into_iter().map(|(lo, hi, c)| Bar::new((lo + hi) as f64 / 2.0, c as f64).width((hi - lo) as f64 * 0.9)).collect();
+    let bars: Vec<Bar> =
+        r.histogram(32).into_iter().map(|(lo, hi, c)| Bar::new((lo + hi) as f64 / 2.0, c as f64).width((hi - lo) as f64 * 0.9)).collect();
     Plot::new("length-histogram").height(200.0).x_axis_label("tokens").y_axis_label("examples").show(ui, |plot| {
         plot.bar_chart(BarChart::new("examples", bars));
         plot.vline(VLine::new("max_seq_len", r.max_seq_len as f64).color(Color32::from_rgb(220, 50, 50)));

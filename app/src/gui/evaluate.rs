@@ -42,7 +42,11 @@ impl EvaluatePanel {
     pub fn request(&self, ticked: &[PathBuf]) -> Result<EvalRequest, String> {
         let first = ticked.first().ok_or("tick at least one run in the list")?;
         let cfg = RunDir::open(first).and_then(|r| r.config()).map_err(|e| e.to_string())?;
-        let data_file = self.data_file.clone().or(cfg.data.test_file.clone()).ok_or("choose a held-out file (the run's config has no data.test_file)")?;
+        let data_file = self
+            .data_file
+            .clone()
+            .or(cfg.data.test_file.clone())
+            .ok_or("choose a held-out file (the run's config has no data.test_file)")?;
         let mut adapters = Vec::new();
         for run in ticked {
             let same_base = RunDir::open(run).and_then(|r| r.config()).is_ok_and(|c| c.model.path == cfg.model.path);
@@ -51,7 +55,14 @@ impl EvaluatePanel {
                 adapters.push(adapter);
             }
         }
-        Ok(EvalRequest { model_dir: cfg.model.path, adapters, data_file, max_seq_len: cfg.data.max_seq_len, batch_size: 16, device: cfg.model.device })
+        Ok(EvalRequest {
+            model_dir: cfg.model.path,
+            adapters,
+            data_file,
+            max_seq_len: cfg.data.max_seq_len,
+            batch_size: 16,
+            device: cfg.model.device,
+        })
     }
 
     /// Draws the panel.

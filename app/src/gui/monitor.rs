@@ -98,7 +98,16 @@ pub struct Monitor {
 
 impl Default for Monitor {
     fn default() -> Self {
-        Self { cache: MetricsCache::default(), prepared: HashMap::new(), smoothing: 0.6, log_scale: false, x_axis: XAxis::Step, clip_outliers: false, export_notice: None, charts_rect: None }
+        Self {
+            cache: MetricsCache::default(),
+            prepared: HashMap::new(),
+            smoothing: 0.6,
+            log_scale: false,
+            x_axis: XAxis::Step,
+            clip_outliers: false,
+            export_notice: None,
+            charts_rect: None,
+        }
     }
 }
 
@@ -295,7 +304,9 @@ impl Monitor {
         ui.horizontal(|ui| {
             let can_save = self.charts_rect.is_some() && !selected.is_empty();
             if ui.add_enabled(can_save, egui::Button::new("Save charts as PNG...")).clicked() {
-                if let (Some(path), Some(rect)) = (rfd::FileDialog::new().add_filter("PNG", &["png"]).set_file_name("charts.png").save_file(), self.charts_rect) {
+                if let (Some(path), Some(rect)) =
+                    (rfd::FileDialog::new().add_filter("PNG", &["png"]).set_file_name("charts.png").save_file(), self.charts_rect)
+                {
                     let ppp = ui.ctx().pixels_per_point();
                     self.export_notice = Some(format!("saving {}", path.display()));
                     ui.ctx().request_screenshot(move |image| {
@@ -340,7 +351,15 @@ impl Monitor {
     }
 
     /// One chart; `x` is the link group of the x axes and the x extent to show.
-    fn chart(&mut self, ui: &mut egui::Ui, metric: Metric, selected: &[PathBuf], x: (egui::Id, Option<(f64, f64)>), width: f32, height: f32) {
+    fn chart(
+        &mut self,
+        ui: &mut egui::Ui,
+        metric: Metric,
+        selected: &[PathBuf],
+        x: (egui::Id, Option<(f64, f64)>),
+        width: f32,
+        height: f32,
+    ) {
         let (link, span) = x;
         let lines: Vec<(String, Color32, Vec<[f64; 2]>, Option<Vec<[f64; 2]>>, Option<f64>, Vec<(f64, String)>)> = selected
             .iter()
@@ -362,26 +381,25 @@ impl Monitor {
         if let Some((lo, hi)) = span {
             plot = plot.include_x(lo).include_x(hi);
         }
-        plot
-            .show(ui, |plot| {
-                for (name, color, raw, smoothed, _, markers) in lines {
-                    for (x, label) in markers {
-                        plot.vline(VLine::new(format!("{name} {label}"), x).color(color.gamma_multiply(0.5)).style(LineStyle::dashed_loose()));
-                    }
-                    let raw = clip(raw);
-                    if matches!(metric, Metric::ValLoss | Metric::ValPpl) {
-                        // Evaluations are sparse: mark each one.
-                        plot.points(Points::new(format!("{name} (evaluations)"), raw.clone()).color(color).radius(3.0));
-                    }
-                    match smoothed {
-                        Some(smoothed) => {
-                            plot.line(Line::new(format!("{name} (smoothed)"), clip(smoothed)).color(color).width(2.0));
-                            plot.line(Line::new(name, raw).color(color.gamma_multiply(0.3)));
-                        }
-                        None => plot.line(Line::new(name, raw).color(color).width(2.0)),
-                    }
+        plot.show(ui, |plot| {
+            for (name, color, raw, smoothed, _, markers) in lines {
+                for (x, label) in markers {
+                    plot.vline(VLine::new(format!("{name} {label}"), x).color(color.gamma_multiply(0.5)).style(LineStyle::dashed_loose()));
                 }
-            });
+                let raw = clip(raw);
+                if matches!(metric, Metric::ValLoss | Metric::ValPpl) {
+                    // Evaluations are sparse: mark each one.
+                    plot.points(Points::new(format!("{name} (evaluations)"), raw.clone()).color(color).radius(3.0));
+                }
+                match smoothed {
+                    Some(smoothed) => {
+                        plot.line(Line::new(format!("{name} (smoothed)"), clip(smoothed)).color(color).width(2.0));
+                        plot.line(Line::new(name, raw).color(color.gamma_multiply(0.3)));
+                    }
+                    None => plot.line(Line::new(name, raw).color(color).width(2.0)),
+                }
+            }
+        });
     }
 }
 

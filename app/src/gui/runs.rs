@@ -50,7 +50,8 @@ pub struct RunsPanel {
 impl RunsPanel {
     /// A list of the runs in `runs_dir`, with the newest ticked.
     pub fn new(runs_dir: PathBuf) -> Self {
-        let mut p = Self { runs_dir, entries: Vec::new(), selected: BTreeSet::new(), confirm_delete: None, editing: None, last_refresh: None };
+        let mut p =
+            Self { runs_dir, entries: Vec::new(), selected: BTreeSet::new(), confirm_delete: None, editing: None, last_refresh: None };
         p.refresh();
         // Open on the newest run, so its charts are one click away.
         if let Some(newest) = p.entries.first() {
@@ -225,21 +226,15 @@ impl RunsPanel {
 
     /// The config fields that differ between the ticked runs.
     pub fn config_diff(&self) -> Vec<(String, Vec<String>)> {
-        let configs: Vec<Vec<(String, String)>> = self
-            .entries
-            .iter()
-            .filter(|e| self.selected.contains(&e.path))
-            .filter_map(|e| e.config.as_ref().map(flatten))
-            .collect();
+        let configs: Vec<Vec<(String, String)>> =
+            self.entries.iter().filter(|e| self.selected.contains(&e.path)).filter_map(|e| e.config.as_ref().map(flatten)).collect();
         let Some(first) = configs.first() else { return Vec::new() };
         first
             .iter()
             .map(|(k, _)| k.clone())
             .filter_map(|key| {
-                let values: Vec<String> = configs
-                    .iter()
-                    .map(|c| c.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()).unwrap_or_default())
-                    .collect();
+                let values: Vec<String> =
+                    configs.iter().map(|c| c.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()).unwrap_or_default()).collect();
                 (values.iter().any(|v| *v != values[0])).then_some((key, values))
             })
             .filter(|(k, _)| k != "run.name")

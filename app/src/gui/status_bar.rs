@@ -41,7 +41,12 @@ pub fn ui(ui: &mut egui::Ui, live: &LiveRun, engine: &EngineHandle) {
             }
             return;
         }
-        let name = live.run_dir.as_ref().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "starting...".into());
+        let name = live
+            .run_dir
+            .as_ref()
+            .and_then(|d| d.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "starting...".into());
         ui.label(RichText::new(name).strong());
         let fraction = if live.total_steps > 0 { live.step as f32 / live.total_steps as f32 } else { 0.0 };
         ui.add(egui::ProgressBar::new(fraction).desired_width(220.0).text(format!("step {}/{}", live.step, live.total_steps)));

@@ -93,8 +93,9 @@ pub fn parse_line(line: &str) -> std::result::Result<Record, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
     let obj = v.as_object().ok_or("expected a JSON object")?;
     if let Some(messages) = obj.get("messages") {
-        let messages: Vec<Message> = serde_json::from_value(messages.clone())
-            .map_err(|e| format!("\"messages\" must be a list of {{\"role\", \"content\"}} objects with role system, user or assistant: {e}"))?;
+        let messages: Vec<Message> = serde_json::from_value(messages.clone()).map_err(|e| {
+            format!("\"messages\" must be a list of {{\"role\", \"content\"}} objects with role system, user or assistant: {e}")
+        })?;
         check_turns(&messages)?;
         return Ok(Record::Chat(messages));
     }
@@ -124,7 +125,11 @@ fn check_turns(messages: &[Message]) -> std::result::Result<(), String> {
     for (i, m) in turns.iter().enumerate() {
         let want = if i % 2 == 0 { Role::User } else { Role::Assistant };
         if m.role != want {
-            return Err(format!("message {} has role {}; after an optional system message, roles must alternate user, assistant, user, ...", i + 1, m.role));
+            return Err(format!(
+                "message {} has role {}; after an optional system message, roles must alternate user, assistant, user, ...",
+                i + 1,
+                m.role
+            ));
         }
     }
     if turns.len() % 2 != 0 {
@@ -139,7 +144,9 @@ mod tests {
 
     #[test]
     fn reads_all_three_formats() {
-        assert!(matches!(parse_line(r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#), Ok(Record::Chat(m)) if m.len() == 2));
+        assert!(
+            matches!(parse_line(r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#), Ok(Record::Chat(m)) if m.len() == 2)
+        );
         assert!(matches!(parse_line(r#"{"prompt":"a","completion":"b"}"#), Ok(Record::Chat(m)) if m.len() == 2));
         assert_eq!(parse_line(r#"{"text":"hello"}"#), Ok(Record::Text("hello".into())));
     }

@@ -179,7 +179,15 @@ fn cols<T>(ptr: *const T, offset: usize, row: usize) -> Operand<T> {
 ///
 /// # Safety
 /// `q` and `k` hold the tensors `g` describes; `p` has `t * t` elements.
-unsafe fn probabilities<T: WithDType + Float + KernelExp>(g: &Geometry, q: *const T, k: *const T, (bi, h): (usize, usize), (r0, r1, c0): (usize, usize, usize), scale: T, p: &mut [T]) {
+unsafe fn probabilities<T: WithDType + Float + KernelExp>(
+    g: &Geometry,
+    q: *const T,
+    k: *const T,
+    (bi, h): (usize, usize),
+    (r0, r1, c0): (usize, usize, usize),
+    scale: T,
+    p: &mut [T],
+) {
     let t = g.t;
     let kvh = h / g.group();
     let scores = p[r0 * t + c0..].as_mut_ptr();
@@ -229,7 +237,13 @@ pub(crate) fn forward<T: WithDType + Float + KernelExp>(g: &Geometry, q: &[T], k
 
 /// The backward pass: each (batch, key/value head) in parallel, its query
 /// heads in turn. Returns `dq`, `dk`, `dv` in one buffer, in that order.
-pub(crate) fn backward<T: WithDType + Float + KernelExp>(g: &Geometry, (q, k, v): (&[T], &[T], &[T]), out: &[T], grad: &[T], scale: T) -> Vec<T> {
+pub(crate) fn backward<T: WithDType + Float + KernelExp>(
+    g: &Geometry,
+    (q, k, v): (&[T], &[T], &[T]),
+    out: &[T],
+    grad: &[T],
+    scale: T,
+) -> Vec<T> {
     let (t, d) = (g.t, g.d);
     let mut all = vec![T::zero(); q.len() + 2 * k.len()];
     let base = Shared(all.as_mut_ptr());
@@ -288,8 +302,24 @@ impl CustomOp3 for Attention {
         "attention"
     }
 
-    fn cpu_fwd(&self, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: WithDType + Float + KernelExp>(op: &Attention, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        q: &CpuStorage,
+        lq: &Layout,
+        k: &CpuStorage,
+        lk: &Layout,
+        v: &CpuStorage,
+        lv: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType + Float + KernelExp>(
+            op: &Attention,
+            q: &CpuStorage,
+            lq: &Layout,
+            k: &CpuStorage,
+            lk: &Layout,
+            v: &CpuStorage,
+            lv: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let g = Geometry::new(lq, lk, op.heads, op.window)?;
             let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
             Ok((T::to_cpu_storage_owned(forward(&g, q, k, v, T::from_f64(op.scale))), lq.shape().clone()))
@@ -297,8 +327,21 @@ impl CustomOp3 for Attention {
         by_dtype!(q.dtype(), OP, run(self, q, lq, k, lk, v, lv))
     }
 
-    fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let op = AttentionGrad { heads: self.heads, scale: self.scale, window: self.window, out: out.detach(), grad: grad.detach().contiguous()? };
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let op = AttentionGrad {
+            heads: self.heads,
+            scale: self.scale,
+            window: self.window,
+            out: out.detach(),
+            grad: grad.detach().contiguous()?,
+        };
         let all = q.detach().apply_op3_no_bwd(&k.detach(), &v.detach(), &op)?;
         let (nq, nk) = (q.elem_count(), k.elem_count());
         let part = |start: usize, len: usize, like: &Tensor| all.narrow(0, start, len)?.reshape(like.shape());
@@ -322,8 +365,24 @@ impl CustomOp3 for AttentionGrad {
         "attention-grad"
     }
 
-    fn cpu_fwd(&self, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: WithDType + Float + KernelExp>(op: &AttentionGrad, q: &CpuStorage, lq: &Layout, k: &CpuStorage, lk: &Layout, v: &CpuStorage, lv: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        q: &CpuStorage,
+        lq: &Layout,
+        k: &CpuStorage,
+        lk: &Layout,
+        v: &CpuStorage,
+        lv: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType + Float + KernelExp>(
+            op: &AttentionGrad,
+            q: &CpuStorage,
+            lq: &Layout,
+            k: &CpuStorage,
+            lk: &Layout,
+            v: &CpuStorage,
+            lv: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let g = Geometry::new(lq, lk, op.heads, op.window)?;
             let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
             let all = with_held::<T, _>(&op.out, OP, "output", |out| {

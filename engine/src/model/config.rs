@@ -94,8 +94,7 @@ impl ModelConfig {
         let text = std::fs::read_to_string(&path).map_err(|e| {
             Error::model(dir, format!("cannot read config.json ({e}); a model directory needs the Hugging Face config.json"))
         })?;
-        let mut cfg: Self = serde_json::from_str(&text)
-            .map_err(|e| Error::model(&path, format!("invalid config.json: {e}")))?;
+        let mut cfg: Self = serde_json::from_str(&text).map_err(|e| Error::model(&path, format!("invalid config.json: {e}")))?;
         cfg.apply_rope_parameters().map_err(|m| Error::model(&path, m))?;
         cfg.check().map_err(|m| Error::model(&path, m))?;
         Ok(cfg)

@@ -122,7 +122,8 @@ fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: 
     let eps = cfg.rms_norm_eps;
     with_weights(&view, |w: &Weights<'_, T>| {
         // Drawn in the order the projections run in `layer_forward`.
-        let masks: Vec<Option<DropoutMask>> = view.projections.iter().zip(&w.projections).map(|(p, pw)| p.dropout_mask(n * pw.fin, rng.as_mut())).collect();
+        let masks: Vec<Option<DropoutMask>> =
+            view.projections.iter().zip(&w.projections).map(|(p, pw)| p.dropout_mask(n * pw.fin, rng.as_mut())).collect();
         let project = |j: usize, input: &[T], dst: &mut [T], accumulate: bool| {
             let p = &w.projections[j];
             let adapter = p.adapter.map(|(a, b, r, scale)| AdapterSlices { a, b, r, scale, mask: masks[j].as_ref() });

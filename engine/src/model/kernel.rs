@@ -81,13 +81,46 @@ pub(crate) struct Operand<T> {
 /// Every element the strides address must lie in live allocations, and `dst`
 /// must not overlap the operands or be written by another thread meanwhile.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_raw<T: WithDType>(m: usize, n: usize, k: usize, dst: *mut T, dst_rs: isize, lhs: Operand<T>, rhs: Operand<T>, scale: T, accumulate: bool, parallel: bool) {
+pub(crate) unsafe fn gemm_raw<T: WithDType>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    dst_rs: isize,
+    lhs: Operand<T>,
+    rhs: Operand<T>,
+    scale: T,
+    accumulate: bool,
+    parallel: bool,
+) {
     // Not candle's `get_num_threads`, which reads /proc/cpuinfo on every call.
     let threads = rayon::current_num_threads();
     let parallelism = if parallel && threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
     // SAFETY: upheld by the caller; gemm's `alpha` multiplies the old `dst`
     // (read only when `accumulate`), `beta` the product.
-    unsafe { gemm(m, n, k, dst, 1, dst_rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs, rhs.rs, T::one(), scale, false, false, false, parallelism) }
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            T::one(),
+            scale,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
 }
 
 /// `exp` for the fused kernels. For f32 a branch-free polynomial (Cephes

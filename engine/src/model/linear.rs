@@ -28,7 +28,16 @@ impl Lora {
     /// A fresh adapter: A ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's
     /// `kaiming_uniform_(a=sqrt(5))`, as PEFT does), B = 0, so the adapted
     /// layer starts equal to the base layer.
-    pub fn new(in_f: usize, out_f: usize, rank: usize, scale: f64, dropout: f64, rng: &mut StdRng, dtype: DType, device: &candle_core::Device) -> Result<Self> {
+    pub fn new(
+        in_f: usize,
+        out_f: usize,
+        rank: usize,
+        scale: f64,
+        dropout: f64,
+        rng: &mut StdRng,
+        dtype: DType,
+        device: &candle_core::Device,
+    ) -> Result<Self> {
         let bound = 1.0 / (in_f as f64).sqrt();
         let a: Vec<f32> = (0..rank * in_f).map(|_| rng.random_range(-bound..bound) as f32).collect();
         let a = Tensor::from_vec(a, (rank, in_f), device)?.to_dtype(dtype)?;

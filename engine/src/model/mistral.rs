@@ -147,7 +147,12 @@ impl Model {
 
     /// Builds a model from Hugging Face-named tensors; the error names any
     /// missing or misshapen tensor.
-    pub fn from_tensors(config: ModelConfig, mut t: HashMap<String, Tensor>, dtype: DType, device: &Device) -> std::result::Result<Self, String> {
+    pub fn from_tensors(
+        config: ModelConfig,
+        mut t: HashMap<String, Tensor>,
+        dtype: DType,
+        device: &Device,
+    ) -> std::result::Result<Self, String> {
         let mut take = |name: &str, shape: &[usize]| -> std::result::Result<Tensor, String> {
             let tensor = t.remove(name).ok_or_else(|| format!("weights lack tensor {name}"))?;
             if tensor.dims() != shape {
@@ -170,11 +175,7 @@ impl Model {
                 v_proj: lin("self_attn", "v_proj")?,
                 o_proj: lin("self_attn", "o_proj")?,
             };
-            let mlp = Mlp {
-                gate_proj: lin("mlp", "gate_proj")?,
-                up_proj: lin("mlp", "up_proj")?,
-                down_proj: lin("mlp", "down_proj")?,
-            };
+            let mlp = Mlp { gate_proj: lin("mlp", "gate_proj")?, up_proj: lin("mlp", "up_proj")?, down_proj: lin("mlp", "down_proj")? };
             layers.push(Layer {
                 input_layernorm: take(&format!("{p}.input_layernorm.weight"), &[h])?,
                 self_attn,
@@ -189,8 +190,8 @@ impl Model {
         } else {
             take("lm_head.weight", &[v, h])?
         };
-        let rope = Rope::new(config.head_dim(), config.max_position_embeddings, config.rope_theta, dtype, device)
-            .map_err(|e| e.to_string())?;
+        let rope =
+            Rope::new(config.head_dim(), config.max_position_embeddings, config.rope_theta, dtype, device).map_err(|e| e.to_string())?;
         Ok(Self { config, embed_tokens, layers, norm, lm_head, rope, trainable: Vec::new(), dtype, device: device.clone() })
     }
 
@@ -202,11 +203,8 @@ impl Model {
         let mut tensors = HashMap::new();
         for (name, shape) in hf_tensor_shapes(&config) {
             let n: usize = shape.iter().product();
-            let data: Vec<f32> = if name.ends_with("norm.weight") {
-                vec![1.0; n]
-            } else {
-                (0..n).map(|_| normal.sample(&mut rng)).collect()
-            };
+            let data: Vec<f32> =
+                if name.ends_with("norm.weight") { vec![1.0; n] } else { (0..n).map(|_| normal.sample(&mut rng)).collect() };
             tensors.insert(name, Tensor::from_vec(data, shape, device)?.to_dtype(dtype)?);
         }
         Self::from_tensors(config, tensors, dtype, device).map_err(Error::Other)
@@ -296,9 +294,7 @@ impl Model {
     /// trainable parameter must be present with its shape.
     pub fn set_trainable(&self, tensors: &HashMap<String, Tensor>, source: &Path) -> Result<()> {
         for p in &self.trainable {
-            let t = tensors
-                .get(&p.name)
-                .ok_or_else(|| Error::model(source, format!("missing tensor {}", p.name)))?;
+            let t = tensors.get(&p.name).ok_or_else(|| Error::model(source, format!("missing tensor {}", p.name)))?;
             if t.dims() != p.var.dims() {
                 return Err(Error::model(source, format!("tensor {} has shape {:?}, expected {:?}", p.name, t.dims(), p.var.dims())));
             }

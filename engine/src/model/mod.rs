@@ -28,8 +28,8 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use config::ModelConfig;
-pub use weights::save_model_dir;
 pub use mistral::{Model, Trainable};
+pub use weights::save_model_dir;
 
 /// Checks for the fused CPU ops.
 #[cfg(test)]

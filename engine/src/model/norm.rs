@@ -120,7 +120,15 @@ impl CustomOp3 for RmsNormGradX {
         "rms-norm-grad-x"
     }
 
-    fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let out = match (x, w, g) {
             (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(g)) => {
                 CpuStorage::F32(grad_x(slice(x, lx, "x")?, slice(w, lw, "weight")?, slice(g, lg, "grad")?, self.eps))
@@ -147,8 +155,12 @@ impl CustomOp2 for RmsNormGradW {
 
     fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
         let out = match (x, g) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(grad_w(slice(x, lx, "x")?, slice(g, lg, "grad")?, self.n, self.eps)),
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(grad_w(slice(x, lx, "x")?, slice(g, lg, "grad")?, self.n, self.eps)),
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => {
+                CpuStorage::F32(grad_w(slice(x, lx, "x")?, slice(g, lg, "grad")?, self.n, self.eps))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(g)) => {
+                CpuStorage::F64(grad_w(slice(x, lx, "x")?, slice(g, lg, "grad")?, self.n, self.eps))
+            }
             _ => return unsupported(),
         };
         Ok((out, Shape::from(self.n)))

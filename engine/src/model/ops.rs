@@ -151,7 +151,14 @@ mod tests {
         let (a, b) = (fused.to_scalar::<f64>().unwrap(), composed.to_scalar::<f64>().unwrap());
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
         let (g1, g2) = ((fused * 0.7).unwrap().backward().unwrap(), (composed * 0.7).unwrap().backward().unwrap());
-        let d = (g1.get(logits.as_tensor()).unwrap() - g2.get(logits.as_tensor()).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        let d = (g1.get(logits.as_tensor()).unwrap() - g2.get(logits.as_tensor()).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
         assert!(d < 1e-12, "gradient differs by {d}");
     }
 

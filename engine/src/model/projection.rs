@@ -17,9 +17,9 @@
 
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType};
-use candle_core::backend::BackendStorage;
 use super::kernel::{Operand, by_dtype, gemm_raw, typed, uninit_output, with_held};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType};
 
 /// A dropout mask: which inputs of the adapter are kept, and the factor
 /// `1 / (1 - p)` the kept ones are scaled by.
@@ -153,7 +153,14 @@ fn transpose<T: Copy>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
 
 /// `dst (+)= x W^T + s ((m ⊙ x) A^T) B^T` for `x [n, fin]`, `W [fout, fin]`,
 /// `dst [n, fout]`; without `accumulate` `dst` is only written.
-pub(crate) fn forward_into<T: WithDType>(dst: &mut [T], x: &[T], w: &[T], (n, fin, fout): (usize, usize, usize), lora: Option<&AdapterSlices<'_, T>>, accumulate: bool) {
+pub(crate) fn forward_into<T: WithDType>(
+    dst: &mut [T],
+    x: &[T],
+    w: &[T],
+    (n, fin, fout): (usize, usize, usize),
+    lora: Option<&AdapterSlices<'_, T>>,
+    accumulate: bool,
+) {
     matmul_into(dst, n, fout, fin, Mat::rows(x, fin), Mat::transposed(w, fin), T::one(), accumulate);
     if let Some(l) = lora {
         let down = l.down(&l.input(x), n, fin);
@@ -165,7 +172,15 @@ pub(crate) fn forward_into<T: WithDType>(dst: &mut [T], x: &[T], w: &[T], (n, fi
 /// `gx (+)= g W + s ((g B) A) ⊙ m` (only written without `accumulate`), and
 /// the adapter's gradients `(dA [r, fin], dB [fout, r])`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn backward_into<T: WithDType>(gx: &mut [T], x: &[T], w: &[T], g: &[T], (n, fin, fout): (usize, usize, usize), lora: Option<&AdapterSlices<'_, T>>, accumulate: bool) -> Option<(Vec<T>, Vec<T>)> {
+pub(crate) fn backward_into<T: WithDType>(
+    gx: &mut [T],
+    x: &[T],
+    w: &[T],
+    g: &[T],
+    (n, fin, fout): (usize, usize, usize),
+    lora: Option<&AdapterSlices<'_, T>>,
+    accumulate: bool,
+) -> Option<(Vec<T>, Vec<T>)> {
     matmul_into(gx, n, fin, fout, Mat::rows(g, fout), Mat::rows(w, fin), T::one(), accumulate);
     let l = lora?;
     let (r, scale) = (l.r, T::from_f64(l.scale));
@@ -276,12 +291,30 @@ impl CustomOp3 for Adapted {
         "lora-projection"
     }
 
-    fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: WithDType>(op: &Adapted, x: &CpuStorage, lx: &Layout, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        a: &CpuStorage,
+        la: &Layout,
+        b: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType>(
+            op: &Adapted,
+            x: &CpuStorage,
+            lx: &Layout,
+            a: &CpuStorage,
+            la: &Layout,
+            b: &CpuStorage,
+            lb: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let ((n, fin), (r, _), (fout, _)) = (matrix(lx)?, la.shape().dims2()?, lb.shape().dims2()?);
             let (x, a, b) = (slice::<T>(x, lx, "x")?, slice::<T>(a, la, "lora_A")?, slice::<T>(b, lb, "lora_B")?);
             let lora = AdapterSlices { a, b, r, scale: op.scale, mask: op.mask.as_ref() };
-            let y = with_held::<T, _>(&op.w, OP, "weight", |w| Ok(uninit_output(n * fout, |y| forward_into(y, x, w, (n, fin, fout), Some(&lora), false))))?;
+            let y = with_held::<T, _>(&op.w, OP, "weight", |w| {
+                Ok(uninit_output(n * fout, |y| forward_into(y, x, w, (n, fin, fout), Some(&lora), false)))
+            })?;
             Ok((T::to_cpu_storage_owned(y), with_last(lx, fout)))
         }
         check_shapes(lx, la)?;
@@ -312,8 +345,24 @@ impl CustomOp3 for AdaptedGrad {
         "lora-projection-grad"
     }
 
-    fn cpu_fwd(&self, g: &CpuStorage, lg: &Layout, x: &CpuStorage, lx: &Layout, a: &CpuStorage, la: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: WithDType>(op: &AdaptedGrad, g: &CpuStorage, lg: &Layout, x: &CpuStorage, lx: &Layout, a: &CpuStorage, la: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        g: &CpuStorage,
+        lg: &Layout,
+        x: &CpuStorage,
+        lx: &Layout,
+        a: &CpuStorage,
+        la: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType>(
+            op: &AdaptedGrad,
+            g: &CpuStorage,
+            lg: &Layout,
+            x: &CpuStorage,
+            lx: &Layout,
+            a: &CpuStorage,
+            la: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let ((n, fin), (r, _), (_, fout)) = (matrix(lx)?, la.shape().dims2()?, matrix(lg)?);
             let (g, x, a) = (slice::<T>(g, lg, "grad")?, slice::<T>(x, lx, "x")?, slice::<T>(a, la, "lora_A")?);
             let all = with_held::<T, _>(&op.w, OP, "weight", |w| {
@@ -362,7 +411,11 @@ mod tests {
     fn fused_matches_composed_with_and_without_dropout() {
         let (n, fin, fout, r) = (7, 12, 10, 3);
         let w = randn((fout, fin));
-        let (x, a, b) = (Var::from_tensor(&randn((n, fin))).unwrap(), Var::from_tensor(&randn((r, fin))).unwrap(), Var::from_tensor(&randn((fout, r))).unwrap());
+        let (x, a, b) = (
+            Var::from_tensor(&randn((n, fin))).unwrap(),
+            Var::from_tensor(&randn((r, fin))).unwrap(),
+            Var::from_tensor(&randn((fout, r))).unwrap(),
+        );
         let keep: Vec<bool> = (0..n * fin).map(|i| i % 3 != 0).collect();
         let mask = DropoutMask { keep: Arc::new(keep), factor: 1.5 };
         for m in [None, Some(&mask)] {

@@ -98,7 +98,15 @@ impl CustomOp3 for SwigluGrad {
         "swiglu-grad"
     }
 
-    fn cpu_fwd(&self, g: &CpuStorage, lg: &Layout, u: &CpuStorage, lu: &Layout, d: &CpuStorage, ld: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        g: &CpuStorage,
+        lg: &Layout,
+        u: &CpuStorage,
+        lu: &Layout,
+        d: &CpuStorage,
+        ld: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let out = match (g, u, d) {
             (CpuStorage::F32(g), CpuStorage::F32(u), CpuStorage::F32(d)) => {
                 CpuStorage::F32(backward(slice(g, lg)?, slice(u, lu)?, slice(d, ld)?, self.wrt_gate))

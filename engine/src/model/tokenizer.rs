@@ -11,8 +11,7 @@ use crate::model::ModelConfig;
 /// embedding matrix.
 pub fn load(dir: &Path, config: &ModelConfig) -> Result<Tokenizer> {
     let path = dir.join("tokenizer.json");
-    let tok = Tokenizer::from_file(&path)
-        .map_err(|e| Error::model(&path, format!("cannot load tokenizer: {e}")))?;
+    let tok = Tokenizer::from_file(&path).map_err(|e| Error::model(&path, format!("cannot load tokenizer: {e}")))?;
     let size = tok.get_vocab_size(true);
     if size > config.vocab_size {
         return Err(Error::model(
@@ -28,6 +27,5 @@ pub fn load(dir: &Path, config: &ModelConfig) -> Result<Tokenizer> {
 
 /// Id of a special token such as `<s>`, or an error naming the tokenizer.
 pub fn special_id(tok: &Tokenizer, token: &str) -> Result<u32> {
-    tok.token_to_id(token)
-        .ok_or_else(|| Error::Other(format!("tokenizer has no {token} token; the chat template needs it")))
+    tok.token_to_id(token).ok_or_else(|| Error::Other(format!("tokenizer has no {token} token; the chat template needs it")))
 }

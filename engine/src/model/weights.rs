@@ -12,9 +12,8 @@ use crate::error::{Error, Result};
 /// Reads every tensor of a safetensors file, converted to `dtype`.
 pub fn load_file(path: &Path, dtype: DType, device: &Device) -> Result<HashMap<String, Tensor>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
-        Error::model(path, format!("not a valid safetensors file ({e}); re-download or re-export the weights"))
-    })?;
+    let tensors = candle_core::safetensors::load_buffer(&bytes, device)
+        .map_err(|e| Error::model(path, format!("not a valid safetensors file ({e}); re-download or re-export the weights")))?;
     tensors
         .into_iter()
         .map(|(name, t)| {
@@ -31,15 +30,11 @@ pub fn load_model_dir(dir: &Path, dtype: DType, device: &Device) -> Result<HashM
         return load_file(&single, dtype, device);
     }
     let index_path = dir.join("model.safetensors.index.json");
-    let text = std::fs::read_to_string(&index_path).map_err(|_| {
-        Error::model(dir, "no model.safetensors and no model.safetensors.index.json; export the weights as safetensors")
-    })?;
-    let index: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::model(&index_path, format!("invalid index: {e}")))?;
-    let map = index
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| Error::model(&index_path, "missing \"weight_map\" object"))?;
+    let text = std::fs::read_to_string(&index_path)
+        .map_err(|_| Error::model(dir, "no model.safetensors and no model.safetensors.index.json; export the weights as safetensors"))?;
+    let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::model(&index_path, format!("invalid index: {e}")))?;
+    let map =
+        index.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::model(&index_path, "missing \"weight_map\" object"))?;
     let shards: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
     let mut all = HashMap::new();
     for shard in shards {

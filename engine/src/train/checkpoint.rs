@@ -60,8 +60,7 @@ impl TrainerState {
 /// Writes a checkpoint of `model`'s trainable parameters, the optimizer and
 /// `state`, then deletes the oldest checkpoints beyond `keep`.
 pub fn save(run: &RunDir, model: &Model, opt: &AdamW, state: &TrainerState, keep: usize) -> Result<()> {
-    let params: HashMap<String, Tensor> =
-        model.trainable().iter().map(|p| (p.name.clone(), p.var.as_tensor().detach())).collect();
+    let params: HashMap<String, Tensor> = model.trainable().iter().map(|p| (p.name.clone(), p.var.as_tensor().detach())).collect();
     let dir = run.checkpoint_dir(state.step);
     crate::atomic::write_dir(&dir, |tmp| {
         weights::save_file(&tmp.join("trainable.safetensors"), &params, None)?;
@@ -79,8 +78,7 @@ pub fn save(run: &RunDir, model: &Model, opt: &AdamW, state: &TrainerState, keep
 pub fn load(dir: &Path, model: &Model, opt: &mut AdamW) -> Result<TrainerState> {
     let state_path = dir.join("state.json");
     let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
-    let state: TrainerState =
-        serde_json::from_str(&text).map_err(|e| Error::run(dir, format!("invalid state.json: {e}")))?;
+    let state: TrainerState = serde_json::from_str(&text).map_err(|e| Error::run(dir, format!("invalid state.json: {e}")))?;
     let device = model.device().clone();
     let params = weights::load_file(&dir.join("trainable.safetensors"), model.dtype(), &device)?;
     model.set_trainable(&params, &dir.join("trainable.safetensors"))?;

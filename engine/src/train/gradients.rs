@@ -14,9 +14,9 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, Var, backprop::GradStore};
 
 use crate::data::Batch;
-use crate::model::{Model, fused_layer};
 use crate::model::mistral::Pass;
 use crate::model::ops::weighted_nll_sum;
+use crate::model::{Model, fused_layer};
 
 /// Gradients of the trainable parameters, summed over micro-batches.
 pub struct GradAccumulator {
@@ -149,7 +149,14 @@ impl CustomOp1 for SeedGradient {
 
 /// [`accumulate`] with the layers run by [`fused_layer`]: activations are
 /// plain buffers of `T`, gradients of the adapters go straight to `acc`.
-fn accumulate_fused<T: fused_layer::Real>(model: &Model, batch: &Batch, pass: Pass, scale: f64, checkpointing: bool, acc: &mut GradAccumulator) -> Result<f64> {
+fn accumulate_fused<T: fused_layer::Real>(
+    model: &Model,
+    batch: &Batch,
+    pass: Pass,
+    scale: f64,
+    checkpointing: bool,
+    acc: &mut GradAccumulator,
+) -> Result<f64> {
     let (b, t) = batch.inputs.dims2()?;
     let shape = (b, t, model.config.hidden_size);
     let mut x: Vec<T> = model.embed(&batch.inputs)?.flatten_all()?.to_vec1()?;

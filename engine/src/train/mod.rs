@@ -18,4 +18,4 @@ pub mod session;
 pub mod trainer;
 
 pub use events::{Control, Event, Signal};
-pub use trainer::{Outcome, train, resume};
+pub use trainer::{Outcome, resume, train};

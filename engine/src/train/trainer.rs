@@ -127,7 +127,10 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
         }
         let loss = loss_sum / targets as f64;
         if !loss.is_finite() {
-            return Err(Error::Other(format!("loss became {loss} at step {}; lower training.learning_rate or check the data", st.step + 1)));
+            return Err(Error::Other(format!(
+                "loss became {loss} at step {}; lower training.learning_rate or check the data",
+                st.step + 1
+            )));
         }
         let grads = acc.finish(&s.model)?;
         let grad_norm = global_norm(&grads)?;
