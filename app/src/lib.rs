@@ -4,3 +4,4 @@
 pub mod cli;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod signals;

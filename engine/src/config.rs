@@ -83,9 +83,10 @@ pub enum TrainOn {
     All,
 }
 
-/// `[lora]`: the adapter's shape.
+/// `[lora]`: the adapter's shape; a missing field takes its default
+/// (rank 16, alpha 32, dropout 0.05, all seven projections).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LoraSection {
     /// Rank r of the low-rank update.
     pub rank: usize,
@@ -458,6 +459,13 @@ mod tests {
         assert_eq!(c.model.path, Path::new("/work/proj/model"));
         assert_eq!(c.data.train_file, Path::new("/work/proj/configs/data/t.jsonl"));
         assert_eq!(without_dot_parts(Path::new("../../x")), Path::new("../../x"));
+    }
+
+    #[test]
+    fn a_partial_lora_table_takes_the_documented_defaults() {
+        let c = TrainConfig::from_toml("[model]\npath = \"m\"\n[data]\ntrain_file = \"t.jsonl\"\n[lora]\nrank = 64\n").unwrap();
+        assert_eq!((c.lora.rank, c.lora.alpha, c.lora.dropout), (64, 32.0, 0.05));
+        assert_eq!(c.lora.target_modules, vec!["all-linear".to_string()]);
     }
 
     #[test]

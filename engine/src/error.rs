@@ -18,6 +18,18 @@ pub enum Error {
     #[error("{path}:{line}: {message}")]
     DataLine { path: PathBuf, line: usize, message: String },
 
+    /// Lines of a data file are malformed: every one is listed (the first
+    /// [`BAD_LINES_SHOWN`] of them in the message, with a count of the rest).
+    #[error("{}", format_bad_lines(path, *lines, bad))]
+    DataLines {
+        /// The file.
+        path: PathBuf,
+        /// Its non-blank lines.
+        lines: usize,
+        /// `(line number in the file, problem)` of each malformed line.
+        bad: Vec<(usize, String)>,
+    },
+
     /// The model directory or its weights are unusable.
     #[error("model {path}: {message}")]
     Model { path: PathBuf, message: String },
@@ -46,6 +58,20 @@ pub struct FieldError {
     pub field: String,
     /// What is wrong and what to do.
     pub message: String,
+}
+
+/// How many malformed lines an error message lists before it counts the rest.
+pub const BAD_LINES_SHOWN: usize = 50;
+
+fn format_bad_lines(path: &std::path::Path, lines: usize, bad: &[(usize, String)]) -> String {
+    let mut out = format!("{}: {} of {lines} lines are malformed:\n", path.display(), bad.len());
+    for (line, message) in bad.iter().take(BAD_LINES_SHOWN) {
+        out += &format!("  {}:{line}: {message}\n", path.display());
+    }
+    if bad.len() > BAD_LINES_SHOWN {
+        out += &format!("  ... and {} more\n", bad.len() - BAD_LINES_SHOWN);
+    }
+    out + "fix these lines, or skip them (data.skip_bad_lines = true in the config, --skip-bad-lines on the command line)"
 }
 
 fn format_field_errors(errors: &[FieldError]) -> String {

@@ -4,19 +4,21 @@
 //! chat conversations with the model's chat template, fine-tunes LoRA adapters
 //! (or all weights) with real gradients, writes every run to a crash-safe run
 //! directory, evaluates perplexity and estimates memory before launch. The GUI
-//! and the CLI drive it through [`engine_thread`]'s command/event channels.
+//! and the CLI drive it through [`jobs::Engine`] (every command a job with an
+//! id and events) and start runs through a [`backend::Backend`].
 //!
 //! See `ARCHITECTURE.md` at the repository root for the module map.
 
 pub mod adapter;
 pub mod atomic;
+pub mod backend;
 pub mod config;
 pub mod data;
 pub mod device;
-pub mod engine_thread;
 pub mod error;
 pub mod estimate;
 pub mod eval;
+pub mod jobs;
 pub mod model;
 pub mod runs;
 pub mod sample;

@@ -206,3 +206,27 @@ fn malformed_data_line_is_named_or_skipped_and_counted() {
     assert_eq!(ds.train.skipped_lines.len(), 1);
     assert_eq!(ds.train.skipped_lines[0].0, 49);
 }
+
+#[test]
+fn a_non_finite_gradient_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::tiny_model(dir.path(), 4);
+    let mut cfg = common::tiny_config(dir.path(), &model);
+    cfg.training.learning_rate = 1e30;
+    cfg.training.max_grad_norm = 0.0;
+    cfg.training.checkpoint_every = 0;
+    cfg.training.eval_every = 0;
+    let err = engine::train::train(&cfg, &mut Unattended).unwrap_err().to_string();
+    let run = engine::runs::RunDir::open(&engine::runs::run_dir::list(&cfg.run.runs_dir)[0].path).unwrap();
+    let status = run.status().unwrap();
+    assert_eq!(status.state, engine::runs::RunState::Failed);
+    let bad_step = status.step + 1;
+    assert!(err.contains(&format!("step {bad_step}:")) && err.contains("training.learning_rate"), "{err}");
+    assert!(status.message.as_deref().is_some_and(|m| m.contains("not applying") || m.contains("without applying")), "{status:?}");
+    let last = run.metrics().unwrap().pop().unwrap();
+    assert_eq!(last.step, bad_step);
+    assert!(last.grad_norm.is_some_and(|g| !g.is_finite()) || last.loss.is_some_and(|l| !l.is_finite()), "{last:?}");
+    let text = std::fs::read_to_string(run.metrics_path()).unwrap();
+    assert!(!text.contains("null"), "non-finite values are written as text, not null: {text}");
+    assert_eq!(run.checkpoints().last().map(|c| c.0), Some(status.step), "the last good step is checkpointed");
+}

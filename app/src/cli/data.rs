@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use engine::config::TrainOn;
-use engine::data::report::analyze;
-use engine::model::ModelConfig;
+use engine::data::report::DataRequest;
+use engine::error::BAD_LINES_SHOWN;
+use engine::jobs::{Job, JobEvent};
 
 /// Check, preview and measure a JSONL conversation file.
 #[derive(Debug, clap::Args)]
@@ -22,22 +23,42 @@ pub struct Args {
     /// How many conversations to preview.
     #[arg(long, default_value_t = 2)]
     show: usize,
-    /// Report malformed lines instead of stopping at the first.
+    /// Skip malformed lines (each is still reported) instead of failing.
     #[arg(long)]
     skip_bad_lines: bool,
 }
 
-/// Runs the subcommand.
+/// Runs the subcommand (as an engine job, like the window's Data tab).
 pub fn run(args: Args) -> Result<()> {
-    let model_cfg = ModelConfig::load(&args.model)?;
-    let tok = engine::model::tokenizer::load(&args.model, &model_cfg)?;
-    let r = analyze(&args.file, &tok, args.max_seq_len, TrainOn::Assistant, args.show)?;
-    if let (false, Some((line, msg))) = (args.skip_bad_lines, r.skipped.first()) {
-        bail!("{}:{line}: {msg} (fix the line, or pass --skip-bad-lines to skip bad lines)", args.file.display());
+    let req = DataRequest {
+        file: args.file.clone(),
+        model_dir: args.model.clone(),
+        max_seq_len: args.max_seq_len,
+        train_on: TrainOn::Assistant,
+        previews: args.show,
+    };
+    let mut report = None;
+    super::progress::run_job(
+        |engine| engine.start(Job::AnalyzeData(Box::new(req))).map_err(anyhow::Error::msg),
+        |event| {
+            match event {
+                JobEvent::Analyzed(r) => report = Some(r),
+                JobEvent::Failed(e) => bail!("{e}"),
+                _ => {}
+            }
+            Ok(())
+        },
+    )?;
+    let r = report.ok_or_else(|| anyhow::anyhow!("the analysis ended without a result"))?;
+    if !args.skip_bad_lines && !r.skipped.is_empty() {
+        bail!("{}", engine::Error::DataLines { path: args.file.clone(), lines: r.lines, bad: r.skipped.clone() });
     }
-    println!("{}: {} records", args.file.display(), r.records);
-    for (line, msg) in &r.skipped {
+    println!("{}: {} records ({})", args.file.display(), r.records, r.validity());
+    for (line, msg) in r.skipped.iter().take(BAD_LINES_SHOWN) {
         println!("  skipped line {line}: {msg}");
+    }
+    if r.skipped.len() > BAD_LINES_SHOWN {
+        println!("  ... and {} more", r.skipped.len() - BAD_LINES_SHOWN);
     }
     for preview in &r.previews {
         println!("---\n{}", engine::data::template::render_segments(preview));

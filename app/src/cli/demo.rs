@@ -4,13 +4,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use engine::config::TrainConfig;
-use engine::engine_thread::Command;
-use engine::eval::{EvalRequest, compare};
-use engine::runs::RunDir;
+use engine::eval::EvalRequest;
 
-use super::progress::run_with_progress;
+use super::progress::{evaluate, train_with_progress};
 
 /// Fine-tune the shipped sample model and compare perplexities.
 #[derive(Debug, clap::Args)]
@@ -41,19 +39,11 @@ pub fn run(args: Args) -> Result<()> {
         e.trainable,
         engine::estimate::human_bytes(e.total_bytes)
     );
-    let (run_dir, state) = run_with_progress(Command::Train(Box::new(cfg.clone())))?;
+    let (run_dir, state) = train_with_progress(|backend| backend.start(cfg))?;
     println!("run {} ended: {state:?}", run_dir.display());
-    let run = RunDir::open(&run_dir)?;
-    let req = EvalRequest {
-        model_dir: cfg.model.path.clone(),
-        adapters: vec![run.adapter_dir()],
-        data_file: cfg.data.test_file.clone().context("the config has no data.test_file")?,
-        max_seq_len: cfg.data.max_seq_len,
-        batch_size: 16,
-        device: cfg.model.device.clone(),
-    };
+    let req = EvalRequest::for_runs(&[run_dir], None)?;
     println!("held-out perplexity on {}:", req.data_file.display());
-    let rows = compare(&req, |_| {})?;
+    let rows = evaluate(req, |_| {})?;
     print!("{}", super::eval::table(&rows));
     Ok(())
 }

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use engine::eval::{EvalRequest, EvalRow, compare};
-use engine::runs::RunDir;
+use anyhow::{Context, Result};
+use engine::eval::{EvalRequest, EvalRow};
+
+use super::progress::evaluate;
 
 /// Perplexity of the base model and of each adapter on the same held-out data.
 #[derive(Debug, clap::Args)]
@@ -21,11 +22,11 @@ pub struct Args {
     /// Held-out JSONL file (overrides the run's `data.test_file`).
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
-    /// Truncate examples to this many tokens.
-    #[arg(long, default_value_t = 256)]
+    /// Truncate examples to this many tokens (without --run; a run uses its config's).
+    #[arg(long, default_value_t = EvalRequest::DEFAULT_MAX_SEQ_LEN)]
     max_seq_len: usize,
     /// Examples per forward pass.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = EvalRequest::DEFAULT_BATCH_SIZE)]
     batch_size: usize,
     /// Device: cpu, cuda:N, metal:N.
     #[arg(long, default_value = "cpu")]
@@ -41,7 +42,7 @@ pub fn run(args: Args) -> Result<()> {
     if !args.json {
         println!("evaluating on {} ...", req.data_file.display());
     }
-    let rows = compare(&req, |row| {
+    let rows = evaluate(req, |row| {
         if !args.json {
             eprintln!("  {}: perplexity {:.3}", row.name, row.perplexity);
         }
@@ -54,37 +55,25 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The request: from the runs when given (their base model, held-out file
+/// and length), else from `--model` and `--data`; flags override.
 fn request(args: &Args) -> Result<EvalRequest> {
-    let first = args.runs.first().map(|d| RunDir::open(d)).transpose()?;
-    let cfg = first.as_ref().map(|r| r.config()).transpose()?;
-    let model_dir = match (&args.model, &cfg) {
-        (Some(m), _) => m.clone(),
-        (None, Some(c)) => c.model.path.clone(),
-        (None, None) => bail!("name a base model with --model DIR, or a run with --run RUN_DIR"),
+    let mut req = if args.runs.is_empty() {
+        let model = args.model.clone().context("name a base model with --model DIR, or a run with --run RUN_DIR")?;
+        let data = args.data.clone().context("name a held-out JSONL file with --data FILE")?;
+        let mut req = EvalRequest::new(model, data);
+        req.max_seq_len = args.max_seq_len;
+        req
+    } else {
+        EvalRequest::for_runs(&args.runs, args.data.clone())?
     };
-    let data_file = match (&args.data, &cfg) {
-        (Some(d), _) => d.clone(),
-        (None, Some(c)) => c.data.test_file.clone().context("the run's config has no data.test_file; pass --data FILE")?,
-        (None, None) => bail!("name a held-out JSONL file with --data FILE"),
-    };
-    let mut adapters = Vec::new();
-    for r in &args.runs {
-        let run = RunDir::open(r)?;
-        let dir = run.adapter_dir();
-        if !dir.is_dir() {
-            bail!("run {} has no adapter yet (it saves one at its first evaluation)", r.display());
-        }
-        adapters.push(dir);
+    if let Some(model) = &args.model {
+        req.model_dir = model.clone();
     }
-    adapters.extend(args.adapters.iter().cloned());
-    Ok(EvalRequest {
-        model_dir,
-        adapters,
-        data_file,
-        max_seq_len: cfg.as_ref().map_or(args.max_seq_len, |c| c.data.max_seq_len),
-        batch_size: args.batch_size,
-        device: args.device.clone(),
-    })
+    req.adapters.extend(args.adapters.iter().cloned());
+    req.batch_size = args.batch_size;
+    req.device = args.device.clone();
+    Ok(req)
 }
 
 /// The rows as an aligned text table with the change against the base.

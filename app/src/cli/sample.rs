@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use engine::config::TrainConfig;
-use engine::engine_thread::Command;
 use engine::runs::RunDir;
 
-use super::progress::run_with_progress;
+use super::progress::train_with_progress;
 
 /// Rebuild the shipped sample tokenizer and base model.
 #[derive(Debug, clap::Args)]
@@ -51,7 +50,7 @@ pub fn run(args: Args) -> Result<()> {
     if max_steps.is_some() {
         pretrain.training.max_steps = max_steps;
     }
-    let (run_dir, _) = run_with_progress(Command::Train(Box::new(pretrain)))?;
+    let (run_dir, _) = train_with_progress(|backend| backend.start(pretrain))?;
     let run = RunDir::open(&run_dir)?;
     let status = run.status()?;
     let out = dir.join("model");

@@ -4,10 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use engine::config::TrainConfig;
-use engine::engine_thread::Command;
 use engine::runs::RunDir;
 
-use super::progress::run_with_progress;
+use super::progress::train_with_progress;
 
 /// Train a LoRA adapter (or the full model), or resume a run.
 #[derive(Debug, clap::Args)]
@@ -29,7 +28,7 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let cmd = match (args.config, args.resume) {
+    let (dir, state) = match (args.config, args.resume) {
         (Some(path), _) => {
             let mut cfg = TrainConfig::load(&path)?;
             if let Some(dir) = args.runs_dir {
@@ -39,15 +38,11 @@ pub fn run(args: Args) -> Result<()> {
                 cfg.training.max_steps = args.max_steps;
                 cfg.check()?;
             }
-            Command::Train(Box::new(cfg))
+            train_with_progress(|backend| backend.start(cfg))?
         }
-        (None, Some(dir)) => {
-            RunDir::open(&dir)?;
-            Command::Resume(dir)
-        }
+        (None, Some(dir)) => train_with_progress(|backend| backend.resume(&dir))?,
         (None, None) => unreachable!("clap requires --config or --resume"),
     };
-    let (dir, state) = run_with_progress(cmd)?;
     let run = RunDir::open(&dir)?;
     let status = run.status()?;
     println!("run {} ended: {state:?} at step {}/{}", dir.display(), status.step, status.total_steps);

@@ -1,20 +1,25 @@
 //! The window's top level: tabs, the runs side panel, the status bar, and
-//! the engine's events turned into view state each frame.
+//! the engine's events turned into view state each frame. The one place
+//! that talks to the engine: panels return actions, this file carries them
+//! out (runs start through the [`Backend`], other work as engine jobs).
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use eframe::egui::{self, Color32, RichText};
+use engine::backend::{Backend, LocalBackend};
 use engine::config::TrainConfig;
-use engine::engine_thread::{Command, EngineEvent, EngineHandle};
+use engine::jobs::{Engine, Job, JobEvent, JobId};
 use engine::train::Event;
 
 use super::Workspace;
 use super::config_editor::ConfigEditor;
-use super::data::DataPanel;
-use super::evaluate::EvaluatePanel;
+use super::data::{DataAction, DataPanel};
+use super::evaluate::{EvaluateAction, EvaluatePanel};
 use super::monitor::Monitor;
 use super::runs::{RunAction, RunsPanel};
-use super::status_bar::{self, LiveRun};
+use super::status_bar::{self, LiveRun, StatusAction};
 
 /// The central tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,14 +51,22 @@ impl Tab {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Remembered {
     tab: Tab,
-    config_path: Option<std::path::PathBuf>,
+    config_path: Option<PathBuf>,
     #[serde(default)]
-    runs_dir: Option<std::path::PathBuf>,
+    runs_dir: Option<PathBuf>,
+}
+
+/// Where the window runs its work.
+struct Engines {
+    /// Every job of the window (training, evaluation, analysis).
+    jobs: Arc<Engine>,
+    /// Where runs execute (this machine).
+    backend: Box<dyn Backend>,
 }
 
 /// The whole window's state.
 pub struct WorkbenchApp {
-    engine: EngineHandle,
+    engine: Engines,
     workspace: Workspace,
     /// The runs list.
     pub runs: RunsPanel,
@@ -71,6 +84,9 @@ pub struct WorkbenchApp {
     pub tab: Tab,
     /// An error to show until dismissed.
     pub banner: Option<String>,
+    /// Size the window to the screen at the first frame that knows the
+    /// screen (first start only; later starts get the remembered size).
+    fit_to_screen: bool,
 }
 
 impl WorkbenchApp {
@@ -82,7 +98,7 @@ impl WorkbenchApp {
 
     /// Restores the last runs folder, tab and config from eframe's storage;
     /// an explicit `runs_dir` wins over the remembered one.
-    pub fn restore(runs_dir: Option<std::path::PathBuf>, sample_dir: std::path::PathBuf, storage: Option<&dyn eframe::Storage>) -> Self {
+    pub fn restore(runs_dir: Option<PathBuf>, sample_dir: PathBuf, storage: Option<&dyn eframe::Storage>) -> Self {
         let remembered: Option<Remembered> = storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY));
         let runs_dir = runs_dir.or_else(|| remembered.as_ref().and_then(|r| r.runs_dir.clone())).unwrap_or_else(|| "runs".into());
         let workspace = Workspace::new(runs_dir, sample_dir);
@@ -93,11 +109,11 @@ impl WorkbenchApp {
                 app.tab = r.tab;
                 app
             }
-            None => Self::new(workspace),
+            None => Self { fit_to_screen: true, ..Self::new(workspace) },
         }
     }
 
-    fn with_config(workspace: Workspace, path: Option<std::path::PathBuf>) -> Self {
+    fn with_config(workspace: Workspace, path: Option<PathBuf>) -> Self {
         let fallback =
             || TrainConfig::from_toml("[model]\npath = \"model\"\n[data]\ntrain_file = \"train.jsonl\"\n").expect("minimal config parses");
         let mut editor = ConfigEditor::new(fallback(), None);
@@ -109,10 +125,11 @@ impl WorkbenchApp {
         editor.config.run.runs_dir = workspace.runs_dir.clone();
         editor.revalidate();
         let data = DataPanel::new(editor.config.data.train_file.clone());
+        let engine = Arc::new(Engine::new());
         Self {
             data,
             evaluate: EvaluatePanel::default(),
-            engine: EngineHandle::spawn(),
+            engine: Engines { backend: Box::new(LocalBackend::new(Arc::clone(&engine))), jobs: engine },
             runs: RunsPanel::new(workspace.runs_dir.clone()),
             workspace,
             editor,
@@ -120,12 +137,13 @@ impl WorkbenchApp {
             live: LiveRun::default(),
             tab: Tab::Configure,
             banner: None,
+            fit_to_screen: false,
         }
     }
 
     /// Opens `path` in the editor (the runs folder stays the window's);
     /// a problem shows in the error banner.
-    pub fn open_config(&mut self, path: &std::path::Path) {
+    pub fn open_config(&mut self, path: &Path) {
         match self.editor.load(path) {
             Ok(()) => {
                 self.editor.config.run.runs_dir = self.workspace.runs_dir.clone();
@@ -135,72 +153,147 @@ impl WorkbenchApp {
         }
     }
 
-    /// Starts training the editor's config on the engine thread.
+    /// The engine the window's jobs run on (for the signal handler).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine.jobs
+    }
+
+    /// Starts training the editor's config through the backend.
     pub fn launch(&mut self) {
         let mut cfg = self.editor.config.clone();
         cfg.run.runs_dir = self.workspace.runs_dir.clone();
-        self.start(Command::Train(Box::new(cfg)));
+        self.start_run(|b| b.start(cfg));
     }
 
-    /// Resumes a stopped run.
-    pub fn resume(&mut self, run: std::path::PathBuf) {
-        self.start(Command::Resume(run));
+    /// Resumes a stopped run from its last checkpoint.
+    pub fn resume(&mut self, run: PathBuf) {
+        self.start_run(|b| b.resume(&run));
     }
 
-    /// Sends a train or resume command (unless a run is active) and shows the charts.
-    fn start(&mut self, cmd: Command) {
+    /// Starts a run (unless one is active) and shows the charts.
+    fn start_run(&mut self, start: impl FnOnce(&dyn Backend) -> engine::Result<JobId>) {
         if self.live.active {
             return;
         }
-        self.live = LiveRun { active: true, ..Default::default() };
-        self.engine.send(cmd);
-        self.tab = Tab::Monitor;
+        match start(self.engine.backend.as_ref()) {
+            Ok(job) => {
+                self.live = LiveRun { active: true, job: Some(job), ..Default::default() };
+                self.tab = Tab::Monitor;
+            }
+            Err(e) => self.banner = Some(e.to_string()),
+        }
     }
 
     /// Cancels the current run (it keeps a resumable checkpoint).
-    pub fn cancel(&self) {
-        self.engine.send(Command::Cancel);
+    pub fn cancel(&mut self) {
+        self.steer(StatusAction::Cancel);
+    }
+
+    /// Pauses, continues or cancels the live run: through the backend once
+    /// its directory exists, else (still preparing) its job.
+    fn steer(&mut self, action: StatusAction) {
+        let result = match (&self.live.run_dir, action) {
+            (Some(dir), StatusAction::Pause) => self.engine.backend.pause(dir, true),
+            (Some(dir), StatusAction::Continue) => self.engine.backend.pause(dir, false),
+            (Some(dir), StatusAction::Cancel) => self.engine.backend.cancel(dir),
+            (None, StatusAction::Cancel) => {
+                self.live.job.inspect(|&job| self.engine.jobs.cancel(job));
+                Ok(())
+            }
+            (None, _) => Ok(()),
+        };
+        if let Err(e) = result {
+            self.banner = Some(e.to_string());
+        }
+    }
+
+    /// Starts an engine job for a panel; a refusal goes to the banner.
+    fn start_job(&mut self, job: Job) -> Option<JobId> {
+        match self.engine.jobs.start(job) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                self.banner = Some(e);
+                None
+            }
+        }
+    }
+
+    fn on_evaluate(&mut self, action: EvaluateAction) {
+        match action {
+            EvaluateAction::Run(req) => {
+                self.evaluate.job = self.start_job(Job::Evaluate(req));
+                self.evaluate.running = self.evaluate.job.is_some();
+            }
+            EvaluateAction::Cancel => {
+                self.evaluate.job.inspect(|&job| self.engine.jobs.cancel(job));
+            }
+        }
+    }
+
+    fn on_data(&mut self, action: DataAction) {
+        match action {
+            DataAction::Analyze(req) => {
+                if let Some(old) = self.data.job.take() {
+                    self.engine.jobs.cancel(old);
+                }
+                self.data.job = self.start_job(Job::AnalyzeData(req));
+            }
+        }
     }
 
     /// Applies every pending engine event to the view state.
     pub fn poll_engine(&mut self) {
-        while let Ok(ev) = self.engine.events.try_recv() {
-            match ev {
-                EngineEvent::Train(Event::Started { run_dir, total_steps, first_step }) => {
-                    self.live.step = first_step.saturating_sub(1);
-                    self.live.total_steps = total_steps;
-                    self.runs.refresh();
-                    self.runs.selected.insert(run_dir.clone());
-                    self.live.run_dir = Some(run_dir);
-                }
-                EngineEvent::Train(Event::Progress { step, total_steps, epoch, loss, eta_s, tokens_per_s }) => {
-                    self.live = LiveRun { step, total_steps, epoch, loss, eta_s, tokens_per_s, ..self.live.clone() };
-                }
-                EngineEvent::Train(Event::Paused(p)) => self.live.paused = p,
-                EngineEvent::Train(Event::Log(line)) => self.live.last_log = line,
-                EngineEvent::Train(Event::Metrics(_)) => {}
-                EngineEvent::Train(Event::Error(e)) => {
-                    self.banner = Some(e);
-                    self.live.active = false;
-                }
-                EngineEvent::Train(Event::Finished { state, .. }) => {
-                    self.live.active = false;
-                    self.live.paused = false;
-                    self.live.last_log = format!("last run: {state:?} at step {}", self.live.step);
-                    self.runs.refresh();
-                }
-                EngineEvent::Rejected(m) => {
-                    self.evaluate.running = false;
-                    self.banner = Some(m);
-                }
-                ev @ (EngineEvent::EvalRow(_) | EngineEvent::EvalDone(_)) => self.evaluate.on_event(&ev),
+        while let Ok(ev) = self.engine.jobs.events().try_recv() {
+            let job = Some(ev.job);
+            if job == self.live.job {
+                self.on_train_event(ev.event);
+            } else if job == self.evaluate.job {
+                self.evaluate.on_event(&ev.event);
+            } else if job == self.data.job {
+                self.data.on_event(&ev.event);
             }
+        }
+    }
+
+    fn on_train_event(&mut self, event: JobEvent) {
+        match event {
+            JobEvent::Train(Event::Started { run_dir, total_steps, first_step }) => {
+                self.live.step = first_step.saturating_sub(1);
+                self.live.total_steps = total_steps;
+                self.runs.refresh();
+                self.runs.selected.insert(run_dir.clone());
+                self.live.run_dir = Some(run_dir);
+            }
+            JobEvent::Train(Event::Progress { step, total_steps, epoch, loss, eta_s, tokens_per_s }) => {
+                self.live = LiveRun { step, total_steps, epoch, loss, eta_s, tokens_per_s, ..self.live.clone() };
+            }
+            JobEvent::Train(Event::Paused(p)) => self.live.paused = p,
+            JobEvent::Train(Event::Log(line)) => self.live.last_log = line,
+            JobEvent::Train(Event::Error(e)) => self.banner = Some(e),
+            JobEvent::Train(Event::Finished { state, .. }) => {
+                self.live.last_log = format!("last run: {state:?} at step {}", self.live.step);
+                self.runs.refresh();
+            }
+            JobEvent::Ended => {
+                self.live.active = false;
+                self.live.paused = false;
+                self.live.job = None;
+            }
+            _ => {}
         }
     }
 
     /// Draws one frame (what eframe and the tests call).
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.poll_engine();
+        if self.fit_to_screen {
+            if let Some(screen) = ui.ctx().input(|i| i.viewport().monitor_size) {
+                let size = screen * 0.9;
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::OuterPosition(((screen - size) * 0.5).to_pos2()));
+                self.fit_to_screen = false;
+            }
+        }
         let (launch_key, cancel_key) =
             ui.input(|i| (i.modifiers.command && i.key_pressed(egui::Key::Enter), i.key_pressed(egui::Key::Escape)));
         if launch_key && self.editor.errors.is_empty() {
@@ -227,10 +320,10 @@ impl WorkbenchApp {
                 });
             });
         });
-        egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(ui, &self.live, &self.engine));
-        let mut action = None;
-        egui::Panel::left("runs").default_size(340.0).show(ui, |ui| action = self.runs.ui(ui));
-        if let Some(RunAction::Resume(run)) = action {
+        if let Some(action) = egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(ui, &self.live)).inner {
+            self.steer(action);
+        }
+        if let Some(RunAction::Resume(run)) = egui::Panel::left("runs").default_size(340.0).show(ui, |ui| self.runs.ui(ui)).inner {
             self.resume(run);
         }
         egui::CentralPanel::default().show(ui, |ui| {
@@ -256,12 +349,15 @@ impl WorkbenchApp {
                     self.monitor.ui(ui, &selected);
                 }
                 Tab::Data => {
-                    let c = &self.editor.config;
-                    self.data.ui(ui, &c.model.path.clone(), c.data.max_seq_len, c.data.train_on);
+                    if let Some(action) = self.data.ui(ui, &self.editor.config) {
+                        self.on_data(action);
+                    }
                 }
                 Tab::Evaluate => {
                     let selected = self.runs.selected_paths();
-                    self.evaluate.ui(ui, &selected, &self.engine, self.live.active);
+                    if let Some(action) = self.evaluate.ui(ui, &selected) {
+                        self.on_evaluate(action);
+                    }
                 }
             }
         });

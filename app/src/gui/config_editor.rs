@@ -11,6 +11,8 @@ use engine::error::FieldError;
 use engine::estimate::{Estimate, estimate, human_bytes};
 use engine::model::ModelConfig;
 
+use super::file_dialog::{self, Pick};
+
 /// The editor's state: the config being edited and what is derived from it.
 pub struct ConfigEditor {
     /// The config being edited.
@@ -23,13 +25,16 @@ pub struct ConfigEditor {
     pub estimate: Option<Estimate>,
     /// A message about the last load or save.
     pub notice: Option<String>,
+    /// The config file path as typed (open or save it without a dialog).
+    pub path_text: String,
     model_cache: Option<(PathBuf, Option<ModelConfig>)>,
 }
 
 impl ConfigEditor {
     /// An editor on `config`.
     pub fn new(config: TrainConfig, path: Option<PathBuf>) -> Self {
-        let mut e = Self { config, path, errors: Vec::new(), estimate: None, notice: None, model_cache: None };
+        let path_text = path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let mut e = Self { config, path, errors: Vec::new(), estimate: None, notice: None, path_text, model_cache: None };
         e.revalidate();
         e
     }
@@ -48,9 +53,29 @@ impl ConfigEditor {
         })?;
         self.config = cfg;
         self.path = Some(path.to_path_buf());
+        self.path_text = path.display().to_string();
         self.notice = Some(format!("loaded {}", path.display()));
         self.revalidate();
         Ok(())
+    }
+
+    /// Loads `path`, or says why not in the notice line.
+    fn open(&mut self, path: &Path) {
+        if let Err(e) = self.load(path) {
+            self.notice = Some(e);
+        }
+    }
+
+    /// Writes the config to `path` (atomically) and says so in the notice line.
+    fn save(&mut self, path: &Path) {
+        self.notice = Some(match engine::atomic::write(path, self.config.to_toml().as_bytes()) {
+            Ok(()) => {
+                self.path = Some(path.to_path_buf());
+                self.path_text = path.display().to_string();
+                format!("saved {}", path.display())
+            }
+            Err(e) => e.to_string(),
+        });
     }
 
     /// Re-checks values and files and recomputes the estimate.
@@ -85,27 +110,22 @@ impl ConfigEditor {
             ui.label("Presets:");
             for (label, file) in [("Story A (sample)", "story-a-sample.toml"), ("Quick smoke test", "quick-smoke.toml")] {
                 if ui.button(label).on_hover_text(format!("load {file}")).clicked() {
-                    let path = presets_dir.join(file);
-                    if let Err(e) = self.load(&path) {
-                        self.notice = Some(e);
-                    }
+                    self.open(&presets_dir.join(file));
                 }
             }
             ui.separator();
-            if ui.button("Open...").clicked() {
-                if let Some(p) = rfd::FileDialog::new().add_filter("TOML", &["toml"]).pick_file() {
-                    if let Err(e) = self.load(&p) {
-                        self.notice = Some(e);
-                    }
+            if ui.button("Open...").on_hover_text("choose a config file in a dialog").clicked() {
+                match file_dialog::pick(Pick::Open("TOML", &["toml"])) {
+                    Ok(Some(p)) => self.open(&p),
+                    Ok(None) => {}
+                    Err(e) => self.notice = Some(e),
                 }
             }
-            if ui.button("Save as...").clicked() {
-                if let Some(p) = rfd::FileDialog::new().add_filter("TOML", &["toml"]).set_file_name("config.toml").save_file() {
-                    self.notice = Some(match engine::atomic::write(&p, self.config.to_toml().as_bytes()) {
-                        Ok(()) => format!("saved {}", p.display()),
-                        Err(e) => e.to_string(),
-                    });
-                    self.path = Some(p);
+            if ui.button("Save as...").on_hover_text("choose where to save in a dialog").clicked() {
+                match file_dialog::pick(Pick::Save("TOML", &["toml"], "config.toml")) {
+                    Ok(Some(p)) => self.save(&p),
+                    Ok(None) => {}
+                    Err(e) => self.notice = Some(e),
                 }
             }
             let valid = self.errors.is_empty();
@@ -113,6 +133,20 @@ impl ConfigEditor {
             let button = button.on_hover_text("Start training on the local device (Ctrl+Enter)");
             let button = if valid { button } else { button.on_disabled_hover_text("fix the fields in red first") };
             launch = button.clicked();
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("Config file");
+            ui.add(egui::TextEdit::singleline(&mut self.path_text).desired_width(420.0))
+                .labelled_by(l.id)
+                .on_hover_text("type or paste a path");
+            let typed = PathBuf::from(self.path_text.trim());
+            let has_path = !self.path_text.trim().is_empty();
+            if ui.add_enabled(has_path, egui::Button::new("Open")).on_hover_text("open the typed path").clicked() {
+                self.open(&typed);
+            }
+            if ui.add_enabled(has_path, egui::Button::new("Save")).on_hover_text("save to the typed path").clicked() {
+                self.save(&typed);
+            }
         });
         if let Some(n) = &self.notice {
             ui.label(RichText::new(n).weak());
@@ -150,6 +184,7 @@ impl ConfigEditor {
             "Model directory",
             &mut self.config.model.path,
             "A Hugging Face model directory: config.json, safetensors weights, tokenizer.json",
+            &mut self.notice,
         );
         self.field_error(ui, "model.path");
         ui.horizontal(|ui| {
@@ -175,7 +210,7 @@ impl ConfigEditor {
     fn data_section(&mut self, ui: &mut egui::Ui) {
         ui.heading("Data files");
         let d = &mut self.config.data;
-        path_field(ui, "Training file", &mut d.train_file, "JSONL conversations: messages, prompt/completion or text");
+        path_field(ui, "Training file", &mut d.train_file, "JSONL conversations: messages, prompt/completion or text", &mut self.notice);
         let mut has_val = d.validation_file.is_some();
         if ui
             .checkbox(&mut has_val, "Separate validation file")
@@ -185,7 +220,7 @@ impl ConfigEditor {
             d.validation_file = has_val.then(|| d.train_file.with_file_name("validation.jsonl"));
         }
         match &mut d.validation_file {
-            Some(p) => path_field(ui, "Validation file", p, "JSONL conversations for validation loss"),
+            Some(p) => path_field(ui, "Validation file", p, "JSONL conversations for validation loss", &mut self.notice),
             None => {
                 num_field(ui, "Validation ratio", &mut d.validation_ratio, 0.01, "Fraction of the training file held out for validation")
             }
@@ -358,8 +393,9 @@ fn text_field(ui: &mut egui::Ui, label: &str, value: &mut String, tip: &str) {
     });
 }
 
-/// A labelled path field with a browse button.
-fn path_field(ui: &mut egui::Ui, label: &str, value: &mut PathBuf, tip: &str) {
+/// A labelled path field (typed or pasted) with a browse button; a dialog
+/// that cannot open says why in `notice`.
+fn path_field(ui: &mut egui::Ui, label: &str, value: &mut PathBuf, tip: &str, notice: &mut Option<String>) {
     ui.horizontal(|ui| {
         let l = ui.label(label);
         let mut text = value.display().to_string();
@@ -367,10 +403,11 @@ fn path_field(ui: &mut egui::Ui, label: &str, value: &mut PathBuf, tip: &str) {
             *value = PathBuf::from(text);
         }
         if ui.small_button("...").on_hover_text(format!("browse for {label}")).clicked() {
-            let picked =
-                if label.contains("directory") { rfd::FileDialog::new().pick_folder() } else { rfd::FileDialog::new().pick_file() };
-            if let Some(p) = picked {
-                *value = p;
+            let what = if label.contains("directory") { Pick::Folder } else { Pick::Open("JSONL", &["jsonl", "json"]) };
+            match file_dialog::pick(what) {
+                Ok(Some(p)) => *value = p,
+                Ok(None) => {}
+                Err(e) => *notice = Some(e),
             }
         }
     });

@@ -22,7 +22,7 @@ impl MetricsCache {
 
     /// The records of `run`, re-read if the file changed size since last time.
     pub fn get(&mut self, run: &Path) -> &[MetricRecord] {
-        let path = run.join("metrics.jsonl");
+        let path = run.join(engine::runs::files::METRICS);
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let stale = self.entries.get(run).is_none_or(|(l, _)| *l != len);
         if stale {

@@ -10,6 +10,7 @@ mod app;
 mod config_editor;
 mod data;
 mod evaluate;
+mod file_dialog;
 mod metrics_cache;
 mod monitor;
 mod runs;
@@ -69,10 +70,26 @@ pub struct WindowOptions {
     pub config: Option<PathBuf>,
 }
 
-/// Opens the window and runs until it is closed.
+/// The window and application icon (`assets/icon.png`, drawn by `assets/make_icon.py`).
+const ICON_PNG: &[u8] = include_bytes!("../../../assets/icon.png");
+
+/// The icon as eframe wants it.
+pub fn icon() -> anyhow::Result<eframe::egui::IconData> {
+    let image = image::load_from_memory_with_format(ICON_PNG, image::ImageFormat::Png)?.into_rgba8();
+    let (width, height) = image.dimensions();
+    Ok(eframe::egui::IconData { rgba: image.into_raw(), width, height })
+}
+
+/// Opens the window and runs until it is closed. Ctrl-C, SIGTERM and SIGHUP
+/// cancel its jobs (a training run checkpoints) and then close it.
 pub fn run(opts: WindowOptions) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default().with_inner_size([1280.0, 820.0]).with_title("LoRA Workbench"),
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_inner_size([1280.0, 820.0])
+            .with_min_inner_size([900.0, 600.0])
+            .with_title("LoRA Workbench")
+            .with_app_id("lora-workbench")
+            .with_icon(icon()?),
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
@@ -81,6 +98,7 @@ pub fn run(opts: WindowOptions) -> anyhow::Result<()> {
         options,
         Box::new(move |cc| {
             let mut app = WorkbenchApp::restore(opts.runs_dir, opts.sample_dir, cc.storage);
+            crate::signals::cancel_jobs_on_termination(app.engine(), true);
             if let Some(tab) = opts.tab {
                 app.tab = tab;
             }

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Color32};
-use egui_plot::{Legend, Line, LineStyle, Plot, Points, VLine};
+use egui_plot::{Line, LineStyle, Plot, Points, VLine};
 use engine::runs::MetricRecord;
 
+use super::file_dialog::{self, Pick};
 use super::metrics_cache::MetricsCache;
 
 /// A plotted quantity.
@@ -92,6 +93,8 @@ pub struct Monitor {
     pub clip_outliers: bool,
     /// Where the last CSV export went (or why it failed).
     pub export_notice: Option<String>,
+    /// A path typed for exports (empty: choose in a dialog).
+    pub export_path: String,
     /// Where the charts were drawn last frame (for the PNG export).
     charts_rect: Option<egui::Rect>,
 }
@@ -106,6 +109,7 @@ impl Default for Monitor {
             x_axis: XAxis::Step,
             clip_outliers: false,
             export_notice: None,
+            export_path: String::new(),
             charts_rect: None,
         }
     }
@@ -219,7 +223,8 @@ impl Monitor {
                     XAxis::Epoch => r.epoch,
                     XAxis::WallTime => r.elapsed_s,
                 };
-                metric.value(r).map(|y| [x, y])
+                // A non-finite value (a diverged step) has no place on a chart; it is marked instead.
+                metric.value(r).filter(|y| y.is_finite()).map(|y| [x, y])
             })
             .collect()
     }
@@ -250,6 +255,10 @@ impl Monitor {
     fn markers(&mut self, run: &Path) -> Vec<(f64, String)> {
         let Ok(dir) = engine::runs::RunDir::open(run) else { return Vec::new() };
         let mut steps: Vec<(usize, String)> = dir.checkpoints().into_iter().map(|(s, _)| (s, "checkpoints".to_string())).collect();
+        let not_finite = |v: Option<f64>| v.is_some_and(|v| !v.is_finite());
+        let diverged =
+            self.cache.get(run).iter().filter(|r| not_finite(r.loss) || not_finite(r.grad_norm)).map(|r| r.step).collect::<Vec<_>>();
+        steps.extend(diverged.into_iter().map(|s| (s, "not finite".to_string())));
         if let Ok(status) = dir.status() {
             if status.state == engine::runs::RunState::EarlyStopped {
                 steps.push((status.step, "early stop".to_string()));
@@ -280,6 +289,18 @@ impl Monitor {
         metrics_csv(&data)
     }
 
+    /// Where to export: the typed path, else the one chosen in a dialog (a
+    /// dialog that cannot open says why in the notice line).
+    fn export_target(&mut self, pick: Pick<'_>) -> Option<PathBuf> {
+        if !self.export_path.trim().is_empty() {
+            return Some(PathBuf::from(self.export_path.trim()));
+        }
+        file_dialog::pick(pick).unwrap_or_else(|e| {
+            self.export_notice = Some(e);
+            None
+        })
+    }
+
     /// Draws the controls and the charts of the `selected` runs.
     pub fn ui(&mut self, ui: &mut egui::Ui, selected: &[PathBuf]) {
         ui.horizontal_wrapped(|ui| {
@@ -291,8 +312,14 @@ impl Monitor {
             ui.selectable_value(&mut self.x_axis, XAxis::Epoch, "Epoch");
             ui.selectable_value(&mut self.x_axis, XAxis::WallTime, "Wall time");
             ui.checkbox(&mut self.clip_outliers, "Clip outliers (p99)");
-            if ui.add_enabled(!selected.is_empty(), egui::Button::new("Export CSV...")).clicked() {
-                if let Some(path) = rfd::FileDialog::new().add_filter("CSV", &["csv"]).set_file_name("metrics.csv").save_file() {
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("Export to");
+            let edit =
+                egui::TextEdit::singleline(&mut self.export_path).hint_text("a path, or empty to choose in a dialog").desired_width(300.0);
+            ui.add(edit).labelled_by(l.id);
+            if ui.add_enabled(!selected.is_empty(), egui::Button::new("Export CSV")).on_hover_text("the ticked runs' metrics").clicked() {
+                if let Some(path) = self.export_target(Pick::Save("CSV", &["csv"], "metrics.csv")) {
                     let csv = self.csv(selected);
                     self.export_notice = Some(match engine::atomic::write(&path, csv.as_bytes()) {
                         Ok(()) => format!("wrote {}", path.display()),
@@ -300,13 +327,9 @@ impl Monitor {
                     });
                 }
             }
-        });
-        ui.horizontal(|ui| {
             let can_save = self.charts_rect.is_some() && !selected.is_empty();
-            if ui.add_enabled(can_save, egui::Button::new("Save charts as PNG...")).clicked() {
-                if let (Some(path), Some(rect)) =
-                    (rfd::FileDialog::new().add_filter("PNG", &["png"]).set_file_name("charts.png").save_file(), self.charts_rect)
-                {
+            if ui.add_enabled(can_save, egui::Button::new("Save charts as PNG")).clicked() {
+                if let (Some(path), Some(rect)) = (self.export_target(Pick::Save("PNG", &["png"], "charts.png")), self.charts_rect) {
                     let ppp = ui.ctx().pixels_per_point();
                     self.export_notice = Some(format!("saving {}", path.display()));
                     ui.ctx().request_screenshot(move |image| {
@@ -334,6 +357,7 @@ impl Monitor {
                 Some((raw.first()?[0], raw.last()?[0]))
             })
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        legend_ui(ui, selected);
         let width = ((ui.available_width() - 3.0 * ui.spacing().item_spacing.x) / 2.0).max(200.0);
         let height = ((ui.available_height() - 40.0) / 3.0).max(120.0);
         let charts = egui::Grid::new("charts").num_columns(2).show(ui, |ui| {
@@ -377,7 +401,8 @@ impl Monitor {
             }
             pts
         };
-        let mut plot = Plot::new(metric.title()).width(width).height(height).legend(Legend::default()).link_axis(link, [true, false]);
+        // No legend inside the chart (it covered the curves): one legend row above all charts.
+        let mut plot = Plot::new(metric.title()).width(width).height(height).link_axis(link, [true, false]);
         if let Some((lo, hi)) = span {
             plot = plot.include_x(lo).include_x(hi);
         }
@@ -401,6 +426,23 @@ impl Monitor {
             }
         });
     }
+}
+
+/// One legend for all charts, above them: each run's colour and name, and
+/// what the line styles mean.
+fn legend_ui(ui: &mut egui::Ui, selected: &[PathBuf]) {
+    ui.horizontal_wrapped(|ui| {
+        for (i, run) in selected.iter().enumerate() {
+            let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let (swatch, _) = ui.allocate_exact_size(egui::vec2(16.0, 4.0), egui::Sense::hover());
+            ui.painter().rect_filled(swatch, 0.0, run_color(i));
+            ui.label(name);
+            ui.add_space(8.0);
+        }
+        ui.label(
+            egui::RichText::new("bold: smoothed, faint: raw, dots: evaluations, dashed: checkpoints, early stop, non-finite steps").weak(),
+        );
+    });
 }
 
 #[cfg(test)]
@@ -444,5 +486,25 @@ mod tests {
         for p in ema(&pts, 0.9) {
             assert!((p[1] - 3.0).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn ema_follows_the_debiased_recurrence_and_smooths_a_step() {
+        // 0, 0, 10, 10: s_t = w s_{t-1} + (1 - w) y_t, divided by 1 - w^t (TensorBoard's debiasing).
+        let pts: Vec<[f64; 2]> = [0.0, 0.0, 10.0, 10.0].iter().enumerate().map(|(i, &y)| [i as f64, y]).collect();
+        let w: f64 = 0.5;
+        let (mut s, mut expected) = (0.0, Vec::new());
+        for (t, p) in pts.iter().enumerate() {
+            s = w * s + (1.0 - w) * p[1];
+            expected.push(s / (1.0 - w.powi(t as i32 + 1)));
+        }
+        let got: Vec<f64> = ema(&pts, w).iter().map(|p| p[1]).collect();
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g - e).abs() < 1e-12, "{got:?} vs {expected:?}");
+        }
+        assert_eq!((got[0], got[1]), (0.0, 0.0));
+        assert!(got[2] > 0.0 && got[2] < 10.0, "the jump is smoothed, not followed: {}", got[2]);
+        assert!(got[3] > got[2] && got[3] < 10.0);
+        assert_eq!(ema(&pts, 0.0).iter().map(|p| p[1]).collect::<Vec<_>>(), vec![0.0, 0.0, 10.0, 10.0], "weight 0 is the raw series");
     }
 }

@@ -150,17 +150,18 @@ impl RunsPanel {
                 ui.horizontal_wrapped(|ui| {
                     ui.add_space(24.0);
                     let resumable = matches!(e.state, Some(RunState::Cancelled | RunState::Failed | RunState::Crashed));
-                    if resumable && ui.small_button(format!("Resume {}", e.name)).clicked() {
+                    let resume = "continue from the last checkpoint";
+                    if resumable && named_button(ui, "Resume", format!("Resume {}", e.name), resume).clicked() {
                         action = Some(RunAction::Resume(e.path.clone()));
                     }
-                    if ui.small_button(format!("Notes {}", e.name)).on_hover_text("rename, tag, add a note").clicked() {
+                    if named_button(ui, "Notes", format!("Notes {}", e.name), "rename, tag, add a note").clicked() {
                         self.editing = Some((e.path.clone(), e.notes.clone(), e.notes.tags.join(", ")));
                     }
-                    if ui.small_button(format!("Open folder {}", e.name)).clicked() {
+                    if named_button(ui, "Folder", format!("Open folder {}", e.name), "open the run directory").clicked() {
                         let _ = std::process::Command::new("xdg-open").arg(&e.path).spawn();
                     }
                     let live = matches!(e.state, Some(RunState::Running | RunState::Paused));
-                    if !live && ui.small_button(format!("Delete {}", e.name)).clicked() {
+                    if !live && named_button(ui, "Delete", format!("Delete {}", e.name), "delete the run (asks first)").clicked() {
                         self.confirm_delete = Some(e.path.clone());
                     }
                 });
@@ -290,6 +291,14 @@ fn state_text(state: Option<RunState>) -> RichText {
         None => ("unreadable", Color32::from_rgb(210, 50, 50)),
     };
     RichText::new(text).color(color).strong()
+}
+
+/// A small button labelled `label` on screen whose accessible name (what
+/// screen readers say and tests find) is `name`, e.g. "Delete RUN".
+fn named_button(ui: &mut egui::Ui, label: &str, name: String, tip: &str) -> egui::Response {
+    let response = ui.small_button(label).on_hover_text(format!("{tip} ({name})"));
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &name));
+    response
 }
 
 fn duration_text(s: &Status) -> String {

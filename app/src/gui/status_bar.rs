@@ -1,14 +1,17 @@
 //! Status bar: the current run's progress, step, epoch, loss, throughput and
-//! ETA, with pause / resume / cancel.
+//! ETA, with Pause / Continue / Cancel. ("Resume" is kept for continuing a
+//! stopped run from its checkpoint, in the runs list.)
 
 use std::path::PathBuf;
 
 use eframe::egui::{self, RichText};
-use engine::engine_thread::{Command, EngineHandle};
+use engine::jobs::JobId;
 
 /// What the window knows about the run the engine is training.
 #[derive(Debug, Clone, Default)]
 pub struct LiveRun {
+    /// The engine job training it.
+    pub job: Option<JobId>,
     /// Its directory, once created.
     pub run_dir: Option<PathBuf>,
     /// Whether the engine is busy with it.
@@ -31,8 +34,20 @@ pub struct LiveRun {
     pub last_log: String,
 }
 
-/// Draws the status bar and sends pause / resume / cancel.
-pub fn ui(ui: &mut egui::Ui, live: &LiveRun, engine: &EngineHandle) {
+/// What the user asked of the live run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusAction {
+    /// Pause after the current step.
+    Pause,
+    /// Continue the paused run.
+    Continue,
+    /// Stop after the current step, keeping a resumable checkpoint.
+    Cancel,
+}
+
+/// Draws the status bar; returns what the user asked for.
+pub fn ui(ui: &mut egui::Ui, live: &LiveRun) -> Option<StatusAction> {
+    let mut action = None;
     ui.horizontal(|ui| {
         if !live.active {
             ui.label("Idle.");
@@ -59,16 +74,17 @@ pub fn ui(ui: &mut egui::Ui, live: &LiveRun, engine: &EngineHandle) {
         ));
         if live.paused {
             ui.label(RichText::new("paused").strong());
-            if ui.button("Resume").clicked() {
-                engine.send(Command::Continue);
+            if ui.button("Continue").on_hover_text("continue the paused run").clicked() {
+                action = Some(StatusAction::Continue);
             }
-        } else if ui.button("Pause").clicked() {
-            engine.send(Command::Pause);
+        } else if ui.button("Pause").on_hover_text("pause after this step").clicked() {
+            action = Some(StatusAction::Pause);
         }
         if ui.button("Cancel").on_hover_text("Stop after this step and keep a resumable checkpoint (Esc)").clicked() {
-            engine.send(Command::Cancel);
+            action = Some(StatusAction::Cancel);
         }
     });
+    action
 }
 
 fn format_eta(s: f64) -> String {

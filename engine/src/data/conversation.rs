@@ -56,31 +56,33 @@ pub enum Record {
 pub struct LoadReport {
     /// Parsed records in file order.
     pub records: Vec<Record>,
-    /// `(line number, problem)` of each skipped line.
+    /// `(line number, problem)` of each skipped line; line numbers are the
+    /// file's own (blank lines counted).
     pub skipped: Vec<(usize, String)>,
+    /// Non-blank lines in the file (records plus skipped lines).
+    pub lines: usize,
 }
 
-/// Reads a JSONL file. A bad line fails the whole read with an error that
-/// names file, line and problem, unless `skip_bad_lines`, which records it in
-/// [`LoadReport::skipped`] instead.
+/// Reads a JSONL file; a UTF-8 byte-order mark at its start (as Windows
+/// tools write) is ignored. Malformed lines fail the read with one error
+/// that names every one of them (file, line, problem), unless
+/// `skip_bad_lines`, which records them in [`LoadReport::skipped`] instead.
 pub fn read_jsonl(path: &Path, skip_bad_lines: bool) -> Result<LoadReport> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut report = LoadReport::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
+        report.lines += 1;
         match parse_line(line) {
             Ok(r) => report.records.push(r),
-            Err(message) if skip_bad_lines => report.skipped.push((i + 1, message)),
-            Err(message) => {
-                return Err(Error::DataLine {
-                    path: path.into(),
-                    line: i + 1,
-                    message: format!("{message} (fix the line, or set data.skip_bad_lines = true to skip bad lines)"),
-                });
-            }
+            Err(message) => report.skipped.push((i + 1, message)),
         }
+    }
+    if !skip_bad_lines && !report.skipped.is_empty() {
+        return Err(Error::DataLines { path: path.into(), lines: report.lines, bad: report.skipped });
     }
     if report.records.is_empty() {
         return Err(Error::File { path: path.into(), message: "no usable records in this file".into() });
@@ -170,5 +172,49 @@ mod tests {
         assert_eq!(report.records.len(), 1);
         assert_eq!(report.skipped.len(), 1);
         assert_eq!(report.skipped[0].0, 3);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bom.jsonl");
+        std::fs::write(&p, "\u{feff}{\"text\":\"first\"}\n{\"text\":\"second\"}\n").unwrap();
+        let report = read_jsonl(&p, false).unwrap();
+        assert_eq!(report.records, vec![Record::Text("first".into()), Record::Text("second".into())]);
+    }
+
+    #[test]
+    fn every_bad_line_is_named_with_the_files_own_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("many.jsonl");
+        // 20 non-blank lines, 6 of them bad, and blank lines that still count for numbering.
+        let mut text = String::new();
+        let bad_at = [2, 5, 9, 13, 17, 20];
+        for i in 1..=20 {
+            text += if bad_at.contains(&i) { "{broken\n" } else { "{\"text\":\"ok\"}\n" };
+            if i == 4 {
+                text += "\n";
+            }
+        }
+        std::fs::write(&p, &text).unwrap();
+        let err = read_jsonl(&p, false).unwrap_err().to_string();
+        assert!(err.contains("6 of 20 lines are malformed"), "{err}");
+        for line in [2, 6, 10, 14, 18, 21] {
+            assert!(err.contains(&format!("many.jsonl:{line}: invalid JSON")), "line {line} missing from {err}");
+        }
+        let report = read_jsonl(&p, true).unwrap();
+        assert_eq!((report.records.len(), report.lines), (14, 20));
+        assert_eq!(report.skipped.iter().map(|s| s.0).collect::<Vec<_>>(), vec![2, 6, 10, 14, 18, 21]);
+    }
+
+    #[test]
+    fn a_long_list_of_bad_lines_shows_the_first_fifty_and_a_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.jsonl");
+        std::fs::write(&p, "{\"text\":\"ok\"}\n".to_string() + &"nope\n".repeat(70)).unwrap();
+        let err = read_jsonl(&p, false).unwrap_err().to_string();
+        assert!(err.contains("70 of 71 lines are malformed"), "{err}");
+        assert!(err.contains("bad.jsonl:51:") && !err.contains("bad.jsonl:52:"), "{err}");
+        assert!(err.contains("... and 20 more"), "{err}");
     }
 }

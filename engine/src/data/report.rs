@@ -3,7 +3,7 @@
 //! and previews rendered with the chat template (prompt and trained parts
 //! apart).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
@@ -13,12 +13,44 @@ use super::template::{Segment, segments};
 use crate::config::TrainOn;
 use crate::error::Result;
 
+/// What to analyse: a file, read with a model's tokenizer and template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataRequest {
+    /// The JSONL file.
+    pub file: PathBuf,
+    /// The model directory whose tokenizer (and chat template) to use.
+    pub model_dir: PathBuf,
+    /// Truncation length.
+    pub max_seq_len: usize,
+    /// Which tokens carry loss.
+    pub train_on: TrainOn,
+    /// How many records to preview.
+    pub previews: usize,
+}
+
+impl DataRequest {
+    /// `file` as the run of `config` would read it (its model, length and loss mask), with five previews.
+    pub fn for_config(config: &crate::config::TrainConfig, file: PathBuf) -> Self {
+        let d = &config.data;
+        Self { file, model_dir: config.model.path.clone(), max_seq_len: d.max_seq_len, train_on: d.train_on, previews: 5 }
+    }
+
+    /// Loads the model's tokenizer and analyses the file (see [`analyze`]).
+    pub fn run(&self) -> Result<DataReport> {
+        let cfg = crate::model::ModelConfig::load(&self.model_dir)?;
+        let tok = crate::model::tokenizer::load(&self.model_dir, &cfg)?;
+        analyze(&self.file, &tok, self.max_seq_len, self.train_on, self.previews)
+    }
+}
+
 /// What a data file holds.
 #[derive(Debug, Clone)]
 pub struct DataReport {
-    /// Records parsed.
+    /// Records parsed (the valid lines).
     pub records: usize,
-    /// `(line, problem)` of each malformed line (skipped).
+    /// Non-blank lines in the file (valid and malformed).
+    pub lines: usize,
+    /// `(line, problem)` of each malformed line (skipped), numbered as in the file.
     pub skipped: Vec<(usize, String)>,
     /// Token lengths after truncation.
     pub stats: LengthStats,
@@ -43,6 +75,7 @@ pub fn analyze(path: &Path, tok: &Tokenizer, max_seq_len: usize, train_on: Train
     let ds = Dataset::from_records(&loaded.records, tok, max_seq_len, train_on)?;
     Ok(DataReport {
         records: loaded.records.len(),
+        lines: loaded.lines,
         skipped: loaded.skipped,
         stats: ds.stats(),
         lengths: ds.examples.iter().map(|e| e.ids.len()).collect(),
@@ -55,6 +88,14 @@ pub fn analyze(path: &Path, tok: &Tokenizer, max_seq_len: usize, train_on: Train
 }
 
 impl DataReport {
+    /// "14 of 20 lines valid" (with the malformed count when there are any).
+    pub fn validity(&self) -> String {
+        match self.skipped.len() {
+            0 => format!("{} of {} lines valid", self.records, self.lines),
+            bad => format!("{} of {} lines valid, {bad} malformed", self.records, self.lines),
+        }
+    }
+
     /// Counts of examples per length bin of `width` tokens, from 0 to `max_seq_len`.
     pub fn histogram(&self, bins: usize) -> Vec<(usize, usize, usize)> {
         let bins = bins.max(1);

@@ -1,6 +1,8 @@
 //! `metrics.jsonl`: one JSON object per line. Every record has `step`,
 //! `epoch` and `elapsed_s`; training steps add `loss`, `lr`, `grad_norm`,
-//! `tokens_per_s` (and `peak_rss_bytes` where known); evaluation steps add `val_loss` and `val_ppl`. Other
+//! `tokens_per_s` (and `peak_rss_bytes` where known); evaluation steps add `val_loss` and `val_ppl`.
+//! A value that is not finite is written as the text `"NaN"`, `"inf"` or
+//! `"-inf"` (JSON has no such numbers; a missing value is a missing field). Other
 //! writers (remote jobs) may add fields such as `accelerator_util`; readers
 //! keep them in `extra`.
 
@@ -19,16 +21,16 @@ pub struct MetricRecord {
     /// Fractional epoch reached.
     pub epoch: f64,
     /// Mean token loss over the step's effective batch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "float_or_text")]
     pub loss: Option<f64>,
     /// Learning rate used at this step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "float_or_text")]
     pub lr: Option<f64>,
     /// Global gradient norm before clipping.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "float_or_text")]
     pub grad_norm: Option<f64>,
     /// Training throughput of this step (real tokens per second).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "float_or_text")]
     pub tokens_per_s: Option<f64>,
     /// Seconds since the run started (excluding time paused or stopped).
     pub elapsed_s: f64,
@@ -36,14 +38,49 @@ pub struct MetricRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,
     /// Validation loss, on evaluation steps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "float_or_text")]
     pub val_loss: Option<f64>,
     /// Validation perplexity, exp(val_loss), on evaluation steps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "float_or_text")]
     pub val_ppl: Option<f64>,
     /// Fields written by other producers.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Serde for metric values: finite numbers as JSON numbers, others as text.
+mod float_or_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) if x.is_finite() => s.serialize_f64(*x),
+            Some(x) if x.is_nan() => s.serialize_str("NaN"),
+            Some(x) if *x > 0.0 => s.serialize_str("inf"),
+            Some(_) => s.serialize_str("-inf"),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(f64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Option::<Value>::deserialize(d)? {
+            None => Ok(None),
+            Some(Value::Number(x)) => Ok(Some(x)),
+            Some(Value::Text(t)) => match t.as_str() {
+                "NaN" | "nan" => Ok(Some(f64::NAN)),
+                "inf" | "Infinity" | "+inf" => Ok(Some(f64::INFINITY)),
+                "-inf" | "-Infinity" => Ok(Some(f64::NEG_INFINITY)),
+                other => Err(serde::de::Error::custom(format!("expected a number, \"NaN\", \"inf\" or \"-inf\", got {other:?}"))),
+            },
+        }
+    }
 }
 
 impl MetricRecord {
@@ -93,6 +130,20 @@ mod tests {
         assert_eq!(r.extra["accelerator_util"], serde_json::json!(0.89));
         let back: MetricRecord = serde_json::from_str(&r.to_line()).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn non_finite_values_are_text_and_read_back_apart_from_missing_ones() {
+        let r =
+            MetricRecord { step: 3, loss: Some(f64::NAN), grad_norm: Some(f64::INFINITY), lr: Some(-f64::INFINITY), ..Default::default() };
+        let line = r.to_line();
+        assert!(line.contains(r#""loss":"NaN""#) && line.contains(r#""grad_norm":"inf""#) && line.contains(r#""lr":"-inf""#), "{line}");
+        assert!(!line.contains("val_loss"), "a missing value stays missing: {line}");
+        let back: MetricRecord = serde_json::from_str(&line).unwrap();
+        assert!(back.loss.unwrap().is_nan());
+        assert_eq!((back.grad_norm, back.lr, back.val_loss), (Some(f64::INFINITY), Some(f64::NEG_INFINITY), None));
+        let null: MetricRecord = serde_json::from_str(r#"{"step":1,"epoch":0,"elapsed_s":0,"loss":null}"#).unwrap();
+        assert_eq!(null.loss, None);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub struct Notes {
 impl Notes {
     /// The notes of a run directory (empty when it has none).
     pub fn read(run_dir: &Path) -> Result<Self> {
-        let path = run_dir.join("notes.json");
+        let path = run_dir.join(super::files::NOTES);
         match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| Error::run(run_dir, format!("invalid notes.json: {e}"))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
@@ -35,7 +35,7 @@ impl Notes {
 
     /// Writes the notes atomically.
     pub fn write(&self, run_dir: &Path) -> Result<()> {
-        crate::atomic::write_json(&run_dir.join("notes.json"), self)
+        crate::atomic::write_json(&run_dir.join(super::files::NOTES), self)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::files;
 use super::metrics::MetricRecord;
 use super::status::{RunState, Status};
 use crate::config::TrainConfig;
@@ -26,30 +27,18 @@ impl RunDir {
             .map(|n| if n == 1 { runs.join(&base) } else { runs.join(format!("{base}-{n}")) })
             .find(|p| !p.exists())
             .expect("some suffix is free");
-        let now = chrono::Utc::now().timestamp();
-        let mut status = Status {
-            state: RunState::Running,
-            step: 0,
-            total_steps,
-            epoch: 0.0,
-            best_val_loss: None,
-            best_step: None,
-            message: None,
-            pid: std::process::id(),
-            created_unix: now,
-            updated_unix: now,
-        };
+        let mut status = Status::new_local(RunState::Running, total_steps);
         crate::atomic::write_dir(&path, |tmp| {
-            crate::atomic::write(&tmp.join("config.toml"), config.to_toml().as_bytes())?;
+            crate::atomic::write(&tmp.join(files::CONFIG), config.to_toml().as_bytes())?;
             status.write(tmp)?;
-            crate::atomic::write(&tmp.join("metrics.jsonl"), b"")
+            crate::atomic::write(&tmp.join(files::METRICS), b"")
         })?;
         Ok(Self { path })
     }
 
     /// Opens an existing run directory (it must hold `config.toml`).
     pub fn open(path: &Path) -> Result<Self> {
-        if !path.join("config.toml").is_file() {
+        if !path.join(files::CONFIG).is_file() {
             return Err(Error::run(path, "not a run directory (no config.toml); pass a directory under your runs folder"));
         }
         Ok(Self { path: path.to_path_buf() })
@@ -57,7 +46,7 @@ impl RunDir {
 
     /// The resolved config stored in the run.
     pub fn config(&self) -> Result<TrainConfig> {
-        let p = self.path.join("config.toml");
+        let p = self.path.join(files::CONFIG);
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
         TrainConfig::from_toml(&text).map_err(|m| Error::File { path: p, message: m })
     }
@@ -69,7 +58,7 @@ impl RunDir {
 
     /// `metrics.jsonl`.
     pub fn metrics_path(&self) -> PathBuf {
-        self.path.join("metrics.jsonl")
+        self.path.join(files::METRICS)
     }
 
     /// Every metrics record so far.
@@ -85,12 +74,12 @@ impl RunDir {
     /// Appends a timestamped line to `train.log`.
     pub fn log(&self, message: &str) -> Result<()> {
         let line = format!("{} {message}", chrono::Local::now().format("%Y-%m-%d %H:%M:%S"));
-        crate::atomic::append_line(&self.path.join("train.log"), &line)
+        crate::atomic::append_line(&self.path.join(files::LOG), &line)
     }
 
     /// Folder of step checkpoints.
     pub fn checkpoints_dir(&self) -> PathBuf {
-        self.path.join("checkpoints")
+        self.path.join(files::CHECKPOINTS)
     }
 
     /// Directory of the checkpoint at `step`.
@@ -116,12 +105,12 @@ impl RunDir {
 
     /// Final LoRA adapter directory.
     pub fn adapter_dir(&self) -> PathBuf {
-        self.path.join("adapter")
+        self.path.join(files::ADAPTER)
     }
 
     /// Final full-model directory (full fine-tuning).
     pub fn model_dir(&self) -> PathBuf {
-        self.path.join("model")
+        self.path.join(files::MODEL)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::runs::{MetricRecord, RunState};
+use crate::runs::RunState;
 
 /// A report from the training loop (and the engine thread).
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +31,6 @@ pub enum Event {
         /// Throughput of the step.
         tokens_per_s: f64,
     },
-    /// A metrics record was written.
-    Metrics(MetricRecord),
     /// A line for the log.
     Log(String),
     /// The run is paused / running again.

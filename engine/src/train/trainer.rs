@@ -13,7 +13,7 @@ use super::session::Session;
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::model::mistral::Pass;
-use crate::runs::{MetricRecord, RunDir, RunState};
+use crate::runs::{LiveStatus, MetricRecord, RunDir, RunState};
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,8 +46,9 @@ pub fn resume(run_dir: &Path, ctl: &mut dyn Control) -> Result<Outcome> {
     let run = RunDir::open(run_dir)?;
     if let Ok(status) = run.status() {
         let live = matches!(status.effective_state(), RunState::Running | RunState::Paused);
-        if live && status.pid != std::process::id() {
-            return Err(Error::run(run_dir, format!("process {} is still training this run; cancel it first", status.pid)));
+        if live && !(status.is_local() && status.pid == std::process::id()) {
+            let host = if status.host.is_empty() { "this host" } else { &status.host };
+            return Err(Error::run(run_dir, format!("process {} on {host} is still training this run; cancel it first", status.pid)));
         }
     }
     let config = run.config()?;
@@ -78,6 +79,7 @@ fn run_to_end(mut s: Session, run: RunDir, mut opt: AdamW, mut st: TrainerState,
             if let Ok(mut status) = run.status() {
                 status.state = RunState::Failed;
                 status.message = Some(e.to_string());
+                status.claim();
                 let _ = status.write(&run.path);
             }
             ctl.emit(Event::Error(e.to_string()));
@@ -97,10 +99,9 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
 
     let mut status = run.status()?;
     status.state = RunState::Running;
-    status.pid = std::process::id();
     status.total_steps = total;
     status.message = None;
-    status.write(&run.path)?;
+    let status = LiveStatus::start(&run.path, status)?;
     ctl.emit(Event::Started { run_dir: run.path.clone(), total_steps: total, first_step: st.step + 1 });
 
     let mut order = s.train.epoch_order(st.seed, st.epoch);
@@ -126,16 +127,13 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
             loss_sum += accumulate(&s.model, batch, Pass::Train { seed }, 1.0 / targets as f64, t.gradient_checkpointing, &mut acc)?;
         }
         let loss = loss_sum / targets as f64;
-        if !loss.is_finite() {
-            return Err(Error::Other(format!(
-                "loss became {loss} at step {}; lower training.learning_rate or check the data",
-                st.step + 1
-            )));
-        }
         let grads = acc.finish(&s.model)?;
         let grad_norm = global_norm(&grads)?;
-        let grads = clip(grads, grad_norm, t.max_grad_norm)?;
         let lr = lr_at(t.schedule, t.learning_rate, st.step, warmup, total);
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            return Err(stop_not_finite(s, run, opt, st, NotFinite { loss, grad_norm, lr, elapsed_s: st.elapsed_s }));
+        }
+        let grads = clip(grads, grad_norm, t.max_grad_norm)?;
         opt.step(&grads, lr)?;
 
         st.step += 1;
@@ -163,7 +161,7 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
         let evaluate = (t.eval_every > 0 && st.step % t.eval_every == 0) || epoch_end || st.step == total;
         let mut stop_early = false;
         if evaluate {
-            let (val_loss, _) = crate::eval::mean_loss(&s.model, &s.validation, t.batch_size)?;
+            let (val_loss, _) = crate::eval::mean_loss(&s.model, &s.validation, t.batch_size, None)?;
             record.val_loss = Some(val_loss);
             record.val_ppl = Some(val_loss.exp());
             let improved = st.best_val_loss.is_none_or(|b| val_loss < b - t.early_stopping_min_delta);
@@ -182,7 +180,6 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
         record.elapsed_s = st.elapsed_s;
         if st.step % t.log_every == 0 || evaluate {
             run.append_metric(&record)?;
-            ctl.emit(Event::Metrics(record));
         }
         let dt = started.elapsed().as_secs_f64();
         let avg = step_time_avg.map_or(dt, |a| 0.9 * a + 0.1 * dt);
@@ -195,11 +192,12 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
             eta_s: avg * (total - st.step) as f64,
             tokens_per_s: tokens as f64 / train_time,
         });
-        status.step = st.step;
-        status.epoch = epoch;
-        status.best_val_loss = st.best_val_loss;
-        status.best_step = st.best_step;
-        status.write(&run.path)?;
+        status.update(|s| {
+            s.step = st.step;
+            s.epoch = epoch;
+            s.best_val_loss = st.best_val_loss;
+            s.best_step = st.best_step;
+        })?;
         if t.checkpoint_every > 0 && st.step % t.checkpoint_every == 0 {
             checkpoint::save(run, &s.model, opt, st, t.keep_checkpoints)?;
         }
@@ -209,12 +207,51 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
             break;
         }
     }
-    status.state = end_state;
-    status.step = st.step;
-    status.write(&run.path)?;
+    status.update(|s| {
+        s.state = end_state;
+        s.step = st.step;
+    })?;
+    drop(status);
     run.log(&format!("{end_state:?} at step {}", st.step))?;
     ctl.emit(Event::Finished { run_dir: run.path.clone(), state: end_state });
     Ok(Outcome { run_dir: run.path.clone(), state: end_state, step: st.step, best_val_loss: st.best_val_loss })
+}
+
+/// What was not finite at a step.
+struct NotFinite {
+    loss: f64,
+    grad_norm: f64,
+    lr: f64,
+    elapsed_s: f64,
+}
+
+/// A step whose loss or gradient norm is not finite: its update is not
+/// applied; the step is recorded (non-finite values as text, see
+/// `runs::metrics`), the last good state is checkpointed, and the error says
+/// which step, what and what to change.
+fn stop_not_finite(s: &Session, run: &RunDir, opt: &AdamW, st: &TrainerState, bad: NotFinite) -> Error {
+    let t = &s.config.training;
+    let step = st.step + 1;
+    let record = MetricRecord {
+        step,
+        epoch: st.epoch as f64 + st.window_in_epoch as f64 / s.steps_per_epoch() as f64,
+        loss: Some(bad.loss),
+        lr: Some(bad.lr),
+        grad_norm: Some(bad.grad_norm),
+        elapsed_s: bad.elapsed_s,
+        ..Default::default()
+    };
+    let kept = run.append_metric(&record).and_then(|()| checkpoint::save(run, &s.model, opt, st, t.keep_checkpoints));
+    let what = if bad.loss.is_finite() { format!("the gradient norm is {}", bad.grad_norm) } else { format!("the loss is {}", bad.loss) };
+    let checkpoint = match kept {
+        Ok(()) => format!("the last good state (step {}) is checkpointed", st.step),
+        Err(e) => format!("the checkpoint of step {} could not be written: {e}", st.step),
+    };
+    Error::Other(format!(
+        "step {step}: {what}; the run stopped without applying the update ({checkpoint}). \
+         Lower training.learning_rate (now {:e}) or set training.max_grad_norm (now {}), then start again",
+        t.learning_rate, t.max_grad_norm
+    ))
 }
 
 /// Saves the trained result: the adapter (LoRA) or the whole model (full).

@@ -1,22 +1,28 @@
-//! Evaluation: mean token loss and perplexity of a model on a dataset, and a
+//! Mean token loss and perplexity of a model on a dataset, and a
 //! base-versus-adapters comparison table on a held-out file.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::DType;
 
+use super::request::EvalRequest;
 use crate::config::TrainOn;
 use crate::data::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::jobs::CancelFlag;
 use crate::model::Model;
 use crate::model::mistral::Pass;
 use crate::model::ops::weighted_nll_sum;
 
 /// Mean loss per trained token of `model` on `ds` (no dropout), and the
-/// number of trained tokens.
-pub fn mean_loss(model: &Model, ds: &Dataset, batch_size: usize) -> Result<(f64, usize)> {
+/// number of trained tokens; [`Error::Cancelled`] once `cancel` is set
+/// (checked between batches).
+pub fn mean_loss(model: &Model, ds: &Dataset, batch_size: usize, cancel: Option<&CancelFlag>) -> Result<(f64, usize)> {
     let (mut sum, mut count) = (0.0, 0usize);
     for idx in ds.sequential_batches(batch_size.max(1)) {
+        if cancel.is_some_and(CancelFlag::is_set) {
+            return Err(Error::Cancelled);
+        }
         let batch = ds.batch(&idx, model.device())?;
         let logits = model.forward(&batch.inputs, Pass::Eval)?.detach();
         let nll = weighted_nll_sum(&logits, &batch.targets, &batch.weights)?;
@@ -27,7 +33,7 @@ pub fn mean_loss(model: &Model, ds: &Dataset, batch_size: usize) -> Result<(f64,
 }
 
 /// One row of a perplexity table.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EvalRow {
     /// `base`, or the adapter's run/directory name.
     pub name: String,
@@ -53,33 +59,19 @@ pub fn changes_vs_base(rows: &[EvalRow]) -> Vec<String> {
         .collect()
 }
 
-/// What to evaluate.
-#[derive(Debug, Clone)]
-pub struct EvalRequest {
-    /// Base model directory.
-    pub model_dir: PathBuf,
-    /// Adapter directories to compare with the base (PEFT layout).
-    pub adapters: Vec<PathBuf>,
-    /// Held-out JSONL file.
-    pub data_file: PathBuf,
-    /// Truncation length.
-    pub max_seq_len: usize,
-    /// Examples per forward pass.
-    pub batch_size: usize,
-    /// Device name.
-    pub device: String,
-}
-
 /// Perplexity of the base model and of base + each adapter on the same data;
-/// the base weights are loaded once and shared.
-pub fn compare(req: &EvalRequest, mut on_row: impl FnMut(&EvalRow)) -> Result<Vec<EvalRow>> {
+/// the base weights are loaded once and shared. Each row goes to `on_row` as
+/// soon as it is computed; the finished table is also kept with the runs its
+/// adapters belong to (see [`super::saved`]). Stops with
+/// [`Error::Cancelled`] once `cancel` is set.
+pub fn compare(req: &EvalRequest, cancel: &CancelFlag, mut on_row: impl FnMut(&EvalRow)) -> Result<Vec<EvalRow>> {
     let device = crate::device::open(&req.device)?;
     let base = Model::load(&req.model_dir, DType::F32, &device)?;
     let tok = crate::model::tokenizer::load(&req.model_dir, &base.config)?;
     let ds = Dataset::from_file(&req.data_file, &tok, req.max_seq_len, TrainOn::Assistant, false)?;
     let mut rows = Vec::new();
     let mut push = |name: String, adapter: Option<PathBuf>, model: &Model| -> Result<()> {
-        let (loss, tokens) = mean_loss(model, &ds, req.batch_size)?;
+        let (loss, tokens) = mean_loss(model, &ds, req.batch_size, Some(cancel))?;
         let row = EvalRow { name, adapter, loss, perplexity: loss.exp(), tokens };
         on_row(&row);
         rows.push(row);
@@ -91,6 +83,7 @@ pub fn compare(req: &EvalRequest, mut on_row: impl FnMut(&EvalRow)) -> Result<Ve
         crate::adapter::load_into(&mut model, dir)?;
         push(adapter_name(dir), Some(dir.clone()), &model)?;
     }
+    super::saved::save_with_runs(&req.data_file, &rows)?;
     Ok(rows)
 }
 

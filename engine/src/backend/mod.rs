@@ -1,0 +1,40 @@
+//! Where a run executes. A [`Backend`] starts, resumes, pauses and cancels
+//! runs and reports their status; every run, wherever it executes, is a run
+//! directory that viewers watch through its files (`status.json`,
+//! `metrics.jsonl`: see [`crate::runs`]), so the window draws a run on
+//! another machine exactly like a local one.
+//!
+//! - [`local`]: this machine's engine ([`crate::jobs::Engine`]).
+//!
+//! A remote backend (Slurm over SSH) is shaped the same way: `start` submits
+//! the job and starts a local job that keeps the run directory's files in
+//! sync; the other operations find the run by its directory, since the run
+//! outlives the window that launched it.
+
+pub mod local;
+
+use std::path::Path;
+
+use crate::config::TrainConfig;
+use crate::error::Result;
+use crate::jobs::JobId;
+use crate::runs::Status;
+
+pub use local::LocalBackend;
+
+/// A place where runs execute.
+pub trait Backend: Send + Sync {
+    /// A short name for the window ("local", a cluster's profile name).
+    fn name(&self) -> String;
+    /// Starts a new run of `config` (resolved and checked). The run's
+    /// directory is reported by the job's `Event::Started`.
+    fn start(&self, config: TrainConfig) -> Result<JobId>;
+    /// Continues the stopped run in `run_dir` from its last checkpoint.
+    fn resume(&self, run_dir: &Path) -> Result<JobId>;
+    /// Pauses (`true`) or continues (`false`) the live run in `run_dir` after its current step.
+    fn pause(&self, run_dir: &Path, paused: bool) -> Result<()>;
+    /// Stops the live run in `run_dir` after its current step, with a resumable checkpoint.
+    fn cancel(&self, run_dir: &Path) -> Result<()>;
+    /// The run's status, with a vanished writer judged crashed.
+    fn status(&self, run_dir: &Path) -> Result<Status>;
+}

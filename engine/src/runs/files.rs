@@ -1,0 +1,21 @@
+//! The file and folder names of a run directory: their one home, for the
+//! engine, the window and other producers (a remote job's script).
+
+/// The resolved training config.
+pub const CONFIG: &str = "config.toml";
+/// State, step, host and heartbeat.
+pub const STATUS: &str = "status.json";
+/// One JSON record per logged step.
+pub const METRICS: &str = "metrics.jsonl";
+/// The human-readable log.
+pub const LOG: &str = "train.log";
+/// A person's display name, tags and note.
+pub const NOTES: &str = "notes.json";
+/// Resumable checkpoints, one folder per step.
+pub const CHECKPOINTS: &str = "checkpoints";
+/// The LoRA adapter in PEFT layout.
+pub const ADAPTER: &str = "adapter";
+/// The fully fine-tuned model in Hugging Face layout.
+pub const MODEL: &str = "model";
+/// Perplexity tables of the run's adapter.
+pub const EVALUATIONS: &str = "evaluations.json";

@@ -1,0 +1,138 @@
+//! The engine's job system as the GUI and CLI use it: start a run, watch its
+//! events, pause, unpause, cancel; evaluate and analyse data while it trains;
+//! cancel an evaluation; a second training job is refused.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use engine::data::report::DataRequest;
+use engine::eval::EvalRequest;
+use engine::jobs::{Engine, EngineEvent, Job, JobEvent, JobId};
+use engine::runs::{RunDir, RunState};
+use engine::train::Event;
+
+fn next(engine: &Engine) -> EngineEvent {
+    engine.events().recv_timeout(Duration::from_secs(120)).expect("engine event")
+}
+
+/// Waits for an event of `job` that `f` accepts, returning what `f` made of it.
+fn wait_for<T>(engine: &Engine, job: JobId, mut f: impl FnMut(&JobEvent) -> Option<T>) -> T {
+    loop {
+        let ev = next(engine);
+        if ev.job == job {
+            if let Some(v) = f(&ev.event) {
+                return v;
+            }
+        }
+    }
+}
+
+#[test]
+fn pause_unpause_cancel_and_evaluate_while_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::tiny_model(dir.path(), 8);
+    let mut cfg = common::tiny_config(dir.path(), &model);
+    cfg.training.epochs = 50;
+    let engine = Engine::new();
+    let train = engine.start(Job::Train(Box::new(cfg.clone()))).unwrap();
+
+    let run_dir = wait_for(&engine, train, |e| match e {
+        JobEvent::Train(Event::Started { run_dir, first_step, .. }) => {
+            assert_eq!(*first_step, 1);
+            Some(run_dir.clone())
+        }
+        _ => None,
+    });
+    // Let the first evaluation (step 3) save an adapter.
+    wait_for(&engine, train, |e| matches!(e, JobEvent::Train(Event::Progress { step: 4, .. })).then_some(()));
+    assert_eq!(engine.job_for_run(&run_dir), Some(train));
+    // A second run while one trains is refused, not queued.
+    let refused = engine.start(Job::Train(Box::new(cfg.clone()))).unwrap_err();
+    assert!(refused.contains("is training"), "{refused}");
+
+    // Evaluation and data analysis run as jobs of their own beside the training.
+    let mut eval = EvalRequest::for_runs(std::slice::from_ref(&run_dir), None).unwrap();
+    eval.batch_size = 4;
+    let eval_job = engine.start(Job::Evaluate(Box::new(eval))).unwrap();
+    let data_job = engine.start(Job::AnalyzeData(Box::new(DataRequest::for_config(&cfg, cfg.data.train_file.clone())))).unwrap();
+    assert_ne!(eval_job, data_job);
+    let (mut rows, mut report, mut steps_meanwhile) = (None, None, 0);
+    while rows.is_none() || report.is_none() {
+        let ev = next(&engine);
+        match ev.event {
+            JobEvent::Evaluated(r) if ev.job == eval_job => rows = Some(r),
+            JobEvent::Analyzed(r) if ev.job == data_job => report = Some(r),
+            JobEvent::Train(Event::Progress { .. }) if ev.job == train => steps_meanwhile += 1,
+            JobEvent::Failed(e) => panic!("{} failed: {e}", ev.job),
+            _ => {}
+        }
+    }
+    let rows = rows.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].name, "base");
+    assert!(rows.iter().all(|r| r.perplexity.is_finite() && r.tokens > 0));
+    assert_eq!(report.unwrap().records, 48);
+    assert!(steps_meanwhile > 0, "the run kept training while the other jobs ran");
+    assert_eq!(engine::eval::saved::load(&run_dir).unwrap().len(), 1, "the table is kept with the run");
+
+    // Paused: the step count stays put over several step durations, then moves again.
+    engine.pause(train);
+    let (mut last_step, mut step_times) = (0, Vec::new());
+    let mut t = Instant::now();
+    wait_for(&engine, train, |e| match e {
+        JobEvent::Train(Event::Progress { step, .. }) => {
+            last_step = *step;
+            step_times.push(t.elapsed());
+            t = Instant::now();
+            None
+        }
+        JobEvent::Train(Event::Paused(true)) => Some(()),
+        _ => None,
+    });
+    let step_time = step_times.into_iter().max().unwrap_or(Duration::from_millis(200)).max(Duration::from_millis(100));
+    std::thread::sleep(step_time * 5);
+    assert_eq!(RunDir::open(&run_dir).unwrap().status().unwrap().step, last_step, "a step ran while paused");
+    while let Ok(ev) = engine.events().try_recv() {
+        assert!(!matches!(ev.event, JobEvent::Train(Event::Progress { .. })), "progress while paused: {ev:?}");
+    }
+    engine.unpause(train);
+    wait_for(&engine, train, |e| matches!(e, JobEvent::Train(Event::Paused(false))).then_some(()));
+    let moved = wait_for(&engine, train, |e| match e {
+        JobEvent::Train(Event::Progress { step, .. }) => Some(*step),
+        _ => None,
+    });
+    assert_eq!(moved, last_step + 1, "training goes on after unpausing");
+
+    engine.cancel(train);
+    let state = wait_for(&engine, train, |e| match e {
+        JobEvent::Train(Event::Finished { state, .. }) => Some(*state),
+        _ => None,
+    });
+    assert_eq!(state, RunState::Cancelled);
+    wait_for(&engine, train, |e| matches!(e, JobEvent::Ended).then_some(()));
+    assert!(engine.jobs().is_empty());
+    let run = RunDir::open(&run_dir).unwrap();
+    let status = run.status().unwrap();
+    assert_eq!(status.state, RunState::Cancelled);
+    assert!(status.step < status.total_steps);
+    assert_eq!(run.checkpoints().last().unwrap().0, status.step, "cancel leaves a checkpoint at the last step");
+}
+
+#[test]
+fn an_evaluation_can_be_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::tiny_model(dir.path(), 3);
+    let data = common::data_slice(dir.path(), "validation", 64);
+    let mut req = EvalRequest::new(model, data);
+    req.batch_size = 1;
+    let engine = Engine::new();
+    let job = engine.start(Job::Evaluate(Box::new(req))).unwrap();
+    engine.cancel(job);
+    let end = wait_for(&engine, job, |e| match e {
+        JobEvent::Cancelled | JobEvent::Evaluated(_) | JobEvent::Failed(_) => Some(format!("{e:?}")),
+        _ => None,
+    });
+    assert_eq!(end, "Cancelled");
+    wait_for(&engine, job, |e| matches!(e, JobEvent::Ended).then_some(()));
+}
