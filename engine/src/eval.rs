@@ -8,9 +8,8 @@ use candle_core::DType;
 use crate::config::TrainOn;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::model::Model;
-use crate::model::mistral::Pass;
-use crate::model::ops::weighted_nll_sum;
+use crate::model::kernels::cross_entropy::weighted_nll_sum;
+use crate::model::{Model, Pass};
 
 /// Mean loss per trained token of `model` on `ds` (no dropout), and the
 /// number of trained tokens.

@@ -19,7 +19,7 @@ pub mod estimate;
 pub mod eval;
 pub mod model;
 pub mod runs;
-pub mod sample;
+pub mod sample_build;
 pub mod train;
 
 pub use error::{Error, Result};
