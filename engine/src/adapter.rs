@@ -2,7 +2,10 @@
 //! `adapter_model.safetensors` with keys such as
 //! `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`
 //! (`lora_A` is `[r, in]`, `lora_B` is `[out, r]`), so PEFT and vLLM load the
-//! files unchanged. This module is the only place that knows the format.
+//! files unchanged. This module is the only place that knows the format: the
+//! model names its LoRA parameters by their Hugging Face module path
+//! (`model.layers.0.self_attn.q_proj.lora_A.weight`), and [`peft_key`] and
+//! [`model_name`] map between the two.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,17 +14,27 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::Model;
-use crate::model::mistral::LoraSpec;
+use crate::model::{LoraSpec, Model};
 
 /// The adapter weights file name.
 pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
 /// The adapter config file name.
 pub const CONFIG_FILE: &str = "adapter_config.json";
 
-/// PEFT's key prefix of projection `module` in layer `layer`.
-pub fn peft_key(layer: usize, group: &str, module: &str) -> String {
-    format!("base_model.model.model.layers.{layer}.{group}.{module}")
+/// What PEFT puts before a module path in its tensor keys.
+const PEFT_PREFIX: &str = "base_model.model.";
+
+/// PEFT's key of the model parameter `name`
+/// (`model.layers.0.self_attn.q_proj.lora_A.weight` ->
+/// `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`).
+pub fn peft_key(name: &str) -> String {
+    format!("{PEFT_PREFIX}{name}")
+}
+
+/// The model parameter name of PEFT key `key`, the inverse of [`peft_key`]
+/// (None for a key without PEFT's prefix).
+pub fn model_name(key: &str) -> Option<&str> {
+    key.strip_prefix(PEFT_PREFIX)
 }
 
 /// The fields of PEFT's `adapter_config.json` that a plain LoRA adapter uses.
@@ -152,7 +165,7 @@ impl AdapterConfig {
 /// Writes the model's LoRA parameters and config to `dir` (atomically,
 /// replacing any adapter there).
 pub fn save(model: &Model, spec: &LoraSpec, base_model: &Path, dir: &Path) -> Result<()> {
-    let tensors: HashMap<String, Tensor> = model.trainable().iter().map(|p| (p.name.clone(), p.var.as_tensor().detach())).collect();
+    let tensors: HashMap<String, Tensor> = model.trainable().iter().map(|p| (peft_key(&p.name), p.var.as_tensor().detach())).collect();
     let config = AdapterConfig::from_spec(spec, base_model);
     crate::atomic::write_dir(dir, |tmp| {
         crate::atomic::write_json(&tmp.join(CONFIG_FILE), &config)?;
@@ -176,9 +189,10 @@ pub fn load_into(model: &mut Model, dir: &Path) -> Result<LoraSpec> {
     let tensors = crate::model::weights::load_file(&weights_path, model.dtype(), &model.device().clone())?;
     model.add_lora(&spec, 0)?;
     let expected: std::collections::HashSet<&str> = model.trainable().iter().map(|p| p.name.as_str()).collect();
-    if let Some(extra) = tensors.keys().find(|k| !expected.contains(k.as_str())) {
+    if let Some(extra) = tensors.keys().find(|k| !model_name(k).is_some_and(|name| expected.contains(name))) {
         return Err(Error::model(&weights_path, format!("unexpected tensor {extra}: the adapter does not match this model")));
     }
+    let tensors: HashMap<String, Tensor> = tensors.into_iter().filter_map(|(k, t)| Some((model_name(&k)?.to_string(), t))).collect();
     model.set_trainable(&tensors, &weights_path)?;
     Ok(spec)
 }

@@ -21,7 +21,7 @@ pub mod eval;
 pub mod jobs;
 pub mod model;
 pub mod runs;
-pub mod sample;
+pub mod sample_build;
 pub mod train;
 
 pub use error::{Error, Result};

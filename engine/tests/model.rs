@@ -9,16 +9,16 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use engine::data::{Dataset, conversation::parse_line};
-use engine::model::mistral::{LoraSpec, Pass};
-use engine::model::{Model, weights};
-use engine::train::gradients::{GradAccumulator, accumulate};
+use engine::model::llama::backprop::accumulate;
+use engine::model::{LoraSpec, Model, Pass, weights};
+use engine::train::gradients::GradAccumulator;
 
 fn all_linear(rank: usize, dropout: f64) -> LoraSpec {
     LoraSpec { rank, alpha: 2.0 * rank as f64, dropout, targets: engine::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect() }
 }
 
 fn tiny(dtype: DType) -> Model {
-    let cfg = engine::sample::tiny_model_config(64);
+    let cfg = engine::sample_build::tiny_model_config(64);
     Model::random(cfg, 3, dtype, &Device::Cpu).unwrap()
 }
 
@@ -65,7 +65,12 @@ fn perturb_b(model: &Model) {
 
 fn loss_of(model: &Model, b: &engine::data::Batch) -> f64 {
     let logits = model.forward(&b.inputs, Pass::Eval).unwrap();
-    engine::model::ops::weighted_nll_sum(&logits, &b.targets, &b.weights).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+    engine::model::kernels::cross_entropy::weighted_nll_sum(&logits, &b.targets, &b.weights)
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
 }
 
 #[test]
@@ -204,7 +209,7 @@ fn loads_f32_bf16_f16_and_sharded_weights() {
 
 #[test]
 fn sliding_window_limits_attention() {
-    let mut cfg = engine::sample::tiny_model_config(64);
+    let mut cfg = engine::sample_build::tiny_model_config(64);
     let full = Model::random(cfg.clone(), 3, DType::F32, &Device::Cpu).unwrap();
     cfg.sliding_window = Some(4);
     let windowed = Model::random(cfg, 3, DType::F32, &Device::Cpu).unwrap();

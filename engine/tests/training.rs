@@ -128,7 +128,7 @@ fn full_fine_tuning_trains_every_weight_and_saves_a_model_directory() {
     let before = engine::model::Model::load(&model, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
     let after = engine::model::Model::load(&saved, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
     let ids = candle_core::Tensor::new(&[[1u32, 5, 9, 200]], &candle_core::Device::Cpu).unwrap();
-    let p = engine::model::mistral::Pass::Eval;
+    let p = engine::model::Pass::Eval;
     let diff = (before.forward(&ids, p).unwrap() - after.forward(&ids, p).unwrap())
         .unwrap()
         .abs()
@@ -183,8 +183,8 @@ fn bad_model_directories_fail_with_the_file_named() {
     std::fs::write(&weights, &good).unwrap();
 
     // Weights and config agree on 100 tokens; the 2,048-token tokenizer does not fit.
-    let small = engine::sample::tiny_model_config(100);
-    engine::sample::init_model_dir(small, 1, &common::sample_dir().join("model"), &model).unwrap();
+    let small = engine::sample_build::tiny_model_config(100);
+    engine::sample_build::init_model_dir(small, 1, &common::sample_dir().join("model"), &model).unwrap();
     let err = run(&cfg);
     assert!(err.contains("tokenizer.json") && err.contains("does not belong to this model"), "{err}");
     assert!(std::fs::read_dir(dir.path().join("runs")).map_or(0, |d| d.count()) == 0);

@@ -13,7 +13,7 @@ pub fn sample_dir() -> PathBuf {
 /// `config.toml` (with `training` lines added to its `[training]` table) into
 /// `dir`; returns the config's path.
 pub fn tiny_setup(dir: &Path, training: &str) -> PathBuf {
-    engine::sample::write_tiny_model(&sample_dir().join("model"), 11, &dir.join("model")).unwrap();
+    engine::sample_build::write_tiny_model(&sample_dir().join("model"), 11, &dir.join("model")).unwrap();
     for (split, n) in [("train", 64), ("validation", 8)] {
         let all = std::fs::read_to_string(sample_dir().join(format!("data/{split}.jsonl"))).unwrap();
         let part: Vec<&str> = all.lines().take(n).collect();

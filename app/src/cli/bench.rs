@@ -9,9 +9,9 @@ use anyhow::Result;
 use candle_core::{DType, Device};
 use engine::data::Dataset;
 use engine::data::template::Encoded;
-use engine::model::mistral::{LoraSpec, Pass};
-use engine::model::{Model, ModelConfig};
-use engine::train::gradients::{GradAccumulator, accumulate};
+use engine::model::llama::backprop::accumulate;
+use engine::model::{LoraSpec, Model, ModelConfig, Pass};
+use engine::train::gradients::GradAccumulator;
 use engine::train::optimizer::{AdamW, AdamWParams};
 use rand::{Rng, SeedableRng};
 
@@ -56,7 +56,7 @@ enum What {
 
 /// The reference shape of the performance notes.
 fn reference_config() -> ModelConfig {
-    let mut c = engine::sample::sample_model_config(4096);
+    let mut c = engine::sample_build::sample_model_config(4096);
     c.hidden_size = 512;
     c.intermediate_size = 1536;
     c.num_hidden_layers = 8;

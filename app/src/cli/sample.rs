@@ -40,11 +40,11 @@ pub fn run(args: Args) -> Result<()> {
     let corpus = dir.join("corpus/company_docs.txt");
     let train_chats = dir.join("data/train.jsonl");
     println!("1/3 training a {vocab_size}-token BPE tokenizer on {} and {}", corpus.display(), train_chats.display());
-    engine::sample::train_tokenizer(&[&corpus, &train_chats], vocab_size, &build)?;
-    let cfg = engine::sample::sample_model_config(vocab_size);
+    engine::sample_build::train_tokenizer(&[&corpus, &train_chats], vocab_size, &build)?;
+    let cfg = engine::sample_build::sample_model_config(vocab_size);
     println!("2/3 initialising a {}-parameter Mistral-architecture model", cfg.num_parameters());
-    engine::sample::init_model_dir(cfg, 1234, &build, &init)?;
-    let docs = engine::sample::corpus_to_jsonl(&corpus, &build.join("corpus.jsonl"))?;
+    engine::sample_build::init_model_dir(cfg, 1234, &build, &init)?;
+    let docs = engine::sample_build::corpus_to_jsonl(&corpus, &build.join("corpus.jsonl"))?;
     println!("3/3 pretraining on {docs} documents (full fine-tuning)");
     let mut pretrain = TrainConfig::load(&dir.join("make/pretrain.toml")).context("reading the pretraining config")?;
     if max_steps.is_some() {

@@ -10,9 +10,8 @@ use crate::config::TrainOn;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::jobs::CancelFlag;
-use crate::model::Model;
-use crate::model::mistral::Pass;
-use crate::model::ops::weighted_nll_sum;
+use crate::model::kernels::cross_entropy::weighted_nll_sum;
+use crate::model::{Model, Pass};
 
 /// Mean loss per trained token of `model` on `ds` (no dropout), and the
 /// number of trained tokens; [`Error::Cancelled`] once `cancel` is set

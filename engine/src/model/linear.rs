@@ -1,15 +1,16 @@
 //! The linear projection of every attention and MLP block, with an optional
-//! LoRA adapter: `y = x W^T + (dropout(x) A^T B^T) * alpha / r`.
+//! LoRA adapter: `y = x W^T + (dropout(x) A^T B^T) * alpha / r`, and the
+//! adapter's dropout masks.
 //!
-//! This is the training hot path: on the CPU it runs as one fused kernel
-//! ([`super::projection`]); other devices use candle's composed ops.
+//! This is the training hot path; [`projection::project`] runs it (one fused
+//! kernel on the CPU, candle's composed ops on other devices).
 
 use std::sync::Arc;
 
 use candle_core::{DType, Result, Tensor, Var};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use super::projection::{self, DropoutMask, LoraFactors};
+use super::kernels::projection::{self, DropoutMask, LoraFactors};
 
 /// The low-rank update of one projection.
 #[derive(Debug, Clone)]
@@ -60,26 +61,11 @@ impl Linear {
         Self { weight, lora: None }
     }
 
-    /// Applies the projection to `x` of shape `[.., in]`. With `dropout_rng`
-    /// (training) the adapter's input is dropped out; without it (evaluation)
-    /// it is not. On the CPU this is one fused kernel ([`projection`]).
-    pub fn forward(&self, x: &Tensor, dropout_rng: Option<&mut StdRng>) -> Result<Tensor> {
-        let Some(lora) = &self.lora else { return matmul_t(x, &self.weight) };
-        let mask = self.dropout_mask(x.elem_count(), dropout_rng);
-        if projection::supported(x, &self.weight) {
-            let factors = LoraFactors { a: lora.a.as_tensor(), b: lora.b.as_tensor(), scale: lora.scale, mask: mask.as_ref() };
-            return projection::project(x, &self.weight, Some(factors));
-        }
-        let input = match &mask {
-            Some(mask) => {
-                let m: Vec<f32> = mask.keep.iter().map(|&k| if k { mask.factor as f32 } else { 0.0 }).collect();
-                (x * Tensor::from_vec(m, x.shape(), x.device())?.to_dtype(x.dtype())?)?
-            }
-            None => x.clone(),
-        };
-        // Scale the rank-r intermediate, not the full-width update.
-        let down = (input.broadcast_matmul(&lora.a.t()?)? * lora.scale)?;
-        x.broadcast_matmul(&self.weight.t()?)? + down.broadcast_matmul(&lora.b.t()?)?
+    /// Applies the projection to `x` of shape `[.., in]`, with `mask` (drawn
+    /// by [`Linear::dropout_mask`] when training) on the adapter's input.
+    pub fn forward(&self, x: &Tensor, mask: Option<&DropoutMask>) -> Result<Tensor> {
+        let lora = self.lora.as_ref().map(|l| LoraFactors { a: l.a.as_tensor(), b: l.b.as_tensor(), scale: l.scale, mask });
+        projection::project(x, &self.weight, lora)
     }
 
     /// The adapter's dropout mask for an input of `len` elements, drawn
@@ -90,13 +76,6 @@ impl Linear {
             _ => None,
         }
     }
-}
-
-/// `x W^T`: on the CPU with a frozen `W` the fused kernel, whose backward
-/// computes only the input's gradient `g W` (autograd would also compute the
-/// frozen weight's gradient `g^T x`, a third of a LoRA step's work).
-pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if projection::supported(x, w) { projection::project(x, w, None) } else { x.broadcast_matmul(&w.t()?) }
 }
 
 /// An inverted-dropout mask over `len` elements drawn from `rng`

@@ -2,43 +2,33 @@
 //!
 //! - [`config`]: the Hugging Face `config.json` fields.
 //! - [`weights`]: loading and saving safetensors in Hugging Face layout.
-//! - [`linear`]: the (optionally LoRA-adapted) linear projection, the hot path.
-//! - [`fused_layer`]: a whole decoder layer with its backward pass written out (CPU LoRA training).
-//! - [`projection`]: its fused CPU kernel (frozen weight, LoRA update accumulated in place).
-//! - [`attention`]: grouped-query causal attention (fused on the CPU).
-//! - [`norm`]: RMSNorm (fused on the CPU).
-//! - [`rope`]: rotary position embeddings (fused on the CPU).
-//! - [`swiglu`]: the MLP's gated activation (fused on the CPU).
-//! - [`ops`]: causal masks and the token cross-entropy.
-//! - [`mistral`]: the decoder layers top-down, tensor names as in the checkpoint.
+//! - [`linear`]: the (optionally LoRA-adapted) linear projection and its dropout.
+//! - [`kernels`]: the operations (projection, attention, norm, RoPE, SwiGLU,
+//!   cross-entropy), each fused on the CPU and composed elsewhere.
+//! - [`llama`]: the Llama/Mistral architecture: the decoder (tensor names as in
+//!   the checkpoint), its fused CPU layer, its layer-by-layer backpropagation
+//!   and its activation memory count.
 //! - [`tokenizer`]: loading `tokenizer.json` and checking it against the model.
 
-pub mod attention;
 pub mod config;
-pub mod fused_layer;
-mod kernel;
-pub mod linear;
-pub mod mistral;
-pub mod norm;
-pub mod ops;
-pub mod projection;
-pub mod rope;
-pub mod swiglu;
+pub mod kernels;
+pub(crate) mod linear;
+pub mod llama;
 pub mod tokenizer;
 pub mod weights;
 
 pub use config::ModelConfig;
-pub use mistral::{Model, Trainable};
+pub use llama::{LoraSpec, Model, Pass, Trainable};
 pub use weights::save_model_dir;
 
 /// Checks for the fused CPU ops.
 #[cfg(test)]
 pub(crate) mod fused_check {
-    use candle_core::{Tensor, Var};
+    use candle_core::{DType, Tensor, Var};
 
-    /// The largest absolute difference between two tensors.
+    /// The largest absolute difference between two tensors (any float dtype).
     pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap()
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
     }
 
     /// Asserts that `fused` and `composed`, applied to `inputs`, give the same

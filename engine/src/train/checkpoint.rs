@@ -3,6 +3,10 @@
 //! `optimizer.safetensors` (AdamW moments) and `state.json` (step, data
 //! position, early-stopping state, seed, elapsed time). The directory is
 //! written atomically, so a checkpoint is either complete or absent.
+//!
+//! LoRA parameters are named by their module path
+//! (`model.layers.0.self_attn.q_proj.lora_A.weight`); checkpoints written when
+//! they were named by PEFT key (`base_model.model.` before that) load too.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,6 +14,7 @@ use std::path::Path;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::adapter;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::weights;
@@ -80,9 +85,69 @@ pub fn load(dir: &Path, model: &Model, opt: &mut AdamW) -> Result<TrainerState> 
     let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
     let state: TrainerState = serde_json::from_str(&text).map_err(|e| Error::run(dir, format!("invalid state.json: {e}")))?;
     let device = model.device().clone();
-    let params = weights::load_file(&dir.join("trainable.safetensors"), model.dtype(), &device)?;
+    let params = current_names(weights::load_file(&dir.join("trainable.safetensors"), model.dtype(), &device)?);
     model.set_trainable(&params, &dir.join("trainable.safetensors"))?;
-    let moments = weights::load_file(&dir.join("optimizer.safetensors"), model.dtype(), &device)?;
+    let moments = current_names(weights::load_file(&dir.join("optimizer.safetensors"), model.dtype(), &device)?);
     opt.load_state(&moments, state.step).map_err(|m| Error::run(dir, m))?;
     Ok(state)
+}
+
+/// `tensors` with the names of older checkpoints made current: a parameter
+/// saved under its PEFT key, or a moment under `m.` / `v.` and that key, is
+/// renamed to the parameter's name; other names are kept.
+fn current_names(tensors: HashMap<String, Tensor>) -> HashMap<String, Tensor> {
+    let rename =
+        |key: &str| ["", "m.", "v."].iter().find_map(|prefix| Some(format!("{prefix}{}", adapter::model_name(key.strip_prefix(prefix)?)?)));
+    tensors.into_iter().map(|(k, t)| (rename(&k).unwrap_or(k), t)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device};
+
+    use super::*;
+    use crate::model::LoraSpec;
+    use crate::train::optimizer::AdamWParams;
+
+    /// A checkpoint whose parameters and moments are keyed by PEFT key (as
+    /// written before LoRA parameters were named by module path) restores
+    /// every parameter and moment.
+    #[test]
+    fn loads_checkpoints_with_peft_keyed_names() {
+        let cfg = crate::sample_build::tiny_model_config(64);
+        let spec = LoraSpec { rank: 2, alpha: 4.0, dropout: 0.0, targets: vec!["q_proj".into(), "down_proj".into()] };
+        let random = |t: &Tensor| t.randn_like(0.0, 1.0).unwrap();
+        let mut saved = Model::random(cfg.clone(), 1, DType::F64, &Device::Cpu).unwrap();
+        saved.add_lora(&spec, 2).unwrap();
+        for p in saved.trainable() {
+            p.var.set(&random(p.var.as_tensor())).unwrap();
+        }
+        let hp = AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+        let mut opt = AdamW::new(saved.trainable(), hp).unwrap();
+        let moments: HashMap<String, Tensor> = opt.state_tensors().into_iter().map(|(k, t)| (k, random(&t))).collect();
+        opt.load_state(&moments, 3).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = |prefix: &str, name: &str| format!("{prefix}base_model.model.{name}");
+        let params: HashMap<String, Tensor> = saved.trainable().iter().map(|p| (legacy("", &p.name), p.var.as_tensor().clone())).collect();
+        assert!(params.contains_key("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
+        let old_moments: HashMap<String, Tensor> = moments.iter().map(|(k, t)| (legacy(&k[..2], &k[2..]), t.clone())).collect();
+        weights::save_file(&dir.path().join("trainable.safetensors"), &params, None).unwrap();
+        weights::save_file(&dir.path().join("optimizer.safetensors"), &old_moments, None).unwrap();
+        crate::atomic::write_json(&dir.path().join("state.json"), &TrainerState::fresh(5)).unwrap();
+
+        let mut loaded = Model::random(cfg, 1, DType::F64, &Device::Cpu).unwrap();
+        loaded.add_lora(&spec, 7).unwrap();
+        let mut loaded_opt = AdamW::new(loaded.trainable(), hp).unwrap();
+        load(dir.path(), &loaded, &mut loaded_opt).unwrap();
+        let same = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap() == 0.0;
+        for (p, q) in saved.trainable().iter().zip(loaded.trainable()) {
+            assert!(same(p.var.as_tensor(), q.var.as_tensor()), "{}", p.name);
+        }
+        let restored = loaded_opt.state_tensors();
+        assert_eq!(restored.len(), moments.len());
+        for (k, t) in &moments {
+            assert!(same(t, &restored[k]), "{k}");
+        }
+    }
 }

@@ -6,8 +6,7 @@ use candle_core::DType;
 use crate::config::{TrainConfig, TrainMode};
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::model::Model;
-use crate::model::mistral::LoraSpec;
+use crate::model::{LoraSpec, Model};
 
 /// Everything a training loop needs, loaded and checked.
 pub struct Session {

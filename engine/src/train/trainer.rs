@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use super::checkpoint::{self, TrainerState};
 use super::events::{Control, Event, Signal};
-use super::gradients::{GradAccumulator, accumulate, clip, global_norm};
+use super::gradients::{GradAccumulator, clip, global_norm};
 use super::optimizer::{AdamW, AdamWParams};
 use super::schedule::{lr_at, warmup_steps};
 use super::session::Session;
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::model::mistral::Pass;
+use crate::model::Pass;
+use crate::model::llama::backprop::accumulate;
 use crate::runs::{LiveStatus, MetricRecord, RunDir, RunState};
 
 /// How a run ended.

@@ -13,7 +13,7 @@ pub fn sample_dir() -> PathBuf {
 /// A tiny random model directory (shipped tokenizer) in `dir/model`.
 pub fn tiny_model(dir: &Path, seed: u64) -> PathBuf {
     let out = dir.join("model");
-    engine::sample::write_tiny_model(&sample_dir().join("model"), seed, &out).unwrap();
+    engine::sample_build::write_tiny_model(&sample_dir().join("model"), seed, &out).unwrap();
     out
 }
 

@@ -1,25 +1,14 @@
-//! Causal masks and the masked token cross-entropy (fused on the CPU).
+//! The weighted token cross-entropy, `sum(weight * -log softmax(logits)[target])`.
+//! On the CPU (f32, f64) one fused pass per row (rows without loss skipped),
+//! with the backward `w * (softmax - onehot)`; other devices and dtypes use
+//! the composed log-softmax and gather.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Device, Layout, Result, Shape, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Layout, Result, Shape, Tensor};
 use num_traits::Float;
-
 use rayon::prelude::*;
 
-use super::kernel::{KernelExp, contiguous, only_f32_f64};
-
-/// Additive attention mask `[seq, seq]`: 0 where key j is visible from query i
-/// (j <= i, and i - j < window when a sliding window is set), -inf elsewhere.
-pub fn causal_mask(t: usize, window: Option<usize>, dtype: DType, device: &Device) -> Result<Tensor> {
-    let mask: Vec<f32> = (0..t)
-        .flat_map(|i| {
-            (0..t).map(move |j| {
-                let visible = j <= i && window.is_none_or(|w| i - j < w);
-                if visible { 0.0 } else { f32::NEG_INFINITY }
-            })
-        })
-        .collect();
-    Tensor::from_vec(mask, (t, t), device)?.to_dtype(dtype)
-}
+use super::{Real, by_dtype, slice};
 
 /// Sum over tokens of `weight * -log p(target)`, for `logits [n, vocab]`,
 /// `targets [n]` (u32) and `weights [n]` (0 for tokens without loss). On the
@@ -30,6 +19,11 @@ pub fn weighted_nll_sum(logits: &Tensor, targets: &Tensor, weights: &Tensor) -> 
         let op = WeightedNll { targets: targets.to_vec1()?, weights: weights.to_dtype(DType::F64)?.to_vec1()? };
         return logits.contiguous()?.apply_op1(op)?.sum_all();
     }
+    composed(logits, targets, weights)
+}
+
+/// [`weighted_nll_sum`] with candle's ops.
+pub(crate) fn composed(logits: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let picked = logp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
     (picked * weights.to_dtype(logits.dtype())?)?.sum_all()?.neg()
@@ -43,7 +37,7 @@ struct WeightedNll {
 }
 
 impl WeightedNll {
-    fn rows<T: Float + KernelExp + Send + Sync>(&self, x: &[T], v: usize) -> Vec<T> {
+    fn rows<T: Real>(&self, x: &[T], v: usize) -> Vec<T> {
         x.par_chunks(v)
             .enumerate()
             .map(|(r, row)| {
@@ -51,7 +45,7 @@ impl WeightedNll {
                 if w == 0.0 {
                     return T::zero();
                 }
-                let max = row.iter().copied().fold(T::neg_infinity(), T::max);
+                let max = row.iter().copied().fold(T::neg_infinity(), Float::max);
                 let sum = row.iter().fold(T::zero(), |acc, &z| acc + (z - max).kexp());
                 let lse = max + sum.ln();
                 (lse - row[self.targets[r] as usize]) * T::from(w).expect("weight fits")
@@ -59,7 +53,7 @@ impl WeightedNll {
             .collect()
     }
 
-    fn grad_rows<T: Float + KernelExp + Send + Sync>(&self, x: &[T], g: &[T], v: usize) -> Vec<T> {
+    fn grad_rows<T: Real>(&self, x: &[T], g: &[T], v: usize) -> Vec<T> {
         let mut out = vec![T::zero(); x.len()];
         out.par_chunks_mut(v).zip(x.par_chunks(v)).enumerate().for_each(|(r, (o, row))| {
             let w = self.weights[r];
@@ -67,16 +61,16 @@ impl WeightedNll {
                 return;
             }
             let scale = g[r] * T::from(w).expect("weight fits");
-            let max = row.iter().copied().fold(T::neg_infinity(), T::max);
+            let max = row.iter().copied().fold(T::neg_infinity(), Float::max);
             for (dst, &z) in o.iter_mut().zip(row) {
                 *dst = (z - max).kexp();
             }
             let factor = scale / o.iter().fold(T::zero(), |acc, &e| acc + e);
             for dst in o.iter_mut() {
-                *dst = *dst * factor;
+                *dst *= factor;
             }
             let t = self.targets[r] as usize;
-            o[t] = o[t] - scale;
+            o[t] -= scale;
         });
         out
     }
@@ -88,13 +82,11 @@ impl CustomOp1 for WeightedNll {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, v) = l.shape().dims2()?;
-        let out = match s {
-            CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l, "cross-entropy", "logits")?, v)),
-            CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l, "cross-entropy", "logits")?, v)),
-            _ => return only_f32_f64("cross-entropy"),
-        };
-        Ok((out, Shape::from(n)))
+        fn run<T: Real>(op: &WeightedNll, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+            let (n, v) = l.shape().dims2()?;
+            Ok((T::to_cpu_storage_owned(op.rows(slice::<T>(s, l, "cross-entropy", "logits")?, v)), Shape::from(n)))
+        }
+        by_dtype!(s.dtype(), "cross-entropy", run(self, s, l))
     }
 
     fn bwd(&self, logits: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -112,32 +104,20 @@ impl CustomOp2 for WeightedNllGrad {
 
     fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
         const OP: &str = "cross-entropy grad";
-        let (_, v) = lx.shape().dims2()?;
-        let out = match (x, g) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => {
-                CpuStorage::F32(self.0.grad_rows(contiguous(x, lx, OP, "logits")?, contiguous(g, lg, OP, "grad")?, v))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => {
-                CpuStorage::F64(self.0.grad_rows(contiguous(x, lx, OP, "logits")?, contiguous(g, lg, OP, "grad")?, v))
-            }
-            _ => return only_f32_f64(OP),
-        };
-        Ok((out, lx.shape().clone()))
+        fn run<T: Real>(op: &WeightedNll, x: &CpuStorage, lx: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
+            let (_, v) = lx.shape().dims2()?;
+            let out = op.grad_rows(slice::<T>(x, lx, OP, "logits")?, slice::<T>(g, lg, OP, "grad")?, v);
+            Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))
+        }
+        by_dtype!(x.dtype(), OP, run(&self.0, x, lx, g, lg))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use candle_core::Device;
 
-    #[test]
-    fn mask_hides_future_and_outside_window() {
-        let m = causal_mask(4, Some(2), DType::F32, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
-        assert_eq!(m[0][1], f32::NEG_INFINITY);
-        assert_eq!(m[3][3], 0.0);
-        assert_eq!(m[3][2], 0.0);
-        assert_eq!(m[3][1], f32::NEG_INFINITY);
-    }
+    use super::*;
 
     #[test]
     fn fused_cross_entropy_matches_composed_forward_and_backward() {
@@ -145,9 +125,7 @@ mod tests {
         let targets = Tensor::new(&[1u32, 0, 10, 4, 7], &Device::Cpu).unwrap();
         let weights = Tensor::new(&[1f32, 0.0, 1.0, 0.5, 1.0], &Device::Cpu).unwrap();
         let fused = weighted_nll_sum(logits.as_tensor(), &targets, &weights).unwrap();
-        let logp = candle_nn::ops::log_softmax(logits.as_tensor(), D::Minus1).unwrap();
-        let picked = logp.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().squeeze(1).unwrap();
-        let composed = (picked * weights.to_dtype(DType::F64).unwrap()).unwrap().sum_all().unwrap().neg().unwrap();
+        let composed = composed(logits.as_tensor(), &targets, &weights).unwrap();
         let (a, b) = (fused.to_scalar::<f64>().unwrap(), composed.to_scalar::<f64>().unwrap());
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
         let (g1, g2) = ((fused * 0.7).unwrap().backward().unwrap(), (composed * 0.7).unwrap().backward().unwrap());

@@ -1,5 +1,5 @@
 //! Causal grouped-query attention, `softmax(scale q k^T + mask) v` per head,
-//! with the causal (and optional sliding-window) mask.
+//! with the causal (and optional sliding-window) mask ([`causal_mask`]).
 //!
 //! Inputs and output keep the projections' layout `[batch, seq, heads *
 //! head_dim]`, so no head transposes are copied and no reshape enters the
@@ -13,12 +13,12 @@
 //! the composed ops with an additive mask.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, D, DType, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp3, D, DType, Device, Layout, Result, Shape, Tensor, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::config::ModelConfig;
-use super::kernel::{KernelExp, Operand, by_dtype, gemm_raw, typed, uninit_output, with_held};
+use super::{KernelExp, Operand, by_dtype, gemm_raw, held, slice, uninit_output};
+use crate::model::config::ModelConfig;
 
 /// Query rows per block of the score matrix.
 const BLOCK: usize = 64;
@@ -58,8 +58,22 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: Heads, scale: f64, m
     }
 }
 
-/// The same with candle's ops: heads split and transposed, key/value heads repeated.
-fn composed(q: &Tensor, k: &Tensor, v: &Tensor, heads: Heads, scale: f64, mask: &Tensor) -> Result<Tensor> {
+/// Additive attention mask `[seq, seq]`: 0 where key j is visible from query i
+/// (j <= i, and i - j < window when a sliding window is set), -inf elsewhere.
+pub fn causal_mask(t: usize, window: Option<usize>, dtype: DType, device: &Device) -> Result<Tensor> {
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| {
+            (0..t).map(move |j| {
+                let visible = j <= i && window.is_none_or(|w| i - j < w);
+                if visible { 0.0 } else { f32::NEG_INFINITY }
+            })
+        })
+        .collect();
+    Tensor::from_vec(mask, (t, t), device)?.to_dtype(dtype)
+}
+
+/// [`attention`] with candle's ops: heads split and transposed, key/value heads repeated.
+pub(crate) fn composed(q: &Tensor, k: &Tensor, v: &Tensor, heads: Heads, scale: f64, mask: &Tensor) -> Result<Tensor> {
     let (b, t, width) = q.dims3()?;
     let d = width / heads.q;
     let split = |x: &Tensor, n: usize| x.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous();
@@ -321,7 +335,7 @@ impl CustomOp3 for Attention {
             lv: &Layout,
         ) -> Result<(CpuStorage, Shape)> {
             let g = Geometry::new(lq, lk, op.heads, op.window)?;
-            let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
+            let (q, k, v) = (slice::<T>(q, lq, OP, "q")?, slice::<T>(k, lk, OP, "k")?, slice::<T>(v, lv, OP, "v")?);
             Ok((T::to_cpu_storage_owned(forward(&g, q, k, v, T::from_f64(op.scale))), lq.shape().clone()))
         }
         by_dtype!(q.dtype(), OP, run(self, q, lq, k, lk, v, lv))
@@ -384,15 +398,13 @@ impl CustomOp3 for AttentionGrad {
             lv: &Layout,
         ) -> Result<(CpuStorage, Shape)> {
             let g = Geometry::new(lq, lk, op.heads, op.window)?;
-            let (q, k, v) = (typed::<T>(q, lq, OP, "q")?, typed::<T>(k, lk, OP, "k")?, typed::<T>(v, lv, OP, "v")?);
-            let all = with_held::<T, _>(&op.out, OP, "output", |out| {
-                with_held::<T, _>(&op.grad, OP, "output gradient", |grad| {
-                    if out.len() != q.len() || grad.len() != q.len() {
-                        return Err(candle_core::Error::Msg(format!("{OP}: output or gradient is not shaped like q")));
-                    }
-                    Ok(backward(&g, (q, k, v), out, grad, T::from_f64(op.scale)))
-                })
-            })?;
+            let (q, k, v) = (slice::<T>(q, lq, OP, "q")?, slice::<T>(k, lk, OP, "k")?, slice::<T>(v, lv, OP, "v")?);
+            let (out, grad) = (op.out.storage_and_layout(), op.grad.storage_and_layout());
+            let (out, grad) = (held::<T>(&out, OP, "output")?, held::<T>(&grad, OP, "output gradient")?);
+            if out.len() != q.len() || grad.len() != q.len() {
+                return Err(candle_core::Error::Msg(format!("{OP}: output or gradient is not shaped like q")));
+            }
+            let all = backward(&g, (q, k, v), out, grad, T::from_f64(op.scale));
             let len = all.len();
             Ok((T::to_cpu_storage_owned(all), Shape::from(len)))
         }
@@ -406,7 +418,6 @@ mod tests {
 
     use super::*;
     use crate::model::fused_check::assert_same;
-    use crate::model::ops::causal_mask;
 
     /// Two row blocks (t > BLOCK), two query heads per key/value head.
     #[test]
@@ -423,6 +434,15 @@ mod tests {
                 |x| composed(x[0], x[1], x[2], heads, scale, &mask).unwrap(),
             );
         }
+    }
+
+    #[test]
+    fn mask_hides_future_and_outside_window() {
+        let m = causal_mask(4, Some(2), DType::F32, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(m[0][1], f32::NEG_INFINITY);
+        assert_eq!(m[3][3], 0.0);
+        assert_eq!(m[3][2], 0.0);
+        assert_eq!(m[3][1], f32::NEG_INFINITY);
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! whose backward is the same rotation by the opposite angle; other devices
 //! and dtypes use the composed ops.
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, D, DType, Device, Layout, Result, Shape, Tensor};
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::kernel::{contiguous, only_f32_f64};
+use super::{Real, by_dtype, slice};
+
+const OP: &str = "rope";
 
 /// Precomputed cosine and sine tables, `[positions, head_dim]` (each
 /// frequency repeated in both halves).
@@ -64,7 +67,8 @@ impl Rope {
         Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: if inverse { -1.0 } else { 1.0 }, d: self.head_dim }
     }
 
-    fn composed(&self, x: &Tensor) -> Result<Tensor> {
+    /// [`Rope::apply`] with candle's ops.
+    pub(crate) fn composed(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, width) = x.dims3()?;
         let d = self.head_dim;
         let x = x.reshape((b, t, width / d, d))?;
@@ -127,14 +131,12 @@ impl CustomOp1 for Rotate {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (_, t, width) = l.shape().dims3()?;
-        self.check(t, width)?;
-        let out = match s {
-            CpuStorage::F32(x) => CpuStorage::F32(self.rows(contiguous(x, l, "rope", "input")?, t, width)),
-            CpuStorage::F64(x) => CpuStorage::F64(self.rows(contiguous(x, l, "rope", "input")?, t, width)),
-            _ => return only_f32_f64("rope"),
-        };
-        Ok((out, l.shape().clone()))
+        fn run<T: Real>(op: &Rotate, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+            let (_, t, width) = l.shape().dims3()?;
+            op.check(t, width)?;
+            Ok((T::to_cpu_storage_owned(op.rows(slice::<T>(s, l, OP, "input")?, t, width)), l.shape().clone()))
+        }
+        by_dtype!(s.dtype(), OP, run(self, s, l))
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -167,5 +169,35 @@ mod tests {
         let swapped = |x: &Tensor| x.transpose(0, 1).unwrap();
         assert_same(&[&x], |t| rope.apply(t[0]).unwrap(), |t| rope.composed(t[0]).unwrap());
         assert_same(&[&x], |t| rope.apply(&swapped(t[0])).unwrap(), |t| rope.composed(&swapped(t[0])).unwrap());
+    }
+
+    /// Positions other than 0 against the formula, computed here in f64:
+    /// `x cos(p θ_i) + rotate_half(x) sin(p θ_i)` with `θ_i = theta^(-2i/d)`
+    /// for frequency `i` (both halves of a head share it) and
+    /// `rotate_half(x1, x2) = (-x2, x1)`; fused (CPU) and composed alike.
+    #[test]
+    fn rotates_by_position_times_frequency() {
+        let (d, heads, t, theta) = (8, 2, 6, 10000.0);
+        let rope = Rope::new(d, 16, theta, DType::F64, &Device::Cpu).unwrap();
+        let x = Tensor::randn(0f64, 1.0, (1, t, heads * d), &Device::Cpu).unwrap();
+        let xs: Vec<f64> = x.flatten_all().unwrap().to_vec1().unwrap();
+        let mut expected = vec![0f64; xs.len()];
+        for p in 0..t {
+            for h in 0..heads {
+                let head = (p * heads + h) * d;
+                for j in 0..d {
+                    let i = j % (d / 2);
+                    let angle = p as f64 * f64::powf(theta, -2.0 * i as f64 / d as f64);
+                    let rotated = if j < d / 2 { -xs[head + j + d / 2] } else { xs[head + j - d / 2] };
+                    expected[head + j] = xs[head + j] * angle.cos() + rotated * angle.sin();
+                }
+            }
+        }
+        for y in [rope.apply(&x).unwrap(), rope.composed(&x).unwrap()] {
+            let y: Vec<f64> = y.flatten_all().unwrap().to_vec1().unwrap();
+            let worst = y.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            // The tables hold f32 angles and values (as transformers computes them).
+            assert!(worst < 1e-5, "differs from the formula by {worst:e}");
+        }
     }
 }

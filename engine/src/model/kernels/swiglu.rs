@@ -2,19 +2,27 @@
 //! fused pass forward and one per input backward, instead of the composed
 //! sigmoid, products and sums; other devices and dtypes use composed ops.
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::kernel::{KernelExp, contiguous, only_f32_f64};
+use super::{KernelExp, Real, by_dtype, slice};
+
+const OP: &str = "swiglu";
 
 /// `silu(gate) * up` for two tensors of the same shape.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     if gate.device().is_cpu() && matches!(gate.dtype(), DType::F32 | DType::F64) && up.dtype() == gate.dtype() {
         gate.contiguous()?.apply_op2(&up.contiguous()?, Swiglu)
     } else {
-        gate.silu()? * up
+        composed(gate, up)
     }
+}
+
+/// [`swiglu`] with candle's ops.
+pub(crate) fn composed(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    gate.silu()? * up
 }
 
 struct Swiglu;
@@ -24,14 +32,6 @@ const CHUNK: usize = 1 << 14;
 
 fn sigmoid<T: Float + KernelExp>(v: T) -> T {
     (T::one() + (-v).kexp()).recip()
-}
-
-fn slice<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    contiguous(v, l, "swiglu", "input")
-}
-
-fn unsupported<T>() -> Result<T> {
-    only_f32_f64("swiglu")
 }
 
 /// `silu(g) * u` elementwise.
@@ -73,12 +73,11 @@ impl CustomOp2 for Swiglu {
         if lg.shape() != lu.shape() {
             return Err(candle_core::Error::Msg(format!("swiglu: gate {:?} and up {:?} differ", lg.shape(), lu.shape())));
         }
-        let out = match (g, u) {
-            (CpuStorage::F32(g), CpuStorage::F32(u)) => CpuStorage::F32(forward(slice(g, lg)?, slice(u, lu)?)),
-            (CpuStorage::F64(g), CpuStorage::F64(u)) => CpuStorage::F64(forward(slice(g, lg)?, slice(u, lu)?)),
-            _ => return unsupported(),
-        };
-        Ok((out, lg.shape().clone()))
+        fn run<T: Real>(g: &CpuStorage, lg: &Layout, u: &CpuStorage, lu: &Layout) -> Result<(CpuStorage, Shape)> {
+            let out = forward(slice::<T>(g, lg, OP, "input")?, slice::<T>(u, lu, OP, "input")?);
+            Ok((T::to_cpu_storage_owned(out), lg.shape().clone()))
+        }
+        by_dtype!(g.dtype(), OP, run(g, lg, u, lu))
     }
 
     fn bwd(&self, g: &Tensor, u: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -107,16 +106,19 @@ impl CustomOp3 for SwigluGrad {
         d: &CpuStorage,
         ld: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let out = match (g, u, d) {
-            (CpuStorage::F32(g), CpuStorage::F32(u), CpuStorage::F32(d)) => {
-                CpuStorage::F32(backward(slice(g, lg)?, slice(u, lu)?, slice(d, ld)?, self.wrt_gate))
-            }
-            (CpuStorage::F64(g), CpuStorage::F64(u), CpuStorage::F64(d)) => {
-                CpuStorage::F64(backward(slice(g, lg)?, slice(u, lu)?, slice(d, ld)?, self.wrt_gate))
-            }
-            _ => return unsupported(),
-        };
-        Ok((out, lg.shape().clone()))
+        fn run<T: Real>(
+            wrt_gate: bool,
+            g: &CpuStorage,
+            lg: &Layout,
+            u: &CpuStorage,
+            lu: &Layout,
+            d: &CpuStorage,
+            ld: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
+            let out = backward(slice::<T>(g, lg, OP, "input")?, slice::<T>(u, lu, OP, "input")?, slice::<T>(d, ld, OP, "input")?, wrt_gate);
+            Ok((T::to_cpu_storage_owned(out), lg.shape().clone()))
+        }
+        by_dtype!(g.dtype(), OP, run(self.wrt_gate, g, lg, u, lu, d, ld))
     }
 }
 
@@ -131,6 +133,6 @@ mod tests {
         // Several parallel chunks, and gates far into both tails of the sigmoid.
         let g = Var::from_tensor(&Tensor::randn(0f64, 3.0, (7, 40_000), &Device::Cpu).unwrap()).unwrap();
         let u = Var::from_tensor(&Tensor::randn(0f64, 1.0, (7, 40_000), &Device::Cpu).unwrap()).unwrap();
-        assert_same(&[&g, &u], |t| swiglu(t[0], t[1]).unwrap(), |t| (t[0].silu().unwrap() * t[1]).unwrap());
+        assert_same(&[&g, &u], |t| swiglu(t[0], t[1]).unwrap(), |t| composed(t[0], t[1]).unwrap());
     }
 }

@@ -4,11 +4,14 @@
 //! instead of the six composed ops and their broadcasts; other devices and
 //! dtypes use the composed ops.
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, D, DType, Layout, Result, Shape, Tensor};
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::kernel::{contiguous, only_f32_f64};
+use super::{Real, by_dtype, slice};
+
+const OP: &str = "rms-norm";
 
 /// RMSNorm of `x [.., n]` with `weight [n]`.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
@@ -19,7 +22,8 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     }
 }
 
-fn composed(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+/// [`rms_norm`] with candle's ops.
+pub(crate) fn composed(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     let inv = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
     x.broadcast_mul(&inv)?.broadcast_mul(weight)
 }
@@ -80,26 +84,17 @@ fn grad_w<T: Float + Send + Sync>(x: &[T], g: &[T], n: usize, eps: f64) -> Vec<T
         .reduce(|| vec![T::zero(); n], |a, b| a.iter().zip(&b).map(|(&p, &q)| p + q).collect())
 }
 
-fn slice<'a, T>(v: &'a [T], l: &Layout, what: &str) -> Result<&'a [T]> {
-    contiguous(v, l, "rms-norm", what)
-}
-
-fn unsupported<T>() -> Result<T> {
-    only_f32_f64("rms-norm")
-}
-
 impl CustomOp2 for RmsNorm {
     fn name(&self) -> &'static str {
         "rms-norm"
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
-        let out = match (x, w) {
-            (CpuStorage::F32(x), CpuStorage::F32(w)) => CpuStorage::F32(forward(slice(x, lx, "x")?, slice(w, lw, "weight")?, self.eps)),
-            (CpuStorage::F64(x), CpuStorage::F64(w)) => CpuStorage::F64(forward(slice(x, lx, "x")?, slice(w, lw, "weight")?, self.eps)),
-            _ => return unsupported(),
-        };
-        Ok((out, lx.shape().clone()))
+        fn run<T: Real>(eps: f64, x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
+            let out = forward(slice::<T>(x, lx, OP, "x")?, slice::<T>(w, lw, OP, "weight")?, eps);
+            Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))
+        }
+        by_dtype!(x.dtype(), OP, run(self.eps, x, lx, w, lw))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -129,16 +124,19 @@ impl CustomOp3 for RmsNormGradX {
         g: &CpuStorage,
         lg: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let out = match (x, w, g) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(g)) => {
-                CpuStorage::F32(grad_x(slice(x, lx, "x")?, slice(w, lw, "weight")?, slice(g, lg, "grad")?, self.eps))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(g)) => {
-                CpuStorage::F64(grad_x(slice(x, lx, "x")?, slice(w, lw, "weight")?, slice(g, lg, "grad")?, self.eps))
-            }
-            _ => return unsupported(),
-        };
-        Ok((out, lx.shape().clone()))
+        fn run<T: Real>(
+            eps: f64,
+            x: &CpuStorage,
+            lx: &Layout,
+            w: &CpuStorage,
+            lw: &Layout,
+            g: &CpuStorage,
+            lg: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
+            let out = grad_x(slice::<T>(x, lx, OP, "x")?, slice::<T>(w, lw, OP, "weight")?, slice::<T>(g, lg, OP, "grad")?, eps);
+            Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))
+        }
+        by_dtype!(x.dtype(), OP, run(self.eps, x, lx, w, lw, g, lg))
     }
 }
 
@@ -154,16 +152,11 @@ impl CustomOp2 for RmsNormGradW {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, lx: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
-        let out = match (x, g) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => {
-                CpuStorage::F32(grad_w(slice(x, lx, "x")?, slice(g, lg, "grad")?, self.n, self.eps))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => {
-                CpuStorage::F64(grad_w(slice(x, lx, "x")?, slice(g, lg, "grad")?, self.n, self.eps))
-            }
-            _ => return unsupported(),
-        };
-        Ok((out, Shape::from(self.n)))
+        fn run<T: Real>(op: &RmsNormGradW, x: &CpuStorage, lx: &Layout, g: &CpuStorage, lg: &Layout) -> Result<(CpuStorage, Shape)> {
+            let out = grad_w(slice::<T>(x, lx, OP, "x")?, slice::<T>(g, lg, OP, "grad")?, op.n, op.eps);
+            Ok((T::to_cpu_storage_owned(out), Shape::from(op.n)))
+        }
+        by_dtype!(x.dtype(), OP, run(self, x, lx, g, lg))
     }
 }
 

@@ -1,7 +1,17 @@
 //! The Llama/Mistral decoder: token embedding, `num_hidden_layers` blocks of
 //! (RMSNorm, grouped-query attention with RoPE and an optional sliding window,
 //! RMSNorm, SwiGLU MLP), final RMSNorm and the output projection. Field names
-//! follow the checkpoint's tensor names (`model.layers.N.self_attn.q_proj.weight`).
+//! follow the checkpoint's tensor names (`model.layers.N.self_attn.q_proj.weight`);
+//! LoRA parameters are named by their module path
+//! (`model.layers.N.self_attn.q_proj.lora_A.weight`).
+//!
+//! - [`fused_layer`]: one decoder layer for CPU LoRA training, backward written out.
+//! - [`backprop`]: loss and gradients of a micro-batch, layer by layer.
+//! - [`memory`]: the activation memory a layer keeps per token.
+
+pub mod backprop;
+pub(crate) mod fused_layer;
+pub(crate) mod memory;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,13 +21,13 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
-use super::attention::{Heads, attention};
 use super::config::ModelConfig;
+use super::kernels::attention::{Heads, attention, causal_mask};
+use super::kernels::norm::rms_norm;
+use super::kernels::projection::{self, DropoutMask};
+use super::kernels::rope::Rope;
+use super::kernels::swiglu::swiglu;
 use super::linear::{Linear, Lora, seeded_rng};
-use super::norm::rms_norm;
-use super::ops::causal_mask;
-use super::rope::Rope;
-use super::swiglu::swiglu;
 use crate::config::LINEAR_MODULES;
 use crate::error::{Error, Result};
 
@@ -46,7 +56,9 @@ impl Pass {
 /// A trainable parameter with the name it is saved under.
 #[derive(Debug, Clone)]
 pub struct Trainable {
-    /// PEFT key for LoRA parameters, Hugging Face tensor name in full fine-tuning.
+    /// The Hugging Face module path for LoRA parameters
+    /// (`model.layers.0.self_attn.q_proj.lora_A.weight`), the tensor name in
+    /// full fine-tuning.
     pub name: String,
     /// The variable the optimizer updates.
     pub var: Var,
@@ -93,7 +105,7 @@ pub struct Model {
     device: Device,
 }
 
-/// What the fused CPU layer (`model::fused_layer`) reads of one decoder layer.
+/// What the fused CPU layer ([`fused_layer`]) reads of one decoder layer.
 pub(crate) struct LayerView<'a> {
     /// `input_layernorm.weight`.
     pub input_norm: &'a Tensor,
@@ -239,9 +251,9 @@ impl Model {
                 }
                 let (out_f, in_f) = lin.weight.dims2()?;
                 let lora = Lora::new(in_f, out_f, spec.rank, scale, spec.dropout, &mut rng, dtype, &device)?;
-                let key = crate::adapter::peft_key(i, group, module);
-                trainable.push(Trainable { name: format!("{key}.lora_A.weight"), var: lora.a.clone() });
-                trainable.push(Trainable { name: format!("{key}.lora_B.weight"), var: lora.b.clone() });
+                let path = format!("model.layers.{i}.{group}.{module}");
+                trainable.push(Trainable { name: format!("{path}.lora_A.weight"), var: lora.a.clone() });
+                trainable.push(Trainable { name: format!("{path}.lora_B.weight"), var: lora.b.clone() });
                 lin.lora = Some(lora);
             }
         }
@@ -290,8 +302,8 @@ impl Model {
         self.named_weights_mut().into_iter().map(|(n, t)| (n, t.detach())).collect()
     }
 
-    /// Replaces the LoRA parameters' values with `tensors` (PEFT keys); every
-    /// trainable parameter must be present with its shape.
+    /// Replaces the trainable parameters' values with `tensors` (by
+    /// [`Trainable::name`]); every trainable parameter must be present with its shape.
     pub fn set_trainable(&self, tensors: &HashMap<String, Tensor>, source: &Path) -> Result<()> {
         for p in &self.trainable {
             let t = tensors.get(&p.name).ok_or_else(|| Error::model(source, format!("missing tensor {}", p.name)))?;
@@ -331,32 +343,46 @@ impl Model {
         }
     }
 
+    /// The dropout masks of layer `i`'s adapters for `tokens` input rows, in
+    /// [`LINEAR_MODULES`] order (None for a projection without an adapter or
+    /// dropout, and all None when evaluating). The one place that fixes the
+    /// draw order, for [`Model::layer_forward`] and [`fused_layer`] alike.
+    pub(crate) fn dropout_masks(&self, i: usize, tokens: usize, pass: Pass) -> CResult<[Option<DropoutMask>; 7]> {
+        let mut rng = pass.layer_rng(i);
+        let mut masks: [Option<DropoutMask>; 7] = Default::default();
+        for (mask, p) in masks.iter_mut().zip(self.layer_view(i).projections) {
+            *mask = p.dropout_mask(tokens * p.weight.dim(1)?, rng.as_mut());
+        }
+        Ok(masks)
+    }
+
     /// Runs decoder layer `i` on `x [batch, seq, hidden]`.
     pub fn layer_forward(&self, i: usize, x: &Tensor, mask: &Tensor, pass: Pass) -> CResult<Tensor> {
         let layer = &self.layers[i];
         let cfg = &self.config;
-        let mut rng = pass.layer_rng(i);
+        let (b, t, _) = x.dims3()?;
+        let [mq, mk, mv, mo, mg, mu, md] = self.dropout_masks(i, b * t, pass)?;
         let a = &layer.self_attn;
         // No reshapes: each would add a gradient copy to the backward pass.
         let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?;
-        let q = self.rope.apply(&a.q_proj.forward(&hs, rng.as_mut())?)?;
-        let k = self.rope.apply(&a.k_proj.forward(&hs, rng.as_mut())?)?;
-        let v = a.v_proj.forward(&hs, rng.as_mut())?;
+        let q = self.rope.apply(&a.q_proj.forward(&hs, mq.as_ref())?)?;
+        let k = self.rope.apply(&a.k_proj.forward(&hs, mk.as_ref())?)?;
+        let v = a.v_proj.forward(&hs, mv.as_ref())?;
         let ctx = attention(&q, &k, &v, Heads::of(cfg), cfg.attention_scale(), mask, cfg.sliding_window)?;
-        let x = (x + a.o_proj.forward(&ctx, rng.as_mut())?)?;
+        let x = (x + a.o_proj.forward(&ctx, mo.as_ref())?)?;
 
         let m = &layer.mlp;
         let hs = rms_norm(&x, &layer.post_attention_layernorm, cfg.rms_norm_eps)?;
-        let gate = m.gate_proj.forward(&hs, rng.as_mut())?;
-        let up = m.up_proj.forward(&hs, rng.as_mut())?;
-        x + m.down_proj.forward(&swiglu(&gate, &up)?, rng.as_mut())?
+        let gate = m.gate_proj.forward(&hs, mg.as_ref())?;
+        let up = m.up_proj.forward(&hs, mu.as_ref())?;
+        x + m.down_proj.forward(&swiglu(&gate, &up)?, md.as_ref())?
     }
 
     /// Final norm and output projection: `[batch, seq, hidden]` -> logits `[batch * seq, vocab]`.
     pub fn head(&self, x: &Tensor) -> CResult<Tensor> {
         let (b, t, h) = x.dims3()?;
         let x = rms_norm(x, &self.norm, self.config.rms_norm_eps)?.reshape((b * t, h))?;
-        super::linear::matmul_t(&x, &self.lm_head)
+        projection::project(&x, &self.lm_head, None)
     }
 
     /// Logits `[batch * seq, vocab]` for `ids [batch, seq]`.

@@ -1,29 +1,46 @@
-//! What the fused CPU kernels (in `attention`, `norm`, `ops`, `projection`,
-//! `rope` and `swiglu`) share: an input's storage read as one contiguous
-//! slice, a tensor an op holds read the same way, the error for a dtype they
-//! do not implement, and the matrix product they call.
+//! The kernels of the decoder's operations. Each module exposes one
+//! operation that picks its fused CPU kernel (f32, f64) or candle's composed
+//! ops (other devices and dtypes) itself, keeps the composed form callable
+//! (`pub(crate)`, so tests compare the two), and offers the slice functions
+//! the fused decoder layer (`model::llama::fused_layer`) calls.
+//!
+//! - [`projection`]: a frozen-weight projection with its optional LoRA update.
+//! - [`attention`]: grouped-query causal attention, and the causal /
+//!   sliding-window mask.
+//! - [`norm`]: RMSNorm over the last dimension.
+//! - [`rope`]: rotary position embeddings.
+//! - [`swiglu`]: the MLP's gated activation.
+//! - [`cross_entropy`]: the fused weighted token cross-entropy.
+//!
+//! This module holds what the fused kernels share: an input's storage read as
+//! one contiguous typed slice (and a tensor an op holds read the same way),
+//! the dtype dispatch [`by_dtype!`], the error for a dtype they do not
+//! implement, the matrix product they call and a vectorisable f32 `exp`.
 
-use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, WithDType};
+pub(crate) mod attention;
+pub mod cross_entropy;
+pub(crate) mod norm;
+pub(crate) mod projection;
+pub(crate) mod rope;
+pub(crate) mod swiglu;
+
+use candle_core::{CpuStorage, Layout, Result, Storage, StorageRef, WithDType};
 use gemm::{Parallelism, gemm};
 
-/// The elements of `op`'s input `what`, laid out by `l`, which must be
-/// contiguous (the callers make their inputs so).
-pub(crate) fn contiguous<'a, T>(v: &'a [T], l: &Layout, op: &str, what: &str) -> Result<&'a [T]> {
+/// The elements of CPU storage `s` (an input of kernel `op`, named `what`)
+/// as `T`, laid out by `l`: an error for another dtype or a non-contiguous
+/// layout (the callers make their inputs contiguous).
+pub(crate) fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str, what: &str) -> Result<&'a [T]> {
     let (start, end) = l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("{op}: non-contiguous {what}")))?;
-    Ok(&v[start..end])
+    Ok(&T::cpu_storage_as_slice(s)?[start..end])
 }
 
-/// The elements of CPU storage `s` as `T` (an error for another dtype), contiguous.
-pub(crate) fn typed<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str, what: &str) -> Result<&'a [T]> {
-    contiguous(T::cpu_storage_as_slice(s)?, l, op, what)
-}
-
-/// Runs `f` on the contiguous CPU elements of a tensor that an op holds
-/// (rather than receives as an argument), such as a frozen weight.
-pub(crate) fn with_held<T: WithDType, R>(t: &Tensor, op: &str, what: &str, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => f(typed(s, layout, op, what)?),
+/// [`slice`] for a tensor that an op holds (rather than receives as an
+/// argument), such as a frozen weight, under its read guard
+/// (`tensor.storage_and_layout()`): an error unless it is on the CPU.
+pub(crate) fn held<'g, T: WithDType>((guard, layout): &'g (StorageRef<'_>, &Layout), op: &str, what: &str) -> Result<&'g [T]> {
+    match &**guard {
+        Storage::Cpu(s) => slice(s, layout, op, what),
         _ => Err(candle_core::Error::Msg(format!("{op}: {what} is not on the CPU"))),
     }
 }
@@ -39,13 +56,14 @@ pub(crate) fn only_f32_f64<T>(op: &str) -> Result<T> {
 }
 
 /// Calls `run::<f32>(args)` or `run::<f64>(args)` for a storage's `dtype`;
-/// other dtypes are kernel `op`'s "only f32 and f64" error.
+/// other dtypes are kernel `op`'s "only f32 and f64" error. Every fused
+/// op's `cpu_fwd` dispatches through it.
 macro_rules! by_dtype {
     ($dtype:expr, $op:expr, $run:ident ( $($arg:expr),* )) => {
         match $dtype {
             candle_core::DType::F32 => $run::<f32>($($arg),*),
             candle_core::DType::F64 => $run::<f64>($($arg),*),
-            _ => $crate::model::kernel::only_f32_f64($op),
+            _ => $crate::model::kernels::only_f32_f64($op),
         }
     };
 }

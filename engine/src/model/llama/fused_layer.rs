@@ -13,25 +13,23 @@
 //! It computes the same function and the same gradients as
 //! [`Model::layer_forward`] under candle's autograd (tested below, and by the
 //! training tests); training uses it on the CPU when only LoRA adapters are
-//! trained (`train::gradients`), and candle's autograd elsewhere (GPUs, full
-//! fine-tuning). The dropout masks are drawn in the same order from the same
-//! generator as there.
+//! trained ([`super::backprop`]), and candle's autograd elsewhere (GPUs, full
+//! fine-tuning). The dropout masks come from [`Model::dropout_masks`], as
+//! there.
 
-use candle_core::{DType, Layout, Result, Storage, StorageRef, Var, WithDType};
+use candle_core::{DType, Result, Var, WithDType};
 use rayon::prelude::*;
 
-use super::attention::{self, Geometry};
-pub(crate) use super::kernel::Real;
-use super::kernel::{typed, uninit_output};
-use super::mistral::{LayerView, Pass};
-use super::projection::{AdapterSlices, DropoutMask, backward_into, forward_into};
-use super::{Model, norm, swiglu};
+use super::{LayerView, Model, Pass};
+use crate::model::kernels::attention::{self, Geometry};
+use crate::model::kernels::projection::{AdapterSlices, DropoutMask, backward_into, forward_into};
+use crate::model::kernels::{Real, held, norm, swiglu, uninit_output};
 
 const OP: &str = "fused layer";
 
 /// Whether training `model` can use the fused layer: on the CPU, in f32 or
 /// f64, with LoRA adapters as the only trainable parameters.
-pub fn applies(model: &Model) -> bool {
+pub(crate) fn applies(model: &Model) -> bool {
     let frozen = (0..model.num_layers()).all(|i| {
         let v = model.layer_view(i);
         !v.input_norm.is_variable() && !v.post_norm.is_variable() && v.projections.iter().all(|p| !p.weight.is_variable())
@@ -51,7 +49,7 @@ pub(crate) struct Tape<T> {
     gate: Vec<T>,
     up: Vec<T>,
     act: Vec<T>,
-    masks: Vec<Option<DropoutMask>>,
+    masks: [Option<DropoutMask>; 7],
 }
 
 /// A layer's weights as slices: norms, then per projection `W` and the adapter.
@@ -70,14 +68,6 @@ struct Projection<'a, T> {
     adapter: Option<(&'a [T], &'a [T], usize, f64)>,
 }
 
-/// The CPU elements of a tensor under its read guard.
-fn cpu<'g, T: WithDType>((guard, layout): &'g (StorageRef<'_>, &Layout), what: &str) -> Result<&'g [T]> {
-    match &**guard {
-        Storage::Cpu(s) => typed(s, layout, OP, what),
-        _ => Err(candle_core::Error::Msg(format!("{OP}: {what} is not on the CPU"))),
-    }
-}
-
 /// Runs `f` on the layer's weights as slices (read guards held meanwhile).
 fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'_, T>) -> Result<R>) -> Result<R> {
     let norms = [view.input_norm.storage_and_layout(), view.post_norm.storage_and_layout()];
@@ -91,12 +81,12 @@ fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'
     for ((p, w), adapter) in view.projections.iter().zip(&weights).zip(&adapters) {
         let (fout, fin) = p.weight.dims2()?;
         let adapter = match (adapter, &p.lora) {
-            (Some((a, b, scale)), Some(l)) => Some((cpu(a, "lora_A")?, cpu(b, "lora_B")?, l.a.dim(0)?, *scale)),
+            (Some((a, b, scale)), Some(l)) => Some((held(a, OP, "lora_A")?, held(b, OP, "lora_B")?, l.a.dim(0)?, *scale)),
             _ => None,
         };
-        projections.push(Projection { w: cpu(w, "weight")?, fin, fout, adapter });
+        projections.push(Projection { w: held(w, OP, "weight")?, fin, fout, adapter });
     }
-    f(&Weights { input_norm: cpu(&norms[0], "norm")?, post_norm: cpu(&norms[1], "norm")?, projections })
+    f(&Weights { input_norm: held(&norms[0], OP, "norm")?, post_norm: held(&norms[1], OP, "norm")?, projections })
 }
 
 /// Layer `i` on `x [b * t, hidden]` (row-major): the output and the tape.
@@ -118,12 +108,9 @@ fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: 
     let view = model.layer_view(i);
     let n = b * t;
     check_len(x.len(), n, cfg.hidden_size, "input")?;
-    let mut rng = pass.layer_rng(i);
+    let masks = model.dropout_masks(i, n, pass)?;
     let eps = cfg.rms_norm_eps;
     with_weights(&view, |w: &Weights<'_, T>| {
-        // Drawn in the order the projections run in `layer_forward`.
-        let masks: Vec<Option<DropoutMask>> =
-            view.projections.iter().zip(&w.projections).map(|(p, pw)| p.dropout_mask(n * pw.fin, rng.as_mut())).collect();
         let project = |j: usize, input: &[T], dst: &mut [T], accumulate: bool| {
             let p = &w.projections[j];
             let adapter = p.adapter.map(|(a, b, r, scale)| AdapterSlices { a, b, r, scale, mask: masks[j].as_ref() });
@@ -233,8 +220,8 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     use super::*;
+    use crate::model::LoraSpec;
     use crate::model::fused_check::max_diff;
-    use crate::model::mistral::LoraSpec;
 
     /// The fused layer and candle's autograd over `Model::layer_forward`
     /// agree on the output, the input's gradient and every adapter gradient:
@@ -242,7 +229,7 @@ mod tests {
     /// LoRA dropout, non-zero B factors.
     #[test]
     fn matches_candle_autograd_on_layer_forward() {
-        let mut cfg = crate::sample::tiny_model_config(64);
+        let mut cfg = crate::sample_build::tiny_model_config(64);
         cfg.sliding_window = Some(40);
         let mut model = Model::random(cfg, 5, DType::F64, &Device::Cpu).unwrap();
         let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();

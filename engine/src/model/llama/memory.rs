@@ -1,0 +1,42 @@
+//! The activation memory one decoder layer keeps per token while training,
+//! for the memory estimate (`crate::estimate`).
+
+use crate::config::{TrainConfig, TrainMode};
+use crate::model::ModelConfig;
+
+/// Values kept per token in one layer (f32 count), as this engine's autograd
+/// holds them. On the CPU the fused layer ([`super::fused_layer`]) keeps the
+/// layer input, both norms' outputs, the residual sum, q, k (rotated), v,
+/// the attention output, gate, up and the SwiGLU product, and nothing per key
+/// position (attention probabilities are recomputed in the backward pass);
+/// LoRA dropout adds a one-byte mask per adapter input. Other devices run the
+/// composed ops, which also keep the transposed and repeated heads, the
+/// attention scores and softmax (per key position) and the LoRA
+/// intermediates.
+pub(crate) fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: usize) -> u64 {
+    let h = m.hidden_size as u64;
+    let i = m.intermediate_size as u64;
+    let q = (m.num_attention_heads * m.head_dim()) as u64;
+    let kv = (m.kv_heads() * m.head_dim()) as u64;
+    let lora = cfg.training.mode == TrainMode::Lora;
+    let dropout = lora && cfg.lora.dropout > 0.0;
+    let targets = if lora { cfg.lora.resolved_targets() } else { Vec::new() };
+    if cfg.model.device == "cpu" {
+        let masks: u64 = if dropout { targets.iter().map(|t| m.linear_shape(t).0 as u64).sum::<u64>().div_ceil(4) } else { 0 };
+        return 4 * h + 2 * q + 2 * kv + 3 * i + masks;
+    }
+    let heads = m.num_attention_heads as u64;
+    let norms = 2 * 4 * h;
+    let projections = (q + 2 * kv) * 2 + q * 2 + 2 * h + 4 * i + 2 * h;
+    let rope = 5 * (q + kv);
+    let repeat = 2 * q;
+    let attention = 6 * heads * seq as u64;
+    let adapters: u64 = targets
+        .iter()
+        .map(|t| {
+            let (fin, fout) = m.linear_shape(t);
+            cfg.lora.rank as u64 + 3 * fout as u64 + if dropout { 2 * fin as u64 } else { 0 }
+        })
+        .sum();
+    norms + projections + rope + repeat + attention + adapters
+}
