@@ -17,7 +17,7 @@ out=$1 config=$2 runs=$3 bin=${4:-target/release/workbench}
 val_points=${VAL_POINTS:-1} timeout=${TIMEOUT:-600}
 mkdir -p "$out" "$runs"
 
-# Where things are in the 1280x820 window (it opens at 0,0: Xvfb has no window manager).
+# Where things are in the window, from its top-left corner.
 tab_x() { case $1 in configure) echo 204 ;; monitor) echo 281 ;; data) echo 342 ;; evaluate) echo 404 ;; esac; }
 tab_y=12
 launch_xy="827 44"
@@ -51,7 +51,8 @@ xdotool windowfocus --sync "$wid"
 sleep 3
 import -window root "$out/before-launch.png"
 
-click() { xdotool mousemove --sync "$1" "$2" click 1; sleep 0.5; }
+# Coordinates are relative to the window (the first start sizes it to the screen and centres it).
+click() { xdotool mousemove --window "$wid" --sync "$1" "$2" click 1; sleep 0.5; }
 run_dir() { ls -d "$runs"/*/ 2>/dev/null | head -1; }
 # Click Launch, and again every 15 s until a run directory appears: a click
 # before the first frame is drawn is lost. (Not more often: preparing a run

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `workbench` binary: bad input exits non-zero with
 //! the field named, `kill -9` mid-run then `--resume` reproduces an
-//! uninterrupted run, and estimate / eval / data print what they promise.
+//! uninterrupted run, SIGTERM (from the local backend's cancel, as Slurm's
+//! `scancel` sends it) checkpoints and marks the run cancelled, and
+//! estimate / eval / data print what they promise.
 
 mod common;
 
@@ -88,6 +90,44 @@ fn kill_dash_9_then_resume_reproduces_the_uninterrupted_run() {
 }
 
 #[test]
+fn sigterm_checkpoints_and_marks_the_run_cancelled_and_the_local_backend_sends_it() {
+    use engine::backend::{Backend, LocalBackend};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), "epochs = 200\ncheckpoint_every = 0\neval_every = 0");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["train", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let run = loop {
+        let stepped =
+            run_dirs(dir.path()).pop().filter(|r| engine::runs::RunDir::open(r).and_then(|d| d.status()).is_ok_and(|s| s.step >= 2));
+        if let Some(r) = stepped {
+            break r;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "the run made no steps");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let status = engine::runs::RunDir::open(&run).unwrap().status().unwrap();
+    assert_eq!((status.pid, status.host.clone()), (child.id(), engine::runs::status::this_host()));
+    // Another process (this test, as the window would) cancels the run by its directory: SIGTERM.
+    let backend = LocalBackend::new(std::sync::Arc::new(engine::jobs::Engine::new()));
+    backend.cancel(&run).unwrap();
+    let exit = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(exit.success(), "{exit:?}: {stderr}");
+    let run_dir = engine::runs::RunDir::open(&run).unwrap();
+    let status = run_dir.status().unwrap();
+    assert_eq!(status.state, engine::runs::RunState::Cancelled, "{stderr}");
+    assert!(status.step < status.total_steps);
+    assert_eq!(run_dir.checkpoints().last().map(|c| c.0), Some(status.step), "SIGTERM leaves a checkpoint of the last step");
+    assert!(backend.cancel(&run).unwrap_err().to_string().contains("not running"));
+}
+
+#[test]
 fn estimate_advises_keeping_the_effective_batch() {
     let cfg = sample_dir().join("configs/story-a-sample.toml");
     let out = workbench(&["estimate", "--config", cfg.to_str().unwrap(), "--json"]);
@@ -133,4 +173,18 @@ fn data_command_reports_counts_stats_and_bad_lines() {
     let msg = text(&out);
     assert!(out.status.success(), "{msg}");
     assert!(msg.contains("2 records") && msg.contains("skipped line 2") && msg.contains("<s>[INST] Hi [/INST] Hello</s>"), "{msg}");
+
+    // Written on Windows: a byte-order mark, and 6 bad lines of 20, every one named with the file's own numbers.
+    let bad_at = [3, 4, 8, 12, 15, 20];
+    let lines: Vec<String> = (1..=20).map(|i| if bad_at.contains(&i) { "{oops".to_string() } else { good.to_string() }).collect();
+    std::fs::write(&file, format!("\u{feff}{}\n", lines.join("\n"))).unwrap();
+    let out = workbench(&["data", file.to_str().unwrap(), "--model", model.to_str().unwrap()]);
+    let msg = text(&out);
+    assert!(!out.status.success());
+    assert!(msg.contains("6 of 20 lines are malformed"), "{msg}");
+    for line in bad_at {
+        assert!(msg.contains(&format!("d.jsonl:{line}:")), "line {line}: {msg}");
+    }
+    let out = workbench(&["data", file.to_str().unwrap(), "--model", model.to_str().unwrap(), "--skip-bad-lines"]);
+    assert!(text(&out).contains("14 records (14 of 20 lines valid, 6 malformed)"), "{}", text(&out));
 }

@@ -146,6 +146,58 @@ fn evaluate_tab_compares_base_and_a_ticked_run() {
     assert_eq!(rows[0].name, "base");
     assert_eq!(rows[1].name, run.file_name().unwrap().to_string_lossy());
     h.get_by_label("vs base");
+    let ppl = rows[1].perplexity;
+
+    // After a restart the table is still there: it was kept with the run.
+    drop(h);
+    let mut h = harness(dir.path());
+    h.run();
+    h.get_by_label("Evaluate").click();
+    h.run();
+    assert!(h.state().evaluate.rows.is_empty(), "nothing computed in this session");
+    h.get_by_label_contains("saved with the runs");
+    h.get_by_label("vs base");
+    h.get_by_label(&format!("{ppl:.3}"));
+}
+
+#[test]
+fn a_run_keeps_training_while_the_evaluate_and_data_tabs_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let finished = train_outside(&tiny_config(dir.path(), "max_steps = 2\neval_every = 2"));
+    let cfg = tiny_setup(dir.path(), "epochs = 500");
+    let mut h = harness(dir.path());
+    h.state_mut().editor.load(&cfg).unwrap();
+    h.step();
+    h.get_by_label("Launch").click();
+    wait_until(&mut h, "the run's first step", |app| app.live.step >= 1);
+    let live = h.state().live.run_dir.clone().unwrap();
+    // Evaluate the finished run on the 3,000 shipped conversations: many training steps long.
+    h.state_mut().runs.selected = [finished.clone()].into();
+    h.state_mut().evaluate.data_file = Some(common::sample_dir().join("data/train.jsonl"));
+    h.get_by_label("Evaluate").click();
+    h.step();
+    h.get_by_label("Evaluate base vs ticked runs").click();
+    h.step();
+    let step_at_start = h.state().live.step;
+    assert!(h.state().evaluate.running);
+    h.state_mut().data.file = dir.path().join("train.jsonl");
+    h.get_by_label("Data").click();
+    h.step();
+    assert!(h.state().data.busy(), "the Data tab analyses its file at once, while the run trains");
+    let mut steps_during = 0;
+    wait_until(&mut h, "the evaluation and the analysis", |app| {
+        if app.evaluate.running {
+            steps_during = app.live.step - step_at_start;
+        }
+        !app.evaluate.running && app.data.report.is_some()
+    });
+    assert_eq!(h.state().evaluate.rows.len(), 2, "{:?}", h.state().evaluate.error);
+    assert_eq!(h.state().data.report.as_ref().unwrap().as_ref().unwrap().records, 64);
+    assert!(steps_during >= 2, "the run made {steps_during} steps during the evaluation");
+    assert!(h.state().live.active, "the run is still training");
+    assert_eq!(h.state().live.run_dir.as_ref(), Some(&live));
+    h.state_mut().cancel();
+    wait_until(&mut h, "the run to stop", |app| !app.live.active);
 }
 
 #[test]

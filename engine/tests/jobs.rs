@@ -52,8 +52,9 @@ fn pause_unpause_cancel_and_evaluate_while_training() {
     assert!(refused.contains("is training"), "{refused}");
 
     // Evaluation and data analysis run as jobs of their own beside the training.
-    let mut eval = EvalRequest::for_runs(std::slice::from_ref(&run_dir), None).unwrap();
-    eval.batch_size = 4;
+    // One example per forward pass over the 48 training conversations: longer than a training step.
+    let mut eval = EvalRequest::for_runs(std::slice::from_ref(&run_dir), Some(cfg.data.train_file.clone())).unwrap();
+    eval.batch_size = 1;
     let eval_job = engine.start(Job::Evaluate(Box::new(eval))).unwrap();
     let data_job = engine.start(Job::AnalyzeData(Box::new(DataRequest::for_config(&cfg, cfg.data.train_file.clone())))).unwrap();
     assert_ne!(eval_job, data_job);

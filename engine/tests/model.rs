@@ -256,3 +256,21 @@ fn template_tokenisation_marks_only_replies_as_trained() {
     let prompt: Vec<u32> = enc.ids.iter().zip(&enc.trained).filter(|(_, t)| !**t).map(|(i, _)| *i).collect();
     assert_eq!(tok.decode(&prompt, false).unwrap(), "<s>[INST] How many PTO days? [/INST]");
 }
+
+#[test]
+fn tensors_the_model_would_not_use_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::tiny_model(dir.path(), 2);
+    let path = model.join("model.safetensors");
+    let mut tensors = weights::load_file(&path, DType::F32, &Device::Cpu).unwrap();
+    let h = Model::load(&model, DType::F32, &Device::Cpu).unwrap().config.hidden_size;
+    // A Qwen2 checkpoint's q/k/v biases under a Llama/Mistral config: ignoring them would be silently wrong.
+    for proj in ["q_proj", "k_proj"] {
+        tensors.insert(format!("model.layers.0.self_attn.{proj}.bias"), Tensor::zeros(h, DType::F32, &Device::Cpu).unwrap());
+    }
+    tensors.insert("model.layers.0.self_attn.rotary_emb.inv_freq".into(), Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap());
+    weights::save_file(&path, &tensors, None).unwrap();
+    let err = Model::load(&model, DType::F32, &Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("model.layers.0.self_attn.q_proj.bias") && err.contains("model.layers.0.self_attn.k_proj.bias"), "{err}");
+    assert!(!err.contains("inv_freq"), "stored rotary tables are not an error: {err}");
+}

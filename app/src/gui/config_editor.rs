@@ -33,7 +33,7 @@ pub struct ConfigEditor {
 impl ConfigEditor {
     /// An editor on `config`.
     pub fn new(config: TrainConfig, path: Option<PathBuf>) -> Self {
-        let path_text = path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let path_text = path.as_ref().map(|p| super::display_path(p)).unwrap_or_default();
         let mut e = Self { config, path, errors: Vec::new(), estimate: None, notice: None, path_text, model_cache: None };
         e.revalidate();
         e
@@ -53,7 +53,7 @@ impl ConfigEditor {
         })?;
         self.config = cfg;
         self.path = Some(path.to_path_buf());
-        self.path_text = path.display().to_string();
+        self.path_text = super::display_path(path);
         self.notice = Some(format!("loaded {}", path.display()));
         self.revalidate();
         Ok(())
@@ -71,7 +71,7 @@ impl ConfigEditor {
         self.notice = Some(match engine::atomic::write(path, self.config.to_toml().as_bytes()) {
             Ok(()) => {
                 self.path = Some(path.to_path_buf());
-                self.path_text = path.display().to_string();
+                self.path_text = super::display_path(path);
                 format!("saved {}", path.display())
             }
             Err(e) => e.to_string(),

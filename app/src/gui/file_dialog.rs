@@ -52,5 +52,28 @@ fn unavailable() -> Option<String> {
     }
     let bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some();
     let zenity = std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join("zenity").is_file()));
+    missing(bus, zenity)
+}
+
+/// What is missing for a dialog, given whether a session bus and zenity are there.
+fn missing(bus: bool, zenity: bool) -> Option<String> {
     (!bus && !zenity).then(|| "no D-Bus session bus (for the desktop portal) and no zenity".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_without_portal_or_zenity_gets_a_message_with_what_to_install() {
+        assert_eq!(missing(true, false), None);
+        assert_eq!(missing(false, true), None);
+        let why = missing(false, false).unwrap();
+        assert!(why.contains("D-Bus") && why.contains("zenity"), "{why}");
+        if cfg!(target_os = "linux") && unavailable().is_some() {
+            // As on a bare X server (CI): the dialog is not even tried, and the message says what to do.
+            let err = pick(Pick::Folder).unwrap_err();
+            assert!(err.contains("xdg-desktop-portal-gtk") && err.contains("type or paste"), "{err}");
+        }
+    }
 }

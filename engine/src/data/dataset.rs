@@ -231,5 +231,10 @@ mod tests {
         assert_eq!(va.examples, vb.examples);
         assert_eq!(va.examples.len(), 5);
         assert_eq!(a.examples.len(), 15);
+        // Each example (distinct lengths 2..22) lands in exactly one split.
+        let lengths = |d: &Dataset| d.examples.iter().map(|e| e.ids.len()).collect::<std::collections::BTreeSet<_>>();
+        let (train, val) = (lengths(&a), lengths(&va));
+        assert!(train.is_disjoint(&val), "{train:?} and {val:?} share examples");
+        assert_eq!(train.union(&val).copied().collect::<Vec<_>>(), (2..22).collect::<Vec<_>>());
     }
 }

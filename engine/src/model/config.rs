@@ -71,6 +71,11 @@ pub struct ModelConfig {
     pub attention_bias: Option<bool>,
 }
 
+/// The `model_type`s this engine computes correctly.
+pub const SUPPORTED_MODEL_TYPES: [&str; 2] = ["llama", "mistral"];
+/// The `architectures` entries this engine computes correctly.
+pub const SUPPORTED_ARCHITECTURES: [&str; 2] = ["LlamaForCausalLM", "MistralForCausalLM"];
+
 fn default_model_type() -> String {
     "mistral".into()
 }
@@ -116,6 +121,19 @@ impl ModelConfig {
 
     /// Checks internal consistency and support.
     pub fn check(&self) -> std::result::Result<(), String> {
+        if !SUPPORTED_MODEL_TYPES.contains(&self.model_type.as_str()) {
+            return Err(format!(
+                "model_type {:?} is not supported yet (supported: {}); its weights would be read wrongly",
+                self.model_type,
+                SUPPORTED_MODEL_TYPES.join(", ")
+            ));
+        }
+        if let Some(other) = self.architectures.iter().find(|a| !SUPPORTED_ARCHITECTURES.contains(&a.as_str())) {
+            return Err(format!(
+                "architectures names {other:?}, which is not supported yet (supported: {})",
+                SUPPORTED_ARCHITECTURES.join(", ")
+            ));
+        }
         if self.hidden_act != "silu" {
             return Err(format!("hidden_act {:?} is not supported (only silu)", self.hidden_act));
         }
@@ -186,6 +204,23 @@ impl ModelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsupported_architectures_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = r#""vocab_size":64,"hidden_size":32,"intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":4"#;
+        std::fs::write(dir.path().join("config.json"), format!(r#"{{{base},"model_type":"qwen2","architectures":["Qwen2ForCausalLM"]}}"#))
+            .unwrap();
+        let err = ModelConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("config.json") && err.contains("model_type \"qwen2\""), "{err}");
+        std::fs::write(dir.path().join("config.json"), format!(r#"{{{base},"model_type":"llama","architectures":["GemmaForCausalLM"]}}"#))
+            .unwrap();
+        let err = ModelConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("GemmaForCausalLM"), "{err}");
+        std::fs::write(dir.path().join("config.json"), format!(r#"{{{base},"model_type":"llama","architectures":["LlamaForCausalLM"]}}"#))
+            .unwrap();
+        assert!(ModelConfig::load(dir.path()).is_ok());
+    }
 
     #[test]
     fn reads_transformers_5_rope_parameters_and_dtype() {

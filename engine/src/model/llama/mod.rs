@@ -202,6 +202,20 @@ impl Model {
         } else {
             take("lm_head.weight", &[v, h])?
         };
+        // Rotary tables are computed here; older checkpoints store them as buffers.
+        t.retain(|name, _| !name.ends_with("rotary_emb.inv_freq"));
+        if !t.is_empty() {
+            let mut unused: Vec<&String> = t.keys().collect();
+            unused.sort();
+            let shown: Vec<&str> = unused.iter().take(5).map(|s| s.as_str()).collect();
+            let more = if unused.len() > shown.len() { format!(" and {} more", unused.len() - shown.len()) } else { String::new() };
+            return Err(format!(
+                "the weights hold tensors a {} model does not use: {}{more}; this architecture is not supported (yet), \
+                 and ignoring them would compute the wrong function",
+                config.model_type,
+                shown.join(", ")
+            ));
+        }
         let rope =
             Rope::new(config.head_dim(), config.max_position_embeddings, config.rope_theta, dtype, device).map_err(|e| e.to_string())?;
         Ok(Self { config, embed_tokens, layers, norm, lm_head, rope, trainable: Vec::new(), dtype, device: device.clone() })
