@@ -346,7 +346,7 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&t.beta1) || !(0.0..1.0).contains(&t.beta2) {
             bad("training.beta1", "AdamW betas must be in [0, 1)".into());
         }
-        if !(t.eps > 0.0) {
+        if t.eps.is_nan() || t.eps <= 0.0 {
             bad("training.eps", "must be positive".into());
         }
         if !(0.0..=1.0).contains(&t.warmup_ratio) {
@@ -358,7 +358,7 @@ impl TrainConfig {
         if t.max_steps == Some(0) {
             bad("training.max_steps", "must be at least 1, or left out".into());
         }
-        if !(t.max_grad_norm >= 0.0) {
+        if t.max_grad_norm.is_nan() || t.max_grad_norm < 0.0 {
             bad("training.max_grad_norm", "must be zero (off) or positive".into());
         }
         if t.log_every == 0 {
@@ -380,10 +380,10 @@ impl TrainConfig {
         if self.run.name.trim().is_empty() || self.run.name.contains(['/', '\\']) {
             bad("run.name", "must be a non-empty name without slashes".into());
         }
-        if let Some(gb) = self.run.memory_limit_gb {
-            if !(gb > 0.0) {
-                bad("run.memory_limit_gb", "must be positive".into());
-            }
+        if let Some(gb) = self.run.memory_limit_gb
+            && (gb.is_nan() || gb <= 0.0)
+        {
+            bad("run.memory_limit_gb", "must be positive".into());
         }
         e
     }

@@ -184,7 +184,7 @@ fn advise(cfg: &TrainConfig, m: &ModelConfig, budget: u64) -> Vec<Advice> {
         true
     };
     let halvings: Vec<usize> =
-        std::iter::successors(Some(t.batch_size), |b| (*b > 1).then_some(b / 2)).filter(|b| effective % b == 0).collect();
+        std::iter::successors(Some(t.batch_size), |b| (*b > 1).then_some(b / 2)).filter(|b| effective.is_multiple_of(*b)).collect();
     let modes = if t.gradient_checkpointing { vec![true] } else { vec![false, true] };
     for ckpt in modes {
         for &b in &halvings {

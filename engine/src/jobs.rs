@@ -178,11 +178,11 @@ impl Engine {
     pub fn start(&self, job: Job) -> Result<JobId, String> {
         let mut table = lock(&self.jobs);
         let kind = job.kind();
-        if kind == JobKind::Train {
-            if let Some((id, e)) = table.iter().find(|(_, e)| e.kind == JobKind::Train) {
-                let what = e.run_dir.as_ref().map_or_else(|| "a run".to_string(), |d| format!("run {}", d.display()));
-                return Err(format!("{what} is training ({id}); cancel it or wait until it ends"));
-            }
+        if kind == JobKind::Train
+            && let Some((id, e)) = table.iter().find(|(_, e)| e.kind == JobKind::Train)
+        {
+            let what = e.run_dir.as_ref().map_or_else(|| "a run".to_string(), |d| format!("run {}", d.display()));
+            return Err(format!("{what} is training ({id}); cancel it or wait until it ends"));
         }
         let id = JobId(self.next.fetch_add(1, Ordering::SeqCst));
         let (steer_tx, steer_rx) = unbounded();

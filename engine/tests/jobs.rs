@@ -20,10 +20,10 @@ fn next(engine: &Engine) -> EngineEvent {
 fn wait_for<T>(engine: &Engine, job: JobId, mut f: impl FnMut(&JobEvent) -> Option<T>) -> T {
     loop {
         let ev = next(engine);
-        if ev.job == job {
-            if let Some(v) = f(&ev.event) {
-                return v;
-            }
+        if ev.job == job
+            && let Some(v) = f(&ev.event)
+        {
+            return v;
         }
     }
 }

@@ -117,10 +117,10 @@ impl WorkbenchApp {
         let fallback =
             || TrainConfig::from_toml("[model]\npath = \"model\"\n[data]\ntrain_file = \"train.jsonl\"\n").expect("minimal config parses");
         let mut editor = ConfigEditor::new(fallback(), None);
-        if let Some(p) = &path {
-            if let Err(e) = editor.load(p) {
-                editor.notice = Some(e);
-            }
+        if let Some(p) = &path
+            && let Err(e) = editor.load(p)
+        {
+            editor.notice = Some(e);
         }
         editor.config.run.runs_dir = workspace.runs_dir.clone();
         editor.revalidate();
@@ -286,13 +286,13 @@ impl WorkbenchApp {
     /// Draws one frame (what eframe and the tests call).
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.poll_engine();
-        if self.fit_to_screen {
-            if let Some(screen) = ui.ctx().input(|i| i.viewport().monitor_size) {
-                let size = screen * 0.9;
-                ui.ctx().send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
-                ui.ctx().send_viewport_cmd(egui::ViewportCommand::OuterPosition(((screen - size) * 0.5).to_pos2()));
-                self.fit_to_screen = false;
-            }
+        if self.fit_to_screen
+            && let Some(screen) = ui.ctx().input(|i| i.viewport().monitor_size)
+        {
+            let size = screen * 0.9;
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::OuterPosition(((screen - size) * 0.5).to_pos2()));
+            self.fit_to_screen = false;
         }
         let (launch_key, cancel_key) =
             ui.input(|i| (i.modifiers.command && i.key_pressed(egui::Key::Enter), i.key_pressed(egui::Key::Escape)));

@@ -70,6 +70,7 @@ pub enum XAxis {
 
 /// A chart line ready to draw: decimated raw and smoothed points, and the
 /// 99th percentile of the raw values, for one run, metric and view settings.
+#[derive(Clone)]
 struct Prepared {
     key: (u64, XAxis, bool, u64),
     /// Checkpoints and early stopping, as (x, label), for the training-loss chart.
@@ -259,10 +260,10 @@ impl Monitor {
         let diverged =
             self.cache.get(run).iter().filter(|r| not_finite(r.loss) || not_finite(r.grad_norm)).map(|r| r.step).collect::<Vec<_>>();
         steps.extend(diverged.into_iter().map(|s| (s, "not finite".to_string())));
-        if let Ok(status) = dir.status() {
-            if status.state == engine::runs::RunState::EarlyStopped {
-                steps.push((status.step, "early stop".to_string()));
-            }
+        if let Ok(status) = dir.status()
+            && status.state == engine::runs::RunState::EarlyStopped
+        {
+            steps.push((status.step, "early stop".to_string()));
         }
         let x_axis = self.x_axis;
         let records = self.cache.get(run);
@@ -318,26 +319,27 @@ impl Monitor {
             let edit =
                 egui::TextEdit::singleline(&mut self.export_path).hint_text("a path, or empty to choose in a dialog").desired_width(300.0);
             ui.add(edit).labelled_by(l.id);
-            if ui.add_enabled(!selected.is_empty(), egui::Button::new("Export CSV")).on_hover_text("the ticked runs' metrics").clicked() {
-                if let Some(path) = self.export_target(Pick::Save("CSV", &["csv"], "metrics.csv")) {
-                    let csv = self.csv(selected);
-                    self.export_notice = Some(match engine::atomic::write(&path, csv.as_bytes()) {
-                        Ok(()) => format!("wrote {}", path.display()),
-                        Err(e) => e.to_string(),
-                    });
-                }
+            let csv = ui.add_enabled(!selected.is_empty(), egui::Button::new("Export CSV")).on_hover_text("the ticked runs' metrics");
+            if csv.clicked()
+                && let Some(path) = self.export_target(Pick::Save("CSV", &["csv"], "metrics.csv"))
+            {
+                let csv = self.csv(selected);
+                self.export_notice = Some(match engine::atomic::write(&path, csv.as_bytes()) {
+                    Ok(()) => format!("wrote {}", path.display()),
+                    Err(e) => e.to_string(),
+                });
             }
             let can_save = self.charts_rect.is_some() && !selected.is_empty();
-            if ui.add_enabled(can_save, egui::Button::new("Save charts as PNG")).clicked() {
-                if let (Some(path), Some(rect)) = (self.export_target(Pick::Save("PNG", &["png"], "charts.png")), self.charts_rect) {
-                    let ppp = ui.ctx().pixels_per_point();
-                    self.export_notice = Some(format!("saving {}", path.display()));
-                    ui.ctx().request_screenshot(move |image| {
-                        if let Err(e) = save_png(&image, rect, ppp, &path) {
-                            tracing::error!("saving {}: {e}", path.display());
-                        }
-                    });
-                }
+            if ui.add_enabled(can_save, egui::Button::new("Save charts as PNG")).clicked()
+                && let (Some(path), Some(rect)) = (self.export_target(Pick::Save("PNG", &["png"], "charts.png")), self.charts_rect)
+            {
+                let ppp = ui.ctx().pixels_per_point();
+                self.export_notice = Some(format!("saving {}", path.display()));
+                ui.ctx().request_screenshot(move |image| {
+                    if let Err(e) = save_png(&image, rect, ppp, &path) {
+                        tracing::error!("saving {}: {e}", path.display());
+                    }
+                });
             }
         });
         if let Some(n) = &self.export_notice {
@@ -385,16 +387,15 @@ impl Monitor {
         height: f32,
     ) {
         let (link, span) = x;
-        let lines: Vec<(String, Color32, Vec<[f64; 2]>, Option<Vec<[f64; 2]>>, Option<f64>, Vec<(f64, String)>)> = selected
+        let lines: Vec<(String, Color32, Prepared)> = selected
             .iter()
             .enumerate()
             .map(|(i, run)| {
                 let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let p = self.prepare(run, metric);
-                (name, run_color(i), p.raw.clone(), p.smoothed.clone(), p.p99, p.markers.clone())
+                (name, run_color(i), self.prepare(run, metric).clone())
             })
             .collect();
-        let limit = if self.clip_outliers { lines.iter().filter_map(|l| l.4).reduce(f64::max) } else { None };
+        let limit = if self.clip_outliers { lines.iter().filter_map(|l| l.2.p99).reduce(f64::max) } else { None };
         let clip = |mut pts: Vec<[f64; 2]>| {
             if let Some(limit) = limit {
                 pts.iter_mut().for_each(|p| p[1] = p[1].min(limit));
@@ -407,7 +408,7 @@ impl Monitor {
             plot = plot.include_x(lo).include_x(hi);
         }
         plot.show(ui, |plot| {
-            for (name, color, raw, smoothed, _, markers) in lines {
+            for (name, color, Prepared { raw, smoothed, markers, .. }) in lines {
                 for (x, label) in markers {
                     plot.vline(VLine::new(format!("{name} {label}"), x).color(color.gamma_multiply(0.5)).style(LineStyle::dashed_loose()));
                 }

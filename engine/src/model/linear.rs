@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, Result, Tensor, Var};
+use candle_core::{Result, Tensor, Var};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use super::kernels::projection::{self, DropoutMask, LoraFactors};
@@ -26,24 +26,32 @@ pub struct Lora {
 }
 
 impl Lora {
-    /// A fresh adapter: A ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's
+    /// A fresh adapter of shape `spec` for the frozen `weight [out, in]` (same
+    /// dtype and device): A ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's
     /// `kaiming_uniform_(a=sqrt(5))`, as PEFT does), B = 0, so the adapted
     /// layer starts equal to the base layer.
-    pub fn new(
-        in_f: usize,
-        out_f: usize,
-        rank: usize,
-        scale: f64,
-        dropout: f64,
-        rng: &mut StdRng,
-        dtype: DType,
-        device: &candle_core::Device,
-    ) -> Result<Self> {
+    pub fn new(weight: &Tensor, spec: &LoraSpec, rng: &mut StdRng) -> Result<Self> {
+        let ((out_f, in_f), rank) = (weight.dims2()?, spec.rank);
+        let (dtype, device) = (weight.dtype(), weight.device());
         let bound = 1.0 / (in_f as f64).sqrt();
         let a: Vec<f32> = (0..rank * in_f).map(|_| rng.random_range(-bound..bound) as f32).collect();
         let a = Tensor::from_vec(a, (rank, in_f), device)?.to_dtype(dtype)?;
-        Ok(Self { a: Var::from_tensor(&a)?, b: Var::zeros((out_f, rank), dtype, device)?, scale, dropout })
+        let scale = spec.alpha / rank as f64;
+        Ok(Self { a: Var::from_tensor(&a)?, b: Var::zeros((out_f, rank), dtype, device)?, scale, dropout: spec.dropout })
     }
+}
+
+/// The shape of a LoRA adapter to attach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraSpec {
+    /// Rank r.
+    pub rank: usize,
+    /// alpha (scale alpha / r).
+    pub alpha: f64,
+    /// Dropout on the adapter input.
+    pub dropout: f64,
+    /// Targeted projections (Hugging Face names).
+    pub targets: Vec<String>,
 }
 
 /// A projection `y = x W^T`, optionally LoRA-adapted.

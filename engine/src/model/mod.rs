@@ -18,7 +18,8 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use config::ModelConfig;
-pub use llama::{LoraSpec, Model, Pass, Trainable};
+pub use linear::LoraSpec;
+pub use llama::{Model, Pass, Trainable};
 pub use weights::save_model_dir;
 
 /// Checks for the fused CPU ops.

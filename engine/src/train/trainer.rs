@@ -159,7 +159,7 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
             ..Default::default()
         };
 
-        let evaluate = (t.eval_every > 0 && st.step % t.eval_every == 0) || epoch_end || st.step == total;
+        let evaluate = (t.eval_every > 0 && st.step.is_multiple_of(t.eval_every)) || epoch_end || st.step == total;
         let mut stop_early = false;
         if evaluate {
             let (val_loss, _) = crate::eval::mean_loss(&s.model, &s.validation, t.batch_size, None)?;
@@ -179,7 +179,7 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
         }
         st.elapsed_s += started.elapsed().as_secs_f64();
         record.elapsed_s = st.elapsed_s;
-        if st.step % t.log_every == 0 || evaluate {
+        if st.step.is_multiple_of(t.log_every) || evaluate {
             run.append_metric(&record)?;
         }
         let dt = started.elapsed().as_secs_f64();
@@ -199,7 +199,7 @@ fn run_loop(s: &mut Session, run: &RunDir, opt: &mut AdamW, st: &mut TrainerStat
             s.best_val_loss = st.best_val_loss;
             s.best_step = st.best_step;
         })?;
-        if t.checkpoint_every > 0 && st.step % t.checkpoint_every == 0 {
+        if t.checkpoint_every > 0 && st.step.is_multiple_of(t.checkpoint_every) {
             checkpoint::save(run, &s.model, opt, st, t.keep_checkpoints)?;
         }
         if stop_early {

@@ -27,7 +27,7 @@ use super::kernels::norm::rms_norm;
 use super::kernels::projection::{self, DropoutMask};
 use super::kernels::rope::Rope;
 use super::kernels::swiglu::swiglu;
-use super::linear::{Linear, Lora, seeded_rng};
+use super::linear::{Linear, Lora, LoraSpec, seeded_rng};
 use crate::config::LINEAR_MODULES;
 use crate::error::{Error, Result};
 
@@ -115,19 +115,6 @@ pub(crate) struct LayerView<'a> {
     pub projections: [&'a Linear; 7],
     /// The model's rotary tables.
     pub rope: &'a Rope,
-}
-
-/// The shape of a LoRA adapter to attach.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoraSpec {
-    /// Rank r.
-    pub rank: usize,
-    /// alpha (scale alpha / r).
-    pub alpha: f64,
-    /// Dropout on the adapter input.
-    pub dropout: f64,
-    /// Targeted projections (Hugging Face names).
-    pub targets: Vec<String>,
 }
 
 impl Layer {
@@ -255,16 +242,13 @@ impl Model {
     /// and makes them the trainable parameters.
     pub fn add_lora(&mut self, spec: &LoraSpec, seed: u64) -> Result<()> {
         let mut rng = seeded_rng(seed);
-        let (dtype, device) = (self.dtype, self.device.clone());
-        let scale = spec.alpha / spec.rank as f64;
         let mut trainable = Vec::new();
         for (i, layer) in self.layers.iter_mut().enumerate() {
             for (group, module, lin) in layer.named_linears_mut() {
                 if !spec.targets.iter().any(|t| t == module) {
                     continue;
                 }
-                let (out_f, in_f) = lin.weight.dims2()?;
-                let lora = Lora::new(in_f, out_f, spec.rank, scale, spec.dropout, &mut rng, dtype, &device)?;
+                let lora = Lora::new(&lin.weight, spec, &mut rng)?;
                 let path = format!("model.layers.{i}.{group}.{module}");
                 trainable.push(Trainable { name: format!("{path}.lora_A.weight"), var: lora.a.clone() });
                 trainable.push(Trainable { name: format!("{path}.lora_B.weight"), var: lora.b.clone() });
