@@ -12,6 +12,7 @@
 pub mod adapter;
 pub mod atomic;
 pub mod backend;
+pub mod chat;
 pub mod config;
 pub mod data;
 pub mod device;

@@ -33,7 +33,7 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 fn batch(n_ex: usize, len: usize) -> engine::data::Batch {
     let examples = (0..n_ex)
-        .map(|e| engine::data::template::Encoded {
+        .map(|e| engine::chat::template::Encoded {
             ids: (0..len as u32).map(|i| (i * 5 + e as u32 * 11 + 1) % 64).collect(),
             trained: (0..len).map(|i| i % 3 != 0).collect(),
         })
@@ -249,7 +249,7 @@ fn template_tokenisation_marks_only_replies_as_trained() {
     let tok = engine::model::tokenizer::load(&dir, &cfg).unwrap();
     let r =
         parse_line(r#"{"messages":[{"role":"user","content":"How many PTO days?"},{"role":"assistant","content":"25 days."}]}"#).unwrap();
-    let enc = engine::data::template::encode(&tok, &r, engine::config::TrainOn::Assistant).unwrap();
+    let enc = engine::chat::template::encode(&tok, &r, engine::config::TrainOn::Assistant).unwrap();
     let trained: Vec<u32> = enc.ids.iter().zip(&enc.trained).filter(|(_, t)| **t).map(|(i, _)| *i).collect();
     let text = tok.decode(&trained, false).unwrap();
     assert_eq!(text.trim(), "25 days.</s>");

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use candle_core::{DType, Device};
+use engine::chat::template::Encoded;
 use engine::data::Dataset;
-use engine::data::template::Encoded;
 use engine::model::llama::backprop::accumulate;
 use engine::model::{LoraSpec, Model, ModelConfig, Pass};
 use engine::train::gradients::GradAccumulator;

@@ -61,7 +61,7 @@ pub fn run(args: Args) -> Result<()> {
         println!("  ... and {} more", r.skipped.len() - BAD_LINES_SHOWN);
     }
     for preview in &r.previews {
-        println!("---\n{}", engine::data::template::render_segments(preview));
+        println!("---\n{}", engine::chat::template::render_segments(preview));
     }
     let s = &r.stats;
     println!("---\ntokens per example: min {} median {} mean {:.1} p95 {} max {}", s.min, s.median, s.mean, s.p95, s.max);

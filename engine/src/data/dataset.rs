@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use tokenizers::Tokenizer;
 
 use super::conversation::{Record, read_jsonl};
-use super::template::{Encoded, encode};
+use crate::chat::template::{Encoded, encode};
 use crate::config::TrainOn;
 use crate::error::Result;
 

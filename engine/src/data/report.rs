@@ -9,7 +9,7 @@ use tokenizers::Tokenizer;
 
 use super::conversation::read_jsonl;
 use super::dataset::{Dataset, LengthStats};
-use super::template::{Segment, segments};
+use crate::chat::template::{Segment, segments};
 use crate::config::TrainOn;
 use crate::error::Result;
 

@@ -175,8 +175,8 @@ mod tests {
     use candle_core::Device;
 
     use super::*;
+    use crate::chat::template::Encoded;
     use crate::data::Dataset;
-    use crate::data::template::Encoded;
     use crate::model::LoraSpec;
 
     /// The loss and every adapter gradient of the fused layers and of candle's

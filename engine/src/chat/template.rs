@@ -7,8 +7,8 @@
 
 use tokenizers::Tokenizer;
 
-use super::conversation::{Message, Record, Role};
 use crate::config::TrainOn;
+use crate::data::conversation::{Message, Record, Role};
 use crate::error::{Error, Result};
 
 /// Beginning of sequence.
