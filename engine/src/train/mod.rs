@@ -9,11 +9,11 @@
 //! - [`trainer`]: the loop: steps, logging, evaluation, early stopping, cancel.
 //! - [`events`]: what the loop reports and how it is controlled.
 
-pub mod checkpoint;
+pub(crate) mod checkpoint;
 pub mod events;
 pub mod gradients;
 pub mod optimizer;
-pub mod schedule;
+pub(crate) mod schedule;
 pub mod session;
 pub mod trainer;
 
