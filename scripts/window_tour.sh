@@ -2,8 +2,9 @@
 # A tour of the real window under Xvfb, driven as a person would with the
 # mouse and keyboard (xdotool): open the window on a config, click Launch,
 # wait for training metrics (and a validation point), click through the
-# Monitor, Data, Evaluate and Configure tabs taking a screenshot of each
-# during the run, press Esc to cancel, and wait for the run to say so.
+# Monitor, Data, Evaluate (evaluating the running run's adapter there) and
+# Configure tabs taking a screenshot of each during the run, press Esc to
+# cancel, and wait for the run to say so.
 #
 # Needs: apt-get install xvfb xauth xdotool imagemagick libegl1 libgl1-mesa-dri
 # Usage: scripts/window_tour.sh OUT_DIR CONFIG RUNS_DIR [BINARY]
@@ -21,11 +22,12 @@ mkdir -p "$out" "$runs"
 tab_x() { case $1 in configure) echo 204 ;; monitor) echo 281 ;; data) echo 342 ;; evaluate) echo 404 ;; esac; }
 tab_y=12
 launch_xy="827 44"
+evaluate_xy="440 44"   # "Evaluate base vs ticked runs" on the Evaluate tab
 
 # A display of our own.
 for n in $(seq 90 190); do [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] || break; done
 export DISPLAY=:$n
-Xvfb "$DISPLAY" -screen 0 1280x820x24 -nolisten tcp >/dev/null 2>&1 &
+Xvfb "$DISPLAY" -screen 0 1600x1000x24 -nolisten tcp >/dev/null 2>&1 &
 xvfb=$!
 home=$(mktemp -d)   # a fresh HOME: nothing remembered from an earlier session
 pids="$xvfb"
@@ -49,7 +51,7 @@ wait_for "the window" xdotool search --onlyvisible --name "LoRA Workbench"
 wid=$(xdotool search --onlyvisible --name "LoRA Workbench" | head -1)
 xdotool windowfocus --sync "$wid"
 sleep 3
-import -window root "$out/before-launch.png"
+import -window "$wid" "$out/before-launch.png"
 
 # Coordinates are relative to the window (the first start sizes it to the screen and centres it).
 click() { xdotool mousemove --window "$wid" --sync "$1" "$2" click 1; sleep 0.5; }
@@ -71,7 +73,13 @@ wait_for "$val_points validation point(s)" has_val_points
 for tab in monitor data evaluate configure; do
   click "$(tab_x $tab)" $tab_y
   sleep 4   # the Data tab reads and tokenizes the file
-  import -window root "$out/$tab.png"
+  if [ $tab = evaluate ]; then
+    # Perplexity of base vs the running run's adapter, computed while the run trains.
+    click $evaluate_xy
+    wait_for "the evaluation (while the run trains)" test -s "$(run_dir)/evaluations.json"
+    sleep 1
+  fi
+  import -window "$wid" "$out/$tab.png"
   echo "screenshot: $out/$tab.png"
 done
 
@@ -81,6 +89,6 @@ cancelled() {
 }
 wait_for "the run to be cancelled after pressing Esc" cancelled
 sleep 2
-import -window root "$out/cancelled.png"
+import -window "$wid" "$out/cancelled.png"
 kill "$window" 2>/dev/null || true
 echo "tour done: $(run_dir)"

@@ -1,7 +1,8 @@
 //! The real `workbench` binary in a real window under Xvfb, clicked through
 //! with xdotool by `scripts/window_tour.sh`: Launch is clicked, training
 //! metrics and a validation point reach the run directory, each tab is
-//! clicked and photographed during the run, and Esc cancels the run.
+//! clicked and photographed during the run (the Evaluate tab evaluates the
+//! running run's adapter), and Esc cancels the run.
 //!
 //! Needs the packages `.ci/run` installs: xvfb, xdotool, imagemagick and Mesa.
 
@@ -51,6 +52,10 @@ fn clicking_through_the_real_window_launches_watches_and_cancels_a_run() {
     assert_eq!(run.status().unwrap().state, RunState::Cancelled);
     let metrics = std::fs::read_to_string(run.path.join("metrics.jsonl")).unwrap();
     assert!(metrics.lines().filter(|l| l.contains("\"val_loss\"")).count() >= 2);
+    // The Evaluate click computed base vs adapter perplexity while the run trained, kept with the run.
+    let saved = engine::eval::saved::load(&run.path).unwrap();
+    assert_eq!(saved.len(), 1, "{log}");
+    assert!(saved[0].base.perplexity.is_finite() && saved[0].adapter.perplexity.is_finite());
 
     // Each tab was drawn (not blank), and each click changed what the window shows.
     let shot = |name: &str| out.join(format!("{name}.png"));
