@@ -139,7 +139,7 @@ fn evaluate_tab_compares_base_and_a_ticked_run() {
     h.run();
     h.state_mut().evaluate.data_file = cfg.data.validation_file.clone();
     h.get_by_label("Evaluate base vs ticked runs").click();
-    wait_until(&mut h, "the evaluation", |app| !app.evaluate.running);
+    wait_until(&mut h, "the evaluation", |app| !app.evaluate.running());
     h.run();
     let rows = &h.state().evaluate.rows;
     assert_eq!(rows.len(), 2, "{:?}", h.state().evaluate.error);
@@ -179,17 +179,17 @@ fn a_run_keeps_training_while_the_evaluate_and_data_tabs_work() {
     h.get_by_label("Evaluate base vs ticked runs").click();
     h.step();
     let step_at_start = h.state().live.step;
-    assert!(h.state().evaluate.running);
+    assert!(h.state().evaluate.running());
     h.state_mut().data.file = dir.path().join("train.jsonl");
     h.get_by_label("Data").click();
     h.step();
     assert!(h.state().data.busy(), "the Data tab analyses its file at once, while the run trains");
     let mut steps_during = 0;
     wait_until(&mut h, "the evaluation and the analysis", |app| {
-        if app.evaluate.running {
+        if app.evaluate.running() {
             steps_during = app.live.step - step_at_start;
         }
-        !app.evaluate.running && app.data.report.is_some()
+        !app.evaluate.running() && app.data.report.is_some()
     });
     assert_eq!(h.state().evaluate.rows.len(), 2, "{:?}", h.state().evaluate.error);
     assert_eq!(h.state().data.report.as_ref().unwrap().as_ref().unwrap().records, 64);

@@ -156,7 +156,7 @@ fn evaluate_panel_after_an_evaluation() {
     h.state_mut().tab = Tab::Evaluate;
     h.run();
     h.get_by_label("Evaluate base vs ticked runs").click();
-    wait_until(&mut h, "the evaluation", |app| !app.evaluate.running);
+    wait_until(&mut h, "the evaluation", |app| !app.evaluate.running());
     h.run();
     assert_eq!(h.state().evaluate.rows.len(), 2, "{:?}", h.state().evaluate.error);
     snapshot(&mut h, "evaluate");

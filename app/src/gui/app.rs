@@ -222,7 +222,6 @@ impl WorkbenchApp {
         match action {
             EvaluateAction::Run(req) => {
                 self.evaluate.job = self.start_job(Job::Evaluate(req));
-                self.evaluate.running = self.evaluate.job.is_some();
             }
             EvaluateAction::Cancel => {
                 self.evaluate.job.inspect(|&job| self.engine.jobs.cancel(job));

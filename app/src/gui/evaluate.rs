@@ -31,8 +31,6 @@ pub struct EvaluatePanel {
     pub data_file: Option<PathBuf>,
     /// Rows so far (base first).
     pub rows: Vec<EvalRow>,
-    /// Whether the engine is evaluating.
-    pub running: bool,
     /// The engine job evaluating.
     pub job: Option<JobId>,
     /// Why the last evaluation could not run.
@@ -47,12 +45,14 @@ impl EvaluatePanel {
             JobEvent::EvalRow(row) => self.rows.push(row.clone()),
             JobEvent::Evaluated(_) | JobEvent::Cancelled => self.saved = None,
             JobEvent::Failed(e) => self.error = Some(e.clone()),
-            JobEvent::Ended => {
-                self.running = false;
-                self.job = None;
-            }
+            JobEvent::Ended => self.job = None,
             _ => {}
         }
+    }
+
+    /// Whether an evaluation job is running.
+    pub fn running(&self) -> bool {
+        self.job.is_some()
     }
 
     /// The request for the ticked runs (see [`EvalRequest::for_runs`]).
@@ -72,7 +72,7 @@ impl EvaluatePanel {
     pub fn ui(&mut self, ui: &mut egui::Ui, ticked: &[PathBuf]) -> Option<EvaluateAction> {
         let mut action = None;
         ui.horizontal(|ui| {
-            let can_run = !self.running && !ticked.is_empty();
+            let can_run = !self.running() && !ticked.is_empty();
             let button = ui.add_enabled(can_run, egui::Button::new("Evaluate base vs ticked runs"));
             let button = button.on_disabled_hover_text("tick runs with an adapter in the list");
             if button.clicked() {
@@ -80,13 +80,12 @@ impl EvaluatePanel {
                     Ok(req) => {
                         self.rows.clear();
                         self.error = None;
-                        self.running = true;
                         action = Some(EvaluateAction::Run(Box::new(req)));
                     }
                     Err(e) => self.error = Some(e),
                 }
             }
-            if self.running && ui.button("Cancel evaluation").clicked() {
+            if self.running() && ui.button("Cancel evaluation").clicked() {
                 action = Some(EvaluateAction::Cancel);
             }
             let l = ui.label("Held-out file");
@@ -102,7 +101,7 @@ impl EvaluatePanel {
                     Err(e) => self.error = Some(e),
                 }
             }
-            if self.running {
+            if self.running() {
                 ui.spinner();
                 ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
             }
@@ -110,7 +109,7 @@ impl EvaluatePanel {
         if let Some(e) = &self.error {
             ui.label(RichText::new(e).color(Color32::from_rgb(220, 50, 50)));
         }
-        let rows = if !self.rows.is_empty() || self.running {
+        let rows = if !self.rows.is_empty() || self.running() {
             self.rows.clone()
         } else if let Some((file, rows)) = self.saved_table(ticked).cloned() {
             ui.label(RichText::new(format!("saved with the runs: evaluated on {}", super::display_path(&file))).weak());

@@ -19,3 +19,9 @@ pub const ADAPTER: &str = "adapter";
 pub const MODEL: &str = "model";
 /// Perplexity tables of the run's adapter.
 pub const EVALUATIONS: &str = "evaluations.json";
+/// Inside a checkpoint folder: the loop state (its presence marks a complete checkpoint).
+pub const CHECKPOINT_STATE: &str = "state.json";
+/// Inside a checkpoint folder: the trained parameters by name.
+pub const CHECKPOINT_PARAMS: &str = "trainable.safetensors";
+/// Inside a checkpoint folder: the optimizer's moments.
+pub const CHECKPOINT_OPTIMIZER: &str = "optimizer.safetensors";

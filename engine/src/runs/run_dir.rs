@@ -39,7 +39,7 @@ impl RunDir {
     /// Opens an existing run directory (it must hold `config.toml`).
     pub fn open(path: &Path) -> Result<Self> {
         if !path.join(files::CONFIG).is_file() {
-            return Err(Error::run(path, "not a run directory (no config.toml); pass a directory under your runs folder"));
+            return Err(Error::run(path, format!("not a run directory (no {}); pass a directory under your runs folder", files::CONFIG)));
         }
         Ok(Self { path: path.to_path_buf() })
     }
@@ -96,7 +96,7 @@ impl RunDir {
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let step = name.strip_prefix("step-")?.parse().ok()?;
-                e.path().join("state.json").is_file().then(|| (step, e.path()))
+                e.path().join(files::CHECKPOINT_STATE).is_file().then(|| (step, e.path()))
             })
             .collect();
         out.sort();

@@ -18,7 +18,7 @@ use crate::adapter;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::weights;
-use crate::runs::RunDir;
+use crate::runs::{RunDir, files};
 use crate::train::optimizer::AdamW;
 
 /// Loop state saved with a checkpoint.
@@ -68,9 +68,9 @@ pub fn save(run: &RunDir, model: &Model, opt: &AdamW, state: &TrainerState, keep
     let params: HashMap<String, Tensor> = model.trainable().iter().map(|p| (p.name.clone(), p.var.as_tensor().detach())).collect();
     let dir = run.checkpoint_dir(state.step);
     crate::atomic::write_dir(&dir, |tmp| {
-        weights::save_file(&tmp.join("trainable.safetensors"), &params, None)?;
-        weights::save_file(&tmp.join("optimizer.safetensors"), &opt.state_tensors(), None)?;
-        crate::atomic::write_json(&tmp.join("state.json"), state)
+        weights::save_file(&tmp.join(files::CHECKPOINT_PARAMS), &params, None)?;
+        weights::save_file(&tmp.join(files::CHECKPOINT_OPTIMIZER), &opt.state_tensors(), None)?;
+        crate::atomic::write_json(&tmp.join(files::CHECKPOINT_STATE), state)
     })?;
     let all = run.checkpoints();
     for (_, old) in all.iter().take(all.len().saturating_sub(keep)) {
@@ -81,13 +81,13 @@ pub fn save(run: &RunDir, model: &Model, opt: &AdamW, state: &TrainerState, keep
 
 /// Restores parameters and optimizer from checkpoint `dir`; returns its state.
 pub fn load(dir: &Path, model: &Model, opt: &mut AdamW) -> Result<TrainerState> {
-    let state_path = dir.join("state.json");
+    let state_path = dir.join(files::CHECKPOINT_STATE);
     let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
     let state: TrainerState = serde_json::from_str(&text).map_err(|e| Error::run(dir, format!("invalid state.json: {e}")))?;
     let device = model.device().clone();
-    let params = current_names(weights::load_file(&dir.join("trainable.safetensors"), model.dtype(), &device)?);
-    model.set_trainable(&params, &dir.join("trainable.safetensors"))?;
-    let moments = current_names(weights::load_file(&dir.join("optimizer.safetensors"), model.dtype(), &device)?);
+    let params = current_names(weights::load_file(&dir.join(files::CHECKPOINT_PARAMS), model.dtype(), &device)?);
+    model.set_trainable(&params, &dir.join(files::CHECKPOINT_PARAMS))?;
+    let moments = current_names(weights::load_file(&dir.join(files::CHECKPOINT_OPTIMIZER), model.dtype(), &device)?);
     opt.load_state(&moments, state.step).map_err(|m| Error::run(dir, m))?;
     Ok(state)
 }
@@ -132,9 +132,9 @@ mod tests {
         let params: HashMap<String, Tensor> = saved.trainable().iter().map(|p| (legacy("", &p.name), p.var.as_tensor().clone())).collect();
         assert!(params.contains_key("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
         let old_moments: HashMap<String, Tensor> = moments.iter().map(|(k, t)| (legacy(&k[..2], &k[2..]), t.clone())).collect();
-        weights::save_file(&dir.path().join("trainable.safetensors"), &params, None).unwrap();
-        weights::save_file(&dir.path().join("optimizer.safetensors"), &old_moments, None).unwrap();
-        crate::atomic::write_json(&dir.path().join("state.json"), &TrainerState::fresh(5)).unwrap();
+        weights::save_file(&dir.path().join(files::CHECKPOINT_PARAMS), &params, None).unwrap();
+        weights::save_file(&dir.path().join(files::CHECKPOINT_OPTIMIZER), &old_moments, None).unwrap();
+        crate::atomic::write_json(&dir.path().join(files::CHECKPOINT_STATE), &TrainerState::fresh(5)).unwrap();
 
         let mut loaded = Model::random(cfg, 1, DType::F64, &Device::Cpu).unwrap();
         loaded.add_lora(&spec, 7).unwrap();
