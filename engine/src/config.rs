@@ -70,6 +70,17 @@ pub struct DataSection {
     /// Skip malformed lines (and report how many) instead of failing.
     #[serde(default)]
     pub skip_bad_lines: bool,
+    /// The chat template: `model` (the model's own, else the built-in
+    /// Mistral one), `mistral`, or the path of a Jinja template file.
+    #[serde(default = "default_chat_template")]
+    pub chat_template: String,
+}
+
+/// `data.chat_template` values that are not file paths.
+pub const CHAT_TEMPLATE_NAMES: [&str; 2] = ["model", "mistral"];
+
+fn default_chat_template() -> String {
+    "model".into()
 }
 
 /// Which tokens of a conversation contribute to the loss.
@@ -296,6 +307,11 @@ impl TrainConfig {
         if let Some(p) = self.data.test_file.as_mut() {
             fix(p);
         }
+        if !CHAT_TEMPLATE_NAMES.contains(&self.data.chat_template.as_str()) {
+            let mut file = PathBuf::from(&self.data.chat_template);
+            fix(&mut file);
+            self.data.chat_template = file.display().to_string();
+        }
         fix(&mut self.run.runs_dir);
     }
 
@@ -407,6 +423,9 @@ impl TrainConfig {
         }
         if let Some(p) = &self.data.test_file {
             need("data.test_file", p, "fix the path or remove the field");
+        }
+        if !CHAT_TEMPLATE_NAMES.contains(&self.data.chat_template.as_str()) {
+            need("data.chat_template", Path::new(&self.data.chat_template), "use \"model\", \"mistral\" or a Jinja template file");
         }
         e
     }

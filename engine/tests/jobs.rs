@@ -78,20 +78,17 @@ fn pause_unpause_cancel_and_evaluate_while_training() {
     assert_eq!(engine::eval::saved::load(&run_dir).unwrap().len(), 1, "the table is kept with the run");
 
     // Paused: the step count stays put over several step durations, then moves again.
-    engine.pause(train);
-    let (mut last_step, mut step_times) = (0, Vec::new());
+    let mut step_times = Vec::new();
     let mut t = Instant::now();
-    wait_for(&engine, train, |e| match e {
-        JobEvent::Train(Event::Progress { step, .. }) => {
-            last_step = *step;
-            step_times.push(t.elapsed());
-            t = Instant::now();
-            None
-        }
-        JobEvent::Train(Event::Paused(true)) => Some(()),
-        _ => None,
-    });
-    let step_time = step_times.into_iter().max().unwrap_or(Duration::from_millis(200)).max(Duration::from_millis(100));
+    for _ in 0..3 {
+        wait_for(&engine, train, |e| matches!(e, JobEvent::Train(Event::Progress { .. })).then_some(()));
+        step_times.push(t.elapsed());
+        t = Instant::now();
+    }
+    engine.pause(train);
+    wait_for(&engine, train, |e| matches!(e, JobEvent::Train(Event::Paused(true))).then_some(()));
+    let last_step = RunDir::open(&run_dir).unwrap().status().unwrap().step;
+    let step_time = step_times.into_iter().max().unwrap().max(Duration::from_millis(100));
     std::thread::sleep(step_time * 5);
     assert_eq!(RunDir::open(&run_dir).unwrap().status().unwrap().step, last_step, "a step ran while paused");
     while let Ok(ev) = engine.events().try_recv() {

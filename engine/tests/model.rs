@@ -249,7 +249,8 @@ fn template_tokenisation_marks_only_replies_as_trained() {
     let tok = engine::model::tokenizer::load(&dir, &cfg).unwrap();
     let r =
         parse_line(r#"{"messages":[{"role":"user","content":"How many PTO days?"},{"role":"assistant","content":"25 days."}]}"#).unwrap();
-    let enc = engine::chat::template::encode(&tok, &r, engine::config::TrainOn::Assistant).unwrap();
+    let enc = engine::chat::template::encode(&tok, &engine::chat::template::ChatTemplate::Mistral, &r, engine::config::TrainOn::Assistant)
+        .unwrap();
     let trained: Vec<u32> = enc.ids.iter().zip(&enc.trained).filter(|(_, t)| **t).map(|(i, _)| *i).collect();
     let text = tok.decode(&trained, false).unwrap();
     assert_eq!(text.trim(), "25 days.</s>");

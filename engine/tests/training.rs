@@ -230,3 +230,33 @@ fn a_non_finite_gradient_stops_the_run_naming_the_step_and_keeps_the_last_good_c
     assert!(!text.contains("null"), "non-finite values are written as text, not null: {text}");
     assert_eq!(run.checkpoints().last().map(|c| c.0), Some(status.step), "the last good step is checkpointed");
 }
+
+#[test]
+fn a_jinja_chat_template_renders_training_data_with_loss_only_on_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::tiny_model(dir.path(), 6);
+    let mut cfg = common::tiny_config(dir.path(), &model);
+    let chatml = dir.path().join("chatml.jinja");
+    std::fs::write(
+        &chatml,
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}\
+         {% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    )
+    .unwrap();
+    cfg.data.chat_template = chatml.display().to_string();
+    cfg.training.max_steps = Some(2);
+    cfg.check().unwrap();
+    let session = engine::train::session::Session::prepare(&cfg).unwrap();
+    let chat = engine::chat::ChatFormat::load(&model, &session.model.config, &cfg.data.chat_template).unwrap();
+    let report = engine::data::report::analyze(&cfg.data.train_file, &chat, 64, engine::config::TrainOn::Assistant, 1).unwrap();
+    let text = engine::chat::template::render_segments(&report.previews[0]);
+    assert!(text.starts_with("<|im_start|>") && text.contains("<|im_start|>assistant\n"), "{text}");
+    let trained: Vec<&str> = report.previews[0].iter().filter(|s| s.trained).map(|s| s.text.as_str()).collect();
+    assert!(!trained.is_empty() && trained.iter().all(|t| t.ends_with("<|im_end|>\n") && !t.contains("<|im_start|>")), "{trained:?}");
+    // The loss mask follows: trained tokens are a strict subset, and training runs on it.
+    let ex = &session.train.examples[0];
+    assert!(ex.trained.iter().any(|&t| t) && ex.trained.iter().any(|&t| !t));
+    let out = engine::train::train(&cfg, &mut Unattended).unwrap();
+    assert_eq!(out.step, 2);
+    assert_eq!(engine::runs::RunDir::open(&out.run_dir).unwrap().config().unwrap().data.chat_template, cfg.data.chat_template);
+}

@@ -26,6 +26,9 @@ pub struct Args {
     /// Skip malformed lines (each is still reported) instead of failing.
     #[arg(long)]
     skip_bad_lines: bool,
+    /// Chat template: `model` (the model's own, else the built-in Mistral one), `mistral`, or a Jinja file.
+    #[arg(long, default_value = "model")]
+    chat_template: String,
 }
 
 /// Runs the subcommand (as an engine job, like the window's Data tab).
@@ -36,6 +39,7 @@ pub fn run(args: Args) -> Result<()> {
         max_seq_len: args.max_seq_len,
         train_on: TrainOn::Assistant,
         previews: args.show,
+        chat_template: args.chat_template.clone(),
     };
     let mut report = None;
     super::progress::run_job(
@@ -60,6 +64,7 @@ pub fn run(args: Args) -> Result<()> {
     if r.skipped.len() > BAD_LINES_SHOWN {
         println!("  ... and {} more", r.skipped.len() - BAD_LINES_SHOWN);
     }
+    println!("chat template: {}", r.template);
     for preview in &r.previews {
         println!("---\n{}", engine::chat::template::render_segments(preview));
     }

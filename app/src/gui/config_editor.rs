@@ -232,7 +232,14 @@ impl ConfigEditor {
                 .on_hover_text("Only the model's replies carry loss");
             ui.selectable_value(&mut d.train_on, TrainOn::All, "all tokens");
         });
+        text_field(
+            ui,
+            "Chat template",
+            &mut d.chat_template,
+            "model: the model's own (tokenizer_config.json), else the built-in Mistral one; mistral; or the path of a Jinja file",
+        );
         self.field_error(ui, "data.train_file");
+        self.field_error(ui, "data.chat_template");
         self.field_error(ui, "data.validation_file");
         self.field_error(ui, "data.validation_ratio");
         self.field_error(ui, "data.max_seq_len");

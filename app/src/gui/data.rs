@@ -136,15 +136,13 @@ fn report_ui(ui: &mut egui::Ui, r: &DataReport) {
         plot.bar_chart(BarChart::new("examples", bars));
         plot.vline(VLine::new("max_seq_len", r.max_seq_len as f64).color(Color32::from_rgb(220, 50, 50)));
     });
-    ui.strong("Preview (trained parts in green)");
+    ui.strong(format!("Preview with the {} chat template (trained parts in green)", r.template));
     egui::ScrollArea::vertical().id_salt("data-preview").show(ui, |ui| {
         for segments in &r.previews {
             ui.horizontal_wrapped(|ui| {
                 ui.spacing_mut().item_spacing.x = 0.0;
-                ui.label(RichText::new("<s>").weak().monospace());
                 for seg in segments {
-                    let text = if seg.reply { format!("{}</s>", seg.text) } else { seg.text.clone() };
-                    let rich = RichText::new(text).monospace();
+                    let rich = RichText::new(&seg.text).monospace();
                     ui.label(if seg.trained { rich.color(Color32::from_rgb(60, 180, 90)) } else { rich.weak() });
                 }
             });

@@ -7,10 +7,10 @@ use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use tokenizers::Tokenizer;
 
 use super::conversation::{Record, read_jsonl};
-use crate::chat::template::{Encoded, encode};
+use crate::chat::ChatFormat;
+use crate::chat::template::Encoded;
 use crate::config::TrainOn;
 use crate::error::Result;
 
@@ -67,18 +67,18 @@ impl Dataset {
     /// Reads and tokenises a JSONL file; long records are truncated to
     /// `max_seq_len` tokens, except free text, which is cut into consecutive
     /// windows of that length.
-    pub fn from_file(path: &Path, tok: &Tokenizer, max_seq_len: usize, train_on: TrainOn, skip_bad_lines: bool) -> Result<Self> {
+    pub fn from_file(path: &Path, chat: &ChatFormat, max_seq_len: usize, train_on: TrainOn, skip_bad_lines: bool) -> Result<Self> {
         let report = read_jsonl(path, skip_bad_lines)?;
-        let mut ds = Self::from_records(&report.records, tok, max_seq_len, train_on)?;
+        let mut ds = Self::from_records(&report.records, chat, max_seq_len, train_on)?;
         ds.skipped_lines = report.skipped;
         Ok(ds)
     }
 
     /// Tokenises records (see [`Dataset::from_file`]).
-    pub fn from_records(records: &[Record], tok: &Tokenizer, max_seq_len: usize, train_on: TrainOn) -> Result<Self> {
+    pub fn from_records(records: &[Record], chat: &ChatFormat, max_seq_len: usize, train_on: TrainOn) -> Result<Self> {
         let mut ds = Self::default();
         for r in records {
-            let enc = encode(tok, r, train_on)?;
+            let enc = chat.encode(r, train_on)?;
             if matches!(r, Record::Text(_)) {
                 ds.examples.extend(windows(enc, max_seq_len));
                 continue;

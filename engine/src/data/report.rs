@@ -5,11 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use tokenizers::Tokenizer;
-
 use super::conversation::read_jsonl;
 use super::dataset::{Dataset, LengthStats};
-use crate::chat::template::{Segment, segments};
+use crate::chat::ChatFormat;
+use crate::chat::template::Segment;
 use crate::config::TrainOn;
 use crate::error::Result;
 
@@ -26,20 +25,29 @@ pub struct DataRequest {
     pub train_on: TrainOn,
     /// How many records to preview.
     pub previews: usize,
+    /// The chat template (`data.chat_template`: `model`, `mistral` or a file).
+    pub chat_template: String,
 }
 
 impl DataRequest {
     /// `file` as the run of `config` would read it (its model, length and loss mask), with five previews.
     pub fn for_config(config: &crate::config::TrainConfig, file: PathBuf) -> Self {
         let d = &config.data;
-        Self { file, model_dir: config.model.path.clone(), max_seq_len: d.max_seq_len, train_on: d.train_on, previews: 5 }
+        Self {
+            file,
+            model_dir: config.model.path.clone(),
+            max_seq_len: d.max_seq_len,
+            train_on: d.train_on,
+            previews: 5,
+            chat_template: d.chat_template.clone(),
+        }
     }
 
     /// Loads the model's tokenizer and analyses the file (see [`analyze`]).
     pub fn run(&self) -> Result<DataReport> {
         let cfg = crate::model::ModelConfig::load(&self.model_dir)?;
-        let tok = crate::model::tokenizer::load(&self.model_dir, &cfg)?;
-        analyze(&self.file, &tok, self.max_seq_len, self.train_on, self.previews)
+        let chat = ChatFormat::load(&self.model_dir, &cfg, &self.chat_template)?;
+        analyze(&self.file, &chat, self.max_seq_len, self.train_on, self.previews)
     }
 }
 
@@ -66,13 +74,15 @@ pub struct DataReport {
     pub previews: Vec<Vec<Segment>>,
     /// The truncation length used.
     pub max_seq_len: usize,
+    /// Which chat template rendered the previews.
+    pub template: String,
 }
 
 /// Reads and measures `path` with the model's tokenizer; malformed lines are
 /// reported, not fatal.
-pub fn analyze(path: &Path, tok: &Tokenizer, max_seq_len: usize, train_on: TrainOn, previews: usize) -> Result<DataReport> {
+pub fn analyze(path: &Path, chat: &ChatFormat, max_seq_len: usize, train_on: TrainOn, previews: usize) -> Result<DataReport> {
     let loaded = read_jsonl(path, true)?;
-    let ds = Dataset::from_records(&loaded.records, tok, max_seq_len, train_on)?;
+    let ds = Dataset::from_records(&loaded.records, chat, max_seq_len, train_on)?;
     Ok(DataReport {
         records: loaded.records.len(),
         lines: loaded.lines,
@@ -82,7 +92,8 @@ pub fn analyze(path: &Path, tok: &Tokenizer, max_seq_len: usize, train_on: Train
         truncated: ds.truncated,
         tokens_cut: ds.tokens_cut,
         dropped: ds.dropped,
-        previews: loaded.records.iter().take(previews).map(|r| segments(r, train_on)).collect(),
+        previews: loaded.records.iter().take(previews).map(|r| chat.segments(r, train_on)).collect::<Result<_>>()?,
+        template: chat.template.describe(),
         max_seq_len,
     })
 }

@@ -66,8 +66,8 @@ pub fn changes_vs_base(rows: &[EvalRow]) -> Vec<String> {
 pub fn compare(req: &EvalRequest, cancel: &CancelFlag, mut on_row: impl FnMut(&EvalRow)) -> Result<Vec<EvalRow>> {
     let device = crate::device::open(&req.device)?;
     let base = Model::load(&req.model_dir, DType::F32, &device)?;
-    let tok = crate::model::tokenizer::load(&req.model_dir, &base.config)?;
-    let ds = Dataset::from_file(&req.data_file, &tok, req.max_seq_len, TrainOn::Assistant, false)?;
+    let chat = crate::chat::ChatFormat::load(&req.model_dir, &base.config, &req.chat_template)?;
+    let ds = Dataset::from_file(&req.data_file, &chat, req.max_seq_len, TrainOn::Assistant, false)?;
     let mut rows = Vec::new();
     let mut push = |name: String, adapter: Option<PathBuf>, model: &Model| -> Result<()> {
         let (loss, tokens) = mean_loss(model, &ds, req.batch_size, Some(cancel))?;

@@ -20,6 +20,8 @@ pub struct EvalRequest {
     pub batch_size: usize,
     /// Device name.
     pub device: String,
+    /// The chat template (`data.chat_template`: `model`, `mistral` or a file).
+    pub chat_template: String,
 }
 
 impl EvalRequest {
@@ -37,12 +39,13 @@ impl EvalRequest {
             max_seq_len: Self::DEFAULT_MAX_SEQ_LEN,
             batch_size: Self::DEFAULT_BATCH_SIZE,
             device: "cpu".into(),
+            chat_template: "model".into(),
         }
     }
 
     /// The base model of `runs` against each run's adapter: base model, held-out
-    /// file (`data.test_file`, unless `data_file` is given), truncation length and
-    /// device come from the first run's config. Every run must share that base
+    /// file (`data.test_file`, unless `data_file` is given), truncation length,
+    /// device and chat template come from the first run's config. Every run must share that base
     /// model and have saved an adapter; the error names the run that does not.
     pub fn for_runs(runs: &[PathBuf], data_file: Option<PathBuf>) -> Result<Self> {
         let first = runs.first().ok_or_else(|| Error::Other("choose at least one run to evaluate".into()))?;
@@ -54,6 +57,7 @@ impl EvalRequest {
         let mut req = Self::new(cfg.model.path.clone(), data_file);
         req.max_seq_len = cfg.data.max_seq_len;
         req.device = cfg.model.device.clone();
+        req.chat_template = cfg.data.chat_template.clone();
         for dir in runs {
             req.adapters.push(run_adapter(dir, &cfg.model.path)?);
         }

@@ -27,11 +27,11 @@ impl Session {
     pub fn prepare(config: &TrainConfig) -> Result<Self> {
         let device = crate::device::open(&config.model.device)?;
         let mut model = Model::load(&config.model.path, DType::F32, &device)?;
-        let tokenizer = crate::model::tokenizer::load(&config.model.path, &model.config)?;
         let d = &config.data;
-        let mut train = Dataset::from_file(&d.train_file, &tokenizer, d.max_seq_len, d.train_on, d.skip_bad_lines)?;
+        let chat = crate::chat::ChatFormat::load(&config.model.path, &model.config, &d.chat_template)?;
+        let mut train = Dataset::from_file(&d.train_file, &chat, d.max_seq_len, d.train_on, d.skip_bad_lines)?;
         let validation = match &d.validation_file {
-            Some(p) => Dataset::from_file(p, &tokenizer, d.max_seq_len, d.train_on, d.skip_bad_lines)?,
+            Some(p) => Dataset::from_file(p, &chat, d.max_seq_len, d.train_on, d.skip_bad_lines)?,
             None => train.split_off_validation(d.validation_ratio, config.training.seed),
         };
         for (set, what) in [(&train, "training"), (&validation, "validation")] {
