@@ -277,3 +277,87 @@ fn rope_freqs_of_ones_are_ignored_and_others_refused() {
     let err = import(&scaled, &dir.path().join("b"), DType::F32, |_, _| {}).unwrap_err().to_string();
     assert!(err.contains("rope_freqs.weight") && err.contains("not supported"), "{err}");
 }
+
+/// The byte-level BPE tokenizer of the fixture's vocabulary built directly
+/// with the tokenizers crate, with transformers' settings for a `gpt2` GGUF.
+fn reference_tokenizer() -> tokenizers::Tokenizer {
+    use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+    use tokenizers::models::bpe::{BPE, Vocab};
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    use tokenizers::{AddedToken, DecoderWrapper, PreTokenizerWrapper, Tokenizer};
+    let (tokens, merges, _) = fixture::vocab();
+    let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let merges = merges.iter().map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).unwrap()).collect();
+    let mut tok = Tokenizer::new(BPE::builder().vocab_and_merges(vocab, merges).build().unwrap());
+    tok.with_pre_tokenizer(Some(PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true))));
+    tok.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevelDecoder::default())));
+    tok.add_special_tokens(fixture::SPECIALS.iter().map(|s| AddedToken::from(*s, true))).unwrap();
+    tok
+}
+
+#[test]
+fn the_imported_tokenizer_encodes_as_a_byte_level_bpe_of_the_same_vocabulary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out, report) = import_fixture(dir.path(), &Fixture::default(), DType::F32);
+    let (tokens, _, _) = fixture::vocab();
+    assert_eq!(report.vocab_size, tokens.len());
+    let config = ModelConfig::load(&out).unwrap();
+    let tok = crate::model::tokenizer::load(&out, &config).unwrap();
+    let reference = reference_tokenizer();
+    let texts = [
+        "Hello world",
+        "the  world   in 12345 apples\n\ttabs",
+        "Hello café, naïve 日本語 🙂",
+        " leading space and trailing ",
+        "<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n",
+    ];
+    for text in texts {
+        let got = tok.encode(text, false).unwrap();
+        let want = reference.encode(text, false).unwrap();
+        assert_eq!(got.get_ids(), want.get_ids(), "{text:?}");
+        assert_eq!(tok.decode(got.get_ids(), false).unwrap(), text, "decoding {text:?}");
+        // No post-processor adds tokens.
+        assert_eq!(tok.encode(text, true).unwrap().get_ids(), got.get_ids(), "{text:?}");
+    }
+    // Merges applied: spaces as Ġ, é's two bytes merged, digits in the pairs the merges make.
+    let pieces = |text: &str| tok.encode(text, false).unwrap().get_tokens().to_vec();
+    assert_eq!(pieces("Hello world café"), ["Hello", "Ġworld", "Ġ", "cafÃ©"]);
+    assert_eq!(pieces("12345"), ["12", "3", "4", "5"]);
+    // Control tokens are single, special ids.
+    let chat = tok.encode("<|im_start|>user\nHi<|im_end|>", false).unwrap();
+    assert_eq!(chat.get_ids().first(), Some(&1));
+    assert_eq!(chat.get_ids().last(), Some(&2));
+    assert_eq!(tok.token_to_id("<|im_start|>"), Some(1));
+    assert_eq!(tok.token_to_id("<|im_end|>"), Some(2));
+    assert_eq!(tok.decode(chat.get_ids(), true).unwrap(), "user\nHi");
+
+    let tc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("tokenizer_config.json")).unwrap()).unwrap();
+    assert_eq!(tc["bos_token"], "<|im_start|>");
+    assert_eq!(tc["eos_token"], "<|im_end|>");
+    assert_eq!(tc["pad_token"], "<|im_end|>");
+    assert_eq!(tc["unk_token"], "<|endoftext|>");
+    assert_eq!(tc["chat_template"], fixture::CHAT_TEMPLATE);
+    let gc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("generation_config.json")).unwrap()).unwrap();
+    assert_eq!((gc["bos_token_id"].as_u64(), gc["eos_token_id"].as_u64()), (Some(1), Some(2)));
+}
+
+#[test]
+fn a_sentencepiece_vocabulary_is_refused_for_now() {
+    use candle_core::quantized::QTensor;
+    use candle_core::quantized::gguf_file::{self, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("tiny.gguf");
+    fixture::write(&src, &Fixture::default()).unwrap();
+    let mut r = std::fs::File::open(&src).unwrap();
+    let content = Content::read(&mut r).unwrap();
+    let llama = Value::String("llama".into());
+    let md: Vec<(&str, &Value)> =
+        content.metadata.iter().map(|(k, v)| (k.as_str(), if k == "tokenizer.ggml.model" { &llama } else { v })).collect();
+    let ts: Vec<(String, QTensor)> =
+        content.tensor_infos.keys().map(|n| (n.clone(), content.tensor(&mut r, n, &Device::Cpu).unwrap())).collect();
+    let refs: Vec<(&str, &QTensor)> = ts.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let path = dir.path().join("sp.gguf");
+    gguf_file::write(&mut std::fs::File::create(&path).unwrap(), &md, &refs).unwrap();
+    let err = import(&path, &dir.path().join("out"), DType::F32, |_, _| {}).unwrap_err().to_string();
+    assert!(err.contains("sp.gguf") && err.contains("SentencePiece") && err.contains("not convert yet"), "{err}");
+}
