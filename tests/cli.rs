@@ -188,3 +188,30 @@ fn data_command_reports_counts_stats_and_bad_lines() {
     let out = workbench(&["data", file.to_str().unwrap(), "--model", model.to_str().unwrap(), "--skip-bad-lines"]);
     assert!(text(&out).contains("14 records (14 of 20 lines valid, 6 malformed)"), "{}", text(&out));
 }
+
+#[test]
+fn model_import_converts_a_gguf_file_into_a_loadable_model_directory() {
+    use engine::model::gguf::fixture::{self, Fixture};
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("tiny.gguf");
+    fixture::write(&gguf, &Fixture { weight_type: candle_core::quantized::GgmlDType::Q8_0, ..Fixture::default() }).unwrap();
+    let out = dir.path().join("tiny-model");
+    let out_arg = out.to_str().unwrap();
+    let o = workbench(&["model", "import", gguf.to_str().unwrap(), "--out", out_arg, "--dtype", "bf16"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let msg = text(&o);
+    assert!(msg.contains("architecture   llama") && msg.contains("16 Q8_0") && msg.contains("bfloat16"), "{msg}");
+    let model = engine::model::Model::load(&out, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    engine::model::tokenizer::load(&out, &model.config).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+
+    // The folder now exists and is not empty: refused, named, untouched.
+    let o = workbench(&["model", "import", gguf.to_str().unwrap(), "--out", out_arg]);
+    assert!(!o.status.success() && text(&o).contains("tiny-model") && text(&o).contains("not empty"), "{}", text(&o));
+    assert!(out.join("model.safetensors").is_file());
+    let o =
+        workbench(&["model", "import", dir.path().join("nope.gguf").to_str().unwrap(), "--out", dir.path().join("x").to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("nope.gguf"), "{}", text(&o));
+}

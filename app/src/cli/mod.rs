@@ -7,6 +7,7 @@ mod data;
 mod demo;
 mod estimate;
 pub mod eval;
+mod model;
 mod progress;
 mod sample;
 mod train;
@@ -47,6 +48,8 @@ enum Command {
     Data(data::Args),
     /// Rebuild the shipped sample tokenizer and base model.
     Sample(sample::Args),
+    /// Bring a model in: `model import FILE.gguf --out DIR` converts a GGUF file.
+    Model(model::Args),
     /// Benchmark one training step on the reference shape.
     Bench(bench::Args),
 }
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Estimate(a) => estimate::run(a),
         Command::Data(a) => data::run(a),
         Command::Sample(a) => sample::run(a),
+        Command::Model(a) => model::run(a),
         Command::Bench(a) => bench::run(a),
     }
 }

@@ -9,8 +9,10 @@
 //!   the checkpoint), its fused CPU layer, its layer-by-layer backpropagation
 //!   and its activation memory count.
 //! - [`tokenizer`]: loading `tokenizer.json` and checking it against the model.
+//! - [`gguf`]: importing a GGUF file (llama.cpp) as a Hugging Face model directory.
 
 pub mod config;
+pub mod gguf;
 pub mod kernels;
 pub(crate) mod linear;
 pub mod llama;

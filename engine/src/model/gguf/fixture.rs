@@ -1,0 +1,176 @@
+//! Tiny GGUF files for tests, written as llama.cpp's converter writes a
+//! Llama: llama.cpp's tensor names, `q_proj` / `k_proj` rows permuted, norms
+//! in F32, the other weights in a chosen type, and a small byte-level BPE
+//! tokenizer with ChatML control tokens in the metadata.
+
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{DType, Device};
+
+use super::tensors::{gguf_name, permute};
+use super::tokenizer::bytes_to_unicode;
+use crate::error::{Error, Result};
+use crate::model::{Model, ModelConfig};
+
+/// What a fixture file holds.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// `general.architecture`.
+    pub architecture: String,
+    /// The type of every weight matrix (norms stay F32).
+    pub weight_type: GgmlDType,
+    /// No `output.weight` (the output layer tied to the embedding).
+    pub tied: bool,
+    /// A tensor (GGUF name) left out of the file.
+    pub drop_tensor: Option<String>,
+    /// Width of the residual stream (a multiple of the weight type's block: 32, or 256 for Q4_K / Q6_K).
+    pub hidden_size: usize,
+    /// Width of the MLP.
+    pub intermediate_size: usize,
+    /// Per-head width of the 4 query heads (hidden / 4 is the default; another value gives `head_dim` in config.json).
+    pub head_dim: usize,
+    /// Seed of the random weights.
+    pub seed: u64,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self {
+            architecture: "llama".into(),
+            weight_type: GgmlDType::F32,
+            tied: false,
+            drop_tensor: None,
+            hidden_size: 32,
+            intermediate_size: 64,
+            head_dim: 8,
+            seed: 7,
+        }
+    }
+}
+
+/// The control tokens of the fixture vocabulary, ids 0, 1, 2 (as in SmolLM2).
+pub const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+/// The fixture's ChatML template.
+pub const CHAT_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+/// A small byte-level BPE vocabulary: `(tokens, merges, token types)`.
+/// The control tokens first, then the 256 byte characters, then the merged
+/// tokens in merge order (spaces as `Ġ`, a merge of `é`'s two bytes, digits merged in pairs).
+pub fn vocab() -> (Vec<String>, Vec<String>, Vec<i32>) {
+    let mut tokens: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).collect();
+    let mut types = vec![3; SPECIALS.len()];
+    for c in bytes_to_unicode() {
+        tokens.push(c.to_string());
+        types.push(1);
+    }
+    let pairs = [
+        ("Ġ", "t"),
+        ("h", "e"),
+        ("Ġt", "he"),
+        ("i", "n"),
+        ("Ġ", "w"),
+        ("o", "r"),
+        ("Ġw", "or"),
+        ("l", "d"),
+        ("Ġwor", "ld"),
+        ("e", "l"),
+        ("el", "l"),
+        ("H", "ell"),
+        ("Hell", "o"),
+        ("c", "a"),
+        ("ca", "f"),
+        ("Ã", "©"),
+        ("caf", "Ã©"),
+        ("1", "2"),
+        ("Ġ", "Ġ"),
+        ("Ġ", "ĠĠ"),
+        ("Ġ", "a"),
+        ("p", "p"),
+        ("Ġa", "pp"),
+        ("Ġapp", "l"),
+        ("Ġappl", "e"),
+        ("Ġapple", "s"),
+        ("Ġ", "in"),
+    ];
+    let mut merges = Vec::new();
+    for (a, b) in pairs {
+        assert!(tokens.iter().any(|t| t == a) && tokens.iter().any(|t| t == b), "merge {a} {b} of unknown tokens");
+        merges.push(format!("{a} {b}"));
+        let joined = format!("{a}{b}");
+        if !tokens.contains(&joined) {
+            tokens.push(joined);
+            types.push(1);
+        }
+    }
+    (tokens, merges, types)
+}
+
+/// Writes a tiny random Llama as a GGUF file at `path`; returns the model it
+/// holds (in f32, Hugging Face layout) to compare an import against.
+pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
+    let (tokens, merges, types) = vocab();
+    let config = ModelConfig {
+        architectures: vec!["LlamaForCausalLM".into()],
+        model_type: "llama".into(),
+        tie_word_embeddings: fx.tied,
+        hidden_size: fx.hidden_size,
+        intermediate_size: fx.intermediate_size,
+        head_dim: Some(fx.head_dim),
+        ..crate::sample_build::tiny_model_config(tokens.len())
+    };
+    let mut model = Model::random(config.clone(), fx.seed, DType::F32, &Device::Cpu)?;
+    let arch = fx.architecture.as_str();
+    let u32v = |n: usize| Value::U32(n as u32);
+    let strings = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
+    let metadata: Vec<(String, Value)> = vec![
+        ("general.architecture".into(), Value::String(arch.into())),
+        ("general.name".into(), Value::String("tiny fixture".into())),
+        (format!("{arch}.block_count"), u32v(config.num_hidden_layers)),
+        (format!("{arch}.context_length"), u32v(config.max_position_embeddings)),
+        (format!("{arch}.embedding_length"), u32v(config.hidden_size)),
+        (format!("{arch}.feed_forward_length"), u32v(config.intermediate_size)),
+        (format!("{arch}.attention.head_count"), u32v(config.num_attention_heads)),
+        (format!("{arch}.attention.head_count_kv"), u32v(config.kv_heads())),
+        (format!("{arch}.rope.freq_base"), Value::F32(config.rope_theta as f32)),
+        (format!("{arch}.attention.layer_norm_rms_epsilon"), Value::F32(config.rms_norm_eps as f32)),
+        (format!("{arch}.rope.dimension_count"), u32v(config.head_dim())),
+        (format!("{arch}.vocab_size"), u32v(config.vocab_size)),
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre".into(), Value::String("smollm".into())),
+        ("tokenizer.ggml.tokens".into(), strings(&tokens)),
+        ("tokenizer.ggml.merges".into(), strings(&merges)),
+        ("tokenizer.ggml.token_type".into(), Value::Array(types.iter().map(|t| Value::I32(*t)).collect())),
+        ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
+        ("tokenizer.ggml.eos_token_id".into(), Value::U32(2)),
+        ("tokenizer.ggml.unknown_token_id".into(), Value::U32(0)),
+        ("tokenizer.ggml.padding_token_id".into(), Value::U32(2)),
+        ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
+        ("tokenizer.chat_template".into(), Value::String(CHAT_TEMPLATE.into())),
+    ];
+    let mut hf: Vec<(String, candle_core::Tensor)> = model.hf_tensors().into_iter().collect();
+    hf.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut qtensors = Vec::new();
+    for (name, t) in hf {
+        let gguf = gguf_name(&name).expect("a Llama tensor");
+        if fx.drop_tensor.as_deref() == Some(gguf.as_str()) {
+            continue;
+        }
+        let t = if name.ends_with("q_proj.weight") {
+            permute(&t, config.num_attention_heads)?
+        } else if name.ends_with("k_proj.weight") {
+            permute(&t, config.kv_heads())?
+        } else {
+            t
+        };
+        let ty = if t.rank() == 1 { GgmlDType::F32 } else { fx.weight_type };
+        qtensors.push((gguf, QTensor::quantize(&t, ty)?));
+    }
+    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let ts: Vec<(&str, &QTensor)> = qtensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    gguf_file::write(&mut file, &md, &ts)?;
+    Ok(model)
+}

@@ -1,0 +1,227 @@
+//! A GGUF file's tensors as Hugging Face weights: llama.cpp's names mapped to
+//! ours, the supported tensor types, dequantisation with candle's reader, and
+//! the reversal of the row permutation llama.cpp's converter applies to
+//! `q_proj` and `k_proj`.
+//!
+//! GGUF lists a tensor's dimensions fastest-varying first (`[in, out]` for a
+//! weight); candle's reader reverses them, so `TensorInfo::shape` and the
+//! dequantised tensor are already in Hugging Face's row-major `[out, in]` order.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Seek};
+
+use candle_core::quantized::GgmlDType;
+use candle_core::quantized::gguf_file::Content;
+use candle_core::{DType, Device, Tensor};
+
+use super::metadata::Meta;
+use crate::error::Result;
+use crate::model::ModelConfig;
+use crate::model::llama::hf_tensor_shapes;
+
+/// The tensor types the importer reads.
+pub const SUPPORTED_TYPES: [GgmlDType; 7] =
+    [GgmlDType::F32, GgmlDType::F16, GgmlDType::Q8_0, GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q4K, GgmlDType::Q6K];
+
+/// llama.cpp's name of a tensor type (`Q4_K`, `Q8_0`).
+pub fn type_name(t: GgmlDType) -> &'static str {
+    match t {
+        GgmlDType::F32 => "F32",
+        GgmlDType::F16 => "F16",
+        GgmlDType::BF16 => "BF16",
+        GgmlDType::Q4_0 => "Q4_0",
+        GgmlDType::Q4_1 => "Q4_1",
+        GgmlDType::Q5_0 => "Q5_0",
+        GgmlDType::Q5_1 => "Q5_1",
+        GgmlDType::Q8_0 => "Q8_0",
+        GgmlDType::Q8_1 => "Q8_1",
+        GgmlDType::Q2K => "Q2_K",
+        GgmlDType::Q3K => "Q3_K",
+        GgmlDType::Q4K => "Q4_K",
+        GgmlDType::Q5K => "Q5_K",
+        GgmlDType::Q6K => "Q6_K",
+        GgmlDType::Q8K => "Q8_K",
+    }
+}
+
+/// llama.cpp's tensor names within block `N` and ours within `model.layers.N`.
+const LAYER_NAMES: [(&str, &str); 9] = [
+    ("attn_norm", "input_layernorm"),
+    ("attn_q", "self_attn.q_proj"),
+    ("attn_k", "self_attn.k_proj"),
+    ("attn_v", "self_attn.v_proj"),
+    ("attn_output", "self_attn.o_proj"),
+    ("ffn_norm", "post_attention_layernorm"),
+    ("ffn_gate", "mlp.gate_proj"),
+    ("ffn_up", "mlp.up_proj"),
+    ("ffn_down", "mlp.down_proj"),
+];
+
+/// The rotary frequency factors some converters store (Llama 3.1's scaling);
+/// all ones means plain RoPE, which is what our decoder computes.
+pub const ROPE_FREQS: &str = "rope_freqs.weight";
+
+/// The GGUF name of a Hugging Face tensor name (the inverse of llama.cpp's mapping).
+pub fn gguf_name(hf: &str) -> Option<String> {
+    match hf {
+        "model.embed_tokens.weight" => return Some("token_embd.weight".into()),
+        "model.norm.weight" => return Some("output_norm.weight".into()),
+        "lm_head.weight" => return Some("output.weight".into()),
+        _ => {}
+    }
+    let rest = hf.strip_prefix("model.layers.")?;
+    let (n, module) = rest.split_once('.')?;
+    let module = module.strip_suffix(".weight")?;
+    let (g, _) = LAYER_NAMES.iter().find(|(_, h)| *h == module)?;
+    Some(format!("blk.{n}.{g}.weight"))
+}
+
+/// One tensor to convert.
+pub(crate) struct Item {
+    /// Its name in the file.
+    pub gguf: String,
+    /// Its Hugging Face name.
+    pub hf: String,
+    /// The head count of llama.cpp's row permutation (q: attention heads, k: key/value heads).
+    pub permuted_heads: Option<usize>,
+}
+
+/// What the file holds, checked against the model its metadata describes
+/// before anything is dequantised: every tensor present, named, shaped and of a
+/// supported type.
+pub(crate) struct Plan {
+    /// The tensors to convert, in a stable order.
+    pub items: Vec<Item>,
+    /// Tensor count per type name, over the whole file.
+    pub types: BTreeMap<String, usize>,
+    /// Whether the file holds `rope_freqs.weight` (checked to be all ones).
+    pub rope_freqs: bool,
+}
+
+/// Checks the file's tensors against `config` and lists what to convert.
+pub(crate) fn plan(content: &Content, config: &ModelConfig, meta: &Meta) -> Result<Plan> {
+    let infos = &content.tensor_infos;
+    let mut types = BTreeMap::new();
+    let mut names: Vec<&String> = infos.keys().collect();
+    names.sort();
+    for name in &names {
+        let t = infos[*name].ggml_dtype;
+        if !SUPPORTED_TYPES.contains(&t) {
+            let ok: Vec<&str> = SUPPORTED_TYPES.iter().map(|t| type_name(*t)).collect();
+            return Err(meta.error(format!(
+                "tensor {name} has type {}, which the importer does not read (supported: {}); \
+use a GGUF quantised to one of those (Q4_K_M, Q6_K, Q8_0 and F16 files are)",
+                type_name(t),
+                ok.join(", ")
+            )));
+        }
+        *types.entry(type_name(t).to_string()).or_insert(0) += 1;
+    }
+    let mut items = Vec::new();
+    let mut expected = HashSet::new();
+    for (hf, shape) in hf_tensor_shapes(config) {
+        let gguf = gguf_name(&hf).expect("every Hugging Face tensor has a GGUF name");
+        let info = infos.get(&gguf).ok_or_else(|| {
+            meta.error(format!(
+                "tensor {gguf} (our {hf}) is missing: the metadata describes {} layers; the file is incomplete or damaged",
+                config.num_hidden_layers
+            ))
+        })?;
+        if info.shape.dims() != shape.as_slice() {
+            return Err(meta.error(format!(
+                "tensor {gguf} has shape {:?} (rows, columns), but the metadata implies {shape:?} for {hf}; the file is inconsistent",
+                info.shape.dims()
+            )));
+        }
+        let permuted_heads = if hf.ends_with("self_attn.q_proj.weight") {
+            Some(config.num_attention_heads)
+        } else if hf.ends_with("self_attn.k_proj.weight") {
+            Some(config.kv_heads())
+        } else {
+            None
+        };
+        expected.insert(gguf.clone());
+        items.push(Item { gguf, hf, permuted_heads });
+    }
+    let rope_freqs = infos.contains_key(ROPE_FREQS);
+    let unknown: Vec<&str> = names.iter().map(|s| s.as_str()).filter(|n| !expected.contains(*n) && *n != ROPE_FREQS).collect();
+    if let Some(first) = unknown.first() {
+        return Err(meta.error(format!(
+            "tensor {first} is not part of a {} decoder{}; this model is not supported (ignoring it would compute the wrong function)",
+            config.model_type,
+            if unknown.len() > 1 { format!(" ({} such tensors)", unknown.len()) } else { String::new() }
+        )));
+    }
+    Ok(Plan { items, types, rope_freqs })
+}
+
+/// Reads and dequantises tensor `name` to an f32 tensor in row-major (Hugging Face) order.
+pub(crate) fn read_f32<R: Read + Seek>(content: &Content, reader: &mut R, name: &str, meta: &Meta) -> Result<Tensor> {
+    let device = Device::Cpu;
+    content
+        .tensor(reader, name, &device)
+        .and_then(|q| q.dequantize(&device))
+        .and_then(|t| t.to_dtype(DType::F32))
+        .map_err(|e| meta.error(format!("cannot read tensor {name} ({e}); the file is truncated or damaged")))
+}
+
+/// Undoes llama.cpp's `LlamaModel.permute` on the rows of a `q_proj` / `k_proj`
+/// weight. llama.cpp computes
+/// `w.reshape(n_head, 2, rows / n_head / 2, cols).swapaxes(1, 2).reshape(rows, cols)`,
+/// interleaving each head's two rotary halves; this is transformers'
+/// `reverse_permute_weights`: `w.reshape(n_head, rows / n_head / 2, 2, cols).swapaxes(1, 2)`.
+pub fn reverse_permute(w: &Tensor, n_head: usize) -> candle_core::Result<Tensor> {
+    let (rows, cols) = w.dims2()?;
+    let half = rows / n_head / 2;
+    if half * 2 * n_head != rows {
+        candle_core::bail!("{rows} rows do not split into {n_head} heads of an even width");
+    }
+    w.reshape((n_head, half, 2, cols))?.transpose(1, 2)?.contiguous()?.reshape((rows, cols))
+}
+
+/// llama.cpp's `LlamaModel.permute` (what its converter does to `q_proj` and
+/// `k_proj`), for writing test files as llama.cpp would.
+pub fn permute(w: &Tensor, n_head: usize) -> candle_core::Result<Tensor> {
+    let (rows, cols) = w.dims2()?;
+    let half = rows / n_head / 2;
+    if half * 2 * n_head != rows {
+        candle_core::bail!("{rows} rows do not split into {n_head} heads of an even width");
+    }
+    w.reshape((n_head, 2, half, cols))?.transpose(1, 2)?.contiguous()?.reshape((rows, cols))
+}
+
+/// Checks that `rope_freqs.weight` is all ones (plain RoPE).
+pub(crate) fn check_rope_freqs<R: Read + Seek>(content: &Content, reader: &mut R, meta: &Meta) -> Result<()> {
+    let t = read_f32(content, reader, ROPE_FREQS, meta)?;
+    let values = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| meta.error(format!("tensor {ROPE_FREQS}: {e}")))?;
+    if values.iter().any(|v| *v != 1.0) {
+        return Err(meta.error(format!(
+            "tensor {ROPE_FREQS} holds rotary frequency factors other than 1 (a RoPE scaling such as Llama 3.1's), \
+which is not supported yet"
+        )));
+    }
+    Ok(())
+}
+
+/// Converts every planned tensor to `dtype`, calling `progress(done, total)` after each.
+pub(crate) fn convert<R: Read + Seek>(
+    content: &Content,
+    reader: &mut R,
+    plan: &Plan,
+    dtype: DType,
+    meta: &Meta,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<HashMap<String, Tensor>> {
+    let total = plan.items.len();
+    let mut out = HashMap::with_capacity(total);
+    for (i, item) in plan.items.iter().enumerate() {
+        let mut t = read_f32(content, reader, &item.gguf, meta)?;
+        if let Some(n) = item.permuted_heads {
+            t = reverse_permute(&t, n).map_err(|e| meta.error(format!("tensor {}: {e}", item.gguf)))?;
+        }
+        let t = t.to_dtype(dtype)?;
+        out.insert(item.hf.clone(), t);
+        progress(i + 1, total);
+    }
+    Ok(out)
+}
