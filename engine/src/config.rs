@@ -412,7 +412,11 @@ impl TrainConfig {
                 e.push(FieldError { field: field.into(), message: format!("{} does not exist: {what}", p.display()) });
             }
         };
-        need("model.path", &self.model.path, "point it at a Hugging Face model directory");
+        need(
+            "model.path",
+            &self.model.path,
+            "point it at a Hugging Face model directory (`workbench model fetch smollm2-135m-instruct` gets a real one)",
+        );
         if self.model.path.is_dir() {
             need("model.path", &self.model.path.join("config.json"), "the model directory needs config.json");
             need("model.path", &self.model.path.join("tokenizer.json"), "the model directory needs tokenizer.json");

