@@ -21,7 +21,7 @@ mkdir -p "$out" "$runs"
 # Where things are in the window, from its top-left corner.
 tab_x() { case $1 in configure) echo 204 ;; monitor) echo 281 ;; data) echo 342 ;; evaluate) echo 404 ;; esac; }
 tab_y=12
-launch_xy="827 44"
+launch_xy="966 44"
 evaluate_xy="440 44"   # "Evaluate base vs ticked runs" on the Evaluate tab
 
 # A display of our own.
