@@ -160,6 +160,30 @@ fn eval_prints_base_and_adapter_perplexity_table() {
 }
 
 #[test]
+fn merge_writes_a_model_that_evaluates_like_base_plus_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), "max_steps = 4\neval_every = 2");
+    assert!(workbench(&["train", "--config", cfg.to_str().unwrap()]).status.success());
+    let run = run_dirs(dir.path()).pop().unwrap();
+    let merged = dir.path().join("merged");
+    let out = workbench(&["merge", "--run", run.to_str().unwrap(), "--out", merged.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let data = dir.path().join("validation.jsonl");
+    let ppl = |args: &[&str]| -> Vec<f64> {
+        let out = workbench(&[&["eval", "--json", "--data", data.to_str().unwrap(), "--max-seq-len", "64"], args].concat());
+        assert!(out.status.success(), "{}", text(&out));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        rows.as_array().unwrap().iter().map(|r| r["perplexity"].as_f64().unwrap()).collect()
+    };
+    let with_adapter = ppl(&["--model", dir.path().join("model").to_str().unwrap(), "--adapter", run.join("adapter").to_str().unwrap()]);
+    let merged_ppl = ppl(&["--model", merged.to_str().unwrap()]);
+    assert!((with_adapter[1] - merged_ppl[0]).abs() < 1e-3 * with_adapter[1], "base + adapter {with_adapter:?}, merged {merged_ppl:?}");
+    assert!((with_adapter[0] - merged_ppl[0]).abs() > 1e-6, "the adapter changed nothing: the test cannot tell");
+    let out = workbench(&["merge", "--adapter", dir.path().join("nope").to_str().unwrap(), "--model", "x", "--out", "y"]);
+    assert!(!out.status.success() && text(&out).contains("nope"), "{}", text(&out));
+}
+
+#[test]
 fn data_command_reports_counts_stats_and_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("d.jsonl");

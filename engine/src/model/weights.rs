@@ -55,17 +55,29 @@ pub fn save_file(path: &Path, tensors: &HashMap<String, Tensor>, metadata: Optio
     crate::atomic::write(path, &to_bytes(tensors, metadata)?)
 }
 
+/// Files a model directory carries beside its weights that a saved model
+/// keeps: the tokenizer (required) and, where the source has them, its
+/// special tokens and chat template, and its generation defaults.
+const TOKENIZER_FILES: [(&str, bool); 4] =
+    [("tokenizer.json", true), ("tokenizer_config.json", false), ("chat_template.jinja", false), ("generation_config.json", false)];
+
 /// Writes `model` as a Hugging Face model directory (`config.json`,
-/// `model.safetensors`, and `tokenizer.json` copied from `tokenizer_from`),
-/// atomically.
+/// `model.safetensors`, and the tokenizer files copied from
+/// `tokenizer_from`: `tokenizer.json`, and `tokenizer_config.json`,
+/// `chat_template.jinja`, `generation_config.json` where present), atomically.
 pub fn save_model_dir(model: &mut crate::model::Model, tokenizer_from: &Path, dir: &Path) -> Result<()> {
     let tensors = model.hf_tensors();
     let config = model.config.clone();
     crate::atomic::write_dir(dir, |tmp| {
         crate::atomic::write_json(&tmp.join("config.json"), &config)?;
-        let tok_src = tokenizer_from.join("tokenizer.json");
-        let tok = std::fs::read(&tok_src).map_err(|e| Error::io(&tok_src, e))?;
-        crate::atomic::write(&tmp.join("tokenizer.json"), &tok)?;
+        for (name, required) in TOKENIZER_FILES {
+            let src = tokenizer_from.join(name);
+            match std::fs::read(&src) {
+                Ok(bytes) => crate::atomic::write(&tmp.join(name), &bytes)?,
+                Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&src, e)),
+            }
+        }
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), "pt".to_string());
         save_file(&tmp.join("model.safetensors"), &tensors, Some(meta))

@@ -259,6 +259,22 @@ impl Model {
         Ok(())
     }
 
+    /// Folds every LoRA adapter into its frozen weight, `W + scale * B A`, and
+    /// drops the adapters: the model then computes base + adapter as plain
+    /// weights (for a merged model directory).
+    pub fn merge_lora(&mut self) -> Result<()> {
+        for layer in &mut self.layers {
+            for (_, _, lin) in layer.named_linears_mut() {
+                if let Some(lora) = lin.lora.take() {
+                    let update = (lora.b.as_tensor().matmul(lora.a.as_tensor())? * lora.scale)?;
+                    lin.weight = (lin.weight.detach() + update.to_dtype(lin.weight.dtype())?)?;
+                }
+            }
+        }
+        self.trainable.clear();
+        Ok(())
+    }
+
     /// Makes every weight trainable (full fine-tuning).
     pub fn make_fully_trainable(&mut self) -> Result<()> {
         let tied = self.config.tie_word_embeddings;

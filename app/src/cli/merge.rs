@@ -1,0 +1,53 @@
+//! `workbench merge --run RUN --out DIR` (or `--adapter DIR [--model DIR]`):
+//! a LoRA adapter folded into its base model as a full model directory
+//! (`engine::model::merge`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use engine::runs::RunDir;
+
+/// Fold a LoRA adapter into its base model: a full Hugging Face model directory.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["run", "adapter"])))]
+pub struct Args {
+    /// A run whose adapter (and base model) to merge.
+    #[arg(long, value_name = "RUN_DIR")]
+    run: Option<PathBuf>,
+    /// An adapter directory (PEFT layout) to merge.
+    #[arg(long, value_name = "DIR")]
+    adapter: Option<PathBuf>,
+    /// The base model (default: the run's, or the adapter's base_model_name_or_path).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// The merged model directory to write.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<()> {
+    let (base, adapter) = match (&args.run, &args.adapter) {
+        (Some(run), _) => {
+            let run = RunDir::open(run)?;
+            let adapter = run.adapter_dir();
+            anyhow::ensure!(adapter.is_dir(), "run {} has no adapter yet (it saves one at its first evaluation)", run.path.display());
+            (args.model.clone().unwrap_or(run.config()?.model.path), adapter)
+        }
+        (None, Some(adapter)) => {
+            let base = match &args.model {
+                Some(m) => m.clone(),
+                None => engine::adapter::load_config(adapter)?
+                    .base_model_name_or_path
+                    .map(PathBuf::from)
+                    .context("the adapter does not name its base model; pass --model DIR")?,
+            };
+            (base, adapter.clone())
+        }
+        (None, None) => unreachable!("clap requires --run or --adapter"),
+    };
+    println!("merging {} into {} ...", adapter.display(), base.display());
+    engine::model::merge::merge(&base, &adapter, &args.out)?;
+    println!("merged model: {}", args.out.display());
+    Ok(())
+}
