@@ -260,3 +260,20 @@ fn restart_restores_runs_folder_tab_and_config() {
     let explicit = WorkbenchApp::restore(Some(dir.path().join("elsewhere")), sample_dir(), Some(&storage));
     assert_eq!(explicit.editor.config.run.runs_dir, dir.path().join("elsewhere"));
 }
+
+#[test]
+fn a_finished_run_is_merged_from_the_runs_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train_outside(&tiny_config(dir.path(), "max_steps = 2\neval_every = 2"));
+    let name = run.file_name().unwrap().to_string_lossy().into_owned();
+    let mut h = harness(dir.path());
+    h.run();
+    h.get_by_label(&format!("Merge {name}")).click();
+    h.step();
+    assert!(h.state().merge_job.is_some(), "{:?}", h.state().banner);
+    wait_until(&mut h, "the merge", |app| app.merge_job.is_none());
+    assert_eq!(h.state().banner, None);
+    let merged = run.join("merged");
+    assert!(merged.join("model.safetensors").is_file() && merged.join("config.json").is_file());
+    assert!(h.state().live.last_log.contains("merged model written to"), "{}", h.state().live.last_log);
+}

@@ -44,6 +44,9 @@ pub enum Job {
     Evaluate(Box<EvalRequest>),
     /// Read and measure a data file.
     AnalyzeData(Box<DataRequest>),
+    /// Fold the adapter of the run in this directory into its base model,
+    /// written to the run's `merged/` folder.
+    Merge(PathBuf),
 }
 
 /// What kind of work a job does.
@@ -55,6 +58,8 @@ pub enum JobKind {
     Evaluate,
     /// Data analysis.
     AnalyzeData,
+    /// Merging an adapter into its base model.
+    Merge,
 }
 
 impl Job {
@@ -64,6 +69,7 @@ impl Job {
             Job::Train(_) | Job::Resume(_) => JobKind::Train,
             Job::Evaluate(_) => JobKind::Evaluate,
             Job::AnalyzeData(_) => JobKind::AnalyzeData,
+            Job::Merge(_) => JobKind::Merge,
         }
     }
 }
@@ -79,6 +85,8 @@ pub enum JobEvent {
     Evaluated(Vec<EvalRow>),
     /// The data analysis finished.
     Analyzed(Box<DataReport>),
+    /// The merged model directory was written here.
+    Merged(PathBuf),
     /// The job stopped with this error (a training run also reports it as `Train(Event::Error)`).
     Failed(String),
     /// The job was cancelled before it finished (evaluation, data analysis).
@@ -294,6 +302,12 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
                 Err(e) => JobEvent::Failed(e.to_string()),
             });
         }
+        Job::Merge(run_dir) => {
+            ctx.send(match merge_run(&run_dir) {
+                Ok(out) => JobEvent::Merged(out),
+                Err(e) => JobEvent::Failed(e.to_string()),
+            });
+        }
         Job::AnalyzeData(req) => {
             let result = req.run();
             ctx.send(match result {
@@ -305,6 +319,18 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
     }
     lock(&ctx.jobs).remove(&ctx.id);
     ctx.send(JobEvent::Ended);
+}
+
+/// Merges the adapter of the run in `run_dir` into its base model, into the run's `merged/` folder.
+fn merge_run(run_dir: &Path) -> crate::Result<PathBuf> {
+    let run = crate::runs::RunDir::open(run_dir)?;
+    let adapter = run.adapter_dir();
+    if !adapter.is_dir() {
+        return Err(crate::Error::run(run_dir, "it has no adapter yet (a run saves one at its first evaluation)"));
+    }
+    let out = run.path.join(crate::runs::files::MERGED);
+    crate::model::merge::merge(&run.config()?.model.path, &adapter, &out)?;
+    Ok(out)
 }
 
 /// A training job: errors before a run directory exists are reported here;

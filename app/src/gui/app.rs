@@ -84,6 +84,8 @@ pub struct WorkbenchApp {
     pub tab: Tab,
     /// An error to show until dismissed.
     pub banner: Option<String>,
+    /// The engine job merging a run's adapter, if one runs.
+    pub merge_job: Option<JobId>,
     /// Size the window to the screen at the first frame that knows the
     /// screen (first start only; later starts get the remembered size).
     fit_to_screen: bool,
@@ -138,6 +140,7 @@ impl WorkbenchApp {
             tab: Tab::Configure,
             banner: None,
             fit_to_screen: false,
+            merge_job: None,
         }
     }
 
@@ -250,7 +253,18 @@ impl WorkbenchApp {
                 self.evaluate.on_event(&ev.event);
             } else if job == self.data.job {
                 self.data.on_event(&ev.event);
+            } else if job == self.merge_job {
+                self.on_merge_event(ev.event);
             }
+        }
+    }
+
+    fn on_merge_event(&mut self, event: JobEvent) {
+        match event {
+            JobEvent::Merged(out) => self.live.last_log = format!("merged model written to {}", super::display_path(&out)),
+            JobEvent::Failed(e) => self.banner = Some(format!("merge failed: {e}")),
+            JobEvent::Ended => self.merge_job = None,
+            _ => {}
         }
     }
 
@@ -322,8 +336,10 @@ impl WorkbenchApp {
         if let Some(action) = egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(ui, &self.live)).inner {
             self.steer(action);
         }
-        if let Some(RunAction::Resume(run)) = egui::Panel::left("runs").default_size(340.0).show(ui, |ui| self.runs.ui(ui)).inner {
-            self.resume(run);
+        match egui::Panel::left("runs").default_size(340.0).show(ui, |ui| self.runs.ui(ui)).inner {
+            Some(RunAction::Resume(run)) => self.resume(run),
+            Some(RunAction::Merge(run)) => self.merge_job = self.start_job(Job::Merge(run)),
+            None => {}
         }
         egui::CentralPanel::default().show(ui, |ui| {
             if let Some(msg) = self.banner.clone() {

@@ -25,6 +25,8 @@ pub struct RunEntry {
     pub config: Option<TrainConfig>,
     /// A person's name, tags and note for it.
     pub notes: Notes,
+    /// Whether it has saved an adapter.
+    pub has_adapter: bool,
 }
 
 /// What the user asked the runs list to do.
@@ -32,6 +34,8 @@ pub struct RunEntry {
 pub enum RunAction {
     /// Resume this run.
     Resume(PathBuf),
+    /// Merge this run's adapter into its base model.
+    Merge(PathBuf),
 }
 
 /// The runs list's state.
@@ -72,6 +76,7 @@ impl RunsPanel {
                     status,
                     config: r.config().ok(),
                     notes: Notes::read(&r.path).unwrap_or_default(),
+                    has_adapter: r.adapter_dir().is_dir(),
                     path: r.path,
                 }
             })
@@ -161,6 +166,10 @@ impl RunsPanel {
                         let _ = std::process::Command::new("xdg-open").arg(&e.path).spawn();
                     }
                     let live = matches!(e.state, Some(RunState::Running | RunState::Paused));
+                    let merge = "fold the adapter into the base model: a full model in the run's merged/ folder";
+                    if !live && e.has_adapter && named_button(ui, "Merge", format!("Merge {}", e.name), merge).clicked() {
+                        action = Some(RunAction::Merge(e.path.clone()));
+                    }
                     if !live && named_button(ui, "Delete", format!("Delete {}", e.name), "delete the run (asks first)").clicked() {
                         self.confirm_delete = Some(e.path.clone());
                     }

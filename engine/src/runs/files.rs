@@ -17,6 +17,8 @@ pub const CHECKPOINTS: &str = "checkpoints";
 pub const ADAPTER: &str = "adapter";
 /// The fully fine-tuned model in Hugging Face layout.
 pub const MODEL: &str = "model";
+/// The adapter merged into the base model (written on request).
+pub const MERGED: &str = "merged";
 /// Perplexity tables of the run's adapter.
 pub const EVALUATIONS: &str = "evaluations.json";
 /// Inside a checkpoint folder: the loop state (its presence marks a complete checkpoint).
