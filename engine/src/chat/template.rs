@@ -18,7 +18,7 @@
 //! Each segment is tokenised on its own and the pieces are concatenated, so
 //! the boundary between prompt and reply is exact.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
@@ -77,23 +77,26 @@ impl ChatTemplate {
     /// `chat_template`, else the built-in Mistral one), `"mistral"`, or the
     /// path of a Jinja file (with the model's special tokens).
     pub fn resolve(choice: &str, model_dir: &Path) -> Result<Self> {
+        if choice == "mistral" {
+            return Ok(Self::Mistral);
+        }
         let tokens = SpecialTokens::read(model_dir)?;
-        match choice {
-            "mistral" => Ok(Self::Mistral),
+        let (source, origin, file) = match choice {
             "model" => match tokens.template {
-                Some((source, origin)) => Self::jinja(&source, &origin, &tokens.bos, &tokens.eos, &origin),
-                None => Ok(Self::Mistral),
+                Some((source, origin)) => {
+                    let file = model_dir.join(&origin);
+                    (source, origin, file)
+                }
+                None => return Ok(Self::Mistral),
             },
             file => {
-                let path = Path::new(file);
-                let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-                Self::jinja(&source, &path.display().to_string(), &tokens.bos, &tokens.eos, &path.display().to_string())
+                let path = PathBuf::from(file);
+                let source = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+                (source, path.display().to_string(), path)
             }
-        }
-    }
-
-    fn jinja(source: &str, origin: &str, bos: &str, eos: &str, file: &str) -> Result<Self> {
-        let template = JinjaTemplate::new(source, origin, bos, eos).map_err(|m| Error::File { path: file.into(), message: m })?;
+        };
+        let template =
+            JinjaTemplate::new(&source, &origin, &tokens.bos, &tokens.eos).map_err(|m| Error::File { path: file, message: m })?;
         Ok(Self::Jinja(Box::new(template)))
     }
 
