@@ -70,6 +70,8 @@ pub fn sample_model_config(vocab_size: usize) -> ModelConfig {
         rope_scaling: None,
         rope_parameters: None,
         attention_bias: None,
+        mlp_bias: None,
+        use_sliding_window: None,
     }
 }
 

@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use engine::data::{Dataset, conversation::parse_line};
@@ -221,25 +222,61 @@ fn sliding_window_limits_attention() {
     assert!(max_abs_diff(&a.narrow(0, 4, 6).unwrap(), &b.narrow(0, 4, 6).unwrap()) > 1e-6);
 }
 
-#[test]
-fn shipped_model_matches_transformers_reference_logits() {
-    let dir = common::sample_dir().join("model");
+/// The largest logit difference between the engine's forward pass on the
+/// model in `dir` and transformers' logits in `reference_logits.safetensors`
+/// (made by `scripts/reference_logits.py` or `scripts/make_tiny_references.py`)
+/// over every stored input; at least two inputs.
+fn worst_reference_diff(dir: &Path, model: &Model) -> f64 {
     let reference = weights::load_file(&dir.join("reference_logits.safetensors"), DType::F32, &Device::Cpu)
-        .expect("sample_data/model/reference_logits.safetensors (made by scripts/reference_logits.py)");
-    let model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
+        .unwrap_or_else(|e| panic!("{}: reference logits: {e}", dir.display()));
     let mut compared = 0;
+    let mut worst = 0f64;
     for i in 0.. {
         let (Some(input), Some(expected)) = (reference.get(&format!("input_ids_{i}")), reference.get(&format!("logits_{i}"))) else {
             break;
         };
         let ids = input.to_dtype(DType::U32).unwrap().unsqueeze(0).unwrap();
         let logits = model.forward(&ids, Pass::Eval).unwrap();
-        let diff = max_abs_diff(&logits, expected);
-        // Tolerance: f32 on both sides, different summation orders.
-        assert!(diff < 1e-3, "text {i}: max |logit difference| {diff}");
+        worst = worst.max(max_abs_diff(&logits, expected));
         compared += 1;
     }
-    assert!(compared >= 2, "reference file holds {compared} texts");
+    assert!(compared >= 2, "{}: the reference file holds {compared} inputs", dir.display());
+    worst
+}
+
+/// Tolerance on logits: f32 on both sides, different summation orders.
+const LOGIT_TOLERANCE: f64 = 1e-3;
+
+#[test]
+fn shipped_model_matches_transformers_reference_logits() {
+    let dir = common::sample_dir().join("model");
+    let model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
+    let diff = worst_reference_diff(&dir, &model);
+    assert!(diff < LOGIT_TOLERANCE, "max |logit difference| {diff}");
+}
+
+/// Qwen2 (q/k/v biases, untied head) and Llama with Llama 3 rope scaling and
+/// an explicit head_dim, as transformers computes them.
+#[test]
+fn qwen2_and_llama3_rope_scaling_match_transformers() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["tiny-qwen2", "tiny-llama3-rope"] {
+        let dir = fixtures.join(name);
+        let model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let diff = worst_reference_diff(&dir, &model);
+        assert!(diff < LOGIT_TOLERANCE, "{name}: max |logit difference| {diff}");
+    }
+    // Without its scaling, the Llama 3 model computes something else: the comparison can fail.
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixtures.join("tiny-llama3-rope");
+    for f in ["config.json", "model.safetensors", "reference_logits.safetensors"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let cfg = std::fs::read_to_string(src.join("config.json")).unwrap().replace("\"llama3\"", "\"default\"");
+    std::fs::write(dir.path().join("config.json"), cfg).unwrap();
+    let unscaled = Model::load(dir.path(), DType::F32, &Device::Cpu).unwrap();
+    let diff = worst_reference_diff(dir.path(), &unscaled);
+    assert!(diff > 10.0 * LOGIT_TOLERANCE, "rope scaling made no visible difference ({diff})");
 }
 
 #[test]
@@ -265,7 +302,7 @@ fn tensors_the_model_would_not_use_are_refused_by_name() {
     let path = model.join("model.safetensors");
     let mut tensors = weights::load_file(&path, DType::F32, &Device::Cpu).unwrap();
     let h = Model::load(&model, DType::F32, &Device::Cpu).unwrap().config.hidden_size;
-    // A Qwen2 checkpoint's q/k/v biases under a Llama/Mistral config: ignoring them would be silently wrong.
+    // Qwen2-style q/k/v biases under a Llama/Mistral config: ignoring them would be silently wrong.
     for proj in ["q_proj", "k_proj"] {
         tensors.insert(format!("model.layers.0.self_attn.{proj}.bias"), Tensor::zeros(h, DType::F32, &Device::Cpu).unwrap());
     }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::rope_scaling::RopeScaling;
 use crate::error::{Error, Result};
 
 /// Architecture hyper-parameters of a decoder model.
@@ -63,18 +64,27 @@ pub struct ModelConfig {
     /// instead of in `rope_theta`; it wins when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_parameters: Option<serde_json::Value>,
-    /// Unsupported when set (RoPE scaling variants are not implemented yet).
+    /// RoPE scaling (transformers 4 layout): `linear` and `llama3` are
+    /// supported ([`RopeScaling`]); in transformers 5 the same fields sit in
+    /// `rope_parameters`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_scaling: Option<serde_json::Value>,
-    /// Whether attention projections have biases (Qwen2); unsupported when true.
+    /// Whether the attention projections (q, k, v, o) have biases (Llama's
+    /// option); Qwen2 always has q, k and v biases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention_bias: Option<bool>,
+    /// Whether the MLP projections have biases (Llama's option).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlp_bias: Option<bool>,
+    /// Qwen2: whether `sliding_window` applies at all (false by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_sliding_window: Option<bool>,
 }
 
 /// The `model_type`s this engine computes correctly.
-pub const SUPPORTED_MODEL_TYPES: [&str; 2] = ["llama", "mistral"];
+pub const SUPPORTED_MODEL_TYPES: [&str; 3] = ["llama", "mistral", "qwen2"];
 /// The `architectures` entries this engine computes correctly.
-pub const SUPPORTED_ARCHITECTURES: [&str; 2] = ["LlamaForCausalLM", "MistralForCausalLM"];
+pub const SUPPORTED_ARCHITECTURES: [&str; 3] = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"];
 
 fn default_model_type() -> String {
     "mistral".into()
@@ -106,17 +116,44 @@ impl ModelConfig {
     }
 
     /// Takes `rope_parameters.rope_theta` (transformers 5 layout) as the RoPE
-    /// base; any RoPE type other than the default is unsupported.
+    /// base; its scaling fields are read by [`ModelConfig::rope_scaling`].
     fn apply_rope_parameters(&mut self) -> std::result::Result<(), String> {
         let Some(params) = &self.rope_parameters else { return Ok(()) };
-        match params.get("rope_type").and_then(|t| t.as_str()) {
-            None | Some("default") => {}
-            Some(other) => return Err(format!("rope_type {other:?} is not supported yet")),
-        }
         if let Some(theta) = params.get("rope_theta").and_then(|t| t.as_f64()) {
             self.rope_theta = theta;
         }
         Ok(())
+    }
+
+    /// The RoPE variant: `rope_scaling` (transformers 4) or
+    /// `rope_parameters` (transformers 5); an error names the field and the
+    /// unsupported type.
+    pub fn rope_scaling(&self) -> std::result::Result<RopeScaling, String> {
+        match (&self.rope_scaling, &self.rope_parameters) {
+            (Some(v), _) if !v.is_null() => RopeScaling::parse(v, "rope_scaling"),
+            (_, Some(v)) => RopeScaling::parse(v, "rope_parameters"),
+            _ => Ok(RopeScaling::Default),
+        }
+    }
+
+    /// RoPE's inverse frequencies, `head_dim / 2` of them, scaled as the config says.
+    pub fn rope_inv_freq(&self) -> std::result::Result<Vec<f32>, String> {
+        Ok(self.rope_scaling()?.inv_freq(self.head_dim(), self.rope_theta))
+    }
+
+    /// The sliding attention window in force: Mistral's `sliding_window`;
+    /// Qwen2's only with `use_sliding_window`.
+    pub fn attention_window(&self) -> Option<usize> {
+        if self.model_type == "qwen2" && self.use_sliding_window != Some(true) { None } else { self.sliding_window }
+    }
+
+    /// Whether projection `module` (a [`crate::config::LINEAR_MODULES`] name) has a bias.
+    pub fn has_bias(&self, module: &str) -> bool {
+        match module {
+            "q_proj" | "k_proj" | "v_proj" => self.model_type == "qwen2" || self.attention_bias == Some(true),
+            "o_proj" => self.model_type != "qwen2" && self.attention_bias == Some(true),
+            _ => self.mlp_bias == Some(true),
+        }
     }
 
     /// Checks internal consistency and support.
@@ -137,11 +174,11 @@ impl ModelConfig {
         if self.hidden_act != "silu" {
             return Err(format!("hidden_act {:?} is not supported (only silu)", self.hidden_act));
         }
-        if self.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
-            return Err("rope_scaling is not supported yet".into());
-        }
-        if self.attention_bias == Some(true) {
-            return Err("attention biases are not supported yet".into());
+        self.rope_scaling()?;
+        if self.model_type == "qwen2" && self.use_sliding_window == Some(true) {
+            return Err("use_sliding_window = true is not supported yet for qwen2 (its per-layer max_window_layers rule); \
+                        set it to false (Qwen2 models are trained without it)"
+                .into());
         }
         if self.num_attention_heads == 0 || !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return Err("num_attention_heads must be a positive multiple of num_key_value_heads".into());
@@ -191,7 +228,7 @@ impl ModelConfig {
             .iter()
             .map(|m| {
                 let (i, o) = self.linear_shape(m);
-                i * o
+                i * o + if self.has_bias(m) { o } else { 0 }
             })
             .sum::<usize>()
             + 2 * self.hidden_size;
@@ -209,10 +246,17 @@ mod tests {
     fn unsupported_architectures_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let base = r#""vocab_size":64,"hidden_size":32,"intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":4"#;
-        std::fs::write(dir.path().join("config.json"), format!(r#"{{{base},"model_type":"qwen2","architectures":["Qwen2ForCausalLM"]}}"#))
-            .unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(r#"{{{base},"model_type":"gemma2","architectures":["Gemma2ForCausalLM"]}}"#),
+        )
+        .unwrap();
         let err = ModelConfig::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("config.json") && err.contains("model_type \"qwen2\""), "{err}");
+        assert!(err.contains("config.json") && err.contains("model_type \"gemma2\""), "{err}");
+        let qwen = format!(r#"{{{base},"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"use_sliding_window":true}}"#);
+        std::fs::write(dir.path().join("config.json"), qwen).unwrap();
+        let err = ModelConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("use_sliding_window"), "{err}");
         std::fs::write(dir.path().join("config.json"), format!(r#"{{{base},"model_type":"llama","architectures":["GemmaForCausalLM"]}}"#))
             .unwrap();
         let err = ModelConfig::load(dir.path()).unwrap_err().to_string();

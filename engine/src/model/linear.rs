@@ -1,6 +1,7 @@
 //! The linear projection of every attention and MLP block, with an optional
-//! LoRA adapter: `y = x W^T + (dropout(x) A^T B^T) * alpha / r`, and the
-//! adapter's dropout masks.
+//! frozen bias (Qwen2's q, k, v) and an optional LoRA adapter:
+//! `y = x W^T + b + (dropout(x) A^T B^T) * alpha / r`, and the adapter's
+//! dropout masks.
 //!
 //! This is the training hot path; [`projection::project`] runs it (one fused
 //! kernel on the CPU, candle's composed ops on other devices).
@@ -54,26 +55,32 @@ pub struct LoraSpec {
     pub targets: Vec<String>,
 }
 
-/// A projection `y = x W^T`, optionally LoRA-adapted.
+/// A projection `y = x W^T + b`, optionally LoRA-adapted.
 #[derive(Debug, Clone)]
 pub struct Linear {
     /// Weight `[out, in]` (a variable in full fine-tuning).
     pub weight: Tensor,
+    /// Bias `[out]`, if the architecture has one here (a variable in full fine-tuning).
+    pub bias: Option<Tensor>,
     /// The adapter, if this module is targeted.
     pub lora: Option<Lora>,
 }
 
 impl Linear {
-    /// A plain projection.
-    pub fn new(weight: Tensor) -> Self {
-        Self { weight, lora: None }
+    /// A plain projection, with a bias or without.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight, bias, lora: None }
     }
 
     /// Applies the projection to `x` of shape `[.., in]`, with `mask` (drawn
     /// by [`Linear::dropout_mask`] when training) on the adapter's input.
     pub fn forward(&self, x: &Tensor, mask: Option<&DropoutMask>) -> Result<Tensor> {
         let lora = self.lora.as_ref().map(|l| LoraFactors { a: l.a.as_tensor(), b: l.b.as_tensor(), scale: l.scale, mask });
-        projection::project(x, &self.weight, lora)
+        let y = projection::project(x, &self.weight, lora)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
     }
 
     /// The adapter's dropout mask for an input of `len` elements, drawn

@@ -1,11 +1,12 @@
-//! The model: a Llama/Mistral-family decoder with optional LoRA adapters.
+//! The model: a Llama/Mistral/Qwen2-family decoder with optional LoRA adapters.
 //!
 //! - [`config`]: the Hugging Face `config.json` fields.
+//! - [`rope_scaling`]: RoPE frequencies, default, linear or Llama 3 scaled.
 //! - [`weights`]: loading and saving safetensors in Hugging Face layout.
 //! - [`linear`]: the (optionally LoRA-adapted) linear projection and its dropout.
 //! - [`kernels`]: the operations (projection, attention, norm, RoPE, SwiGLU,
 //!   cross-entropy), each fused on the CPU and composed elsewhere.
-//! - [`llama`]: the Llama/Mistral architecture: the decoder (tensor names as in
+//! - [`llama`]: the Llama/Mistral/Qwen2 architecture: the decoder (tensor names as in
 //!   the checkpoint), its fused CPU layer, its layer-by-layer backpropagation
 //!   and its activation memory count.
 //! - [`tokenizer`]: loading `tokenizer.json` and checking it against the model.
@@ -20,6 +21,7 @@ pub mod kernels;
 pub(crate) mod linear;
 pub mod llama;
 pub mod merge;
+pub mod rope_scaling;
 pub mod tokenizer;
 pub mod weights;
 

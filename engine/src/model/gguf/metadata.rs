@@ -208,6 +208,8 @@ pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dty
         rope_parameters: None,
         rope_scaling: None,
         attention_bias: None,
+        mlp_bias: None,
+        use_sliding_window: None,
     };
     config.check().map_err(|m| meta.error(format!("the model its metadata describes is unusable: {m}")))?;
     Ok(config)

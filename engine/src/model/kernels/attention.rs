@@ -109,7 +109,7 @@ impl Geometry {
     /// decoder layer's call).
     pub(crate) fn of(cfg: &ModelConfig, b: usize, t: usize) -> Self {
         let heads = Heads::of(cfg);
-        Self { b, t, nh: heads.q, nkv: heads.kv, d: cfg.head_dim(), window: cfg.sliding_window }
+        Self { b, t, nh: heads.q, nkv: heads.kv, d: cfg.head_dim(), window: cfg.attention_window() }
     }
 
     fn new(lq: &Layout, lk: &Layout, heads: Heads, window: Option<usize>) -> Result<Self> {

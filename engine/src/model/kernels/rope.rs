@@ -26,15 +26,17 @@ pub struct Rope {
 }
 
 impl Rope {
-    /// Builds tables for `positions` positions.
-    pub fn new(head_dim: usize, positions: usize, theta: f64, dtype: DType, device: &Device) -> Result<Self> {
-        let half = head_dim / 2;
-        let inv_freq: Vec<f32> = (0..half).map(|i| 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64) as f32).collect();
+    /// Builds tables for `positions` positions from the `head_dim / 2`
+    /// inverse frequencies ([`crate::model::ModelConfig::rope_inv_freq`]).
+    pub fn new(head_dim: usize, positions: usize, inv_freq: &[f32], dtype: DType, device: &Device) -> Result<Self> {
+        if inv_freq.len() * 2 != head_dim {
+            return Err(candle_core::Error::Msg(format!("{OP}: {} frequencies for head_dim {head_dim}", inv_freq.len())));
+        }
         let mut cos = Vec::with_capacity(positions * head_dim);
         let mut sin = Vec::with_capacity(positions * head_dim);
         for p in 0..positions {
             for _half in 0..2 {
-                for f in &inv_freq {
+                for f in inv_freq {
                     let angle = p as f32 * f;
                     cos.push(angle.cos());
                     sin.push(angle.sin());
@@ -150,11 +152,16 @@ impl CustomOp1 for Rotate {
 mod tests {
     use super::*;
     use crate::model::fused_check::assert_same;
+    use crate::model::rope_scaling::RopeScaling;
     use candle_core::Var;
+
+    fn freqs(d: usize, theta: f64) -> Vec<f32> {
+        RopeScaling::Default.inv_freq(d, theta)
+    }
 
     #[test]
     fn at_position_zero_is_identity() {
-        let rope = Rope::new(4, 8, 10000.0, DType::F32, &Device::Cpu).unwrap();
+        let rope = Rope::new(4, 8, &freqs(4, 10000.0), DType::F32, &Device::Cpu).unwrap();
         let x = Tensor::arange(0f32, 8.0, &Device::Cpu).unwrap().reshape((1, 1, 8)).unwrap();
         let y = rope.apply(&x).unwrap();
         let diff = (y - &x).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
@@ -163,7 +170,7 @@ mod tests {
 
     #[test]
     fn fused_matches_composed_forward_and_backward() {
-        let rope = Rope::new(8, 16, 10000.0, DType::F64, &Device::Cpu).unwrap();
+        let rope = Rope::new(8, 16, &freqs(8, 10000.0), DType::F64, &Device::Cpu).unwrap();
         let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 5, 3 * 8), &Device::Cpu).unwrap()).unwrap();
         // A non-contiguous input too.
         let swapped = |x: &Tensor| x.transpose(0, 1).unwrap();
@@ -178,7 +185,7 @@ mod tests {
     #[test]
     fn rotates_by_position_times_frequency() {
         let (d, heads, t, theta) = (8, 2, 6, 10000.0);
-        let rope = Rope::new(d, 16, theta, DType::F64, &Device::Cpu).unwrap();
+        let rope = Rope::new(d, 16, &freqs(d, theta), DType::F64, &Device::Cpu).unwrap();
         let x = Tensor::randn(0f64, 1.0, (1, t, heads * d), &Device::Cpu).unwrap();
         let xs: Vec<f64> = x.flatten_all().unwrap().to_vec1().unwrap();
         let mut expected = vec![0f64; xs.len()];

@@ -32,7 +32,9 @@ const OP: &str = "fused layer";
 pub(crate) fn applies(model: &Model) -> bool {
     let frozen = (0..model.num_layers()).all(|i| {
         let v = model.layer_view(i);
-        !v.input_norm.is_variable() && !v.post_norm.is_variable() && v.projections.iter().all(|p| !p.weight.is_variable())
+        !v.input_norm.is_variable()
+            && !v.post_norm.is_variable()
+            && v.projections.iter().all(|p| !p.weight.is_variable() && !p.bias.as_ref().is_some_and(|b| b.is_variable()))
     });
     model.device().is_cpu() && matches!(model.dtype(), DType::F32 | DType::F64) && !model.trainable().is_empty() && frozen
 }
@@ -59,9 +61,10 @@ struct Weights<'a, T> {
     projections: Vec<Projection<'a, T>>,
 }
 
-/// One projection's frozen weight, its shape and its adapter factors.
+/// One projection's frozen weight and bias, its shape and its adapter factors.
 struct Projection<'a, T> {
     w: &'a [T],
+    bias: Option<&'a [T]>,
     fin: usize,
     fout: usize,
     /// `(A, B, rank, scale)`.
@@ -72,19 +75,21 @@ struct Projection<'a, T> {
 fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'_, T>) -> Result<R>) -> Result<R> {
     let norms = [view.input_norm.storage_and_layout(), view.post_norm.storage_and_layout()];
     let weights: Vec<_> = view.projections.iter().map(|p| p.weight.storage_and_layout()).collect();
+    let biases: Vec<_> = view.projections.iter().map(|p| p.bias.as_ref().map(|b| b.storage_and_layout())).collect();
     let adapters: Vec<_> = view
         .projections
         .iter()
         .map(|p| p.lora.as_ref().map(|l| (l.a.as_tensor().storage_and_layout(), l.b.as_tensor().storage_and_layout(), l.scale)))
         .collect();
     let mut projections = Vec::with_capacity(weights.len());
-    for ((p, w), adapter) in view.projections.iter().zip(&weights).zip(&adapters) {
+    for (((p, w), bias), adapter) in view.projections.iter().zip(&weights).zip(&biases).zip(&adapters) {
         let (fout, fin) = p.weight.dims2()?;
         let adapter = match (adapter, &p.lora) {
             (Some((a, b, scale)), Some(l)) => Some((held(a, OP, "lora_A")?, held(b, OP, "lora_B")?, l.a.dim(0)?, *scale)),
             _ => None,
         };
-        projections.push(Projection { w: held(w, OP, "weight")?, fin, fout, adapter });
+        let bias = bias.as_ref().map(|b| held(b, OP, "bias")).transpose()?;
+        projections.push(Projection { w: held(w, OP, "weight")?, bias, fin, fout, adapter });
     }
     f(&Weights { input_norm: held(&norms[0], OP, "norm")?, post_norm: held(&norms[1], OP, "norm")?, projections })
 }
@@ -115,6 +120,9 @@ fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: 
             let p = &w.projections[j];
             let adapter = p.adapter.map(|(a, b, r, scale)| AdapterSlices { a, b, r, scale, mask: masks[j].as_ref() });
             forward_into(dst, input, p.w, (n, p.fin, p.fout), adapter.as_ref(), accumulate);
+            if let Some(bias) = p.bias {
+                dst.par_chunks_mut(p.fout).for_each(|row| row.iter_mut().zip(bias).for_each(|(y, &b)| *y += b));
+            }
         };
         let fresh = |j: usize, input: &[T]| uninit_output(n * w.projections[j].fout, |d| project(j, input, d, false));
         let hs1 = norm::forward(x, w.input_norm, eps);
@@ -225,12 +233,20 @@ mod tests {
 
     /// The fused layer and candle's autograd over `Model::layer_forward`
     /// agree on the output, the input's gradient and every adapter gradient:
-    /// two row blocks of attention, grouped-query heads, a sliding window,
-    /// LoRA dropout, non-zero B factors.
+    /// two row blocks of attention, grouped-query heads, a sliding window
+    /// (Mistral) or q/k/v biases (Qwen2), LoRA dropout, non-zero B factors.
     #[test]
     fn matches_candle_autograd_on_layer_forward() {
-        let mut cfg = crate::sample_build::tiny_model_config(64);
-        cfg.sliding_window = Some(40);
+        let mut mistral = crate::sample_build::tiny_model_config(64);
+        mistral.sliding_window = Some(40);
+        let mut qwen2 = crate::sample_build::tiny_model_config(64);
+        qwen2.model_type = "qwen2".into();
+        for cfg in [mistral, qwen2] {
+            check_layer_against_autograd(cfg);
+        }
+    }
+
+    fn check_layer_against_autograd(cfg: crate::model::ModelConfig) {
         let mut model = Model::random(cfg, 5, DType::F64, &Device::Cpu).unwrap();
         let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
         model.add_lora(&LoraSpec { rank: 3, alpha: 6.0, dropout: 0.2, targets }, 9).unwrap();
@@ -238,6 +254,7 @@ mod tests {
             p.var.set(&p.var.as_tensor().randn_like(0.0, 0.3).unwrap()).unwrap();
         }
         assert!(applies(&model));
+        assert_eq!(model.layer_view(1).projections[0].bias.is_some(), model.config.model_type == "qwen2");
         let (b, t, h) = (2, 70, model.config.hidden_size);
         let pass = Pass::Train { seed: 11 };
         let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (b, t, h), &Device::Cpu).unwrap()).unwrap();

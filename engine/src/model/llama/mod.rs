@@ -1,5 +1,6 @@
-//! The Llama/Mistral decoder: token embedding, `num_hidden_layers` blocks of
-//! (RMSNorm, grouped-query attention with RoPE and an optional sliding window,
+//! The Llama/Mistral/Qwen2 decoder: token embedding, `num_hidden_layers` blocks of
+//! (RMSNorm, grouped-query attention with RoPE (optionally scaled), q/k/v
+//! biases where the architecture has them (Qwen2) and an optional sliding window,
 //! RMSNorm, SwiGLU MLP), final RMSNorm and the output projection. Field names
 //! follow the checkpoint's tensor names (`model.layers.N.self_attn.q_proj.weight`);
 //! LoRA parameters are named by their module path
@@ -166,7 +167,9 @@ impl Model {
             let p = format!("model.layers.{i}");
             let mut lin = |group: &str, m: &str| {
                 let (fin, fout) = config.linear_shape(m);
-                take(&format!("{p}.{group}.{m}.weight"), &[fout, fin]).map(Linear::new)
+                let weight = take(&format!("{p}.{group}.{m}.weight"), &[fout, fin])?;
+                let bias = if config.has_bias(m) { Some(take(&format!("{p}.{group}.{m}.bias"), &[fout])?) } else { None };
+                Ok::<_, String>(Linear::new(weight, bias))
             };
             let self_attn = SelfAttn {
                 q_proj: lin("self_attn", "q_proj")?,
@@ -203,12 +206,12 @@ impl Model {
                 shown.join(", ")
             ));
         }
-        let rope =
-            Rope::new(config.head_dim(), config.max_position_embeddings, config.rope_theta, dtype, device).map_err(|e| e.to_string())?;
+        let rope = Rope::new(config.head_dim(), config.max_position_embeddings, &config.rope_inv_freq()?, dtype, device)
+            .map_err(|e| e.to_string())?;
         Ok(Self { config, embed_tokens, layers, norm, lm_head, rope, trainable: Vec::new(), dtype, device: device.clone() })
     }
 
-    /// A randomly initialised model (normal(0, 0.02) weights, unit norms), for
+    /// A randomly initialised model (normal(0, 0.02) weights and biases, unit norms), for
     /// pretraining the sample model, tests and benchmarks.
     pub fn random(config: ModelConfig, seed: u64, dtype: DType, device: &Device) -> Result<Self> {
         let mut rng = StdRng::seed_from_u64(seed);
@@ -301,7 +304,11 @@ impl Model {
             out.push((format!("{p}.input_layernorm.weight"), input_layernorm));
             out.push((format!("{p}.post_attention_layernorm.weight"), post_attention_layernorm));
             for (group, module, lin) in named_projections(self_attn, mlp) {
-                out.push((format!("{p}.{group}.{module}.weight"), &mut lin.weight));
+                let Linear { weight, bias, .. } = lin;
+                out.push((format!("{p}.{group}.{module}.weight"), weight));
+                if let Some(bias) = bias {
+                    out.push((format!("{p}.{group}.{module}.bias"), bias));
+                }
             }
         }
         out.push(("model.norm.weight".into(), &mut self.norm));
@@ -337,7 +344,7 @@ impl Model {
 
     /// The causal (and sliding-window) mask for a sequence length.
     pub fn mask(&self, t: usize) -> CResult<Tensor> {
-        causal_mask(t, self.config.sliding_window, self.dtype, &self.device)
+        causal_mask(t, self.config.attention_window(), self.dtype, &self.device)
     }
 
     /// Number of decoder layers.
@@ -382,7 +389,7 @@ impl Model {
         let q = self.rope.apply(&a.q_proj.forward(&hs, mq.as_ref())?)?;
         let k = self.rope.apply(&a.k_proj.forward(&hs, mk.as_ref())?)?;
         let v = a.v_proj.forward(&hs, mv.as_ref())?;
-        let ctx = attention(&q, &k, &v, Heads::of(cfg), cfg.attention_scale(), mask, cfg.sliding_window)?;
+        let ctx = attention(&q, &k, &v, Heads::of(cfg), cfg.attention_scale(), mask, cfg.attention_window())?;
         let x = (x + a.o_proj.forward(&ctx, mo.as_ref())?)?;
 
         let m = &layer.mlp;
@@ -422,6 +429,9 @@ pub fn hf_tensor_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
         for module in LINEAR_MODULES {
             let (fin, fout) = config.linear_shape(module);
             out.push((format!("{p}.{}.{module}.weight", module_group(module)), vec![fout, fin]));
+            if config.has_bias(module) {
+                out.push((format!("{p}.{}.{module}.bias", module_group(module)), vec![fout]));
+            }
         }
     }
     out.push(("model.norm.weight".into(), vec![h]));

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Tiny models made by Hugging Face transformers, with transformers' own
+logits, for the architectures the shipped sample model does not cover:
+
+    engine/tests/fixtures/tiny-qwen2/        Qwen2ForCausalLM (q/k/v biases, untied head)
+    engine/tests/fixtures/tiny-llama3-rope/  LlamaForCausalLM with Llama 3 rope scaling, explicit head_dim
+
+Each folder gets config.json and model.safetensors (float32, random weights
+from a fixed seed) and reference_logits.safetensors in the layout of
+scripts/reference_logits.py (input_ids_{i}: int64 [seq], logits_{i}: float32
+[seq, vocab]) for fixed random token ids. `engine/tests/model.rs` loads each
+folder with the engine and compares the logits.
+
+Usage (in the venv from scripts/make_reference_venv.sh):
+    .venv-ref/bin/python scripts/make_tiny_references.py [OUT_ROOT]
+"""
+
+import os
+import sys
+
+import torch
+from safetensors.torch import save_file
+import transformers
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+COMMON = dict(
+    vocab_size=96,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=128,
+    rms_norm_eps=1e-6,
+    initializer_range=0.2,
+    bos_token_id=1,
+    eos_token_id=2,
+)
+
+MODELS = {
+    "tiny-qwen2": lambda: Qwen2ForCausalLM(Qwen2Config(**COMMON, rope_theta=1_000_000.0, tie_word_embeddings=False)),
+    "tiny-llama3-rope": lambda: LlamaForCausalLM(
+        LlamaConfig(
+            **COMMON,
+            head_dim=16,
+            rope_theta=10_000.0,
+            rope_scaling={
+                "rope_type": "llama3",
+                "factor": 8.0,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 64,
+            },
+            tie_word_embeddings=True,
+        )
+    ),
+}
+
+
+def main() -> int:
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "engine", "tests", "fixtures")
+    for name, make in MODELS.items():
+        torch.manual_seed(7)
+        model = make().eval()
+        # Biases are zero-initialised by transformers; give them values so a model that ignores them fails.
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n.endswith(".bias"):
+                    p.normal_(0.0, 0.5)
+        out = os.path.join(root, name)
+        model.save_pretrained(out, safe_serialization=True)
+        g = torch.Generator().manual_seed(11)
+        tensors = {}
+        for i, seq in enumerate((9, 48)):
+            ids = torch.randint(0, COMMON["vocab_size"], (seq,), generator=g)
+            with torch.no_grad():
+                logits = model(ids.unsqueeze(0)).logits[0].float()
+            tensors[f"input_ids_{i}"] = ids.to(torch.int64).contiguous()
+            tensors[f"logits_{i}"] = logits.contiguous()
+        meta = {"transformers": transformers.__version__, "torch": torch.__version__, "architecture": type(model).__name__}
+        save_file(tensors, os.path.join(out, "reference_logits.safetensors"), metadata=meta)
+        for extra in ("generation_config.json",):
+            path = os.path.join(out, extra)
+            if os.path.exists(path):
+                os.remove(path)
+        print(f"{out}: {sum(p.numel() for p in model.parameters())} parameters")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
