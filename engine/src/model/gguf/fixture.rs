@@ -1,5 +1,5 @@
 //! Tiny GGUF files for tests, written as llama.cpp's converter writes a
-//! Llama: llama.cpp's tensor names, `q_proj` / `k_proj` rows permuted, norms
+//! Llama or a Qwen2: llama.cpp's tensor names, Llama's `q_proj` / `k_proj` rows permuted, norms and biases
 //! in F32, the other weights in a chosen type, and a small byte-level BPE
 //! tokenizer with ChatML control tokens in the metadata.
 
@@ -9,7 +9,7 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device};
 
-use super::tensors::{gguf_name, permute};
+use super::tensors::{gguf_name, permute, permuted_heads};
 use super::tokenizer::bytes_to_unicode;
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelConfig};
@@ -108,13 +108,14 @@ pub fn vocab() -> (Vec<String>, Vec<String>, Vec<i32>) {
     (tokens, merges, types)
 }
 
-/// Writes a tiny random Llama as a GGUF file at `path`; returns the model it
+/// Writes a tiny random Llama (or Qwen2, by `fx.architecture`) as a GGUF file at `path`; returns the model it
 /// holds (in f32, Hugging Face layout) to compare an import against.
 pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
     let (tokens, merges, types) = vocab();
+    let qwen2 = fx.architecture == "qwen2";
     let config = ModelConfig {
-        architectures: vec!["LlamaForCausalLM".into()],
-        model_type: "llama".into(),
+        architectures: vec![if qwen2 { "Qwen2ForCausalLM" } else { "LlamaForCausalLM" }.into()],
+        model_type: if qwen2 { "qwen2" } else { "llama" }.into(),
         tie_word_embeddings: fx.tied,
         hidden_size: fx.hidden_size,
         intermediate_size: fx.intermediate_size,
@@ -139,7 +140,7 @@ pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
         (format!("{arch}.rope.dimension_count"), u32v(config.head_dim())),
         (format!("{arch}.vocab_size"), u32v(config.vocab_size)),
         ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
-        ("tokenizer.ggml.pre".into(), Value::String("smollm".into())),
+        ("tokenizer.ggml.pre".into(), Value::String(if qwen2 { "qwen2" } else { "smollm" }.into())),
         ("tokenizer.ggml.tokens".into(), strings(&tokens)),
         ("tokenizer.ggml.merges".into(), strings(&merges)),
         ("tokenizer.ggml.token_type".into(), Value::Array(types.iter().map(|t| Value::I32(*t)).collect())),
@@ -154,16 +155,13 @@ pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
     hf.sort_by(|a, b| a.0.cmp(&b.0));
     let mut qtensors = Vec::new();
     for (name, t) in hf {
-        let gguf = gguf_name(&name).expect("a Llama tensor");
+        let gguf = gguf_name(&name).expect("a decoder tensor");
         if fx.drop_tensor.as_deref() == Some(gguf.as_str()) {
             continue;
         }
-        let t = if name.ends_with("q_proj.weight") {
-            permute(&t, config.num_attention_heads)?
-        } else if name.ends_with("k_proj.weight") {
-            permute(&t, config.kv_heads())?
-        } else {
-            t
+        let t = match permuted_heads(&config, &name) {
+            Some(heads) => permute(&t, heads)?,
+            None => t,
         };
         let ty = if t.rank() == 1 { GgmlDType::F32 } else { fx.weight_type };
         qtensors.push((gguf, QTensor::quantize(&t, ty)?));

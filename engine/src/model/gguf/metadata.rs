@@ -12,7 +12,8 @@ use crate::model::ModelConfig;
 
 /// The `general.architecture` values this importer converts, with the
 /// `model_type` and `architectures` entry written to `config.json`.
-pub const SUPPORTED: [(&str, &str, &str); 2] = [("llama", "llama", "LlamaForCausalLM"), ("mistral", "mistral", "MistralForCausalLM")];
+pub const SUPPORTED: [(&str, &str, &str); 3] =
+    [("llama", "llama", "LlamaForCausalLM"), ("mistral", "mistral", "MistralForCausalLM"), ("qwen2", "qwen2", "Qwen2ForCausalLM")];
 
 /// The metadata of one file, with the file's path for error messages.
 pub(crate) struct Meta<'a> {
@@ -141,7 +142,7 @@ impl<'a> Meta<'a> {
                 let names: Vec<&str> = SUPPORTED.iter().map(|(a, _, _)| *a).collect();
                 Err(self.error(format!(
                     "general.architecture is {arch:?}, which this importer does not convert (supported: {}); \
-use a GGUF of a Llama- or Mistral-architecture model",
+use a GGUF of a Llama-, Mistral- or Qwen2-architecture model",
                     names.join(", ")
                 )))
             }

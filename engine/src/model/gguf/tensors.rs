@@ -71,9 +71,12 @@ pub fn gguf_name(hf: &str) -> Option<String> {
     }
     let rest = hf.strip_prefix("model.layers.")?;
     let (n, module) = rest.split_once('.')?;
-    let module = module.strip_suffix(".weight")?;
+    let (module, kind) = module.rsplit_once('.')?;
+    if kind != "weight" && kind != "bias" {
+        return None;
+    }
     let (g, _) = LAYER_NAMES.iter().find(|(_, h)| *h == module)?;
-    Some(format!("blk.{n}.{g}.weight"))
+    Some(format!("blk.{n}.{g}.{kind}"))
 }
 
 /// One tensor to convert.
@@ -133,13 +136,7 @@ use a GGUF quantised to one of those (Q4_K_M, Q6_K, Q8_0 and F16 files are)",
                 info.shape.dims()
             )));
         }
-        let permuted_heads = if hf.ends_with("self_attn.q_proj.weight") {
-            Some(config.num_attention_heads)
-        } else if hf.ends_with("self_attn.k_proj.weight") {
-            Some(config.kv_heads())
-        } else {
-            None
-        };
+        let permuted_heads = permuted_heads(config, &hf);
         expected.insert(gguf.clone());
         items.push(Item { gguf, hf, permuted_heads });
     }
@@ -153,6 +150,20 @@ use a GGUF quantised to one of those (Q4_K_M, Q6_K, Q8_0 and F16 files are)",
         )));
     }
     Ok(Plan { items, types, rope_freqs })
+}
+
+/// The head count of llama.cpp's row permutation of tensor `hf`: its converter
+/// permutes Llama's and Mistral's `q_proj` / `k_proj` weights (not Qwen2's).
+pub fn permuted_heads(config: &ModelConfig, hf: &str) -> Option<usize> {
+    if !["llama", "mistral"].contains(&config.model_type.as_str()) {
+        None
+    } else if hf.ends_with("self_attn.q_proj.weight") {
+        Some(config.num_attention_heads)
+    } else if hf.ends_with("self_attn.k_proj.weight") {
+        Some(config.kv_heads())
+    } else {
+        None
+    }
 }
 
 /// Reads and dequantises tensor `name` to an f32 tensor in row-major (Hugging Face) order.

@@ -102,8 +102,8 @@ fn assert_exact_round_trip(fx: &Fixture) {
         assert_eq!(max_diff(got, t), 0.0, "{name} differs");
     }
     let config = ModelConfig::load(&out).unwrap();
-    assert_eq!(config.model_type, "llama");
-    assert_eq!(config.architectures, vec!["LlamaForCausalLM".to_string()]);
+    assert_eq!(config.model_type, fx.architecture);
+    assert_eq!(config.architectures, vec![original.config.architectures[0].clone()]);
     assert_eq!(config.rms_norm_eps, 1e-5);
     assert_eq!(config.rope_theta, 10_000.0);
     assert_eq!(config.head_dim(), fx.head_dim);
@@ -114,14 +114,21 @@ fn assert_exact_round_trip(fx: &Fixture) {
     let model = Model::load(&out, DType::F32, &Device::Cpu).unwrap();
     crate::model::tokenizer::load(&out, &model.config).unwrap();
     assert_eq!(max_diff(&logits(&model), &logits(&original)), 0.0);
-    assert_eq!(report.architecture, "llama");
+    assert_eq!(report.architecture, fx.architecture);
     assert_eq!(report.tied_embeddings, fx.tied);
-    assert_eq!(report.tensor_types.get("F32"), Some(&(2 * 9 + 2 + usize::from(!fx.tied))));
+    let biases = if fx.architecture == "qwen2" { 2 * 3 } else { 0 };
+    assert_eq!(report.tensor_types.get("F32"), Some(&(2 * 9 + 2 + usize::from(!fx.tied) + biases)));
 }
 
 #[test]
 fn f32_import_round_trips_every_tensor_exactly_and_the_logits() {
     assert_exact_round_trip(&Fixture::default());
+}
+
+/// Qwen2: q/k/v biases, and rows not permuted (llama.cpp permutes Llama's only).
+#[test]
+fn qwen2_with_biases_round_trips_exactly() {
+    assert_exact_round_trip(&Fixture { architecture: "qwen2".into(), ..Fixture::default() });
 }
 
 #[test]
@@ -197,8 +204,8 @@ fn progress_counts_every_tensor() {
 
 #[test]
 fn an_unsupported_architecture_is_named_with_the_supported_ones() {
-    let err = import_err(&Fixture { architecture: "qwen2".into(), ..Fixture::default() });
-    assert!(err.contains("\"qwen2\"") && err.contains("llama, mistral"), "{err}");
+    let err = import_err(&Fixture { architecture: "gemma2".into(), ..Fixture::default() });
+    assert!(err.contains("\"gemma2\"") && err.contains("llama, mistral, qwen2"), "{err}");
 }
 
 #[test]
@@ -339,6 +346,21 @@ fn the_imported_tokenizer_encodes_as_a_byte_level_bpe_of_the_same_vocabulary() {
     assert_eq!(tc["chat_template"], fixture::CHAT_TEMPLATE);
     let gc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("generation_config.json")).unwrap()).unwrap();
     assert_eq!((gc["bos_token_id"].as_u64(), gc["eos_token_id"].as_u64()), (Some(1), Some(2)));
+}
+
+/// A `qwen2` pre-tokenizer: Qwen2's split (single digits, so the `1 2` merge
+/// never applies) after NFC normalisation, as transformers' `Qwen2Converter` builds it.
+#[test]
+fn the_qwen2_pre_tokenizer_splits_digits_and_normalises_nfc() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out, _) = import_fixture(dir.path(), &Fixture { architecture: "qwen2".into(), ..Fixture::default() }, DType::F32);
+    let config = ModelConfig::load(&out).unwrap();
+    let tok = crate::model::tokenizer::load(&out, &config).unwrap();
+    let pieces = |text: &str| tok.encode(text, false).unwrap().get_tokens().to_vec();
+    assert_eq!(pieces("12345"), ["1", "2", "3", "4", "5"]);
+    assert_eq!(pieces("Hello world"), ["Hello", "Ġworld"]);
+    // "e" + combining acute (NFD) becomes the precomposed é, whose bytes the merges join.
+    assert_eq!(pieces("cafe\u{301}"), ["cafÃ©"]);
 }
 
 #[test]

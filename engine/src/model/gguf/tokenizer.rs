@@ -5,8 +5,8 @@
 //! Llama 3 and Qwen files have) becomes what transformers' GGUF loader builds:
 //! BPE over the file's tokens and merges, the ByteLevel pre-tokenizer
 //! (`add_prefix_space = false`, GPT-2's split, or the split of a known
-//! `tokenizer.ggml.pre` such as `llama-bpe`), the ByteLevel decoder, no
-//! normaliser and no post-processor; tokens typed control (3) become special
+//! `tokenizer.ggml.pre` such as `llama-bpe` or `qwen2`), the ByteLevel decoder,
+//! no normaliser (NFC for Qwen2) and no post-processor; tokens typed control (3) become special
 //! added tokens, user-defined ones (4) plain added tokens. SentencePiece
 //! vocabularies (`llama`: Mistral and Llama 2 files) are not converted yet.
 
@@ -18,7 +18,8 @@ use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{AddedToken, DecoderWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
+use tokenizers::normalizers::unicode::NFC;
+use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
 
 use super::metadata::Meta;
 use crate::error::Result;
@@ -32,11 +33,17 @@ const USER_DEFINED: i64 = 4;
 const LLAMA3_SPLIT: &str =
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// Qwen2's split (llama.cpp `qwen2`): Llama 3's with single digits.
+const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// The split of a `tokenizer.ggml.pre` whose merges were learned on a split
-/// other than GPT-2's (as transformers' GGUF loader maps them); None: GPT-2's.
-fn pre_split(pre: &str) -> Option<&'static str> {
+/// other than GPT-2's (as transformers' GGUF loader maps them; Qwen2's as its
+/// `Qwen2Converter` builds it), and whether text is NFC-normalised first
+/// (Qwen2); None: GPT-2's split.
+fn pre_split(pre: &str) -> Option<(&'static str, bool)> {
     match pre {
-        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "smaug-bpe" | "dbrx" | "pixtral" => Some(LLAMA3_SPLIT),
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "smaug-bpe" | "dbrx" | "pixtral" => Some((LLAMA3_SPLIT, false)),
+        "qwen2" => Some((QWEN2_SPLIT, true)),
         _ => None,
     }
 }
@@ -132,7 +139,10 @@ or take tokenizer.json from the original Hugging Face repository",
         None => {
             tok.with_pre_tokenizer(Some(PreTokenizerWrapper::ByteLevel(byte_level)));
         }
-        Some(regex) => {
+        Some((regex, nfc)) => {
+            if nfc {
+                tok.with_normalizer(Some(NormalizerWrapper::NFC(NFC)));
+            }
             let split = Split::new(SplitPattern::Regex(regex.into()), SplitDelimiterBehavior::Isolated, false)
                 .map_err(|e| meta.error(format!("the split of tokenizer.ggml.pre {pre:?}: {e}")))?;
             let seq =
