@@ -7,6 +7,7 @@ mod data;
 mod demo;
 mod estimate;
 pub mod eval;
+mod export;
 mod merge;
 mod model;
 mod progress;
@@ -45,6 +46,8 @@ enum Command {
     Eval(eval::Args),
     /// Fold a run's LoRA adapter into its base model: a full model directory.
     Merge(merge::Args),
+    /// Export a model (or a run's merged fine-tune) for other tools: `export gguf`.
+    Export(export::Args),
     /// Estimate memory for a config before launch, with advice when it will not fit.
     Estimate(estimate::Args),
     /// Check, preview and measure a JSONL conversation file.
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Estimate(a) => estimate::run(a),
         Command::Merge(a) => merge::run(a),
+        Command::Export(a) => export::run(a),
         Command::Data(a) => data::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Model(a) => model::run(a),

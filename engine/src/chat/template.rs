@@ -131,6 +131,12 @@ impl ChatTemplate {
     }
 }
 
+/// The model's own Jinja chat template (`tokenizer_config.json`'s
+/// `chat_template`, else `chat_template.jinja`), if it has one.
+pub fn model_template_source(model_dir: &Path) -> Result<Option<String>> {
+    Ok(SpecialTokens::read(model_dir)?.template.map(|(source, _)| source))
+}
+
 /// The special tokens and chat template of a model directory
 /// (`tokenizer_config.json`, `chat_template.jinja`).
 struct SpecialTokens {

@@ -14,10 +14,17 @@ use crate::error::Result;
 /// `adapter_dir`, folds it into the weights and writes the merged model to
 /// `out_dir` (atomically; tokenizer files and chat template come along).
 pub fn merge(base_dir: &Path, adapter_dir: &Path, out_dir: &Path) -> Result<()> {
+    let mut model = merged(base_dir, adapter_dir)?;
+    super::save_model_dir(&mut model, base_dir, out_dir)
+}
+
+/// The base model in `base_dir` (f32, CPU) with the adapter in `adapter_dir`
+/// folded into its weights, in memory (for a GGUF export, say).
+pub fn merged(base_dir: &Path, adapter_dir: &Path) -> Result<Model> {
     let mut model = Model::load(base_dir, DType::F32, &Device::Cpu)?;
     crate::adapter::load_into(&mut model, adapter_dir)?;
     model.merge_lora()?;
-    super::save_model_dir(&mut model, base_dir, out_dir)
+    Ok(model)
 }
 
 #[cfg(test)]

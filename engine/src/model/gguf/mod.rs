@@ -9,7 +9,9 @@
 //! - [`tensors`]: names, supported types, dequantisation and the Q/K row permutation.
 //! - [`tokenizer`]: the byte-level BPE tokenizer the metadata describes.
 //! - [`fixture`]: tiny GGUF files written as llama.cpp's converter would, for tests.
+//! - [`export`]: the other way: a model as a GGUF file (F16 or Q8_0) for llama.cpp.
 
+pub mod export;
 pub mod fixture;
 pub mod metadata;
 pub mod tensors;

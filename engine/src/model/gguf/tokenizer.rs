@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use serde_json::{Value as Json, json};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::normalizers::unicode::NFC;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::normalizers::unicode::NFC;
 use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
 
 use super::metadata::Meta;
@@ -30,11 +30,12 @@ const CONTROL: i64 = 3;
 const USER_DEFINED: i64 = 4;
 
 /// Llama 3's pre-tokenizer split (llama.cpp `llama-bpe`).
-const LLAMA3_SPLIT: &str =
+pub(crate) const LLAMA3_SPLIT: &str =
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// Qwen2's split (llama.cpp `qwen2`): Llama 3's with single digits.
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+pub(crate) const QWEN2_SPLIT: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// The split of a `tokenizer.ggml.pre` whose merges were learned on a split
 /// other than GPT-2's (as transformers' GGUF loader maps them; Qwen2's as its
@@ -141,7 +142,7 @@ or take tokenizer.json from the original Hugging Face repository",
         }
         Some((regex, nfc)) => {
             if nfc {
-                tok.with_normalizer(Some(NormalizerWrapper::NFC(NFC)));
+                tok.with_normalizer(Some(NormalizerWrapper::NFC(NFC))).map_err(|e| meta.error(format!("the NFC normaliser: {e}")))?;
             }
             let split = Split::new(SplitPattern::Regex(regex.into()), SplitDelimiterBehavior::Isolated, false)
                 .map_err(|e| meta.error(format!("the split of tokenizer.ggml.pre {pre:?}: {e}")))?;
