@@ -181,6 +181,16 @@ fn merge_writes_a_model_that_evaluates_like_base_plus_adapter() {
     assert!((with_adapter[0] - merged_ppl[0]).abs() > 1e-6, "the adapter changed nothing: the test cannot tell");
     let out = workbench(&["merge", "--adapter", dir.path().join("nope").to_str().unwrap(), "--model", "x", "--out", "y"]);
     assert!(!out.status.success() && text(&out).contains("nope"), "{}", text(&out));
+
+    // The run exported as GGUF (merged on the fly), imported back: the merged model's perplexity, to f16's precision.
+    let gguf = dir.path().join("tuned.gguf");
+    let out = workbench(&["export", "gguf", "--run", run.to_str().unwrap(), "--out", gguf.to_str().unwrap(), "--type", "f16"]);
+    assert!(out.status.success() && text(&out).contains("F16"), "{}", text(&out));
+    let back = dir.path().join("from-gguf");
+    let out = workbench(&["model", "import", gguf.to_str().unwrap(), "--out", back.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let round_trip = ppl(&["--model", back.to_str().unwrap()]);
+    assert!((round_trip[0] - merged_ppl[0]).abs() < 1e-2 * merged_ppl[0], "merged {merged_ppl:?}, through GGUF {round_trip:?}");
 }
 
 #[test]
@@ -211,6 +221,25 @@ fn data_command_reports_counts_stats_and_bad_lines() {
     }
     let out = workbench(&["data", file.to_str().unwrap(), "--model", model.to_str().unwrap(), "--skip-bad-lines"]);
     assert!(text(&out).contains("14 records (14 of 20 lines valid, 6 malformed)"), "{}", text(&out));
+}
+
+#[test]
+fn data_command_reads_sharegpt_alpaca_and_openai_lines_in_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.jsonl");
+    let lines = [
+        r#"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}]}"#,
+        r#"{"conversations":[{"from":"human","value":"VPN down?"},{"from":"gpt","value":"Restart the client."}]}"#,
+        r#"{"instruction":"Reset my password","input":"account: jdoe","output":"Use the self-service portal."}"#,
+        r#"{"conversations":[{"from":"robot","value":"?"}]}"#,
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let model = sample_dir().join("model");
+    let out = workbench(&["data", file.to_str().unwrap(), "--model", model.to_str().unwrap(), "--skip-bad-lines"]);
+    let msg = text(&out);
+    assert!(out.status.success(), "{msg}");
+    assert!(msg.contains("3 records (3 of 4 lines valid, 1 malformed)") && msg.contains("\"robot\""), "{msg}");
+    assert!(msg.contains("<s>[INST] VPN down? [/INST] Restart the client.</s>"), "{msg}");
 }
 
 #[test]

@@ -1,7 +1,10 @@
-//! JSONL conversation records in the common formats:
-//! `{"messages": [{"role": "system"|"user"|"assistant", "content": ...}]}`,
-//! `{"prompt": ..., "completion": ...}` and plain `{"text": ...}` (all
-//! tokens trained; used for pretraining).
+//! JSONL conversation records in the common formats, detected per line:
+//! `{"messages": [{"role": "system"|"user"|"assistant", "content": ...}]}`
+//! (OpenAI), ShareGPT's `{"conversations": [{"from": "human"|"gpt"|"system",
+//! "value": ...}]}`, Alpaca's `{"instruction", "input", "output"}` (with
+//! LLaMA-Factory's optional `system` and `history`), `{"prompt": ...,
+//! "completion": ...}` and plain `{"text": ...}` (all tokens trained; used
+//! for pretraining).
 
 use std::path::Path;
 
@@ -101,6 +104,12 @@ pub fn parse_line(line: &str) -> std::result::Result<Record, String> {
         check_turns(&messages)?;
         return Ok(Record::Chat(messages));
     }
+    if let Some(turns) = obj.get("conversations") {
+        return sharegpt(turns, obj.get("system")).map(Record::Chat);
+    }
+    if obj.contains_key("instruction") {
+        return alpaca(obj).map(Record::Chat);
+    }
     if let (Some(p), Some(c)) = (obj.get("prompt"), obj.get("completion")) {
         let (Some(p), Some(c)) = (p.as_str(), c.as_str()) else {
             return Err("\"prompt\" and \"completion\" must be strings".into());
@@ -113,7 +122,68 @@ pub fn parse_line(line: &str) -> std::result::Result<Record, String> {
     if let Some(t) = obj.get("text") {
         return t.as_str().map(|t| Record::Text(t.into())).ok_or_else(|| "\"text\" must be a string".into());
     }
-    Err("expected a \"messages\" list, \"prompt\" and \"completion\", or \"text\"".into())
+    Err("expected \"messages\" (OpenAI), \"conversations\" (ShareGPT), \"instruction\" and \"output\" (Alpaca), \
+         \"prompt\" and \"completion\", or \"text\""
+        .into())
+}
+
+/// A ShareGPT conversation: `[{"from": "system"|"human"|"gpt", "value": ...}]`
+/// (`user` and `assistant` are accepted for `from` too), with an optional
+/// top-level `system` string.
+fn sharegpt(turns: &Value, system: Option<&Value>) -> std::result::Result<Vec<Message>, String> {
+    let turns = turns.as_array().ok_or("\"conversations\" must be a list of {\"from\", \"value\"} objects")?;
+    let mut messages = Vec::with_capacity(turns.len() + 1);
+    if let Some(system) = system {
+        let system = system.as_str().ok_or("\"system\" must be a string")?;
+        messages.push(Message { role: Role::System, content: system.into() });
+    }
+    for (i, t) in turns.iter().enumerate() {
+        let field = |key: &str| t.get(key).and_then(Value::as_str).ok_or_else(|| format!("conversations[{i}] needs a string \"{key}\""));
+        let role = match field("from")? {
+            "system" => Role::System,
+            "human" | "user" => Role::User,
+            "gpt" | "assistant" => Role::Assistant,
+            other => {
+                return Err(format!("conversations[{i}] is from {other:?}; ShareGPT turns must be from system, human or gpt"));
+            }
+        };
+        messages.push(Message { role, content: field("value")?.into() });
+    }
+    check_turns(&messages)?;
+    Ok(messages)
+}
+
+/// An Alpaca record: `instruction` and optional `input` (joined by a newline)
+/// as the user's message, `output` as the reply; LLaMA-Factory's optional
+/// `system` string and `history` of `[question, answer]` pairs before it.
+fn alpaca(obj: &serde_json::Map<String, Value>) -> std::result::Result<Vec<Message>, String> {
+    let text = |key: &str, required: bool| match obj.get(key) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        None | Some(Value::Null) if !required => Ok(None),
+        None => Err(format!("an Alpaca record (it has \"instruction\") needs \"{key}\"")),
+        Some(_) => Err(format!("\"{key}\" must be a string")),
+    };
+    let mut messages = Vec::new();
+    if let Some(system) = text("system", false)?.filter(|s| !s.is_empty()) {
+        messages.push(Message { role: Role::System, content: system });
+    }
+    for (i, pair) in obj.get("history").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        match pair.as_array().map(|p| p.as_slice()) {
+            Some([Value::String(q), Value::String(a)]) => {
+                messages.push(Message { role: Role::User, content: q.clone() });
+                messages.push(Message { role: Role::Assistant, content: a.clone() });
+            }
+            _ => return Err(format!("history[{i}] must be a [question, answer] pair of strings")),
+        }
+    }
+    let instruction = text("instruction", true)?.unwrap_or_default();
+    let prompt = match text("input", false)?.filter(|s| !s.is_empty()) {
+        Some(input) => format!("{instruction}\n{input}"),
+        None => instruction,
+    };
+    messages.push(Message { role: Role::User, content: prompt });
+    messages.push(Message { role: Role::Assistant, content: text("output", true)?.unwrap_or_default() });
+    Ok(messages)
 }
 
 fn check_turns(messages: &[Message]) -> std::result::Result<(), String> {
@@ -145,12 +215,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_all_three_formats() {
+    fn reads_openai_prompt_completion_and_text() {
         assert!(
             matches!(parse_line(r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#), Ok(Record::Chat(m)) if m.len() == 2)
         );
         assert!(matches!(parse_line(r#"{"prompt":"a","completion":"b"}"#), Ok(Record::Chat(m)) if m.len() == 2));
         assert_eq!(parse_line(r#"{"text":"hello"}"#), Ok(Record::Text("hello".into())));
+    }
+
+    fn chat(line: &str) -> Vec<(Role, String)> {
+        match parse_line(line) {
+            Ok(Record::Chat(m)) => m.into_iter().map(|m| (m.role, m.content)).collect(),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_sharegpt_with_its_roles_and_a_top_level_system() {
+        let line = r#"{"system":"Be brief.","conversations":[{"from":"human","value":"Hi"},{"from":"gpt","value":"Hello"},
+            {"from":"human","value":"VPN?"},{"from":"gpt","value":"Reset it."}]}"#;
+        let want = [
+            (Role::System, "Be brief."),
+            (Role::User, "Hi"),
+            (Role::Assistant, "Hello"),
+            (Role::User, "VPN?"),
+            (Role::Assistant, "Reset it."),
+        ];
+        assert_eq!(chat(&line.replace('\n', "")), want.map(|(r, c)| (r, c.to_string())));
+        let err = parse_line(r#"{"conversations":[{"from":"tool","value":"x"}]}"#).unwrap_err();
+        assert!(err.contains("conversations[0]") && err.contains("\"tool\""), "{err}");
+        let err = parse_line(r#"{"conversations":[{"from":"human"}]}"#).unwrap_err();
+        assert!(err.contains("conversations[0] needs a string \"value\""), "{err}");
+        assert!(parse_line(r#"{"conversations":[{"from":"human","value":"a"}]}"#).unwrap_err().contains("end with an assistant"));
+    }
+
+    #[test]
+    fn reads_alpaca_with_input_system_and_history() {
+        assert_eq!(
+            chat(r#"{"instruction":"Summarise","input":"The VPN is down.","output":"VPN outage."}"#),
+            [(Role::User, "Summarise\nThe VPN is down.".to_string()), (Role::Assistant, "VPN outage.".to_string())]
+        );
+        let full = chat(
+            r#"{"system":"IT desk","instruction":"And now?","input":"","output":"Reboot.","history":[["Printer jam?","Open tray B."]]}"#,
+        );
+        let roles: Vec<Role> = full.iter().map(|(r, _)| *r).collect();
+        assert_eq!(roles, [Role::System, Role::User, Role::Assistant, Role::User, Role::Assistant]);
+        assert_eq!(full[3].1, "And now?");
+        assert!(parse_line(r#"{"instruction":"x"}"#).unwrap_err().contains("needs \"output\""));
+        assert!(parse_line(r#"{"instruction":"x","output":3}"#).unwrap_err().contains("\"output\" must be a string"));
+        assert!(parse_line(r#"{"instruction":"x","output":"y","history":[["only one"]]}"#).unwrap_err().contains("history[0]"));
     }
 
     #[test]
