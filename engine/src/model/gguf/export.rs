@@ -290,10 +290,12 @@ fn pre_of(pre: &Json, normalizer: &Json) -> Option<&'static str> {
         [split, byte_level] if split["type"] == "Split" && byte_level["type"] == "ByteLevel" => split["pattern"]["Regex"].as_str()?,
         _ => return None,
     };
-    let nfc = normalizer["type"] == "NFC";
-    match (regex, nfc) {
-        (r, false) if r == super::tokenizer::LLAMA3_SPLIT => Some("llama-bpe"),
-        (r, true) if r == super::tokenizer::QWEN2_SPLIT => Some("qwen2"),
+    if !normalizer.is_null() {
+        return None;
+    }
+    match regex {
+        r if r == super::tokenizer::LLAMA3_SPLIT => Some("llama-bpe"),
+        r if r == super::tokenizer::QWEN2_SPLIT => Some("qwen2"),
         _ => None,
     }
 }

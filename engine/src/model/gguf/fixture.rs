@@ -1,7 +1,7 @@
 //! Tiny GGUF files for tests, written as llama.cpp's converter writes a
 //! Llama or a Qwen2: llama.cpp's tensor names, Llama's `q_proj` / `k_proj` rows permuted, norms and biases
 //! in F32, the other weights in a chosen type, and a small byte-level BPE
-//! tokenizer with ChatML control tokens in the metadata.
+//! tokenizer with ChatML control tokens (or a SentencePiece one) in the metadata.
 
 use std::path::Path;
 
@@ -33,6 +33,9 @@ pub struct Fixture {
     pub head_dim: usize,
     /// Seed of the random weights.
     pub seed: u64,
+    /// A SentencePiece vocabulary ([`sentencepiece_vocab`], `tokenizer.ggml.model = llama`)
+    /// instead of the byte-level one.
+    pub sentencepiece: bool,
 }
 
 impl Default for Fixture {
@@ -46,6 +49,7 @@ impl Default for Fixture {
             intermediate_size: 64,
             head_dim: 8,
             seed: 7,
+            sentencepiece: false,
         }
     }
 }
@@ -108,10 +112,41 @@ pub fn vocab() -> (Vec<String>, Vec<String>, Vec<i32>) {
     (tokens, merges, types)
 }
 
+/// A small SentencePiece vocabulary: `(tokens, scores, token types)`:
+/// `<unk> <s> </s>`, the 256 byte tokens `<0x00>`..`<0xFF>`, then pieces
+/// whose scores order their merges (single characters far below), and two
+/// control tokens `[INST]`, `[/INST]`. The same vocabulary as the proof
+/// script's, whose transformers tokenisation the tests compare against.
+pub fn sentencepiece_vocab() -> (Vec<String>, Vec<f32>, Vec<i32>) {
+    let mut tokens: Vec<String> = ["<unk>", "<s>", "</s>"].map(String::from).to_vec();
+    let mut types = vec![2, 3, 3];
+    for b in 0..=255u8 {
+        tokens.push(format!("<0x{b:02X}>"));
+        types.push(6);
+    }
+    let mut scores = vec![0.0; tokens.len()];
+    let pieces = [
+        "▁", "e", "l", "o", "H", "w", "r", "d", "t", "h", "▁H", "el", "lo", "▁Hel", "▁Hello", "▁w", "or", "▁wor", "ld", "▁world", "▁t",
+        "he", "▁the", "ll", "▁▁", "[INST]", "[/INST]",
+    ];
+    for (i, p) in pieces.iter().enumerate() {
+        tokens.push(p.to_string());
+        types.push(if p.starts_with('[') { 3 } else { 1 });
+        scores.push(if p.chars().count() > 1 { -(i as f32) } else { -100.0 - i as f32 });
+    }
+    (tokens, scores, types)
+}
+
 /// Writes a tiny random Llama (or Qwen2, by `fx.architecture`) as a GGUF file at `path`; returns the model it
 /// holds (in f32, Hugging Face layout) to compare an import against.
 pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
-    let (tokens, merges, types) = vocab();
+    let (tokens, merges, types, scores) = if fx.sentencepiece {
+        let (tokens, scores, types) = sentencepiece_vocab();
+        (tokens, Vec::new(), types, scores)
+    } else {
+        let (tokens, merges, types) = vocab();
+        (tokens, merges, types, Vec::new())
+    };
     let qwen2 = fx.architecture == "qwen2";
     let config = ModelConfig {
         architectures: vec![if qwen2 { "Qwen2ForCausalLM" } else { "LlamaForCausalLM" }.into()],
@@ -126,7 +161,7 @@ pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
     let arch = fx.architecture.as_str();
     let u32v = |n: usize| Value::U32(n as u32);
     let strings = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
-    let metadata: Vec<(String, Value)> = vec![
+    let mut metadata: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(arch.into())),
         ("general.name".into(), Value::String("tiny fixture".into())),
         (format!("{arch}.block_count"), u32v(config.num_hidden_layers)),
@@ -139,18 +174,24 @@ pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
         (format!("{arch}.attention.layer_norm_rms_epsilon"), Value::F32(config.rms_norm_eps as f32)),
         (format!("{arch}.rope.dimension_count"), u32v(config.head_dim())),
         (format!("{arch}.vocab_size"), u32v(config.vocab_size)),
-        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
-        ("tokenizer.ggml.pre".into(), Value::String(if qwen2 { "qwen2" } else { "smollm" }.into())),
         ("tokenizer.ggml.tokens".into(), strings(&tokens)),
-        ("tokenizer.ggml.merges".into(), strings(&merges)),
         ("tokenizer.ggml.token_type".into(), Value::Array(types.iter().map(|t| Value::I32(*t)).collect())),
         ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(2)),
         ("tokenizer.ggml.unknown_token_id".into(), Value::U32(0)),
-        ("tokenizer.ggml.padding_token_id".into(), Value::U32(2)),
-        ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
         ("tokenizer.chat_template".into(), Value::String(CHAT_TEMPLATE.into())),
     ];
+    if fx.sentencepiece {
+        // As llama.cpp writes Llama 2 files: no merges, scores, BOS added by default.
+        metadata.push(("tokenizer.ggml.model".into(), Value::String("llama".into())));
+        metadata.push(("tokenizer.ggml.scores".into(), Value::Array(scores.iter().map(|s| Value::F32(*s)).collect())));
+    } else {
+        metadata.push(("tokenizer.ggml.model".into(), Value::String("gpt2".into())));
+        metadata.push(("tokenizer.ggml.pre".into(), Value::String(if qwen2 { "qwen2" } else { "smollm" }.into())));
+        metadata.push(("tokenizer.ggml.merges".into(), strings(&merges)));
+        metadata.push(("tokenizer.ggml.padding_token_id".into(), Value::U32(2)));
+        metadata.push(("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)));
+    }
     let mut hf: Vec<(String, candle_core::Tensor)> = model.hf_tensors().into_iter().collect();
     hf.sort_by(|a, b| a.0.cmp(&b.0));
     let mut qtensors = Vec::new();

@@ -112,6 +112,21 @@ impl<'a> Meta<'a> {
             .map(Some)
     }
 
+    /// An array of numbers, if present (SentencePiece scores).
+    pub(crate) fn opt_floats(&self, key: &str) -> Result<Option<Vec<f64>>> {
+        let Some(v) = self.values.get(key) else { return Ok(None) };
+        let Value::Array(items) = v else { return Err(self.wrong(key, "an array of numbers", v)) };
+        items
+            .iter()
+            .map(|item| match item {
+                Value::F32(x) => Ok(*x as f64),
+                Value::F64(x) => Ok(*x),
+                other => Err(self.wrong(key, "an array of numbers", other)),
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     /// An array of integers, if present.
     pub(crate) fn opt_ints(&self, key: &str) -> Result<Option<Vec<i64>>> {
         let Some(v) = self.values.get(key) else { return Ok(None) };

@@ -7,13 +7,15 @@
 //!
 //! - [`metadata`]: typed metadata reads and the `config.json` they describe.
 //! - [`tensors`]: names, supported types, dequantisation and the Q/K row permutation.
-//! - [`tokenizer`]: the byte-level BPE tokenizer the metadata describes.
+//! - [`tokenizer`]: the tokenizer the metadata describes (byte-level BPE, or
+//!   SentencePiece BPE through `sentencepiece`).
 //! - [`fixture`]: tiny GGUF files written as llama.cpp's converter would, for tests.
 //! - [`export`]: the other way: a model as a GGUF file (F16 or Q8_0) for llama.cpp.
 
 pub mod export;
 pub mod fixture;
 pub mod metadata;
+mod sentencepiece;
 pub mod tensors;
 pub mod tokenizer;
 
