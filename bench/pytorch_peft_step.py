@@ -4,10 +4,11 @@
 Usage (in the venv from scripts/make_reference_venv.sh):
     .venv-ref/bin/python bench/pytorch_peft_step.py [--steps 5] [--gradient-checkpointing] [--json]
 
-Model: transformers MistralForCausalLM, random init, float32, vocab 4096,
+Model: `--model DIR` (a Hugging Face directory, e.g. SmolLM2), or by default
+transformers MistralForCausalLM, random init, float32, vocab 4096,
 hidden 512, 8 layers, 8 heads, 4 KV heads, intermediate 1536, untied
 embeddings. LoRA (PEFT): r=16, alpha=32, dropout 0 on q,k,v,o,gate,up,down
-(1,245,184 trainable parameters). Batch 8 x 256 random tokens, labels = inputs.
+(1,245,184 trainable parameters). Batch 8 x 256 random tokens (--batch, --seq), labels = inputs.
 One step = zero_grad + forward (with loss) + backward + AdamW step on the LoRA
 parameters only. torch.set_num_threads(2) by default. Attention is "sdpa"
 (torch.nn.functional.scaled_dot_product_attention, transformers' default)
@@ -47,6 +48,9 @@ def main() -> int:
     ap.add_argument("--attn", choices=["sdpa", "eager"], default="sdpa", help="attention implementation (default: sdpa)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default: 2)")
     ap.add_argument("--json", action="store_true", help="print one JSON line with the results")
+    ap.add_argument("--model", help="a model directory to train instead of the random reference shape")
+    ap.add_argument("--batch", type=int, default=SHAPE["batch"], help="examples per batch (default: 8)")
+    ap.add_argument("--seq", type=int, default=SHAPE["seq"], help="tokens per example (default: 256)")
     args = ap.parse_args()
 
     import warnings
@@ -60,14 +64,22 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    s = SHAPE
-    config = MistralConfig(
-        vocab_size=s["vocab"], hidden_size=s["hidden"], intermediate_size=s["intermediate"],
-        num_hidden_layers=s["layers"], num_attention_heads=s["heads"], num_key_value_heads=s["kv_heads"],
-        max_position_embeddings=max(4096, s["seq"]), sliding_window=None, tie_word_embeddings=False,
-        use_cache=False,
-    )
-    model = MistralForCausalLM._from_config(config, attn_implementation=args.attn, dtype=torch.float32)
+    s = dict(SHAPE, batch=args.batch, seq=args.seq)
+    if args.model:
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(args.model, attn_implementation=args.attn, dtype=torch.float32)
+        c = model.config
+        s.update(vocab=c.vocab_size, hidden=c.hidden_size, layers=c.num_hidden_layers, heads=c.num_attention_heads,
+                 kv_heads=c.num_key_value_heads, intermediate=c.intermediate_size)
+    else:
+        config = MistralConfig(
+            vocab_size=s["vocab"], hidden_size=s["hidden"], intermediate_size=s["intermediate"],
+            num_hidden_layers=s["layers"], num_attention_heads=s["heads"], num_key_value_heads=s["kv_heads"],
+            max_position_embeddings=max(4096, s["seq"]), sliding_window=None, tie_word_embeddings=False,
+            use_cache=False,
+        )
+        model = MistralForCausalLM._from_config(config, attn_implementation=args.attn, dtype=torch.float32)
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, bias="none", target_modules=TARGETS, task_type="CAUSAL_LM")
@@ -78,8 +90,8 @@ def main() -> int:
     params = [p for p in model.parameters() if p.requires_grad]
     trainable = sum(p.numel() for p in params)
     total = sum(p.numel() for p in model.parameters())
-    print(f"trainable parameters: {trainable:,} of {total:,}" + ("" if trainable == EXPECTED_TRAINABLE else f" (expected {EXPECTED_TRAINABLE:,}!)"),
-          file=sys.stderr)
+    expected = "" if args.model or trainable == EXPECTED_TRAINABLE else f" (expected {EXPECTED_TRAINABLE:,}!)"
+    print(f"trainable parameters: {trainable:,} of {total:,}{expected}", file=sys.stderr)
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
 
     input_ids = torch.randint(0, s["vocab"], (s["batch"], s["seq"]))
@@ -118,6 +130,7 @@ def main() -> int:
         "threads": torch.get_num_threads(),
         "trainable_params": trainable,
         "shape": s,
+        "model": args.model or "reference shape",
         "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "targets": TARGETS},
         "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
         "python": platform.python_version(), "cpu": cpu_model(),

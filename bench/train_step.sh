@@ -6,17 +6,20 @@
 # that both see the same machine state; each run is a fresh process, so peak
 # RSS is per configuration. Prints JSON lines and a summary of medians.
 #
-# Usage: bench/train_step.sh [ROUNDS]   (default 3; needs scripts/make_reference_venv.sh once)
+# Usage: bench/train_step.sh [ROUNDS [ARGS...]]   (default 3; needs scripts/make_reference_venv.sh once)
+# ARGS go to both sides, e.g. a real model:
+#   bench/train_step.sh 3 --model models/smollm2-135m-instruct --batch 4 --seq 256
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
+shift || true
 cargo build --release -q -p workbench --no-default-features   # the CLI only
 [ -x .venv-ref/bin/python ] || scripts/make_reference_venv.sh
 out=$(mktemp)
 for r in $(seq "$rounds"); do
   for ckpt in "" "--gradient-checkpointing"; do
-    target/release/workbench bench train-step --steps 3 $ckpt | tee -a "$out"
-    OMP_NUM_THREADS=2 .venv-ref/bin/python bench/pytorch_peft_step.py --steps 3 --json $ckpt | tee -a "$out"
+    target/release/workbench bench train-step --steps 3 $ckpt "$@" | tee -a "$out"
+    OMP_NUM_THREADS=2 .venv-ref/bin/python bench/pytorch_peft_step.py --steps 3 --json $ckpt "$@" | tee -a "$out"
   done
 done
 python3 - "$out" <<'PY'
@@ -35,7 +38,8 @@ for k in sorted(groups):
     s = statistics.median(x["median_step_s"] for x in g)
     med[k] = s
     rss = statistics.median(x["peak_rss_bytes"] for x in g) / 2**30
-    print(f"| {k[0]} | {'on' if k[1] else 'off'} | {s:.3f} | {2048 / s:.0f} | {rss:.2f} | {len(g)} |")
+    tps = statistics.median(x["tokens_per_s"] for x in g)
+    print(f"| {k[0]} | {'on' if k[1] else 'off'} | {s:.3f} | {tps:.0f} | {rss:.2f} | {len(g)} |")
 for ck in (False, True):
     a, b = med.get(("workbench", ck)), med.get(("pytorch+peft", ck))
     if a and b:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (idempotently) the Python reference environment used by
-# scripts/reference_logits.py, scripts/peft_load_check.py and
-# bench/pytorch_peft_step.py: Hugging Face transformers + PEFT on CPU PyTorch.
+# scripts/reference_logits.py, scripts/peft_load_check.py, scripts/proof.py,
+# scripts/make_tiny_references.py and bench/pytorch_peft_step.py: Hugging Face
+# transformers + PEFT on CPU PyTorch, and the gguf package (llama.cpp's reader/writer).
 #
 # Usage: scripts/make_reference_venv.sh [--force]
 #   --force          delete and rebuild the venv
@@ -32,6 +33,7 @@ PINS=(
   "safetensors==0.8.0"
   "tokenizers==0.23.3"
   "psutil==7.2.2"
+  "gguf==0.19.0"
 )
 
 if [[ "${1:-}" == "--force" ]]; then
@@ -42,7 +44,7 @@ STAMP="$VENV/.reference-pins"
 WANT="torch==$TORCH_VERSION ${PINS[*]}"
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
   echo "reference venv up to date: $VENV"
-  "$VENV/bin/python" -c 'import torch, transformers, peft, safetensors, tokenizers, psutil; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "safetensors", safetensors.__version__, "tokenizers", tokenizers.__version__, "psutil", psutil.__version__)'
+  "$VENV/bin/python" -c 'import torch, transformers, peft, safetensors, tokenizers, psutil, gguf; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "safetensors", safetensors.__version__, "tokenizers", tokenizers.__version__, "psutil", psutil.__version__)'
   exit 0
 fi
 
@@ -60,7 +62,7 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 # Smoke test: import everything and run a tiny CPU matmul + autograd.
 "$VENV/bin/python" - <<'EOF'
-import torch, transformers, peft, safetensors, tokenizers, psutil
+import torch, transformers, peft, safetensors, tokenizers, psutil, gguf
 x = torch.randn(4, 4, requires_grad=True)
 (x @ x).sum().backward()
 assert x.grad is not None

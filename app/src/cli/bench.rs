@@ -37,8 +37,11 @@ enum What {
         #[arg(long, default_value_t = 120)]
         frames: usize,
     },
-    /// Forward + backward + AdamW on vocab 4096, hidden 512, 8 layers, LoRA r=16 on all linear layers, batch 8 x 256.
+    /// Forward + backward + AdamW on vocab 4096, hidden 512, 8 layers (or a real model), LoRA r=16 on all linear layers, batch 8 x 256.
     TrainStep {
+        /// A model directory to train instead of the random reference shape (e.g. models/smollm2-135m-instruct).
+        #[arg(long, value_name = "DIR")]
+        model: Option<std::path::PathBuf>,
         /// Measured steps (after one warm-up step).
         #[arg(long, default_value_t = 5)]
         steps: usize,
@@ -69,21 +72,28 @@ fn reference_config() -> ModelConfig {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     match args.what {
-        What::TrainStep { steps, gradient_checkpointing, batch, seq } => train_step(steps, gradient_checkpointing, batch, seq),
+        What::TrainStep { model, steps, gradient_checkpointing, batch, seq } => {
+            train_step(model.as_deref(), steps, gradient_checkpointing, batch, seq)
+        }
         #[cfg(feature = "gui")]
         What::GuiFrame { runs, points, frames } => super::bench_gui::gui_frame(runs, points, frames),
     }
 }
 
-fn train_step(steps: usize, gradient_checkpointing: bool, batch: usize, seq: usize) -> Result<()> {
+fn train_step(model_dir: Option<&std::path::Path>, steps: usize, gradient_checkpointing: bool, batch: usize, seq: usize) -> Result<()> {
     let device = Device::Cpu;
-    let mut model = Model::random(reference_config(), 0, DType::F32, &device)?;
+    let mut model = match model_dir {
+        Some(dir) => Model::load(dir, DType::F32, &device)?,
+        None => Model::random(reference_config(), 0, DType::F32, &device)?,
+    };
+    let vocab = model.config.vocab_size as u32;
     let targets = engine::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
     model.add_lora(&LoraSpec { rank: 16, alpha: 32.0, dropout: 0.0, targets }, 0)?;
     let trainable: usize = model.trainable().iter().map(|p| p.var.elem_count()).sum();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let examples =
-        (0..batch).map(|_| Encoded { ids: (0..=seq).map(|_| rng.random_range(0..4096)).collect(), trained: vec![true; seq + 1] }).collect();
+    let examples = (0..batch)
+        .map(|_| Encoded { ids: (0..=seq).map(|_| rng.random_range(0..vocab)).collect(), trained: vec![true; seq + 1] })
+        .collect();
     let ds = Dataset { examples, ..Default::default() };
     let b = ds.batch(&(0..batch).collect::<Vec<_>>(), &device)?;
     let hp = AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
@@ -102,6 +112,7 @@ fn train_step(steps: usize, gradient_checkpointing: bool, batch: usize, seq: usi
     let median = times[times.len() / 2];
     let line = serde_json::json!({
         "system": "workbench (candle)",
+        "model": model_dir.map(|d| d.display().to_string()).unwrap_or_else(|| "reference shape".into()),
         "trainable_params": trainable,
         "batch": batch,
         "seq": seq,

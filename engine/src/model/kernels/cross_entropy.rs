@@ -42,13 +42,7 @@ impl WeightedNll {
             .enumerate()
             .map(|(r, row)| {
                 let w = self.weights[r];
-                if w == 0.0 {
-                    return T::zero();
-                }
-                let max = row.iter().copied().fold(T::neg_infinity(), Float::max);
-                let sum = row.iter().fold(T::zero(), |acc, &z| acc + (z - max).kexp());
-                let lse = max + sum.ln();
-                (lse - row[self.targets[r] as usize]) * T::from(w).expect("weight fits")
+                if w == 0.0 { T::zero() } else { row_nll(row, self.targets[r] as usize) * T::from(w).expect("weight fits") }
             })
             .collect()
     }
@@ -60,20 +54,32 @@ impl WeightedNll {
             if w == 0.0 {
                 return;
             }
-            let scale = g[r] * T::from(w).expect("weight fits");
-            let max = row.iter().copied().fold(T::neg_infinity(), Float::max);
-            for (dst, &z) in o.iter_mut().zip(row) {
-                *dst = (z - max).kexp();
-            }
-            let factor = scale / o.iter().fold(T::zero(), |acc, &e| acc + e);
-            for dst in o.iter_mut() {
-                *dst *= factor;
-            }
-            let t = self.targets[r] as usize;
-            o[t] -= scale;
+            o.copy_from_slice(row);
+            row_grad_in_place(o, self.targets[r] as usize, g[r] * T::from(w).expect("weight fits"));
         });
         out
     }
+}
+
+/// `-log softmax(row)[target]`, the token's loss.
+pub(crate) fn row_nll<T: Real>(row: &[T], target: usize) -> T {
+    let max = row.iter().copied().fold(T::neg_infinity(), Float::max);
+    let sum = row.iter().fold(T::zero(), |acc, &z| acc + (z - max).kexp());
+    max + sum.ln() - row[target]
+}
+
+/// Replaces the logits `row` with the gradient of `factor * row_nll(row, target)`:
+/// `factor * (softmax(row) - onehot(target))`.
+pub(crate) fn row_grad_in_place<T: Real>(row: &mut [T], target: usize, factor: T) {
+    let max = row.iter().copied().fold(T::neg_infinity(), Float::max);
+    for z in row.iter_mut() {
+        *z = (*z - max).kexp();
+    }
+    let norm = factor / row.iter().fold(T::zero(), |acc, &e| acc + e);
+    for z in row.iter_mut() {
+        *z *= norm;
+    }
+    row[target] -= factor;
 }
 
 impl CustomOp1 for WeightedNll {

@@ -7,13 +7,13 @@
 //! only each layer's input and the backward recomputes the layer (same dropout
 //! masks): peak activation memory drops from all layers to one layer plus the
 //! saved inputs. On the CPU with only LoRA adapters trained the layers run
-//! as [`fused_layer`] (forward with a tape, backward written out), the
-//! same walk without candle's autograd; the head always uses candle's.
+//! as [`fused_layer`] (forward with a tape, backward written out) and the
+//! head as [`fused_head`], the same walk without candle's autograd.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, Var, backprop::GradStore};
 
-use super::{Model, Pass, fused_layer};
+use super::{Model, Pass, fused_head, fused_layer};
 use crate::data::Batch;
 use crate::model::kernels::Real;
 use crate::model::kernels::cross_entropy::weighted_nll_sum;
@@ -33,8 +33,8 @@ use crate::train::gradients::GradAccumulator;
 /// forward is recomputed (same dropout masks).
 ///
 /// On the CPU with only LoRA adapters trained, the layers run as
-/// [`fused_layer`] with their backward passes written out (the head still
-/// uses candle's autograd); elsewhere candle's autograd runs each layer
+/// [`fused_layer`] and the head as [`fused_head`], their backward passes
+/// written out; elsewhere candle's autograd runs each layer and the head
 /// ([`accumulate_composed`]).
 pub fn accumulate(model: &Model, batch: &Batch, pass: Pass, scale: f64, checkpointing: bool, acc: &mut GradAccumulator) -> Result<f64> {
     if fused_layer::applies(model) {
@@ -126,7 +126,6 @@ fn accumulate_fused<T: Real>(
     acc: &mut GradAccumulator,
 ) -> Result<f64> {
     let (b, t) = batch.inputs.dims2()?;
-    let shape = (b, t, model.config.hidden_size);
     let mut x: Vec<T> = model.embed(&batch.inputs)?.flatten_all()?.to_vec1()?;
     let mut inputs = Vec::with_capacity(model.num_layers());
     let mut tapes = Vec::new();
@@ -137,8 +136,7 @@ fn accumulate_fused<T: Real>(
         }
         inputs.push(std::mem::replace(&mut x, out));
     }
-    let (sum, grad) = head(model, batch, Tensor::from_vec(x, shape, model.device())?, scale, acc)?;
-    let mut grad: Vec<T> = grad.flatten_all()?.to_vec1()?;
+    let (sum, mut grad) = fused_head::loss_and_grad(model, &x, batch, scale)?;
     for (i, input) in inputs.iter().enumerate().rev() {
         let tape = match tapes.pop() {
             Some(tape) => tape,

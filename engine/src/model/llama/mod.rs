@@ -7,10 +7,12 @@
 //! (`model.layers.N.self_attn.q_proj.lora_A.weight`).
 //!
 //! - [`fused_layer`]: one decoder layer for CPU LoRA training, backward written out.
+//! - [`fused_head`]: the final norm, output projection and loss, the same way, in row blocks.
 //! - [`backprop`]: loss and gradients of a micro-batch, layer by layer.
 //! - [`memory`]: the activation memory a layer keeps per token.
 
 pub mod backprop;
+pub(crate) mod fused_head;
 pub(crate) mod fused_layer;
 pub(crate) mod memory;
 
