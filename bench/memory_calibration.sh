@@ -6,22 +6,24 @@
 # max_seq_len is 64 so that nearly every conversation is cut to exactly that
 # length and batches are as long as the estimate assumes.
 #
-# Usage: bench/memory_calibration.sh
+# Usage: bench/memory_calibration.sh [CONFIG [BATCHES]]
+#   default: sample_data/configs/story-a-sample.toml "4 8 16 32"
+#   SmolLM2: bench/memory_calibration.sh sample_data/configs/smollm2-helpdesk.toml "2 4 8"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p workbench --no-default-features   # the CLI only
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-base=sample_data/configs/story-a-sample.toml
+base="${1:-sample_data/configs/story-a-sample.toml}"
+batches="${2:-4 8 16 32}"
 echo "| batch | seq | checkpointing | estimated | measured peak | error |"
 echo "|---|---|---|---|---|---|"
 for ckpt in false true; do
-  for batch in 4 8 16 32; do
+  for batch in $batches; do
     cfg="$tmp/b$batch-$ckpt.toml"
     sed -e "s/^batch_size = .*/batch_size = $batch/" \
         -e "s/^gradient_checkpointing = .*/gradient_checkpointing = $ckpt/" \
-        -e "s#^path = \"../model\"#path = \"$PWD/sample_data/model\"#" \
-        -e "s#\"../data/#\"$PWD/sample_data/data/#" \
+        -e "s#\"\.\./#\"$PWD/$(dirname "$base")/../#" \
         -e "s#^runs_dir = .*#runs_dir = \"$tmp/runs\"#" \
         -e "s/^max_seq_len = .*/max_seq_len = 64/" "$base" > "$cfg"
     est=$(target/release/workbench estimate --config "$cfg" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_bytes"])')

@@ -11,12 +11,15 @@ use serde::Serialize;
 
 use crate::config::{TrainConfig, TrainMode};
 use crate::model::ModelConfig;
-use crate::model::llama::memory::layer_floats_per_token;
+use crate::model::llama::memory::{head_floats, layer_floats_per_token};
 
 /// Bytes per f32 value.
 const F32: u64 = 4;
-/// Fixed overhead of the process (runtime, tokenizer, data, allocator slack).
+/// Fixed overhead of the process (runtime, data, allocator slack).
 const PROCESS_OVERHEAD: u64 = 34 << 20;
+/// Overhead per vocabulary entry: the tokenizer's vocabulary and merge tables
+/// (measured: 60 MiB more than the sample model's for SmolLM2's 49,152 tokens).
+const PER_VOCAB_ENTRY: u64 = 1280;
 /// Measured activation memory over the counted tensors (with the fused CPU
 /// kernels the autograd keeps about what is counted below).
 /// Calibrated with `bench/memory_calibration.sh` (docs/BENCHMARKS.md).
@@ -33,9 +36,9 @@ pub struct Estimate {
     pub trainable: u64,
     /// Model weights.
     pub weights_bytes: u64,
-    /// Gradients: trainable parameters, plus the frozen weights' gradients
-    /// that the autograd computes transiently (one layer at a time with
-    /// gradient checkpointing).
+    /// Gradients: trainable parameters, plus (off the CPU, or in full
+    /// fine-tuning) the frozen weights' gradients that the autograd computes
+    /// transiently (one layer at a time with gradient checkpointing).
     pub gradients_bytes: u64,
     /// AdamW moments (two per trainable parameter).
     pub optimizer_bytes: u64,
@@ -114,13 +117,17 @@ fn estimate_only(cfg: &TrainConfig, m: &ModelConfig) -> Estimate {
     let tokens = (cfg.training.batch_size * seq) as u64;
     let layers = m.num_hidden_layers as u64;
     let per_layer = layer_floats_per_token(m, cfg, seq) * tokens * F32;
-    let head = (4 * m.hidden_size as u64 + 4 * m.vocab_size as u64) * tokens * F32;
+    let head = head_floats(m, cfg, tokens) * F32;
     let activations = ((per_layer * layers + head) as f64 * ACTIVATION_SCALE) as u64;
     let checkpointed = (((m.hidden_size as u64 * tokens * F32) * (layers + 2) + per_layer + head) as f64 * CHECKPOINTED_SCALE) as u64;
     let frozen_grads = params - trainable;
     let largest_layer_weights = (m.num_parameters() as u64 - 2 * (m.vocab_size * m.hidden_size) as u64) / layers.max(1);
     let head_weights = (m.vocab_size * m.hidden_size) as u64;
-    let gradients = if cfg.training.gradient_checkpointing {
+    // On the CPU a LoRA fine-tune never computes the frozen weights' gradients (the fused layers and head).
+    let fused_cpu = cfg.model.device == "cpu" && cfg.training.mode == TrainMode::Lora;
+    let gradients = if fused_cpu {
+        trainable * F32
+    } else if cfg.training.gradient_checkpointing {
         trainable * F32 + (largest_layer_weights + head_weights).min(frozen_grads) * F32
     } else {
         params * F32
@@ -136,7 +143,7 @@ fn estimate_only(cfg: &TrainConfig, m: &ModelConfig) -> Estimate {
         optimizer_bytes: optimizer,
         activations_bytes: activations,
         activations_checkpointed_bytes: checkpointed,
-        total_bytes: weights + gradients + optimizer + act + PROCESS_OVERHEAD,
+        total_bytes: weights + gradients + optimizer + act + PROCESS_OVERHEAD + PER_VOCAB_ENTRY * m.vocab_size as u64,
         rule_of_thumb_full_bytes: 24 * params,
         budget_bytes: None,
         fits: true,

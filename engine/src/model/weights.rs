@@ -9,18 +9,72 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
 
-/// Reads every tensor of a safetensors file, converted to `dtype`.
+/// Reads every tensor of a safetensors file, converted to `dtype`, one
+/// tensor at a time: the peak is the converted weights plus the largest
+/// tensor's bytes, not twice the file (reading the whole file first would
+/// double a 7B model's 29 GB).
 pub fn load_file(path: &Path, dtype: DType, device: &Device) -> Result<HashMap<String, Tensor>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let tensors = candle_core::safetensors::load_buffer(&bytes, device)
-        .map_err(|e| Error::model(path, format!("not a valid safetensors file ({e}); re-download or re-export the weights")))?;
-    tensors
-        .into_iter()
-        .map(|(name, t)| {
-            let t = t.to_dtype(dtype).map_err(|e| Error::model(path, format!("tensor {name}: {e}")))?;
-            Ok((name, t))
-        })
-        .collect()
+    use std::io::{Read, Seek, SeekFrom};
+    let bad = |m: String| Error::model(path, format!("not a valid safetensors file ({m}); re-download or re-export the weights"));
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|e| bad(format!("no header: {e}")))?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > 100 << 20 || 8 + header_len > file_len {
+        return Err(bad(format!("a header of {header_len} bytes in a file of {file_len}")));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header).map_err(|e| bad(format!("truncated header: {e}")))?;
+    let header: HashMap<String, serde_json::Value> = serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+    let data_start = 8 + header_len;
+    let mut out = HashMap::with_capacity(header.len());
+    for (name, info) in header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let entry: TensorEntry = serde_json::from_value(info).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        let stored =
+            stored_dtype(&entry.dtype).ok_or_else(|| bad(format!("tensor {name} has dtype {}, which is not read", entry.dtype)))?;
+        let (start, end) = entry.data_offsets;
+        let bytes = entry.shape.iter().product::<usize>() * stored.size_in_bytes();
+        if end < start || end - start != bytes || data_start + end as u64 > file_len {
+            return Err(bad(format!(
+                "tensor {name}: offsets {start}..{end} do not hold {:?} {} (file of {file_len} bytes)",
+                entry.shape, entry.dtype
+            )));
+        }
+        let mut buf = vec![0u8; bytes];
+        file.seek(SeekFrom::Start(data_start + start as u64)).map_err(|e| Error::io(path, e))?;
+        file.read_exact(&mut buf).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        let t = Tensor::from_raw_buffer(&buf, stored, &entry.shape, device)
+            .and_then(|t| t.to_dtype(dtype))
+            .map_err(|e| Error::model(path, format!("tensor {name}: {e}")))?;
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+/// One entry of a safetensors header.
+#[derive(serde::Deserialize)]
+struct TensorEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: (usize, usize),
+}
+
+/// The candle dtype of a safetensors dtype name.
+fn stored_dtype(name: &str) -> Option<DType> {
+    Some(match name {
+        "F32" => DType::F32,
+        "F16" => DType::F16,
+        "BF16" => DType::BF16,
+        "F64" => DType::F64,
+        "I64" => DType::I64,
+        "U32" => DType::U32,
+        "U8" => DType::U8,
+        _ => return None,
+    })
 }
 
 /// Loads the weights of a model directory, single-file or sharded.
@@ -82,4 +136,25 @@ pub fn save_model_dir(model: &mut crate::model::Model, tokenizer_from: &Path, di
         meta.insert("format".to_string(), "pt".to_string());
         save_file(&tmp.join("model.safetensors"), &tensors, Some(meta))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_back_what_it_saved_and_names_a_truncated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let a = Tensor::arange(0f32, 12.0, &Device::Cpu).unwrap().reshape((3, 4)).unwrap();
+        let b = Tensor::new(&[1.5f32, -2.0], &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap();
+        save_file(&path, &HashMap::from([("a".to_string(), a.clone()), ("b".to_string(), b)]), None).unwrap();
+        let back = load_file(&path, DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(back["a"].to_vec2::<f32>().unwrap(), a.to_vec2::<f32>().unwrap());
+        assert_eq!(back["b"].to_vec1::<f32>().unwrap(), vec![1.5, -2.0]);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+        let err = load_file(&path, DType::F32, &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("w.safetensors") && err.contains("not a valid safetensors file"), "{err}");
+    }
 }

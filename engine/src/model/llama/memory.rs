@@ -1,5 +1,5 @@
 //! The activation memory one decoder layer keeps per token while training,
-//! for the memory estimate (`crate::estimate`).
+//! and what the head needs, for the memory estimate (`crate::estimate`).
 
 use crate::config::{TrainConfig, TrainMode};
 use crate::model::ModelConfig;
@@ -39,4 +39,17 @@ pub(crate) fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: us
         })
         .sum();
     norms + projections + rope + repeat + attention + adapters
+}
+
+/// Values the head (final norm, output projection, loss) holds at its peak
+/// for `tokens` tokens (f32 count). On the CPU with LoRA ([`super::fused_head`]):
+/// the normalised input and its gradient, and one block of logits. Elsewhere
+/// candle's autograd keeps the logits, their log-softmax and gradients.
+pub(crate) fn head_floats(m: &ModelConfig, cfg: &TrainConfig, tokens: u64) -> u64 {
+    let (h, v) = (m.hidden_size as u64, m.vocab_size as u64);
+    if cfg.model.device == "cpu" && cfg.training.mode == TrainMode::Lora {
+        let block = (super::fused_head::block_rows(m.vocab_size) as u64).min(tokens);
+        return 3 * h * tokens + block * (v + h);
+    }
+    (4 * h + 4 * v) * tokens
 }
