@@ -268,3 +268,28 @@ fn model_import_converts_a_gguf_file_into_a_loadable_model_directory() {
         workbench(&["model", "import", dir.path().join("nope.gguf").to_str().unwrap(), "--out", dir.path().join("x").to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("nope.gguf"), "{}", text(&o));
 }
+
+#[test]
+fn generate_streams_an_answer_and_reports_its_speed() {
+    let model = sample_dir().join("model");
+    let m = model.to_str().unwrap();
+    let out = workbench(&["generate", "--model", m, "--prompt", "How many vacation days do I get?", "--max-new-tokens", "16"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.trim().is_empty(), "no answer: {stderr}");
+    assert!(stderr.contains("tokens/s") && stderr.contains("finish:"), "{stderr}");
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let out =
+            workbench(&[&["generate", "--model", m, "--prompt", "Reset my password", "--max-new-tokens", "8", "--json"], extra].concat());
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let greedy = json(&[]);
+    assert_eq!(greedy["tokens"], json(&[])["tokens"], "greedy decoding must repeat");
+    assert!(greedy["tokens"].as_array().unwrap().len() <= 8);
+    assert!(["stop", "length"].contains(&greedy["finish_reason"].as_str().unwrap()));
+    let sampled = json(&["--temperature", "1.2", "--seed", "5"]);
+    assert_eq!(sampled["tokens"], json(&["--temperature", "1.2", "--seed", "5"])["tokens"], "a seed must repeat");
+    let out = workbench(&["generate", "--model", m, "--prompt", "x", "--top-p", "1.5"]);
+    assert!(!out.status.success() && text(&out).contains("top_p"), "{}", text(&out));
+}

@@ -1,5 +1,5 @@
 //! The engine's one API for the window and the CLI: every piece of work
-//! (train, resume, evaluate, analyse data; generation joins them later) is a
+//! (train, resume, evaluate, analyse data, merge, generate) is a
 //! [`Job`] started on an [`Engine`], which gives it an id and its own thread.
 //! Its [`EngineEvent`]s carry that id; several jobs run at once and each can be
 //! cancelled (a training job also paused). All jobs share rayon's one thread
@@ -21,6 +21,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use crate::config::TrainConfig;
 use crate::data::report::{DataReport, DataRequest};
 use crate::eval::{EvalRequest, EvalRow};
+use crate::generate::{GenerateRequest, Generation, Loaded};
 use crate::train::{Control, Event, Signal};
 
 /// A job's number, unique within one [`Engine`].
@@ -47,6 +48,8 @@ pub enum Job {
     /// Fold the adapter of the run in this directory into its base model,
     /// written to the run's `merged/` folder.
     Merge(PathBuf),
+    /// Generate with a loaded model (shared: a chat keeps it between answers).
+    Generate(Arc<Loaded>, Box<GenerateRequest>),
 }
 
 /// What kind of work a job does.
@@ -60,6 +63,8 @@ pub enum JobKind {
     AnalyzeData,
     /// Merging an adapter into its base model.
     Merge,
+    /// Generating an answer.
+    Generate,
 }
 
 impl Job {
@@ -70,6 +75,7 @@ impl Job {
             Job::Evaluate(_) => JobKind::Evaluate,
             Job::AnalyzeData(_) => JobKind::AnalyzeData,
             Job::Merge(_) => JobKind::Merge,
+            Job::Generate(..) => JobKind::Generate,
         }
     }
 }
@@ -87,6 +93,10 @@ pub enum JobEvent {
     Analyzed(Box<DataReport>),
     /// The merged model directory was written here.
     Merged(PathBuf),
+    /// The next piece of a generated answer (whole characters).
+    Text(String),
+    /// The generation finished (also when cancelled: `finish_reason` says so).
+    Generated(Box<Generation>),
     /// The job stopped with this error (a training run also reports it as `Train(Event::Error)`).
     Failed(String),
     /// The job was cancelled before it finished (evaluation, data analysis).
@@ -305,6 +315,13 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
         Job::Merge(run_dir) => {
             ctx.send(match merge_run(&run_dir) {
                 Ok(out) => JobEvent::Merged(out),
+                Err(e) => JobEvent::Failed(e.to_string()),
+            });
+        }
+        Job::Generate(loaded, req) => {
+            let result = loaded.generate(&req, &ctx.cancel, |text| ctx.send(JobEvent::Text(text.to_string())));
+            ctx.send(match result {
+                Ok(g) => JobEvent::Generated(Box::new(g)),
                 Err(e) => JobEvent::Failed(e.to_string()),
             });
         }

@@ -1,9 +1,10 @@
 //! LoRA Workbench engine: everything except the user interface.
 //!
-//! The engine loads a Hugging Face Llama/Mistral-family model directory, renders
-//! chat conversations with the model's chat template, fine-tunes LoRA adapters
-//! (or all weights) with real gradients, writes every run to a crash-safe run
-//! directory, evaluates perplexity and estimates memory before launch. The GUI
+//! The engine loads a Hugging Face Llama/Mistral/Qwen2-family model directory
+//! (or imports a GGUF file), renders chat conversations with the model's chat
+//! template, fine-tunes LoRA adapters (or all weights) with real gradients,
+//! writes every run to a crash-safe run directory, evaluates perplexity,
+//! generates answers, and estimates memory before launch. The GUI
 //! and the CLI drive it through [`jobs::Engine`] (every command a job with an
 //! id and events) and start runs through a [`backend::Backend`].
 //!
@@ -19,6 +20,7 @@ pub mod device;
 pub mod error;
 pub mod estimate;
 pub mod eval;
+pub mod generate;
 pub mod jobs;
 pub mod model;
 pub mod runs;

@@ -1,5 +1,5 @@
 //! The engine's job system as the GUI and CLI use it: start a run, watch its
-//! events, pause, unpause, cancel; evaluate and analyse data while it trains;
+//! events, pause, unpause, cancel; evaluate, analyse data and generate while it trains;
 //! cancel an evaluation; a second training job is refused.
 
 mod common;
@@ -58,12 +58,19 @@ fn pause_unpause_cancel_and_evaluate_while_training() {
     let eval_job = engine.start(Job::Evaluate(Box::new(eval))).unwrap();
     let data_job = engine.start(Job::AnalyzeData(Box::new(DataRequest::for_config(&cfg, cfg.data.train_file.clone())))).unwrap();
     assert_ne!(eval_job, data_job);
-    let (mut rows, mut report, mut steps_meanwhile) = (None, None, 0);
-    while rows.is_none() || report.is_none() {
+    // So does generation, with the run's adapter (applied unmerged).
+    let loaded = std::sync::Arc::new(engine::generate::Loaded::load(&model, Some(&run_dir.join("adapter")), "model").unwrap());
+    let user = engine::data::conversation::Message { role: engine::data::conversation::Role::User, content: "How many PTO days?".into() };
+    let request = loaded.chat_request(&[user], 8, Default::default(), Vec::new()).unwrap();
+    let gen_job = engine.start(Job::Generate(loaded, Box::new(request))).unwrap();
+    let (mut rows, mut report, mut generated, mut streamed, mut steps_meanwhile) = (None, None, None, String::new(), 0);
+    while rows.is_none() || report.is_none() || generated.is_none() {
         let ev = next(&engine);
         match ev.event {
             JobEvent::Evaluated(r) if ev.job == eval_job => rows = Some(r),
             JobEvent::Analyzed(r) if ev.job == data_job => report = Some(r),
+            JobEvent::Text(t) if ev.job == gen_job => streamed.push_str(&t),
+            JobEvent::Generated(g) if ev.job == gen_job => generated = Some(g),
             JobEvent::Train(Event::Progress { .. }) if ev.job == train => steps_meanwhile += 1,
             JobEvent::Failed(e) => panic!("{} failed: {e}", ev.job),
             _ => {}
@@ -74,6 +81,9 @@ fn pause_unpause_cancel_and_evaluate_while_training() {
     assert_eq!(rows[0].name, "base");
     assert!(rows.iter().all(|r| r.perplexity.is_finite() && r.tokens > 0));
     assert_eq!(report.unwrap().records, 48);
+    let generated = generated.unwrap();
+    assert!(!generated.tokens.is_empty() && generated.prompt_tokens > 0);
+    assert_eq!(streamed, generated.text, "the streamed pieces make the answer");
     assert!(steps_meanwhile > 0, "the run kept training while the other jobs ran");
     assert_eq!(engine::eval::saved::load(&run_dir).unwrap().len(), 1, "the table is kept with the run");
 

@@ -8,6 +8,7 @@ mod demo;
 mod estimate;
 pub mod eval;
 mod export;
+mod generate;
 mod merge;
 mod model;
 mod progress;
@@ -46,6 +47,8 @@ enum Command {
     Eval(eval::Args),
     /// Fold a run's LoRA adapter into its base model: a full model directory.
     Merge(merge::Args),
+    /// Generate an answer with a model or a fine-tune (adapter applied), streamed.
+    Generate(generate::Args),
     /// Export a model (or a run's merged fine-tune) for other tools: `export gguf`.
     Export(export::Args),
     /// Estimate memory for a config before launch, with advice when it will not fit.
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Estimate(a) => estimate::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Export(a) => export::run(a),
+        Command::Generate(a) => generate::run(a),
         Command::Data(a) => data::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Model(a) => model::run(a),

@@ -1,5 +1,5 @@
 //! Chat: how conversations become model input, shared by training (with the
-//! loss mask) and, next, by generation (the prompt up to the assistant's turn).
+//! loss mask) and generation (the prompt up to the assistant's turn).
 //!
 //! - [`template`]: the chat template (the model's Jinja one or the built-in
 //!   Mistral one), its trained segments, tokenisation with the loss mask.
@@ -14,6 +14,7 @@ use tokenizers::Tokenizer;
 
 use crate::config::TrainOn;
 use crate::data::Record;
+use crate::data::conversation::Message;
 use crate::error::Result;
 use crate::model::ModelConfig;
 use template::{ChatTemplate, Encoded, Segment};
@@ -44,5 +45,11 @@ impl ChatFormat {
     /// The record's token ids and loss mask.
     pub fn encode(&self, record: &Record, train_on: TrainOn) -> Result<Encoded> {
         template::encode(&self.tokenizer, &self.template, record, train_on)
+    }
+
+    /// The token ids of a generation prompt: `messages` (ending with the
+    /// user's) followed by the assistant's opening, as the template renders it.
+    pub fn encode_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        template::encode_prompt(&self.tokenizer, &self.template, messages)
     }
 }

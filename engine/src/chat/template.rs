@@ -231,10 +231,34 @@ pub fn render_segments(segments: &[Segment]) -> String {
     segments.iter().map(|s| s.text.as_str()).collect()
 }
 
+/// The segments of a generation prompt: `messages`, which end with the
+/// user's, then the assistant's opening (Jinja's `add_generation_prompt`; the
+/// Mistral template's `[/INST]`).
+pub fn prompt_segments(template: &ChatTemplate, messages: &[Message]) -> Result<Vec<Segment>> {
+    match messages.last() {
+        Some(m) if m.role == Role::User => {}
+        _ => return Err(Error::Other("a generation prompt must end with a user message".into())),
+    }
+    Ok(match template {
+        ChatTemplate::Mistral => mistral_segments(messages),
+        ChatTemplate::Jinja(j) => vec![Segment::text(j.render(messages, true).map_err(Error::Other)?, false)],
+    })
+}
+
+/// The token ids of a generation prompt ([`prompt_segments`]).
+pub fn encode_prompt(tok: &Tokenizer, template: &ChatTemplate, messages: &[Message]) -> Result<Vec<u32>> {
+    tokenize_segments(tok, &prompt_segments(template, messages)?).map(|e| e.ids)
+}
+
 /// Tokenises a record with `template`; special-token segments become their ids.
 pub fn encode(tok: &Tokenizer, template: &ChatTemplate, record: &Record, train_on: TrainOn) -> Result<Encoded> {
+    tokenize_segments(tok, &template.segments(record, train_on)?)
+}
+
+/// Token ids of segments, each marked trained or not.
+fn tokenize_segments(tok: &Tokenizer, segments: &[Segment]) -> Result<Encoded> {
     let mut enc = Encoded { ids: Vec::new(), trained: Vec::new() };
-    for seg in template.segments(record, train_on)? {
+    for seg in segments {
         let ids = if seg.special {
             vec![crate::model::tokenizer::special_id(tok, &seg.text)?]
         } else {

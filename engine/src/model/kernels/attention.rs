@@ -84,6 +84,38 @@ pub(crate) fn composed(q: &Tensor, k: &Tensor, v: &Tensor, heads: Heads, scale: 
     probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, width))
 }
 
+/// Attention of `q [b, tq, heads.q * d]`, the queries of positions
+/// `offset..offset + tq`, over `k, v [b, offset + tq, heads.kv * d]`, every
+/// position so far (generation with a key/value cache): causal, and within
+/// `window` when set. Candle's ops, on any device.
+pub fn attend_cached(q: &Tensor, k: &Tensor, v: &Tensor, heads: Heads, scale: f64, window: Option<usize>) -> Result<Tensor> {
+    let (b, tq, width) = q.dims3()?;
+    let tk = k.dim(1)?;
+    if tk < tq || k.dims() != v.dims() {
+        candle_core::bail!("{OP}: {tq} queries over {tk} cached keys");
+    }
+    let offset = tk - tq;
+    let d = width / heads.q;
+    let split = |x: &Tensor, t: usize, n: usize| x.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous();
+    let q = (split(q, tq, heads.q)? * scale)?;
+    let rep = heads.q / heads.kv;
+    let (k, v) = (repeat_kv(split(k, tk, heads.kv)?, rep)?, repeat_kv(split(v, tk, heads.kv)?, rep)?);
+    let scores = q.matmul(&k.t()?)?;
+    let needs_mask = tq > 1 || window.is_some_and(|w| w < tk);
+    let scores = if needs_mask {
+        let mask: Vec<f32> = (0..tq)
+            .flat_map(|i| {
+                let pos = offset + i;
+                (0..tk).map(move |j| if j <= pos && window.is_none_or(|w| pos - j < w) { 0.0 } else { f32::NEG_INFINITY })
+            })
+            .collect();
+        scores.broadcast_add(&Tensor::from_vec(mask, (tq, tk), q.device())?.to_dtype(q.dtype())?)?
+    } else {
+        scores
+    };
+    candle_nn::ops::softmax(&scores, D::Minus1)?.matmul(&v)?.transpose(1, 2)?.reshape((b, tq, width))
+}
+
 /// Repeats each key/value head `n` times for grouped-query attention.
 fn repeat_kv(x: Tensor, n: usize) -> Result<Tensor> {
     if n == 1 {

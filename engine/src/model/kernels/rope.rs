@@ -71,11 +71,20 @@ impl Rope {
 
     /// [`Rope::apply`] with candle's ops.
     pub(crate) fn composed(&self, x: &Tensor) -> Result<Tensor> {
+        self.apply_from(x, 0)
+    }
+
+    /// Rotates `x [batch, seq, heads * head_dim]` for positions
+    /// `offset..offset + seq` (generation with a key/value cache), with candle's ops.
+    pub fn apply_from(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
         let (b, t, width) = x.dims3()?;
         let d = self.head_dim;
+        if offset + t > self.cos.dim(0)? {
+            candle_core::bail!("{OP}: position {} is beyond max_position_embeddings ({})", offset + t, self.cos.dim(0)?);
+        }
         let x = x.reshape((b, t, width / d, d))?;
-        let cos = self.cos.narrow(0, 0, t)?.reshape((t, 1, d))?;
-        let sin = self.sin.narrow(0, 0, t)?.reshape((t, 1, d))?;
+        let cos = self.cos.narrow(0, offset, t)?.reshape((t, 1, d))?;
+        let sin = self.sin.narrow(0, offset, t)?.reshape((t, 1, d))?;
         let x1 = x.narrow(D::Minus1, 0, d / 2)?;
         let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
         let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;

@@ -8,12 +8,14 @@
 //!
 //! - [`fused_layer`]: one decoder layer for CPU LoRA training, backward written out.
 //! - [`fused_head`]: the final norm, output projection and loss, the same way, in row blocks.
+//! - [`kv_cache`]: the forward pass of generation, one new token at a time over cached keys and values.
 //! - [`backprop`]: loss and gradients of a micro-batch, layer by layer.
 //! - [`memory`]: the activation memory a layer keeps per token.
 
 pub mod backprop;
 pub(crate) mod fused_head;
 pub(crate) mod fused_layer;
+pub mod kv_cache;
 pub(crate) mod memory;
 
 use std::collections::HashMap;
@@ -393,12 +395,17 @@ impl Model {
         let v = a.v_proj.forward(&hs, mv.as_ref())?;
         let ctx = attention(&q, &k, &v, Heads::of(cfg), cfg.attention_scale(), mask, cfg.attention_window())?;
         let x = (x + a.o_proj.forward(&ctx, mo.as_ref())?)?;
+        self.mlp_residual(layer, &x, [mg.as_ref(), mu.as_ref(), md.as_ref()])
+    }
 
+    /// The second half of a layer: `x + down(swiglu(gate(norm(x)), up(norm(x))))`,
+    /// with the gate, up and down adapters' dropout `masks`.
+    fn mlp_residual(&self, layer: &Layer, x: &Tensor, masks: [Option<&DropoutMask>; 3]) -> CResult<Tensor> {
         let m = &layer.mlp;
-        let hs = rms_norm(&x, &layer.post_attention_layernorm, cfg.rms_norm_eps)?;
-        let gate = m.gate_proj.forward(&hs, mg.as_ref())?;
-        let up = m.up_proj.forward(&hs, mu.as_ref())?;
-        x + m.down_proj.forward(&swiglu(&gate, &up)?, md.as_ref())?
+        let hs = rms_norm(x, &layer.post_attention_layernorm, self.config.rms_norm_eps)?;
+        let gate = m.gate_proj.forward(&hs, masks[0])?;
+        let up = m.up_proj.forward(&hs, masks[1])?;
+        x + m.down_proj.forward(&swiglu(&gate, &up)?, masks[2])?
     }
 
     /// Final norm and output projection: `[batch, seq, hidden]` -> logits `[batch * seq, vocab]`.
