@@ -139,6 +139,23 @@ def main() -> int:
     diff = worst(ours_base, theirs_base)
     check("logits equal transformers on the GGUF (tolerance 1e-3)", diff < 1e-3, f"max |difference| {diff:.2e} over {sum(map(len, prompts))} positions")
 
+    # 3b. Greedy generation: the workbench's tokens equal transformers' generate (do_sample=False).
+    questions = ["How do I reset my VPN password?", "My laptop will not connect to the office Wi-Fi. What should I try?",
+                 "How many vacation days do new employees get?"]
+    same = 0
+    for q in questions:
+        out = subprocess.run([WORKBENCH, "generate", "--model", MODEL, "--prompt", q, "--max-new-tokens", "32", "--json"],
+                             check=True, capture_output=True, text=True)
+        ours_tokens = json.loads(out.stdout)["tokens"]
+        ids = ref_tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+        with torch.no_grad():
+            gen = base_ref.generate(torch.tensor([ids]), max_new_tokens=32, do_sample=False)[0][len(ids):].tolist()
+        eos = base_ref.generation_config.eos_token_id
+        eos = set(eos if isinstance(eos, list) else [eos])
+        gen = gen[:next((i for i, t in enumerate(gen) if t in eos), len(gen))]
+        same += ours_tokens == gen
+    check("greedy generation equals transformers' generate", same == len(questions), f"{same} of {len(questions)} prompts, 32 new tokens each")
+
     # 4. The run's adapter: in PEFT, and merged (in transformers).
     adapter = os.path.join(args.run, "adapter")
     ours_tuned = engine_logits(os.path.join(work, "logits-tuned"), MODEL, prompts, adapter=adapter)

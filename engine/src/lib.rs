@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod model;
 pub mod runs;
 pub mod sample_build;
+pub mod serve;
 pub mod train;
 
 pub use error::{Error, Result};

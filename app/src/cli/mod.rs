@@ -13,6 +13,7 @@ mod merge;
 mod model;
 mod progress;
 mod sample;
+mod serve;
 mod train;
 
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ enum Command {
     Merge(merge::Args),
     /// Generate an answer with a model or a fine-tune (adapter applied), streamed.
     Generate(generate::Args),
+    /// Serve models over an OpenAI-compatible API (base and LoRA adapters by name), like vLLM.
+    Serve(serve::Args),
     /// Export a model (or a run's merged fine-tune) for other tools: `export gguf`.
     Export(export::Args),
     /// Estimate memory for a config before launch, with advice when it will not fit.
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merge(a) => merge::run(a),
         Command::Export(a) => export::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Data(a) => data::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Model(a) => model::run(a),

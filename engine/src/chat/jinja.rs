@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::data::conversation::Message;
 
 /// A compiled chat template with the special tokens it refers to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct JinjaTemplate {
     env: Environment<'static>,
     /// Where the template came from (for messages).

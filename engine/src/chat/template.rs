@@ -64,7 +64,7 @@ impl Segment {
 }
 
 /// How conversations are rendered for a model.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ChatTemplate {
     /// The built-in Mistral template.
     Mistral,

@@ -98,6 +98,16 @@ impl Loaded {
         Ok(Self { model, chat, stop_token_ids })
     }
 
+    /// The same base model with the adapter in `adapter` attached: the base
+    /// weights are shared, not copied (a clone of a model shares its tensors),
+    /// so a server holds one base and any number of adapters.
+    pub fn with_adapter(&self, adapter: &Path) -> Result<Self> {
+        let mut model = self.model.clone();
+        crate::adapter::load_into(&mut model, adapter)?;
+        let chat = ChatFormat { tokenizer: self.chat.tokenizer.clone(), template: self.chat.template.clone() };
+        Ok(Self { model, chat, stop_token_ids: self.stop_token_ids.clone() })
+    }
+
     /// A request for the answer to `messages` (ending with the user's),
     /// stopping at the model's end-of-turn tokens.
     pub fn chat_request(

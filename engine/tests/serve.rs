@@ -1,0 +1,193 @@
+//! `workbench serve`'s engine through a real HTTP client over 127.0.0.1: the
+//! OpenAI endpoints streamed and not, every kind of bad request, the API
+//! key, 16 concurrent clients, and a client that goes away mid-stream.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::generate::Loaded;
+use engine::serve::{ServeOptions, ServedModel, ServerHandle, start};
+use serde_json::{Value, json};
+
+/// The sample model as "base", and the same model with a fresh adapter as "tuned".
+fn server(api_key: Option<&str>) -> ServerHandle {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data/model");
+    let base = Arc::new(Loaded::load(&dir, None, "model").unwrap());
+    let adapter_dir = tempfile::tempdir().unwrap().keep();
+    let mut with_lora = base.model.clone();
+    let targets = engine::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
+    let spec = engine::model::LoraSpec { rank: 4, alpha: 8.0, dropout: 0.0, targets };
+    with_lora.add_lora(&spec, 3).unwrap();
+    for p in with_lora.trainable() {
+        p.var.set(&p.var.as_tensor().randn_like(0.0, 0.5).unwrap()).unwrap();
+    }
+    engine::adapter::save(&with_lora, &spec, &dir, &adapter_dir).unwrap();
+    let tuned = Arc::new(base.with_adapter(&adapter_dir).unwrap());
+    let models = vec![
+        ServedModel { name: "base".into(), loaded: base, parent: None },
+        ServedModel { name: "tuned".into(), loaded: tuned, parent: Some("base".into()) },
+    ];
+    start(ServeOptions { host: "127.0.0.1".into(), port: 0, api_key: api_key.map(String::from), models }).unwrap()
+}
+
+fn url(s: &ServerHandle, path: &str) -> String {
+    format!("http://{}{path}", s.addr)
+}
+
+/// POSTs `body` (raw text), returning the status and the JSON answer.
+fn post(s: &ServerHandle, path: &str, body: &str, key: Option<&str>) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut req = agent.post(&url(s, path)).header("Content-Type", "application/json");
+    if let Some(k) = key {
+        req = req.header("Authorization", &format!("Bearer {k}"));
+    }
+    let mut resp = req.send(body).unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+}
+
+fn chat_body(model: &str, extra: Value) -> String {
+    let mut body = json!({"model": model, "messages": [{"role": "user", "content": "How many vacation days do I get?"}], "max_tokens": 12, "temperature": 0});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    body.to_string()
+}
+
+/// The `data:` payloads of a server-sent-event stream.
+fn sse(s: &ServerHandle, body: &str) -> Vec<String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let resp = agent.post(&url(s, "/v1/chat/completions")).header("Content-Type", "application/json").send(body).unwrap();
+    let reader = BufReader::new(resp.into_body().into_reader());
+    reader.lines().map(|l| l.unwrap()).filter_map(|l| l.strip_prefix("data: ").map(str::to_string)).collect()
+}
+
+#[test]
+fn models_chat_and_completions_streamed_and_whole() {
+    let s = server(None);
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let models: Value = agent.get(&url(&s, "/v1/models")).call().unwrap().body_mut().read_json().unwrap();
+    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["base", "tuned"]);
+    assert_eq!(models["data"][1]["parent"], "base");
+
+    let (status, whole) = post(&s, "/v1/chat/completions", &chat_body("base", json!({})), None);
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(whole["object"], "chat.completion");
+    assert_eq!(whole["choices"][0]["message"]["role"], "assistant");
+    let text = whole["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    let usage = &whole["usage"];
+    assert!(usage["completion_tokens"].as_u64().unwrap() <= 12 && usage["prompt_tokens"].as_u64().unwrap() > 5);
+    assert_eq!(
+        usage["total_tokens"].as_u64(),
+        Some(usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap())
+    );
+
+    // The same request streamed: the same text, in chunks, then the finish reason, the usage, [DONE].
+    let events = sse(&s, &chat_body("base", json!({"stream": true, "stream_options": {"include_usage": true}})));
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let streamed: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(streamed, text);
+    assert!(chunks.iter().all(|c| c["id"] == chunks[0]["id"] && c["object"] == "chat.completion.chunk"));
+    let finish = chunks.iter().find_map(|c| c["choices"][0]["finish_reason"].as_str()).unwrap();
+    assert_eq!(finish, whole["choices"][0]["finish_reason"]);
+    assert_eq!(chunks.last().unwrap()["usage"], whole["usage"]);
+
+    // The adapter answers differently from the base model.
+    let (_, tuned) = post(&s, "/v1/chat/completions", &chat_body("tuned", json!({})), None);
+    assert_ne!(tuned["choices"][0]["message"]["content"], whole["choices"][0]["message"]["content"]);
+
+    let (status, c) = post(
+        &s,
+        "/v1/completions",
+        &json!({"model": "base", "prompt": "<s>[INST] Hi [/INST]", "max_tokens": 5, "temperature": 0}).to_string(),
+        None,
+    );
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["object"], "text_completion");
+    assert!(c["choices"][0]["text"].is_string());
+    s.stop();
+}
+
+#[test]
+fn every_bad_request_is_a_4xx_with_an_openai_error() {
+    let s = server(Some("sekret"));
+    let key = Some("sekret");
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("{not json".into(), 400, "invalid request body"),
+        (chat_body("nope", json!({})), 404, "does not exist"),
+        (chat_body("base", json!({"max_tokens": "many"})), 400, "invalid type"),
+        (json!({"model": "base", "messages": [], "max_tokens": 4}).to_string(), 400, "messages is empty"),
+        (chat_body("base", json!({"n": 2})), 400, "n = 1"),
+        (chat_body("base", json!({"frequency_penalty": 0.5})), 400, "frequency_penalty"),
+        (chat_body("base", json!({"top_p": 3.0})), 400, "top_p"),
+        (chat_body("base", json!({"max_tokens": 1_000_000})), 400, "maximum context length"),
+        (chat_body("base", json!({"tools": []})), 400, "unknown field `tools`"),
+        (json!({"model": "base", "messages": [{"role": "robot", "content": "x"}]}).to_string(), 400, "robot"),
+    ];
+    for (body, status, says) in cases {
+        let (got, answer) = post(&s, "/v1/chat/completions", &body, key);
+        assert_eq!(got, status, "{body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{body}: {message}");
+        assert!(answer["error"]["type"].is_string());
+    }
+    let (status, answer) = post(&s, "/v1/chat/completions", &chat_body("base", json!({})), None);
+    assert_eq!((status, answer["error"]["type"].as_str()), (401, Some("authentication_error")));
+    let (status, _) = post(&s, "/v1/chat/completions", &chat_body("base", json!({})), Some("wrong"));
+    assert_eq!(status, 401);
+    let (status, _) = post(&s, "/v1/chat/completions", &chat_body("base", json!({})), key);
+    assert_eq!(status, 200);
+    s.stop();
+}
+
+#[test]
+fn sixteen_concurrent_clients_all_get_their_answers() {
+    let s = Arc::new(server(None));
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                let body = chat_body(if i % 2 == 0 { "base" } else { "tuned" }, json!({"seed": i, "temperature": 0.8, "max_tokens": 6}));
+                if i % 4 == 0 {
+                    sse(&s, &body.replace("\"seed\"", "\"stream\":true,\"seed\"")).last().cloned().unwrap()
+                } else {
+                    post(&s, "/v1/chat/completions", &body, None).1["object"].to_string()
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let last = t.join().unwrap();
+        assert!(last == "[DONE]" || last == "\"chat.completion\"", "{last}");
+    }
+    let (started, cancelled, completed) = s.stats();
+    assert_eq!((started, cancelled, completed), (16, 0, 16));
+}
+
+#[test]
+fn a_client_that_goes_away_mid_stream_cancels_its_generation() {
+    let s = server(None);
+    let body = chat_body("base", json!({"stream": true, "max_tokens": 400, "temperature": 1.0, "seed": 1}));
+    let mut tcp = std::net::TcpStream::connect(s.addr).unwrap();
+    write!(
+        tcp,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut first = [0u8; 256];
+    let n = tcp.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).contains("200 OK"));
+    drop(tcp);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.stats().1 == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (started, cancelled, completed) = s.stats();
+    assert_eq!((started, cancelled, completed), (1, 1, 0), "the generation was not cancelled");
+    s.stop();
+}
