@@ -293,7 +293,7 @@ impl Common {
             repetition_penalty: self.repetition_penalty.unwrap_or(1.0),
             seed: self.seed,
         };
-        p.check().map_err(|m| ApiError::bad(&m.split(' ').next().unwrap_or("sampling").to_string(), m.clone()))?;
+        p.check().map_err(|m| ApiError::bad(m.split(' ').next().unwrap_or("sampling"), m.clone()))?;
         Ok(p)
     }
 
