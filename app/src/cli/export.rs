@@ -69,14 +69,12 @@ pub fn run(args: Args) -> Result<()> {
     };
     bar.finish_and_clear();
     let report = report?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    if super::model::printed_as_json(&report, json)? {
         return Ok(());
     }
-    let types: Vec<String> = report.tensor_types.iter().map(|(t, n)| format!("{n} {t}")).collect();
     println!("exported {} ({:.1} MB)", out.display(), report.bytes as f64 / 1e6);
     println!("architecture   {}", report.architecture);
-    println!("tensors        {}", types.join(", "));
+    println!("tensors        {}", super::model::type_counts(&report.tensor_types));
     println!(
         "tokenizer      {} tokens, pre-tokenizer {}{}",
         report.vocab_size,

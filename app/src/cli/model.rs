@@ -107,16 +107,28 @@ pub fn run(args: Args) -> Result<()> {
     };
     bar.finish_and_clear();
     let report = report?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    if printed_as_json(&report, json)? {
         return Ok(());
     }
-    let types: Vec<String> = report.tensor_types.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    let types = type_counts(&report.tensor_types);
     println!("imported {} -> {}", from.display(), out.display());
     println!("architecture   {}", report.architecture);
-    println!("tensors        {} in the file ({})", report.tensor_types.values().sum::<usize>(), types.join(", "));
+    println!("tensors        {} in the file ({types})", report.tensor_types.values().sum::<usize>());
     println!("parameters     {}{}", report.parameters, if report.tied_embeddings { " (output tied to the embedding)" } else { "" });
     println!("vocabulary     {} tokens{}", report.vocab_size, if report.chat_template { ", chat template kept" } else { "" });
     println!("weights        model.safetensors in {}", report.dtype);
     Ok(())
+}
+
+/// Prints `report` as JSON when `json`, saying whether it did.
+pub(super) fn printed_as_json(report: &impl serde::Serialize, json: bool) -> Result<bool> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    }
+    Ok(json)
+}
+
+/// Tensor counts per type: `211 Q8_0, 61 F32`.
+pub(super) fn type_counts(types: &std::collections::BTreeMap<String, usize>) -> String {
+    types.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", ")
 }

@@ -100,51 +100,41 @@ impl<'a> Meta<'a> {
 
     /// An array of strings, if present.
     pub(crate) fn opt_strings(&self, key: &str) -> Result<Option<Vec<&'a str>>> {
-        let Some(v) = self.values.get(key) else { return Ok(None) };
-        let Value::Array(items) = v else { return Err(self.wrong(key, "an array of strings", v)) };
-        items
-            .iter()
-            .map(|item| match item {
-                Value::String(s) => Ok(s.as_str()),
-                other => Err(self.wrong(key, "an array of strings", other)),
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        self.opt_array(key, "an array of strings", |item| match item {
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        })
     }
 
     /// An array of numbers, if present (SentencePiece scores).
     pub(crate) fn opt_floats(&self, key: &str) -> Result<Option<Vec<f64>>> {
-        let Some(v) = self.values.get(key) else { return Ok(None) };
-        let Value::Array(items) = v else { return Err(self.wrong(key, "an array of numbers", v)) };
-        items
-            .iter()
-            .map(|item| match item {
-                Value::F32(x) => Ok(*x as f64),
-                Value::F64(x) => Ok(*x),
-                other => Err(self.wrong(key, "an array of numbers", other)),
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        self.opt_array(key, "an array of numbers", |item| match item {
+            Value::F32(x) => Some(*x as f64),
+            Value::F64(x) => Some(*x),
+            _ => None,
+        })
     }
 
     /// An array of integers, if present.
     pub(crate) fn opt_ints(&self, key: &str) -> Result<Option<Vec<i64>>> {
+        self.opt_array(key, "an array of integers", |item| match item {
+            Value::I32(x) => Some(*x as i64),
+            Value::U32(x) => Some(*x as i64),
+            Value::I8(x) => Some(*x as i64),
+            Value::U8(x) => Some(*x as i64),
+            Value::I16(x) => Some(*x as i64),
+            Value::U16(x) => Some(*x as i64),
+            Value::I64(x) => Some(*x),
+            _ => None,
+        })
+    }
+
+    /// An array whose every item `item` reads, if present; `what` names the
+    /// expected kind in the error.
+    fn opt_array<T>(&self, key: &str, what: &str, item: impl Fn(&'a Value) -> Option<T>) -> Result<Option<Vec<T>>> {
         let Some(v) = self.values.get(key) else { return Ok(None) };
-        let Value::Array(items) = v else { return Err(self.wrong(key, "an array of integers", v)) };
-        items
-            .iter()
-            .map(|item| match item {
-                Value::I32(x) => Ok(*x as i64),
-                Value::U32(x) => Ok(*x as i64),
-                Value::I8(x) => Ok(*x as i64),
-                Value::U8(x) => Ok(*x as i64),
-                Value::I16(x) => Ok(*x as i64),
-                Value::U16(x) => Ok(*x as i64),
-                Value::I64(x) => Ok(*x),
-                other => Err(self.wrong(key, "an array of integers", other)),
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        let Value::Array(items) = v else { return Err(self.wrong(key, what, v)) };
+        items.iter().map(|i| item(i).ok_or_else(|| self.wrong(key, what, i))).collect::<Result<Vec<_>>>().map(Some)
     }
 
     /// `general.architecture`, checked against [`SUPPORTED`]: the
