@@ -99,7 +99,7 @@ fn configure_panel() {
 #[test]
 fn configure_panel_over_budget_offers_advice() {
     let mut h = window("runs");
-    h.state_mut().editor.config.run.memory_limit_gb = Some(0.15);
+    h.state_mut().editor.config.run.memory_limit_gb = Some(0.12);
     h.state_mut().editor.revalidate();
     h.run();
     assert!(!h.state().editor.estimate.as_ref().unwrap().fits);
