@@ -10,8 +10,7 @@ use crate::config::TrainOn;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::jobs::CancelFlag;
-use crate::model::kernels::cross_entropy::weighted_nll_sum;
-use crate::model::{Model, Pass};
+use crate::model::Model;
 
 /// Mean loss per trained token of `model` on `ds` (no dropout), and the
 /// number of trained tokens; [`Error::Cancelled`] once `cancel` is set
@@ -23,9 +22,7 @@ pub fn mean_loss(model: &Model, ds: &Dataset, batch_size: usize, cancel: Option<
             return Err(Error::Cancelled);
         }
         let batch = ds.batch(&idx, model.device())?;
-        let logits = model.forward(&batch.inputs, Pass::Eval)?.detach();
-        let nll = weighted_nll_sum(&logits, &batch.targets, &batch.weights)?;
-        sum += nll.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        sum += model.loss_sum(&batch.inputs, &batch.targets, &batch.weights)?;
         count += batch.n_targets;
     }
     Ok((if count == 0 { f64::NAN } else { sum / count as f64 }, count))

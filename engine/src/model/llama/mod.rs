@@ -28,6 +28,7 @@ use rand_distr::{Distribution, Normal};
 
 use super::config::ModelConfig;
 use super::kernels::attention::{Heads, attention, causal_mask};
+use super::kernels::cross_entropy::weighted_nll_sum;
 use super::kernels::norm::rms_norm;
 use super::kernels::projection::{self, DropoutMask};
 use super::kernels::rope::Rope;
@@ -413,6 +414,32 @@ impl Model {
         let (b, t, h) = x.dims3()?;
         let x = rms_norm(x, &self.norm, self.config.rms_norm_eps)?.reshape((b * t, h))?;
         projection::project(&x, &self.lm_head, None)
+    }
+
+    /// The summed weighted token loss of `ids [batch, seq]` against `targets`
+    /// and `weights` (evaluation: no dropout, no gradients). Unlike
+    /// [`Model::forward`] it keeps neither a graph through the adapters nor the
+    /// whole `[tokens, vocab]` logits: each layer's output is detached and the
+    /// head runs over blocks of rows (as the training step's fused head does).
+    pub fn loss_sum(&self, ids: &Tensor, targets: &Tensor, weights: &Tensor) -> CResult<f64> {
+        let (b, t) = ids.dims2()?;
+        let mask = self.mask(t)?;
+        let mut x = self.embed(ids)?;
+        for i in 0..self.layers.len() {
+            x = self.layer_forward(i, &x, &mask, Pass::Eval)?.detach();
+        }
+        let n = b * t;
+        let x = x.reshape((n, 1, self.config.hidden_size))?;
+        let (targets, weights) = (targets.flatten_all()?, weights.flatten_all()?);
+        let rows = fused_head::block_rows(self.config.vocab_size);
+        let mut sum = 0.0;
+        for start in (0..n).step_by(rows) {
+            let len = rows.min(n - start);
+            let logits = self.head(&x.narrow(0, start, len)?)?;
+            let nll = weighted_nll_sum(&logits, &targets.narrow(0, start, len)?, &weights.narrow(0, start, len)?)?;
+            sum += nll.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        }
+        Ok(sum)
     }
 
     /// Logits `[batch * seq, vocab]` for `ids [batch, seq]`.
