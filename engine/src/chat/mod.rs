@@ -21,7 +21,7 @@ use template::{ChatTemplate, Encoded, Segment};
 
 /// How conversations become tokens for one model: its tokenizer and the
 /// chat template chosen for it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChatFormat {
     /// The model's tokenizer.
     pub tokenizer: Tokenizer,

@@ -88,13 +88,12 @@ impl Loaded {
     /// (PEFT layout) when given, and the chat template `chat_template` names
     /// (`"model"`, `"mistral"` or a file).
     pub fn load(model_dir: &Path, adapter: Option<&Path>, chat_template: &str) -> Result<Self> {
-        let config = ModelConfig::load(model_dir)?;
         let mut model = Model::load(model_dir, DType::F32, &candle_core::Device::Cpu)?;
         if let Some(adapter) = adapter {
             crate::adapter::load_into(&mut model, adapter)?;
         }
-        let chat = ChatFormat::load(model_dir, &config, chat_template)?;
-        let stop_token_ids = stop_token_ids(model_dir, &config, &chat.tokenizer);
+        let chat = ChatFormat::load(model_dir, &model.config, chat_template)?;
+        let stop_token_ids = stop_token_ids(model_dir, &model.config, &chat.tokenizer);
         Ok(Self { model, chat, stop_token_ids })
     }
 
@@ -104,8 +103,7 @@ impl Loaded {
     pub fn with_adapter(&self, adapter: &Path) -> Result<Self> {
         let mut model = self.model.clone();
         crate::adapter::load_into(&mut model, adapter)?;
-        let chat = ChatFormat { tokenizer: self.chat.tokenizer.clone(), template: self.chat.template.clone() };
-        Ok(Self { model, chat, stop_token_ids: self.stop_token_ids.clone() })
+        Ok(Self { model, chat: self.chat.clone(), stop_token_ids: self.stop_token_ids.clone() })
     }
 
     /// A request for the answer to `messages` (ending with the user's),
