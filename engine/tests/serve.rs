@@ -11,6 +11,15 @@ use engine::generate::Loaded;
 use engine::serve::{ServeOptions, ServedModel, ServerHandle, start};
 use serde_json::{Value, json};
 
+/// One server at a time: the disconnect test must see its generation still
+/// running when the client goes away, which 16 concurrent clients of another
+/// test on the same cores can make it miss.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The sample model as "base", and the same model with a fresh adapter as "tuned".
 fn server(api_key: Option<&str>) -> ServerHandle {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data/model");
@@ -65,6 +74,7 @@ fn sse(s: &ServerHandle, body: &str) -> Vec<String> {
 
 #[test]
 fn models_chat_and_completions_streamed_and_whole() {
+    let _serial = serial();
     let s = server(None);
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
     let models: Value = agent.get(&url(&s, "/v1/models")).call().unwrap().body_mut().read_json().unwrap();
@@ -114,6 +124,7 @@ fn models_chat_and_completions_streamed_and_whole() {
 
 #[test]
 fn every_bad_request_is_a_4xx_with_an_openai_error() {
+    let _serial = serial();
     let s = server(Some("sekret"));
     let key = Some("sekret");
     let cases: Vec<(String, u16, &str)> = vec![
@@ -146,6 +157,7 @@ fn every_bad_request_is_a_4xx_with_an_openai_error() {
 
 #[test]
 fn sixteen_concurrent_clients_all_get_their_answers() {
+    let _serial = serial();
     let s = Arc::new(server(None));
     let threads: Vec<_> = (0..16)
         .map(|i| {
@@ -170,6 +182,7 @@ fn sixteen_concurrent_clients_all_get_their_answers() {
 
 #[test]
 fn a_client_that_goes_away_mid_stream_cancels_its_generation() {
+    let _serial = serial();
     let s = server(None);
     let body = chat_body("base", json!({"stream": true, "max_tokens": 400, "temperature": 1.0, "seed": 1}));
     let mut tcp = std::net::TcpStream::connect(s.addr).unwrap();
