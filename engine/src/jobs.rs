@@ -21,7 +21,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use crate::config::TrainConfig;
 use crate::data::report::{DataReport, DataRequest};
 use crate::eval::{EvalRequest, EvalRow};
+use crate::generate::models::Models;
+use crate::generate::target::{Answer, Question};
 use crate::generate::{GenerateRequest, Generation, Loaded};
+use crate::remote::Endpoint;
 use crate::train::{Control, Event, Signal};
 
 /// A job's number, unique within one [`Engine`].
@@ -50,6 +53,11 @@ pub enum Job {
     Merge(PathBuf),
     /// Generate with a loaded model (shared: a chat keeps it between answers).
     Generate(Arc<Loaded>, Box<GenerateRequest>),
+    /// A local or remote model's answer to a conversation (the chat pane, a
+    /// comparison column); local models stay loaded in [`Engine::models`].
+    Ask(Box<Question>),
+    /// The models an OpenAI-compatible server serves.
+    ListModels(Endpoint),
 }
 
 /// What kind of work a job does.
@@ -65,6 +73,8 @@ pub enum JobKind {
     Merge,
     /// Generating an answer.
     Generate,
+    /// Asking a server which models it serves.
+    ListModels,
 }
 
 impl Job {
@@ -75,7 +85,8 @@ impl Job {
             Job::Evaluate(_) => JobKind::Evaluate,
             Job::AnalyzeData(_) => JobKind::AnalyzeData,
             Job::Merge(_) => JobKind::Merge,
-            Job::Generate(..) => JobKind::Generate,
+            Job::Generate(..) | Job::Ask(_) => JobKind::Generate,
+            Job::ListModels(_) => JobKind::ListModels,
         }
     }
 }
@@ -97,6 +108,10 @@ pub enum JobEvent {
     Text(String),
     /// The generation finished (also when cancelled: `finish_reason` says so).
     Generated(Box<Generation>),
+    /// The answer of an [`Job::Ask`] (also when cancelled: its `finish_reason` says so).
+    Answered(Box<Answer>),
+    /// The model ids a server serves ([`Job::ListModels`]).
+    Models(Vec<String>),
     /// The job stopped with this error (a training run also reports it as `Train(Event::Error)`).
     Failed(String),
     /// The job was cancelled before it finished (evaluation, data analysis).
@@ -171,6 +186,7 @@ pub struct Engine {
     jobs: Table,
     sender: Sender<EngineEvent>,
     events: Receiver<EngineEvent>,
+    models: Arc<Models>,
 }
 
 impl Default for Engine {
@@ -183,7 +199,12 @@ impl Engine {
     /// An engine with no jobs.
     pub fn new() -> Self {
         let (sender, events) = unbounded();
-        Self { next: AtomicU64::new(1), jobs: Arc::default(), sender, events }
+        Self { next: AtomicU64::new(1), jobs: Arc::default(), sender, events, models: Arc::default() }
+    }
+
+    /// The models loaded for [`Job::Ask`], kept between answers.
+    pub fn models(&self) -> &Models {
+        &self.models
     }
 
     /// The events of every job, in the order they happened.
@@ -205,7 +226,13 @@ impl Engine {
         let id = JobId(self.next.fetch_add(1, Ordering::SeqCst));
         let (steer_tx, steer_rx) = unbounded();
         let cancel = CancelFlag::new();
-        let ctx = JobContext { id, events: self.sender.clone(), jobs: Arc::clone(&self.jobs), cancel: cancel.clone() };
+        let ctx = JobContext {
+            id,
+            events: self.sender.clone(),
+            jobs: Arc::clone(&self.jobs),
+            cancel: cancel.clone(),
+            models: Arc::clone(&self.models),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("job-{}", id.0))
             .spawn(move || run_job(job, ctx, steer_rx))
@@ -291,6 +318,7 @@ struct JobContext {
     events: Sender<EngineEvent>,
     jobs: Table,
     cancel: CancelFlag,
+    models: Arc<Models>,
 }
 
 impl JobContext {
@@ -322,6 +350,19 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
             let result = loaded.generate(&req, &ctx.cancel, |text| ctx.send(JobEvent::Text(text.to_string())));
             ctx.send(match result {
                 Ok(g) => JobEvent::Generated(Box::new(g)),
+                Err(e) => JobEvent::Failed(e.to_string()),
+            });
+        }
+        Job::Ask(question) => {
+            let result = question.ask(&ctx.models, &ctx.cancel, |text| ctx.send(JobEvent::Text(text.to_string())));
+            ctx.send(match result {
+                Ok(a) => JobEvent::Answered(Box::new(a)),
+                Err(e) => JobEvent::Failed(e.to_string()),
+            });
+        }
+        Job::ListModels(endpoint) => {
+            ctx.send(match endpoint.models() {
+                Ok(ids) => JobEvent::Models(ids),
                 Err(e) => JobEvent::Failed(e.to_string()),
             });
         }

@@ -82,7 +82,7 @@ fn pause_unpause_cancel_and_evaluate_while_training() {
     assert!(rows.iter().all(|r| r.perplexity.is_finite() && r.tokens > 0));
     assert_eq!(report.unwrap().records, 48);
     let generated = generated.unwrap();
-    assert!(!generated.tokens.is_empty() && generated.prompt_tokens > 0);
+    assert!(!generated.tokens.is_empty() && generated.stats.prompt_tokens > 0);
     assert_eq!(streamed, generated.text, "the streamed pieces make the answer");
     assert!(steps_meanwhile > 0, "the run kept training while the other jobs ran");
     assert_eq!(engine::eval::saved::load(&run_dir).unwrap().len(), 1, "the table is kept with the run");

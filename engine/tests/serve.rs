@@ -7,7 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use engine::data::conversation::{Message, Role};
 use engine::generate::Loaded;
+use engine::generate::target::{Answer, AnswerSettings, Question, Target};
+use engine::jobs::{Engine, Job, JobEvent};
+use engine::remote::Endpoint;
 use engine::serve::{ServeOptions, ServedModel, ServerHandle, start};
 use serde_json::{Value, json};
 
@@ -22,6 +26,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// The sample model as "base", and the same model with a fresh adapter as "tuned".
 fn server(api_key: Option<&str>) -> ServerHandle {
+    server_and_adapter(api_key).0
+}
+
+/// [`server`], and the adapter directory "tuned" applies.
+fn server_and_adapter(api_key: Option<&str>) -> (ServerHandle, std::path::PathBuf) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data/model");
     let base = Arc::new(Loaded::load(&dir, None, "model").unwrap());
     let adapter_dir = tempfile::tempdir().unwrap().keep();
@@ -38,7 +47,7 @@ fn server(api_key: Option<&str>) -> ServerHandle {
         ServedModel { name: "base".into(), loaded: base, parent: None },
         ServedModel { name: "tuned".into(), loaded: tuned, parent: Some("base".into()) },
     ];
-    start(ServeOptions { host: "127.0.0.1".into(), port: 0, api_key: api_key.map(String::from), models }).unwrap()
+    (start(ServeOptions { host: "127.0.0.1".into(), port: 0, api_key: api_key.map(String::from), models }).unwrap(), adapter_dir)
 }
 
 fn url(s: &ServerHandle, path: &str) -> String {
@@ -203,4 +212,56 @@ fn a_client_that_goes_away_mid_stream_cancels_its_generation() {
     let (started, cancelled, completed) = s.stats();
     assert_eq!((started, cancelled, completed), (1, 1, 0), "the generation was not cancelled");
     s.stop();
+}
+
+/// Runs `job` on an engine to its end: the streamed text and the answer.
+fn ask(engine: &Engine, question: Question) -> (String, Answer) {
+    let id = engine.start(Job::Ask(Box::new(question))).unwrap();
+    let (mut streamed, mut answer) = (String::new(), None);
+    loop {
+        let ev = engine.events().recv_timeout(Duration::from_secs(120)).unwrap();
+        assert_eq!(ev.job, id);
+        match ev.event {
+            JobEvent::Text(t) => streamed.push_str(&t),
+            JobEvent::Answered(a) => answer = Some(*a),
+            JobEvent::Failed(e) => panic!("{e}"),
+            JobEvent::Ended => return (streamed, answer.expect("an answer before the end")),
+            _ => {}
+        }
+    }
+}
+
+/// The workbench's own client (the chat pane's remote target) against the
+/// server: the models listed, a wrong key refused with advice, and a greedy
+/// answer streamed over HTTP equal to the same model asked locally through
+/// the engine's job, which loads the base once for base and adapter.
+#[test]
+fn the_client_gets_over_http_what_the_local_model_answers() {
+    let _serial = serial();
+    let (s, adapter) = server_and_adapter(Some("k3y"));
+    let endpoint = Endpoint::new(&format!("http://{}", s.addr), "k3y");
+    assert_eq!(endpoint.models().unwrap(), ["base", "tuned"]);
+    let wrong = Endpoint::new(&format!("http://{}/v1", s.addr), "nope").models().unwrap_err().to_string();
+    assert!(wrong.contains("401") && wrong.contains("API key"), "{wrong}");
+
+    let messages = vec![Message { role: Role::User, content: "How many vacation days do I get?".into() }];
+    let settings = AnswerSettings { max_new_tokens: 12, ..Default::default() };
+    let remote =
+        Question { target: Target::Remote { endpoint, model: "tuned".into() }, messages: messages.clone(), settings: settings.clone() };
+    let engine = Engine::new();
+    let (streamed, over_http) = ask(&engine, remote);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data/model");
+    let local = Target::Local { model: sample.clone(), adapter: Some(adapter), chat_template: "model".into(), name: "tuned".into() };
+    let (_, here) = ask(&engine, Question { target: local, messages: messages.clone(), settings: settings.clone() });
+    assert_eq!(streamed, over_http.text);
+    assert_eq!(over_http.text, here.text);
+    assert!(!here.text.is_empty());
+    assert_eq!(
+        (over_http.stats.completion_tokens, over_http.stats.prompt_tokens),
+        (here.stats.completion_tokens, here.stats.prompt_tokens)
+    );
+    assert_eq!(over_http.stats.finish_reason, here.stats.finish_reason);
+    let (_, base) = ask(&engine, Question { target: Target::base(&sample), messages, settings });
+    assert_ne!(base.text, here.text, "the adapter changed nothing");
+    assert_eq!(engine.models().len(), 2, "base loaded once, plus the adapter's view of it");
 }

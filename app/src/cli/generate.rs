@@ -129,11 +129,11 @@ pub fn run(args: Args) -> Result<()> {
         println!();
         eprintln!(
             "[{} prompt tokens, {} generated, finish: {}, first token after {:.2} s, {:.1} tokens/s]",
-            g.prompt_tokens,
+            g.stats.prompt_tokens,
             g.tokens.len(),
-            serde_json::to_value(g.finish_reason)?.as_str().unwrap_or("?"),
-            g.time_to_first_token_s,
-            g.tokens_per_s
+            serde_json::to_value(g.stats.finish_reason)?.as_str().unwrap_or("?"),
+            g.stats.time_to_first_token_s,
+            g.stats.tokens_per_s
         );
     }
     Ok(())

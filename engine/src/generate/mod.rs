@@ -6,9 +6,13 @@
 //!
 //! - [`sampler`]: repetition penalty, temperature, top-k, top-p, min-p, seed.
 //! - [`stream`]: incremental detokenisation and stop strings.
+//! - [`target`]: a local or remote model to ask, and asking it ([`target::Question`]).
+//! - [`models`]: the local models kept loaded between answers, adapters sharing their base.
 
+pub mod models;
 pub mod sampler;
 pub mod stream;
+pub mod target;
 
 use std::path::Path;
 use std::time::Instant;
@@ -52,6 +56,48 @@ pub enum FinishReason {
     Cancelled,
 }
 
+/// How an answer went, wherever it was generated (here or by a server):
+/// kept under each answer in the chat pane, in saved conversations and comparisons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerStats {
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Tokens generated.
+    pub completion_tokens: usize,
+    /// Seconds from the start to the first generated token (prefill included).
+    pub time_to_first_token_s: f64,
+    /// Generated tokens per second after the first.
+    pub tokens_per_s: f64,
+    /// Seconds in all.
+    pub elapsed_s: f64,
+}
+
+impl AnswerStats {
+    /// The stats of an answer of `completion_tokens` tokens, started at
+    /// `start`, whose first token came `first_token_s` seconds after it.
+    pub fn timed(
+        start: Instant,
+        first_token_s: Option<f64>,
+        finish_reason: FinishReason,
+        prompt_tokens: usize,
+        completion_tokens: usize,
+    ) -> Self {
+        let elapsed = start.elapsed().as_secs_f64();
+        let first = first_token_s.unwrap_or(elapsed);
+        let decode_tokens = completion_tokens.saturating_sub(1);
+        Self {
+            finish_reason,
+            prompt_tokens,
+            completion_tokens,
+            time_to_first_token_s: first,
+            tokens_per_s: if decode_tokens > 0 && elapsed > first { decode_tokens as f64 / (elapsed - first) } else { 0.0 },
+            elapsed_s: elapsed,
+        }
+    }
+}
+
 /// A finished generation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Generation {
@@ -59,16 +105,9 @@ pub struct Generation {
     pub text: String,
     /// The answer's token ids (without a stop token).
     pub tokens: Vec<u32>,
-    /// Why it ended.
-    pub finish_reason: FinishReason,
-    /// Tokens in the prompt.
-    pub prompt_tokens: usize,
-    /// Seconds from the start to the first generated token (prefill included).
-    pub time_to_first_token_s: f64,
-    /// Generated tokens per second after the first.
-    pub tokens_per_s: f64,
-    /// Seconds in all.
-    pub elapsed_s: f64,
+    /// Finish reason, token counts and speed.
+    #[serde(flatten)]
+    pub stats: AnswerStats,
 }
 
 /// A model ready to generate: its weights (an adapter attached, unmerged, or
@@ -194,18 +233,8 @@ pub fn generate(
     if !rest.is_empty() {
         on_text(&rest);
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    let first = first_token_s.unwrap_or(elapsed);
-    let decode_tokens = tokens.len().saturating_sub(1);
-    Ok(Generation {
-        text: stream.text().to_string(),
-        tokens,
-        finish_reason: finish,
-        prompt_tokens: req.prompt.len(),
-        time_to_first_token_s: first,
-        tokens_per_s: if decode_tokens > 0 && elapsed > first { decode_tokens as f64 / (elapsed - first) } else { 0.0 },
-        elapsed_s: elapsed,
-    })
+    let stats = AnswerStats::timed(start, first_token_s, finish, req.prompt.len(), tokens.len());
+    Ok(Generation { text: stream.text().to_string(), tokens, stats })
 }
 
 /// The tokens that end a model's turn: `eos_token_id` of `config.json` and
@@ -267,14 +296,14 @@ mod tests {
         let (a, streamed) = run(&model, &tok, &req);
         let (b, _) = run(&model, &tok, &req);
         assert_eq!(a.tokens, b.tokens);
-        assert_eq!((a.tokens.len(), a.finish_reason), (12, FinishReason::Length));
+        assert_eq!((a.tokens.len(), a.stats.finish_reason), (12, FinishReason::Length));
         assert_eq!(streamed, a.text);
         assert_eq!(a.text, tok.decode(&a.tokens, true).unwrap());
         let all: Vec<u32> = req.prompt.iter().chain(&a.tokens).copied().collect();
         let logits = model.forward(&Tensor::new(all.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap(), Pass::Eval).unwrap();
         let argmax: Vec<u32> = logits.argmax(1).unwrap().to_vec1().unwrap();
         assert_eq!(&argmax[req.prompt.len() - 1..all.len() - 1], a.tokens.as_slice());
-        assert!(a.time_to_first_token_s > 0.0 && a.tokens_per_s > 0.0);
+        assert!(a.stats.time_to_first_token_s > 0.0 && a.stats.tokens_per_s > 0.0);
     }
 
     #[test]
@@ -293,19 +322,19 @@ mod tests {
         let stop_id = greedy.tokens[4];
         let first = greedy.tokens.iter().position(|t| *t == stop_id).unwrap();
         let (g, _) = run(&model, &tok, &GenerateRequest { stop_token_ids: vec![stop_id], ..request(&tok, SamplingParams::default()) });
-        assert_eq!((g.finish_reason, g.tokens.as_slice()), (FinishReason::Stop, &greedy.tokens[..first]));
+        assert_eq!((g.stats.finish_reason, g.tokens.as_slice()), (FinishReason::Stop, &greedy.tokens[..first]));
 
         let cut = greedy.text.char_indices().nth(greedy.text.chars().count() / 2).unwrap().0;
         let stop = greedy.text[cut..].chars().take(3).collect::<String>();
         let (g, streamed) = run(&model, &tok, &GenerateRequest { stop: vec![stop.clone()], ..request(&tok, SamplingParams::default()) });
-        assert_eq!(g.finish_reason, FinishReason::Stop);
+        assert_eq!(g.stats.finish_reason, FinishReason::Stop);
         assert_eq!(g.text, greedy.text[..greedy.text.find(&stop).unwrap()]);
         assert_eq!(streamed, g.text);
 
         let cancel = CancelFlag::new();
         cancel.set();
         let g = generate(&model, &tok, &request(&tok, SamplingParams::default()), &cancel, |_| {}).unwrap();
-        assert_eq!((g.finish_reason, g.tokens.len()), (FinishReason::Cancelled, 0));
+        assert_eq!((g.stats.finish_reason, g.tokens.len()), (FinishReason::Cancelled, 0));
     }
 
     #[test]

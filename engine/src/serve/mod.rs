@@ -321,12 +321,12 @@ impl Reply {
             "{} model={} prompt={} completion={} finish={} latency={:.2}s first_token={:.2}s {:.1} tokens/s",
             if self.kind == Kind::Chat { "POST /v1/chat/completions" } else { "POST /v1/completions" },
             self.model,
-            g.prompt_tokens,
+            g.stats.prompt_tokens,
             g.tokens.len(),
-            finish_text(g.finish_reason),
+            finish_text(g.stats.finish_reason),
             self.start.elapsed().as_secs_f64(),
-            g.time_to_first_token_s,
-            g.tokens_per_s
+            g.stats.time_to_first_token_s,
+            g.stats.tokens_per_s
         );
     }
 }
@@ -338,8 +338,8 @@ async fn whole(reply: Reply, mut ticket: Ticket) -> Response {
             Some(Piece::Text(_)) => {}
             Some(Piece::Done(Ok(g))) => {
                 reply.log(&g);
-                let usage = Usage::new(g.prompt_tokens, g.tokens.len());
-                let finish = finish_text(g.finish_reason);
+                let usage = Usage::new(g.stats.prompt_tokens, g.tokens.len());
+                let finish = finish_text(g.stats.finish_reason);
                 let choice = match reply.kind {
                     Kind::Chat => json!({"index": 0, "message": {"role": "assistant", "content": g.text}, "finish_reason": finish}),
                     Kind::Completion => json!({"index": 0, "text": g.text, "finish_reason": finish, "logprobs": null}),
@@ -395,8 +395,8 @@ fn stream(
                 }
                 Some(Piece::Done(Ok(g))) => {
                     reply.log(&g);
-                    let ev = data(reply.chunk(json!({}), Some(finish_text(g.finish_reason))));
-                    let usage = Usage::new(g.prompt_tokens, g.tokens.len());
+                    let ev = data(reply.chunk(json!({}), Some(finish_text(g.stats.finish_reason))));
+                    let usage = Usage::new(g.stats.prompt_tokens, g.tokens.len());
                     Some((ev, (reply, ticket, if include_usage { Phase::Usage(usage) } else { Phase::Done }, include_usage)))
                 }
                 Some(Piece::Done(Err(e))) => {

@@ -85,7 +85,7 @@ impl Queue {
                             cancel.set();
                         }
                     });
-                    let cancelled = matches!(&result, Ok(g) if g.finish_reason == crate::generate::FinishReason::Cancelled);
+                    let cancelled = matches!(&result, Ok(g) if g.stats.finish_reason == crate::generate::FinishReason::Cancelled);
                     let counter = if cancelled { &counters.cancelled } else { &counters.completed };
                     counter.fetch_add(1, Ordering::Relaxed);
                     let _ = task.out.send(Piece::Done(result.map_err(|e| e.to_string())));
