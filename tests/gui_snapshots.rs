@@ -22,6 +22,10 @@ use std::sync::OnceLock;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
 use engine::config::TrainConfig;
+use engine::conversations::{Conversation, Turn};
+use engine::data::conversation::Role;
+use engine::generate::target::{Answer, Target};
+use engine::generate::{AnswerStats, FinishReason};
 use frames::wait_until;
 use workbench::gui::{DataPanel, Tab, WorkbenchApp, Workspace};
 
@@ -160,4 +164,64 @@ fn evaluate_panel_after_an_evaluation() {
     h.run();
     assert_eq!(h.state().evaluate.rows.len(), 2, "{:?}", h.state().evaluate.error);
     snapshot(&mut h, "evaluate");
+}
+
+/// How an answer went, fixed so the image is the same on every machine.
+fn fixed_stats(tokens: usize) -> AnswerStats {
+    AnswerStats {
+        finish_reason: FinishReason::Stop,
+        prompt_tokens: 42,
+        completion_tokens: tokens,
+        time_to_first_token_s: 0.08,
+        tokens_per_s: 41.5,
+        elapsed_s: 1.2,
+    }
+}
+
+#[test]
+fn chat_panel_with_a_markdown_answer() {
+    let mut h = window("runs");
+    let answer = "**Reset it in the self-service portal:**\n\n1. Open `https://id.example.com`.\n2. Choose *Forgot password* and follow the e-mail.\n\nIf the VPN still refuses you, run `vpn-cli logout` and sign in again.";
+    let app = h.state_mut();
+    app.tab = Tab::Chat;
+    app.chat.conversation = Conversation {
+        title: "How do I reset my VPN password?".into(),
+        target: Some(Target::base(Path::new("sample_data/model"), "model")),
+        system: "You are the internal help desk.".into(),
+        settings: Default::default(),
+        turns: vec![
+            Turn::user("How do I reset my VPN password?"),
+            Turn {
+                role: Role::Assistant,
+                content: answer.into(),
+                answered_by: Some("sample_data/model (base)".into()),
+                stats: Some(fixed_stats(54)),
+            },
+        ],
+    };
+    h.run();
+    h.get_by_label_contains("41.5 tokens/s");
+    snapshot(&mut h, "chat");
+}
+
+#[test]
+fn compare_panel_with_two_columns() {
+    let mut h = window("runs");
+    let app = h.state_mut();
+    app.tab = Tab::Compare;
+    app.compare.prompt_file = "sample_data/data/test.jsonl".into();
+    app.compare.load_prompts();
+    let answers = [
+        "You can reset it from the portal.",
+        "Open **Settings > VPN**, choose *Reset password*, and confirm the code sent to your phone. The new password works after about five minutes.",
+    ];
+    for (i, (col, text)) in app.compare.columns.iter_mut().zip(answers).enumerate() {
+        col.target = Some(Target::base(Path::new(if i == 0 { "sample_data/model" } else { "models/tuned" }), "model"));
+        col.text = text.into();
+        col.answer = Some(Answer { text: text.into(), stats: fixed_stats(10 + 20 * i) });
+    }
+    h.run();
+    assert_eq!(h.get_all_by_label_contains("41.5 tokens/s").count(), 2);
+    h.get_by_label_contains("prompt 1 of");
+    snapshot(&mut h, "compare");
 }

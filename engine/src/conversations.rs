@@ -89,7 +89,7 @@ mod tests {
         answer.role = Role::Assistant;
         Conversation {
             title: String::new(),
-            target: Some(Target::base(Path::new("/m/smollm2"))),
+            target: Some(Target::base(Path::new("/m/smollm2"), "model")),
             system: "You are the help desk.".into(),
             settings: AnswerSettings::default(),
             turns: vec![Turn::user("How do I reset my VPN password?\nThanks"), answer],

@@ -161,6 +161,7 @@ fn request_body(model: &str, messages: &[Message], settings: &crate::generate::t
         ("min_p", (s.min_p > 0.0).then(|| json!(s.min_p))),
         ("repetition_penalty", (s.repetition_penalty != 1.0).then(|| json!(s.repetition_penalty))),
         ("stop", (!settings.stop.is_empty()).then(|| json!(settings.stop))),
+        ("ignore_eos", settings.ignore_eos.then_some(json!(true))),
     ];
     for (key, value) in extra {
         if let Some(v) = value {
@@ -187,7 +188,7 @@ mod tests {
     fn only_set_extras_are_sent() {
         let messages = [Message { role: Role::User, content: "hi".into() }];
         let plain = request_body("m", &messages, &AnswerSettings::default());
-        for key in ["seed", "top_k", "min_p", "repetition_penalty", "stop"] {
+        for key in ["seed", "top_k", "min_p", "repetition_penalty", "stop", "ignore_eos"] {
             assert!(plain.get(key).is_none(), "{key} sent: {plain}");
         }
         assert_eq!(plain["messages"][0], json!({"role": "user", "content": "hi"}));

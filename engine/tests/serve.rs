@@ -261,7 +261,15 @@ fn the_client_gets_over_http_what_the_local_model_answers() {
         (here.stats.completion_tokens, here.stats.prompt_tokens)
     );
     assert_eq!(over_http.stats.finish_reason, here.stats.finish_reason);
-    let (_, base) = ask(&engine, Question { target: Target::base(&sample), messages, settings });
+    let (_, base) = ask(&engine, Question { target: Target::base(&sample, "model"), messages: messages.clone(), settings });
     assert_ne!(base.text, here.text, "the adapter changed nothing");
     assert_eq!(engine.models().len(), 2, "base loaded once, plus the adapter's view of it");
+
+    // vLLM's ignore_eos: exactly max_new_tokens, here and over HTTP alike.
+    let settings = AnswerSettings { max_new_tokens: 300, ignore_eos: true, ..Default::default() };
+    let endpoint = Endpoint::new(&format!("http://{}", s.addr), "k3y");
+    for target in [Target::base(&sample, "model"), Target::Remote { endpoint, model: "base".into() }] {
+        let (_, a) = ask(&engine, Question { target, messages: messages.clone(), settings: settings.clone() });
+        assert_eq!((a.stats.completion_tokens, a.stats.finish_reason), (300, engine::generate::FinishReason::Length));
+    }
 }

@@ -40,9 +40,6 @@ pub struct Args {
     chat_template: String,
 }
 
-/// vLLM's supported LoRA ranks; `--max-lora-rank` takes one of them.
-const VLLM_RANKS: [usize; 8] = [8, 16, 32, 64, 128, 256, 320, 512];
-
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     let mut adapters: Vec<(String, PathBuf)> = Vec::new();
@@ -81,7 +78,7 @@ pub fn run(args: Args) -> Result<()> {
         println!("clients must send Authorization: Bearer <the API key>");
     }
     for (name, dir, rank) in &vllm {
-        println!("the same with vLLM: {}", vllm_command(&base_dir, name, dir, *rank));
+        println!("the same with vLLM: {}", engine::serve::vllm::command(&base_dir, name, dir, *rank));
     }
     println!("Ctrl-C stops it");
     let (tx, rx) = std::sync::mpsc::channel();
@@ -98,16 +95,4 @@ pub fn run(args: Args) -> Result<()> {
 /// The last component of a path.
 fn folder_name(dir: &std::path::Path) -> String {
     dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "model".into())
-}
-
-/// The `vllm serve` command serving `dir` as `name` on `base`: `--max-lora-rank`
-/// when the rank exceeds vLLM's default of 16.
-pub fn vllm_command(base: &std::path::Path, name: &str, dir: &std::path::Path, rank: usize) -> String {
-    let abs = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()).display().to_string();
-    let mut cmd = format!("vllm serve {} --enable-lora --lora-modules {name}={}", abs(base), abs(dir));
-    if rank > 16 {
-        let max = VLLM_RANKS.iter().copied().find(|r| *r >= rank).unwrap_or(rank);
-        cmd.push_str(&format!(" --max-lora-rank {max}"));
-    }
-    cmd
 }

@@ -14,12 +14,15 @@ use engine::jobs::{Engine, Job, JobEvent, JobId};
 use engine::train::Event;
 
 use super::Workspace;
+use super::chat::{ChatAction, ChatPanel};
+use super::compare::{CompareAction, ComparePanel};
 use super::config_editor::ConfigEditor;
 use super::data::{DataAction, DataPanel};
 use super::evaluate::{EvaluateAction, EvaluatePanel};
 use super::monitor::Monitor;
 use super::runs::{RunAction, RunsPanel};
 use super::status_bar::{self, LiveRun, StatusAction};
+use super::targets::EndpointForm;
 
 /// The central tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,16 +35,22 @@ pub enum Tab {
     Data,
     /// Perplexity of base vs adapters.
     Evaluate,
+    /// A conversation with a model.
+    Chat,
+    /// Models side by side on the same prompts.
+    Compare,
 }
 
 impl Tab {
-    /// The tab named `configure`, `monitor`, `data` or `evaluate`.
+    /// The tab named `configure`, `monitor`, `data`, `evaluate`, `chat` or `compare`.
     pub fn parse(name: Option<&str>) -> Option<Self> {
         match name? {
             "configure" => Some(Tab::Configure),
             "monitor" => Some(Tab::Monitor),
             "data" => Some(Tab::Data),
             "evaluate" => Some(Tab::Evaluate),
+            "chat" => Some(Tab::Chat),
+            "compare" => Some(Tab::Compare),
             _ => None,
         }
     }
@@ -78,6 +87,12 @@ pub struct WorkbenchApp {
     pub data: DataPanel,
     /// The evaluation view.
     pub evaluate: EvaluatePanel,
+    /// The chat pane.
+    pub chat: ChatPanel,
+    /// The side-by-side comparison.
+    pub compare: ComparePanel,
+    /// The OpenAI-compatible endpoint whose models Chat and Compare can ask.
+    pub endpoint: EndpointForm,
     /// The run being trained.
     pub live: LiveRun,
     /// The open tab.
@@ -131,6 +146,9 @@ impl WorkbenchApp {
         Self {
             data,
             evaluate: EvaluatePanel::default(),
+            chat: ChatPanel::new(workspace.chats_dir()),
+            compare: ComparePanel::new(workspace.comparisons_dir()),
+            endpoint: EndpointForm::default(),
             engine: Engines { backend: Box::new(LocalBackend::new(Arc::clone(&engine))), jobs: engine },
             runs: RunsPanel::new(workspace.runs_dir.clone()),
             workspace,
@@ -232,6 +250,41 @@ impl WorkbenchApp {
         }
     }
 
+    fn on_chat(&mut self, action: ChatAction) {
+        match action {
+            ChatAction::Ask(question) => {
+                self.chat.job = self.start_job(Job::Ask(question));
+                if self.chat.job.is_none() {
+                    self.chat.pending = None;
+                }
+            }
+            ChatAction::Stop => {
+                self.chat.job.inspect(|&job| self.engine.jobs.cancel(job));
+            }
+        }
+    }
+
+    fn on_compare(&mut self, action: CompareAction) {
+        match action {
+            CompareAction::Ask(questions) => {
+                for (i, question) in questions {
+                    self.compare.columns[i].job = self.start_job(Job::Ask(Box::new(question)));
+                }
+            }
+            CompareAction::Stop(jobs) => jobs.into_iter().for_each(|job| self.engine.jobs.cancel(job)),
+        }
+    }
+
+    /// The models Chat and Compare can ask: the edited config's base model,
+    /// the shipped sample model, every listed run's base and adapter, and
+    /// the endpoint's models once listed.
+    pub fn targets(&self) -> Vec<engine::generate::target::Target> {
+        let sample = self.workspace.sample_dir.join("model");
+        let mut all = super::targets::local_targets(&[&self.editor.config.model.path, &sample], &self.runs.entries);
+        all.extend(self.endpoint.models.iter().cloned());
+        all
+    }
+
     fn on_data(&mut self, action: DataAction) {
         match action {
             DataAction::Analyze(req) => {
@@ -255,6 +308,12 @@ impl WorkbenchApp {
                 self.data.on_event(&ev.event);
             } else if job == self.merge_job {
                 self.on_merge_event(ev.event);
+            } else if job == self.chat.job {
+                self.chat.on_event(&ev.event);
+            } else if job == self.endpoint.job {
+                self.endpoint.on_event(&ev.event);
+            } else if let Some(i) = self.compare.column_of(ev.job) {
+                self.compare.on_event(i, &ev.event);
             }
         }
     }
@@ -309,10 +368,11 @@ impl WorkbenchApp {
         }
         let (launch_key, cancel_key) =
             ui.input(|i| (i.modifiers.command && i.key_pressed(egui::Key::Enter), i.key_pressed(egui::Key::Escape)));
-        if launch_key && self.editor.errors.is_empty() {
+        let run_keys = matches!(self.tab, Tab::Configure | Tab::Monitor);
+        if run_keys && launch_key && self.editor.errors.is_empty() {
             self.launch();
         }
-        if cancel_key && self.live.active {
+        if run_keys && cancel_key && self.live.active {
             self.cancel();
         }
         egui::Panel::top("tabs").show(ui, |ui| {
@@ -323,6 +383,8 @@ impl WorkbenchApp {
                 ui.selectable_value(&mut self.tab, Tab::Monitor, "Monitor");
                 ui.selectable_value(&mut self.tab, Tab::Data, "Data");
                 ui.selectable_value(&mut self.tab, Tab::Evaluate, "Evaluate");
+                ui.selectable_value(&mut self.tab, Tab::Chat, "Chat");
+                ui.selectable_value(&mut self.tab, Tab::Compare, "Compare");
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button("Light").on_hover_text("light theme").clicked() {
                         ui.ctx().set_theme(egui::ThemePreference::Light);
@@ -374,10 +436,35 @@ impl WorkbenchApp {
                         self.on_evaluate(action);
                     }
                 }
+                Tab::Chat | Tab::Compare => self.talk_ui(ui),
             }
         });
         if self.live.active {
             ui.ctx().request_repaint_after(Duration::from_millis(200));
+        }
+    }
+}
+
+impl WorkbenchApp {
+    /// The Chat or Compare tab, under the endpoint form they share.
+    fn talk_ui(&mut self, ui: &mut egui::Ui) {
+        if let Some(endpoint) = self.endpoint.ui(ui) {
+            self.endpoint.job = self.start_job(Job::ListModels(endpoint));
+        }
+        let choices = self.targets();
+        if self.tab == Tab::Chat {
+            if let Some(action) = self.chat.ui(ui, &choices) {
+                self.on_chat(action);
+            }
+        } else {
+            if self.compare.prompt_file.is_empty()
+                && let Some(test) = &self.editor.config.data.test_file
+            {
+                self.compare.prompt_file = test.display().to_string();
+            }
+            if let Some(action) = self.compare.ui(ui, &choices) {
+                self.on_compare(action);
+            }
         }
     }
 }

@@ -7,6 +7,8 @@
 //! lays them out and is what the kittest tests drive.
 
 mod app;
+mod chat;
+mod compare;
 mod config_editor;
 mod data;
 mod evaluate;
@@ -14,11 +16,15 @@ mod file_dialog;
 mod metrics_cache;
 mod monitor;
 mod runs;
+mod settings;
 mod status_bar;
+mod targets;
 
 use std::path::PathBuf;
 
 pub use app::{Tab, WorkbenchApp};
+pub use chat::{ChatPanel, stats_line};
+pub use compare::{Column, ComparePanel};
 pub use config_editor::ConfigEditor;
 pub use data::DataPanel;
 pub use evaluate::EvaluatePanel;
@@ -39,6 +45,16 @@ impl Workspace {
     pub fn new(runs_dir: PathBuf, sample_dir: PathBuf) -> Self {
         let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
         Self { runs_dir: abs(runs_dir), sample_dir: abs(sample_dir) }
+    }
+
+    /// Where the chat pane saves conversations: `chats/` beside the runs folder.
+    pub fn chats_dir(&self) -> PathBuf {
+        self.runs_dir.with_file_name("chats")
+    }
+
+    /// Where side-by-side comparisons are saved: `comparisons/` beside the runs folder.
+    pub fn comparisons_dir(&self) -> PathBuf {
+        self.runs_dir.with_file_name("comparisons")
     }
 
     /// The config the editor opens with: Story A scaled to the sample model.

@@ -40,10 +40,13 @@ pub enum Target {
 }
 
 impl Target {
-    /// A base model directory with its own chat template.
-    pub fn base(model: &Path) -> Self {
-        let name = model.file_name().map_or_else(|| model.display().to_string(), |n| n.to_string_lossy().into_owned());
-        Target::Local { model: model.to_path_buf(), adapter: None, chat_template: "model".into(), name }
+    /// A base model directory with the chat template `chat_template`
+    /// (`model`: its own), named by its folder and the folder above
+    /// (`sample_data/model`, `models/smollm2-135m-instruct`).
+    pub fn base(model: &Path, chat_template: &str) -> Self {
+        let tail: Vec<String> = model.components().rev().take(2).map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let name = tail.into_iter().rev().collect::<Vec<_>>().join("/");
+        Target::Local { model: model.to_path_buf(), adapter: None, chat_template: chat_template.into(), name }
     }
 
     /// The adapter of the run in `run_dir` on its base model, with the run's
@@ -79,11 +82,14 @@ pub struct AnswerSettings {
     pub sampling: SamplingParams,
     /// Strings that end the answer.
     pub stop: Vec<String>,
+    /// Go on past the model's end-of-turn tokens until `max_new_tokens`
+    /// (vLLM's `ignore_eos`: fixed-length answers for speed measurements).
+    pub ignore_eos: bool,
 }
 
 impl Default for AnswerSettings {
     fn default() -> Self {
-        Self { max_new_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new() }
+        Self { max_new_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new(), ignore_eos: false }
     }
 }
 
@@ -118,7 +124,19 @@ impl Question {
             Target::Local { model, adapter, chat_template, .. } => {
                 let loaded = models.get(model, adapter.as_deref(), chat_template)?;
                 let s = &self.settings;
-                let req = loaded.chat_request(&self.messages, s.max_new_tokens, s.sampling.clone(), s.stop.clone())?;
+                let mut req = loaded.chat_request(&self.messages, s.max_new_tokens, s.sampling.clone(), s.stop.clone())?;
+                if s.ignore_eos {
+                    req.stop_token_ids.clear();
+                }
+                // A chat grows: the answer gets the room the context has left.
+                let context = loaded.model.config.max_position_embeddings;
+                if req.prompt.len() >= context {
+                    return Err(Error::Other(format!(
+                        "the conversation ({} tokens) fills the model's context of {context} tokens; start a new chat or shorten it",
+                        req.prompt.len()
+                    )));
+                }
+                req.max_new_tokens = req.max_new_tokens.min(context - req.prompt.len());
                 let g = loaded.generate(&req, cancel, &mut on_text)?;
                 Ok(Answer { text: g.text, stats: g.stats })
             }

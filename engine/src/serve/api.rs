@@ -102,7 +102,7 @@ pub struct StreamOptions {
 
 /// The fields of [`Common`]; a request with any other (beside its endpoint's
 /// `messages` or `prompt`) is refused naming it ([`check_fields`]).
-const COMMON_FIELDS: [&str; 18] = [
+const COMMON_FIELDS: [&str; 19] = [
     "model",
     "max_tokens",
     "max_completion_tokens",
@@ -111,6 +111,7 @@ const COMMON_FIELDS: [&str; 18] = [
     "top_k",
     "min_p",
     "repetition_penalty",
+    "ignore_eos",
     "seed",
     "stop",
     "stream",
@@ -159,6 +160,9 @@ pub struct Common {
     /// vLLM's extension.
     #[serde(default)]
     pub repetition_penalty: Option<f64>,
+    /// vLLM's extension: go on past the end-of-turn tokens (benchmarks, fixed-length answers).
+    #[serde(default)]
+    pub ignore_eos: bool,
     /// Repeatable sampling.
     #[serde(default)]
     pub seed: Option<u64>,

@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod queue;
+pub mod vllm;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -274,7 +275,7 @@ async fn answer(st: Arc<AppState>, kind: Kind, common: Common, prompt: Vec<u32>,
             max_new_tokens,
             sampling,
             stop: common.stop(),
-            stop_token_ids: served.loaded.stop_token_ids.clone(),
+            stop_token_ids: if common.ignore_eos { Vec::new() } else { served.loaded.stop_token_ids.clone() },
         })
     })();
     let request = match prepared {
