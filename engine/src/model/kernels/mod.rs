@@ -11,6 +11,7 @@
 //! - [`rope`]: rotary position embeddings.
 //! - [`swiglu`]: the MLP's gated activation.
 //! - [`cross_entropy`]: the fused weighted token cross-entropy.
+//! - [`matvec`]: a few rows times a weight's transpose (decoding's projections).
 //!
 //! This module holds what the fused kernels share: an input's storage read as
 //! one contiguous typed slice (and a tensor an op holds read the same way),
@@ -19,6 +20,7 @@
 
 pub(crate) mod attention;
 pub mod cross_entropy;
+pub(crate) mod matvec;
 pub(crate) mod norm;
 pub(crate) mod projection;
 pub(crate) mod rope;

@@ -126,6 +126,10 @@ fn matmul_into<T: WithDType>(dst: &mut [T], m: usize, n: usize, k: usize, lhs: M
     assert!(dst.len() >= m * n, "{OP}: output buffer too small");
     assert!(m == 0 || k == 0 || (lhs.data.len() as isize) > last(&lhs, m, k), "{OP}: left operand too small");
     assert!(n == 0 || k == 0 || (rhs.data.len() as isize) > last(&rhs, k, n), "{OP}: right operand too small");
+    // A token or a few (decoding) times a row-major weight: stream the weight once.
+    if m <= super::matvec::MAX_ROWS && lhs.cs == 1 && lhs.rs == k as isize && rhs.rs == 1 && rhs.cs == k as isize {
+        return super::matvec::matvec(dst, lhs.data, rhs.data, (m, k, n), scale, accumulate);
+    }
     let operand = |mat: Mat<'_, T>| Operand { ptr: mat.data.as_ptr(), rs: mat.rs, cs: mat.cs };
     // SAFETY: the asserts keep every addressed element inside the slices;
     // `dst` is a distinct, exclusively borrowed buffer.

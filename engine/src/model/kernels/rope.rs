@@ -64,6 +64,24 @@ impl Rope {
         Ok(op.rows(x, t, width))
     }
 
+    /// Rotates in place each head of one position's `x [heads * head_dim]`
+    /// (f32, on the CPU) by the angles of position `pos` (decoding).
+    pub(crate) fn rotate_at(&self, x: &mut [f32], pos: usize) -> Result<()> {
+        let d = self.head_dim;
+        let op = self.rotation(false);
+        op.check(pos + 1, x.len())?;
+        let (cos, sin) = (&self.cos_cpu[pos * d..(pos + 1) * d], &self.sin_cpu[pos * d..(pos + 1) * d]);
+        let half = d / 2;
+        for head in x.chunks_mut(d) {
+            for i in 0..half {
+                let (x1, x2) = (head[i], head[i + half]);
+                head[i] = x1 * cos[i] - x2 * sin[i];
+                head[i + half] = x2 * cos[i + half] + x1 * sin[i + half];
+            }
+        }
+        Ok(())
+    }
+
     /// The fused CPU rotation, forward or `inverse`.
     fn rotation(&self, inverse: bool) -> Rotate {
         Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: if inverse { -1.0 } else { 1.0 }, d: self.head_dim }

@@ -1,27 +1,30 @@
 //! The forward pass of generation: the prompt once (prefill), then one new
 //! token at a time, each layer's keys and values kept in a [`KvCache`] so
-//! that a step computes only the new positions. Candle's ops on any device
-//! (the projections still take the fused CPU kernel); LoRA adapters apply
-//! unmerged, without dropout.
+//! that a step computes only the new positions. A single-token step of an
+//! f32 CPU model runs on slices ([`super::decode`]); the prefill, and every
+//! step on other devices or dtypes, runs candle's ops (the projections still
+//! take the fused CPU kernel). LoRA adapters apply unmerged, without dropout.
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 use super::Model;
 use crate::model::kernels::attention::{Heads, attend_cached};
 use crate::model::kernels::norm::rms_norm;
 
-/// Each layer's keys and values `[batch, positions, kv_heads * head_dim]`
-/// (keys rotated) for the positions seen so far.
+/// Each layer's keys (rotated) and values for the positions seen so far, of
+/// one sequence: `[positions, kv_heads * head_dim]` f32 rows that grow in
+/// place (amortised), so a step copies only its own row.
 #[derive(Debug, Clone)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
     len: usize,
 }
 
 impl KvCache {
     /// An empty cache for `model`.
     pub fn new(model: &Model) -> Self {
-        Self { layers: vec![None; model.num_layers()], len: 0 }
+        Self { keys: vec![Vec::new(); model.num_layers()], values: vec![Vec::new(); model.num_layers()], len: 0 }
     }
 
     /// Positions cached.
@@ -33,34 +36,62 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Layer `i`'s cached keys and values.
+    pub(crate) fn layer(&self, i: usize) -> (&[f32], &[f32]) {
+        (&self.keys[i], &self.values[i])
+    }
+
+    /// Appends rows of keys and values to layer `i` (then [`Self::advance`] once for all layers).
+    pub(crate) fn push(&mut self, i: usize, k: &[f32], v: &[f32]) {
+        self.keys[i].extend_from_slice(k);
+        self.values[i].extend_from_slice(v);
+    }
+
+    /// Counts `n` more positions, once every layer has pushed them.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.len += n;
+    }
 }
 
 impl Model {
-    /// The logits `[batch, vocab]` of the last of `ids [batch, t]`, which
-    /// continue the positions in `cache` (all of them when it is empty); the
-    /// new keys and values are added to `cache`.
+    /// The logits `[1, vocab]` of the last of `ids [1, t]`, which continue the
+    /// positions in `cache` (all of them when it is empty); the new keys and
+    /// values are added to `cache`. One sequence at a time.
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
-        let (_, t) = ids.dims2()?;
+        let (b, t) = ids.dims2()?;
+        if b != 1 {
+            candle_core::bail!("generation caches one sequence at a time, not a batch of {b}");
+        }
+        if t == 1 && self.decodes_on_slices() {
+            let id = ids.flatten_all()?.to_vec1::<u32>()?[0];
+            return self.decode_step(id, cache);
+        }
         let offset = cache.len;
         let cfg = &self.config;
         let mut x = self.embed(ids)?;
-        for (i, entry) in cache.layers.iter_mut().enumerate() {
-            let layer = &self.layers[i];
+        for (i, layer) in self.layers.iter().enumerate() {
             let a = &layer.self_attn;
             let hs = rms_norm(&x, &layer.input_layernorm, cfg.rms_norm_eps)?;
             let q = self.rope.apply_from(&a.q_proj.forward(&hs, None)?, offset)?;
             let k = self.rope.apply_from(&a.k_proj.forward(&hs, None)?, offset)?;
             let v = a.v_proj.forward(&hs, None)?;
-            let (k, v) = match entry.take() {
-                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 1)?, Tensor::cat(&[&pv, &v], 1)?),
-                None => (k, v),
+            let rows = |t: &Tensor| t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
+            let (new_k, new_v) = (rows(&k)?, rows(&v)?);
+            let (k, v) = if offset == 0 {
+                (k, v)
+            } else {
+                let width = k.dim(2)?;
+                let cached = |rows: &[f32]| Tensor::from_slice(rows, (1, offset, width), &self.device)?.to_dtype(self.dtype);
+                let (ck, cv) = cache.layer(i);
+                (Tensor::cat(&[&cached(ck)?, &k], 1)?, Tensor::cat(&[&cached(cv)?, &v], 1)?)
             };
             let ctx = attend_cached(&q, &k, &v, Heads::of(cfg), cfg.attention_scale(), cfg.attention_window())?;
-            *entry = Some((k, v));
+            cache.push(i, &new_k, &new_v);
             x = (&x + a.o_proj.forward(&ctx, None)?)?;
             x = self.mlp_residual(layer, &x, [None, None, None])?;
         }
-        cache.len = offset + t;
+        cache.advance(t);
         let last = x.narrow(1, t - 1, 1)?;
         self.head(&last)
     }
@@ -74,14 +105,16 @@ mod tests {
     use crate::model::fused_check::max_diff;
     use crate::model::{LoraSpec, Pass};
 
-    /// Prefill then token by token, with a LoRA adapter and grouped-query
-    /// heads, and with a sliding window shorter than the sequence: each
-    /// step's logits equal the full forward pass's at that position.
+    /// Prefill then token by token (the slice path, [`super::super::decode`]),
+    /// with a LoRA adapter and grouped-query heads, with a sliding window
+    /// shorter than the sequence, and with Qwen2's q/k/v biases: each step's
+    /// logits equal the full forward pass's at that position.
     #[test]
     fn cached_steps_equal_full_recomputation() {
-        for window in [None, Some(5)] {
+        for (window, model_type) in [(None, "mistral"), (Some(5), "mistral"), (None, "qwen2")] {
             let mut cfg = crate::sample_build::tiny_model_config(64);
             cfg.sliding_window = window;
+            cfg.model_type = model_type.into();
             let mut model = Model::random(cfg, 4, DType::F32, &Device::Cpu).unwrap();
             let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
             model.add_lora(&LoraSpec { rank: 2, alpha: 4.0, dropout: 0.1, targets }, 1).unwrap();
@@ -101,7 +134,7 @@ mod tests {
             for (k, logits) in got.iter().enumerate() {
                 let want = full.narrow(0, prefill - 1 + k, 1).unwrap();
                 let d = max_diff(logits, &want);
-                assert!(d < 1e-4, "window {window:?}, position {}: differs by {d}", prefill - 1 + k);
+                assert!(d < 1e-4, "{model_type}, window {window:?}, position {}: differs by {d}", prefill - 1 + k);
             }
             assert!(max_diff(&got[0], &got[1]) > 1e-3, "different positions gave the same logits");
         }

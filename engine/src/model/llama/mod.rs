@@ -13,6 +13,7 @@
 //! - [`memory`]: the activation memory a layer keeps per token.
 
 pub mod backprop;
+mod decode;
 pub(crate) mod fused_head;
 pub(crate) mod fused_layer;
 pub mod kv_cache;

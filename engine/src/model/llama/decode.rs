@@ -1,0 +1,145 @@
+//! One new token's pass through the decoder on the CPU in f32, on slices:
+//! decoding, where a step is one row through every weight and candle's
+//! per-op overhead (an allocation, a dispatch and often a thread hand-over
+//! for each of some fifty small ops a layer) would cost as much as the
+//! weights' reading. The projections stream each weight once
+//! ([`matvec`]); norms, rotation, attention over the cached keys and values,
+//! and the MLP's gate run in place. Adapters apply unmerged.
+//! [`super::kv_cache`] calls it for single-token steps of f32 CPU models and
+//! checks it against full recomputation.
+
+use candle_core::{Result, Tensor};
+
+use super::kv_cache::KvCache;
+use super::{Layer, Model};
+use crate::model::kernels::matvec::matvec;
+use crate::model::kernels::{held, norm, swiglu};
+use crate::model::linear::Linear;
+
+const OP: &str = "decode step";
+
+/// The f32 elements of a CPU tensor, for the time `f` runs.
+fn with_slice<R>(t: &Tensor, what: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let guard = t.storage_and_layout();
+    f(held::<f32>(&guard, OP, what)?)
+}
+
+/// `x W^T + b + scale (x A^T) B^T` of one row `x`.
+fn project(lin: &Linear, x: &[f32]) -> Result<Vec<f32>> {
+    let (out, inp) = lin.weight.dims2()?;
+    let mut y = vec![0f32; out];
+    with_slice(&lin.weight, "weight", |w| {
+        matvec(&mut y, x, w, (1, inp, out), 1.0, false);
+        Ok(())
+    })?;
+    if let Some(b) = &lin.bias {
+        with_slice(b, "bias", |b| {
+            y.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+            Ok(())
+        })?;
+    }
+    if let Some(l) = &lin.lora {
+        let r = l.a.as_tensor().dim(0)?;
+        let mut down = vec![0f32; r];
+        with_slice(l.a.as_tensor(), "lora_A", |a| {
+            matvec(&mut down, x, a, (1, inp, r), 1.0, false);
+            Ok(())
+        })?;
+        with_slice(l.b.as_tensor(), "lora_B", |b| {
+            matvec(&mut y, &down, b, (1, r, out), l.scale as f32, true);
+            Ok(())
+        })?;
+    }
+    Ok(y)
+}
+
+/// RMSNorm of the row `x` with the weight `w`.
+fn rms_norm(x: &[f32], w: &Tensor, eps: f64) -> Result<Vec<f32>> {
+    with_slice(w, "norm weight", |w| Ok(norm::forward(x, w, eps)))
+}
+
+impl Model {
+    /// Whether [`Model::decode_step`] runs this model (f32 on the CPU).
+    pub(crate) fn decodes_on_slices(&self) -> bool {
+        self.device.is_cpu() && self.dtype == candle_core::DType::F32
+    }
+
+    /// The logits `[1, vocab]` after token `id` at the position after those
+    /// in `cache`, whose keys and values it adds to `cache`.
+    pub(crate) fn decode_step(&self, id: u32, cache: &mut KvCache) -> Result<Tensor> {
+        let cfg = &self.config;
+        let pos = cache.len();
+        let h = cfg.hidden_size;
+        let mut x = with_slice(&self.embed_tokens, "embedding", |e| {
+            let row = e.get(id as usize * h..(id as usize + 1) * h);
+            row.map(<[f32]>::to_vec).ok_or_else(|| candle_core::Error::Msg(format!("{OP}: token {id} is outside the vocabulary")))
+        })?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (k, v) = self.attention_residual(layer, &mut x, pos, cache, i)?;
+            cache.push(i, &k, &v);
+            self.mlp_residual_row(layer, &mut x)?;
+        }
+        cache.advance(1);
+        let last = rms_norm(&x, &self.norm, cfg.rms_norm_eps)?;
+        let (vocab, _) = self.lm_head.dims2()?;
+        let mut logits = vec![0f32; vocab];
+        with_slice(&self.lm_head, "lm_head", |w| {
+            matvec(&mut logits, &last, w, (1, h, vocab), 1.0, false);
+            Ok(())
+        })?;
+        Tensor::from_vec(logits, (1, vocab), &self.device)
+    }
+
+    /// Adds layer `layer`'s attention output to `x` (position `pos`), over the
+    /// cached positions and this one; returns this position's key and value.
+    fn attention_residual(&self, layer: &Layer, x: &mut [f32], pos: usize, cache: &KvCache, i: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let cfg = &self.config;
+        let a = &layer.self_attn;
+        let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?;
+        let mut q = project(&a.q_proj, &hs)?;
+        let mut k = project(&a.k_proj, &hs)?;
+        let v = project(&a.v_proj, &hs)?;
+        self.rope.rotate_at(&mut q, pos)?;
+        self.rope.rotate_at(&mut k, pos)?;
+        let d = cfg.head_dim();
+        let (heads, kv_heads) = (q.len() / d, k.len() / d);
+        let (keys, values) = cache.layer(i);
+        let first = cfg.attention_window().map_or(0, |w| (pos + 1).saturating_sub(w));
+        let scale = cfg.attention_scale() as f32;
+        let kv_width = kv_heads * d;
+        let mut ctx = vec![0f32; heads * d];
+        let mut scores = Vec::with_capacity(pos + 1 - first);
+        for (head, out) in ctx.chunks_mut(d).enumerate() {
+            let g = head / (heads / kv_heads);
+            let qh = &q[head * d..(head + 1) * d];
+            let key = |j: usize| if j < pos { &keys[j * kv_width + g * d..j * kv_width + (g + 1) * d] } else { &k[g * d..(g + 1) * d] };
+            let value = |j: usize| if j < pos { &values[j * kv_width + g * d..j * kv_width + (g + 1) * d] } else { &v[g * d..(g + 1) * d] };
+            scores.clear();
+            scores.extend((first..=pos).map(|j| scale * key(j).iter().zip(qh).map(|(a, b)| a * b).sum::<f32>()));
+            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut total = 0.0;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                total += *s;
+            }
+            for (j, p) in (first..=pos).zip(&scores) {
+                let w = p / total;
+                out.iter_mut().zip(value(j)).for_each(|(o, v)| *o += w * v);
+            }
+        }
+        let o = project(&a.o_proj, &ctx)?;
+        x.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
+        Ok((k, v))
+    }
+
+    /// Adds layer `layer`'s MLP output to the row `x`.
+    fn mlp_residual_row(&self, layer: &Layer, x: &mut [f32]) -> Result<()> {
+        let m = &layer.mlp;
+        let hs = rms_norm(x, &layer.post_attention_layernorm, self.config.rms_norm_eps)?;
+        let act = swiglu::forward(&project(&m.gate_proj, &hs)?, &project(&m.up_proj, &hs)?);
+        let down = project(&m.down_proj, &act)?;
+        x.iter_mut().zip(&down).for_each(|(x, d)| *x += d);
+        Ok(())
+    }
+}
