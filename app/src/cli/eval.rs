@@ -1,5 +1,6 @@
 //! `workbench eval`: perplexity of base and adapters on a held-out set.
 
+use engine::model::llama::quantize::Quantization;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -31,6 +32,9 @@ pub struct Args {
     /// Device: cpu, cuda:N, metal:N.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Quantize the weights first, as for serving: q8_0 (8-bit) or q4_0 (4-bit).
+    #[arg(long, value_name = "q8_0|q4_0", value_parser = Quantization::parse)]
+    quantize: Option<Quantization>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -73,6 +77,7 @@ fn request(args: &Args) -> Result<EvalRequest> {
     req.adapters.extend(args.adapters.iter().cloned());
     req.batch_size = args.batch_size;
     req.device = args.device.clone();
+    req.quantization = args.quantize;
     Ok(req)
 }
 

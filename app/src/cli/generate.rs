@@ -55,6 +55,12 @@ pub struct Args {
     /// A string that ends the answer (repeatable).
     #[arg(long)]
     stop: Vec<String>,
+    /// Go on past the end-of-turn tokens until --max-new-tokens (fixed-length answers, as vLLM's ignore_eos).
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Quantize the weights for inference: q8_0 (8-bit) or q4_0 (4-bit).
+    #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::llama::quantize::Quantization::parse)]
+    quantize: Option<engine::model::llama::quantize::Quantization>,
     /// Print the finished generation as JSON instead of streaming it.
     #[arg(long)]
     json: bool,
@@ -74,7 +80,11 @@ pub fn run(args: Args) -> Result<()> {
     };
     let template = args.chat_template.clone().or(run_template).unwrap_or_else(|| "model".into());
     eprintln!("loading {}{} ...", model_dir.display(), adapter.as_ref().map(|a| format!(" + {}", a.display())).unwrap_or_default());
-    let loaded = Arc::new(Loaded::load(&model_dir, adapter.as_deref(), &template)?);
+    let mut loaded = Loaded::load(&model_dir, adapter.as_deref(), &template)?;
+    if let Some(q) = args.quantize {
+        loaded.quantize(q)?;
+    }
+    let loaded = Arc::new(loaded);
     let sampling = SamplingParams {
         temperature: args.temperature,
         top_k: args.top_k,
@@ -83,7 +93,7 @@ pub fn run(args: Args) -> Result<()> {
         repetition_penalty: args.repetition_penalty,
         seed: args.seed,
     };
-    let request = if args.raw {
+    let mut request = if args.raw {
         let prompt = loaded.chat.tokenizer.encode(args.prompt.as_str(), false).map_err(anyhow::Error::msg)?.get_ids().to_vec();
         engine::generate::GenerateRequest {
             prompt,
@@ -100,6 +110,9 @@ pub fn run(args: Args) -> Result<()> {
         messages.push(Message { role: Role::User, content: args.prompt });
         loaded.chat_request(&messages, args.max_new_tokens, sampling, args.stop)?
     };
+    if args.ignore_eos {
+        request.stop_token_ids.clear();
+    }
     let mut result: Option<Generation> = None;
     let mut failure = None;
     let stdout = std::io::stdout();

@@ -38,6 +38,9 @@ pub struct Args {
     /// Chat template: "model", "mistral" or a Jinja file.
     #[arg(long, default_value = "model")]
     chat_template: String,
+    /// Serve quantized weights: q8_0 (8-bit, as Story A served) or q4_0 (4-bit).
+    #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::llama::quantize::Quantization::parse)]
+    quantize: Option<engine::model::llama::quantize::Quantization>,
 }
 
 /// Runs the subcommand.
@@ -61,7 +64,12 @@ pub fn run(args: Args) -> Result<()> {
     let base_dir = base_dir.context("pass --model DIR (or --run RUN_DIR)")?;
     let base_name = args.served_model_name.clone().unwrap_or_else(|| folder_name(&base_dir));
     eprintln!("loading {} ...", base_dir.display());
-    let base = Arc::new(Loaded::load(&base_dir, None, &args.chat_template)?);
+    let mut base = Loaded::load(&base_dir, None, &args.chat_template)?;
+    if let Some(q) = args.quantize {
+        base.quantize(q)?;
+        eprintln!("weights quantized to {q}");
+    }
+    let base = Arc::new(base);
     let mut models = vec![ServedModel { name: base_name.clone(), loaded: Arc::clone(&base), parent: None }];
     let mut vllm = Vec::new();
     for (name, dir) in &adapters {

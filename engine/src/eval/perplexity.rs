@@ -62,7 +62,11 @@ pub fn changes_vs_base(rows: &[EvalRow]) -> Vec<String> {
 /// [`Error::Cancelled`] once `cancel` is set.
 pub fn compare(req: &EvalRequest, cancel: &CancelFlag, mut on_row: impl FnMut(&EvalRow)) -> Result<Vec<EvalRow>> {
     let device = crate::device::open(&req.device)?;
-    let base = Model::load(&req.model_dir, DType::F32, &device)?;
+    let mut base = Model::load(&req.model_dir, DType::F32, &device)?;
+    if let Some(q) = req.quantization {
+        base.quantize(q)?;
+    }
+    let suffix = req.quantization.map(|q| format!(" [{q}]")).unwrap_or_default();
     let chat = crate::chat::ChatFormat::load(&req.model_dir, &base.config, &req.chat_template)?;
     let ds = Dataset::from_file(&req.data_file, &chat, req.max_seq_len, TrainOn::Assistant, false)?;
     let mut rows = Vec::new();
@@ -73,11 +77,11 @@ pub fn compare(req: &EvalRequest, cancel: &CancelFlag, mut on_row: impl FnMut(&E
         rows.push(row);
         Ok(())
     };
-    push("base".into(), None, &base)?;
+    push(format!("base{suffix}"), None, &base)?;
     for dir in &req.adapters {
         let mut model = base.clone();
         crate::adapter::load_into(&mut model, dir)?;
-        push(adapter_name(dir), Some(dir.clone()), &model)?;
+        push(format!("{}{suffix}", adapter_name(dir)), Some(dir.clone()), &model)?;
     }
     super::saved::save_with_runs(&req.data_file, &rows)?;
     Ok(rows)

@@ -22,6 +22,8 @@ pub struct EvalRequest {
     pub device: String,
     /// The chat template (`data.chat_template`: `model`, `mistral` or a file).
     pub chat_template: String,
+    /// Quantize the weights for inference first (the perplexity cost of 8- or 4-bit serving).
+    pub quantization: Option<crate::model::llama::quantize::Quantization>,
 }
 
 impl EvalRequest {
@@ -40,6 +42,7 @@ impl EvalRequest {
             batch_size: Self::DEFAULT_BATCH_SIZE,
             device: "cpu".into(),
             chat_template: "model".into(),
+            quantization: None,
         }
     }
 

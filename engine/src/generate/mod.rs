@@ -136,6 +136,12 @@ impl Loaded {
         Ok(Self { model, chat, stop_token_ids })
     }
 
+    /// Quantizes the weights for inference ([`crate::model::llama::quantize`]);
+    /// adapters attached later through [`Self::with_adapter`] share them.
+    pub fn quantize(&mut self, q: crate::model::llama::quantize::Quantization) -> Result<()> {
+        Ok(self.model.quantize(q)?)
+    }
+
     /// The same base model with the adapter in `adapter` attached: the base
     /// weights are shared, not copied (a clone of a model shares its tensors),
     /// so a server holds one base and any number of adapters.

@@ -64,19 +64,27 @@ pub struct Linear {
     pub bias: Option<Tensor>,
     /// The adapter, if this module is targeted.
     pub lora: Option<Lora>,
+    /// The weight quantized for inference ([`crate::model::llama::quantize`]);
+    /// `weight` is then a stand-in of its shape.
+    pub quantized: Option<Arc<candle_core::quantized::QMatMul>>,
 }
 
 impl Linear {
     /// A plain projection, with a bias or without.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias, lora: None }
+        Self { weight, bias, lora: None, quantized: None }
     }
 
     /// Applies the projection to `x` of shape `[.., in]`, with `mask` (drawn
     /// by [`Linear::dropout_mask`] when training) on the adapter's input.
     pub fn forward(&self, x: &Tensor, mask: Option<&DropoutMask>) -> Result<Tensor> {
-        let lora = self.lora.as_ref().map(|l| LoraFactors { a: l.a.as_tensor(), b: l.b.as_tensor(), scale: l.scale, mask });
-        let y = projection::project(x, &self.weight, lora)?;
+        let y = match &self.quantized {
+            Some(q) => self.forward_quantized(q, x)?,
+            None => {
+                let lora = self.lora.as_ref().map(|l| LoraFactors { a: l.a.as_tensor(), b: l.b.as_tensor(), scale: l.scale, mask });
+                projection::project(x, &self.weight, lora)?
+            }
+        };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),

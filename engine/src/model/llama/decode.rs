@@ -8,7 +8,8 @@
 //! [`super::kv_cache`] calls it for single-token steps of f32 CPU models and
 //! checks it against full recomputation.
 
-use candle_core::{Result, Tensor};
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{Module, Result, Tensor};
 
 use super::kv_cache::KvCache;
 use super::{Layer, Model};
@@ -27,12 +28,65 @@ fn with_slice<R>(t: &Tensor, what: &str, f: impl FnOnce(&[f32]) -> Result<R>) ->
 
 /// `x W^T + b + scale (x A^T) B^T` of one row `x`.
 fn project(lin: &Linear, x: &[f32]) -> Result<Vec<f32>> {
+    Ok(project_all(&[lin], x)?.remove(0))
+}
+
+/// [`project`] for projections sharing their input (q, k, v; gate, up):
+/// quantized weights go through candle's fused kernel together (one
+/// quantization of `x`, one parallel region).
+fn project_all(lins: &[&Linear], x: &[f32]) -> Result<Vec<Vec<f32>>> {
+    let mut ys = match quantized_together(lins, x)? {
+        Some(ys) => ys,
+        None => lins.iter().map(|lin| weight_product(lin, x)).collect::<Result<_>>()?,
+    };
+    for (lin, y) in lins.iter().zip(&mut ys) {
+        add_bias_and_adapter(lin, x, y)?;
+    }
+    Ok(ys)
+}
+
+/// The products `x W^T` of quantized weights in one fused call, where candle has one for them.
+fn quantized_together(lins: &[&Linear], x: &[f32]) -> Result<Option<Vec<Vec<f32>>>> {
+    let tensors: Option<Vec<&QTensor>> = lins
+        .iter()
+        .map(|l| match l.quantized.as_deref() {
+            Some(QMatMul::QTensor(t)) => Some(t.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let (Some(tensors), Some(first)) = (tensors, lins.first().and_then(|l| l.quantized.as_deref())) else { return Ok(None) };
+    if lins.len() < 2 {
+        return Ok(None);
+    }
+    let xt = super::quantize::pad_input(first, &Tensor::from_slice(x, (1, x.len()), &candle_core::Device::Cpu)?)?;
+    match QTensor::gemv_fused_shared_lhs(&tensors, &xt)? {
+        Some(outs) => Ok(Some(outs.iter().map(|t| t.flatten_all()?.to_vec1::<f32>()).collect::<Result<_>>()?)),
+        None => Ok(None),
+    }
+}
+
+/// `x W^T` of one row, through the quantized weight or the f32 one.
+fn weight_product(lin: &Linear, x: &[f32]) -> Result<Vec<f32>> {
     let (out, inp) = lin.weight.dims2()?;
-    let mut y = vec![0f32; out];
-    with_slice(&lin.weight, "weight", |w| {
-        matvec(&mut y, x, w, (1, inp, out), 1.0, false);
-        Ok(())
-    })?;
+    match &lin.quantized {
+        Some(q) => {
+            let x = super::quantize::pad_input(q, &Tensor::from_slice(x, (1, inp), &candle_core::Device::Cpu)?)?;
+            q.forward(&x)?.flatten_all()?.to_vec1::<f32>()
+        }
+        None => {
+            let mut y = vec![0f32; out];
+            with_slice(&lin.weight, "weight", |w| {
+                matvec(&mut y, x, w, (1, inp, out), 1.0, false);
+                Ok(())
+            })?;
+            Ok(y)
+        }
+    }
+}
+
+/// Adds the bias and the unmerged adapter's `scale (x A^T) B^T` to `y`.
+fn add_bias_and_adapter(lin: &Linear, x: &[f32], y: &mut [f32]) -> Result<()> {
+    let (out, inp) = lin.weight.dims2()?;
     if let Some(b) = &lin.bias {
         with_slice(b, "bias", |b| {
             y.iter_mut().zip(b).for_each(|(v, b)| *v += b);
@@ -47,11 +101,11 @@ fn project(lin: &Linear, x: &[f32]) -> Result<Vec<f32>> {
             Ok(())
         })?;
         with_slice(l.b.as_tensor(), "lora_B", |b| {
-            matvec(&mut y, &down, b, (1, r, out), l.scale as f32, true);
+            matvec(y, &down, b, (1, r, out), l.scale as f32, true);
             Ok(())
         })?;
     }
-    Ok(y)
+    Ok(())
 }
 
 /// RMSNorm of the row `x` with the weight `w`.
@@ -82,6 +136,9 @@ impl Model {
         }
         cache.advance(1);
         let last = rms_norm(&x, &self.norm, cfg.rms_norm_eps)?;
+        if self.head_quantized.is_some() {
+            return self.output_logits(&Tensor::from_vec(last, (1, h), &self.device)?);
+        }
         let (vocab, _) = self.lm_head.dims2()?;
         let mut logits = vec![0f32; vocab];
         with_slice(&self.lm_head, "lm_head", |w| {
@@ -97,9 +154,7 @@ impl Model {
         let cfg = &self.config;
         let a = &layer.self_attn;
         let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?;
-        let mut q = project(&a.q_proj, &hs)?;
-        let mut k = project(&a.k_proj, &hs)?;
-        let v = project(&a.v_proj, &hs)?;
+        let [mut q, mut k, v]: [Vec<f32>; 3] = project_all(&[&a.q_proj, &a.k_proj, &a.v_proj], &hs)?.try_into().expect("three projections");
         self.rope.rotate_at(&mut q, pos)?;
         self.rope.rotate_at(&mut k, pos)?;
         let d = cfg.head_dim();
@@ -137,7 +192,8 @@ impl Model {
     fn mlp_residual_row(&self, layer: &Layer, x: &mut [f32]) -> Result<()> {
         let m = &layer.mlp;
         let hs = rms_norm(x, &layer.post_attention_layernorm, self.config.rms_norm_eps)?;
-        let act = swiglu::forward(&project(&m.gate_proj, &hs)?, &project(&m.up_proj, &hs)?);
+        let [gate, up]: [Vec<f32>; 2] = project_all(&[&m.gate_proj, &m.up_proj], &hs)?.try_into().expect("two projections");
+        let act = swiglu::forward(&gate, &up);
         let down = project(&m.down_proj, &act)?;
         x.iter_mut().zip(&down).for_each(|(x, d)| *x += d);
         Ok(())

@@ -18,6 +18,7 @@ pub(crate) mod fused_head;
 pub(crate) mod fused_layer;
 pub mod kv_cache;
 pub(crate) mod memory;
+pub mod quantize;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,7 +32,7 @@ use super::config::ModelConfig;
 use super::kernels::attention::{Heads, attention, causal_mask};
 use super::kernels::cross_entropy::weighted_nll_sum;
 use super::kernels::norm::rms_norm;
-use super::kernels::projection::{self, DropoutMask};
+use super::kernels::projection::DropoutMask;
 use super::kernels::rope::Rope;
 use super::kernels::swiglu::swiglu;
 use super::linear::{Linear, Lora, LoraSpec, seeded_rng};
@@ -110,6 +111,10 @@ pub struct Model {
     trainable: Vec<Trainable>,
     dtype: DType,
     device: Device,
+    /// The output layer's quantized weight ([`quantize`]), if quantized.
+    head_quantized: Option<std::sync::Arc<candle_core::quantized::QMatMul>>,
+    /// How the weights are quantized ([`Model::quantize`]).
+    quantization: Option<quantize::Quantization>,
 }
 
 /// What the fused CPU layer ([`fused_layer`]) reads of one decoder layer.
@@ -214,7 +219,19 @@ impl Model {
         }
         let rope = Rope::new(config.head_dim(), config.max_position_embeddings, &config.rope_inv_freq()?, dtype, device)
             .map_err(|e| e.to_string())?;
-        Ok(Self { config, embed_tokens, layers, norm, lm_head, rope, trainable: Vec::new(), dtype, device: device.clone() })
+        Ok(Self {
+            config,
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rope,
+            trainable: Vec::new(),
+            dtype,
+            device: device.clone(),
+            head_quantized: None,
+            quantization: None,
+        })
     }
 
     /// A randomly initialised model (normal(0, 0.02) weights and biases, unit norms), for
@@ -272,6 +289,7 @@ impl Model {
     /// drops the adapters: the model then computes base + adapter as plain
     /// weights (for a merged model directory).
     pub fn merge_lora(&mut self) -> Result<()> {
+        self.full_precision("merge an adapter into the model")?;
         for layer in &mut self.layers {
             for (_, _, lin) in layer.named_linears_mut() {
                 if let Some(lora) = lin.lora.take() {
@@ -286,6 +304,7 @@ impl Model {
 
     /// Makes every weight trainable (full fine-tuning).
     pub fn make_fully_trainable(&mut self) -> Result<()> {
+        self.full_precision("train every weight")?;
         let tied = self.config.tie_word_embeddings;
         let mut trainable = Vec::new();
         for (name, tensor) in self.named_weights_mut() {
@@ -414,7 +433,7 @@ impl Model {
     pub fn head(&self, x: &Tensor) -> CResult<Tensor> {
         let (b, t, h) = x.dims3()?;
         let x = rms_norm(x, &self.norm, self.config.rms_norm_eps)?.reshape((b * t, h))?;
-        projection::project(&x, &self.lm_head, None)
+        self.output_logits(&x)
     }
 
     /// The summed weighted token loss of `ids [batch, seq]` against `targets`
