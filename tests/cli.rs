@@ -157,6 +157,17 @@ fn eval_prints_base_and_adapter_perplexity_table() {
     let out = workbench(&["eval", "--run", run.to_str().unwrap()]);
     let msg = text(&out);
     assert!(msg.contains("perplexity") && msg.contains("vs base"), "{msg}");
+    // 8-bit weights: labelled rows, perplexity close to f32's.
+    let out = workbench(&["eval", "--run", run.to_str().unwrap(), "--json", "--quantize", "q8_0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let q8: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(q8[0]["name"], "base [q8_0]");
+    for (row, f32_row) in q8.as_array().unwrap().iter().zip(rows.as_array().unwrap()) {
+        let (q, f) = (row["perplexity"].as_f64().unwrap(), f32_row["perplexity"].as_f64().unwrap());
+        assert!((q / f - 1.0).abs() < 0.05 && q != f, "{}: q8_0 {q} against f32 {f}", row["name"]);
+    }
+    let out = workbench(&["eval", "--run", run.to_str().unwrap(), "--quantize", "q3"]);
+    assert!(!out.status.success() && text(&out).contains("q8_0"), "{}", text(&out));
 }
 
 #[test]
@@ -292,4 +303,21 @@ fn generate_streams_an_answer_and_reports_its_speed() {
     assert_eq!(sampled["tokens"], json(&["--temperature", "1.2", "--seed", "5"])["tokens"], "a seed must repeat");
     let out = workbench(&["generate", "--model", m, "--prompt", "x", "--top-p", "1.5"]);
     assert!(!out.status.success() && text(&out).contains("top_p"), "{}", text(&out));
+    // 8-bit weights, a fixed length past the end of turn.
+    let q8 = json(&["--quantize", "q8_0", "--ignore-eos"]);
+    assert_eq!((q8["tokens"].as_array().unwrap().len(), q8["finish_reason"].as_str()), (8, Some("length")));
+}
+
+#[test]
+fn bench_decode_reports_prefill_speed_and_memory() {
+    let model = sample_dir().join("model");
+    for extra in [&[][..], &["--quantize", "q8_0"]] {
+        let args =
+            [&["bench", "decode", "--model", model.to_str().unwrap(), "--prompt-tokens", "8", "--new-tokens", "8", "--rounds", "1"], extra];
+        let out = workbench(&args.concat());
+        assert!(out.status.success(), "{}", text(&out));
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(line["decode_tokens_per_s"].as_f64().unwrap() > 0.0 && line["prefill_s"].as_f64().unwrap() > 0.0, "{line}");
+        assert_eq!(line["weights"], if extra.is_empty() { "f32" } else { "q8_0" });
+    }
 }

@@ -37,6 +37,42 @@ enum What {
         #[arg(long, default_value_t = 120)]
         frames: usize,
     },
+    /// Decoding speed: prefill of a prompt, then greedy tokens with the key/value cache (batch 1).
+    Decode {
+        /// The model directory (e.g. models/smollm2-135m-instruct).
+        #[arg(long, value_name = "DIR")]
+        model: std::path::PathBuf,
+        /// Prompt length in tokens (the start of a fixed text).
+        #[arg(long, default_value_t = 32)]
+        prompt_tokens: usize,
+        /// Tokens generated (the end of turn is ignored).
+        #[arg(long, default_value_t = 128)]
+        new_tokens: usize,
+        /// Measured generations (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Quantized weights: q8_0 or q4_0.
+        #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::llama::quantize::Quantization::parse)]
+        quantize: Option<engine::model::llama::quantize::Quantization>,
+    },
+    /// The OpenAI-compatible server under 1, 4 and 16 concurrent streaming clients: throughput, p50 / p99 latency.
+    Serve {
+        /// The model directory (e.g. models/smollm2-135m-instruct).
+        #[arg(long, value_name = "DIR")]
+        model: std::path::PathBuf,
+        /// Concurrency levels.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        clients: Vec<usize>,
+        /// Requests per level.
+        #[arg(long, default_value_t = 32)]
+        requests: usize,
+        /// Tokens per answer (the end of turn is ignored).
+        #[arg(long, default_value_t = 64)]
+        max_tokens: usize,
+        /// Quantized weights: q8_0 or q4_0.
+        #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::llama::quantize::Quantization::parse)]
+        quantize: Option<engine::model::llama::quantize::Quantization>,
+    },
     /// Forward + backward + AdamW on vocab 4096, hidden 512, 8 layers (or a real model), LoRA r=16 on all linear layers, batch 8 x 256.
     TrainStep {
         /// A model directory to train instead of the random reference shape (e.g. models/smollm2-135m-instruct).
@@ -75,9 +111,65 @@ pub fn run(args: Args) -> Result<()> {
         What::TrainStep { model, steps, gradient_checkpointing, batch, seq } => {
             train_step(model.as_deref(), steps, gradient_checkpointing, batch, seq)
         }
+        What::Serve { model, clients, requests, max_tokens, quantize } => {
+            super::bench_serve::serve(&model, &clients, requests, max_tokens, quantize)
+        }
+        What::Decode { model, prompt_tokens, new_tokens, rounds, quantize } => decode(&model, prompt_tokens, new_tokens, rounds, quantize),
         #[cfg(feature = "gui")]
         What::GuiFrame { runs, points, frames } => super::bench_gui::gui_frame(runs, points, frames),
     }
+}
+
+/// The text whose first tokens make the benchmark's prompt (the same in `bench/transformers_generate.py`).
+pub const DECODE_PROMPT: &str = "The IT help desk answers questions about VPN access, password resets, laptops, printers, \
+     e-mail, software licences and the internal wiki. Employees write in short messages, often in a hurry, and expect a \
+     clear answer with the exact steps to follow.";
+
+fn decode(
+    dir: &std::path::Path,
+    prompt_tokens: usize,
+    new_tokens: usize,
+    rounds: usize,
+    quantize: Option<engine::model::llama::quantize::Quantization>,
+) -> Result<()> {
+    use engine::generate::{GenerateRequest, Loaded, SamplingParams};
+    let loaded = Loaded::load_with(dir, None, "model", quantize)?;
+    let ids = loaded.chat.tokenizer.encode(DECODE_PROMPT, false).map_err(anyhow::Error::msg)?.get_ids().to_vec();
+    anyhow::ensure!(ids.len() >= prompt_tokens, "the benchmark text has only {} tokens", ids.len());
+    let req = GenerateRequest {
+        prompt: ids[..prompt_tokens].to_vec(),
+        max_new_tokens: new_tokens,
+        sampling: SamplingParams::default(),
+        stop: Vec::new(),
+        stop_token_ids: Vec::new(),
+    };
+    let cancel = engine::jobs::CancelFlag::new();
+    let mut runs = Vec::new();
+    for i in 0..=rounds {
+        let g = loaded.generate(&req, &cancel, |_| {})?;
+        if i > 0 {
+            runs.push(g.stats);
+        }
+    }
+    let median = |f: &dyn Fn(&engine::generate::AnswerStats) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let line = serde_json::json!({
+        "system": "workbench",
+        "model": dir.display().to_string(),
+        "weights": quantize.map_or_else(|| "f32".to_string(), |q| q.to_string()),
+        "prompt_tokens": prompt_tokens,
+        "new_tokens": new_tokens,
+        "prefill_s": median(&|s| s.time_to_first_token_s),
+        "decode_tokens_per_s": median(&|s| s.tokens_per_s),
+        "peak_rss_bytes": engine::device::peak_rss_bytes(),
+        "rss_bytes": engine::device::rss_bytes(),
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    });
+    println!("{line}");
+    Ok(())
 }
 
 fn train_step(model_dir: Option<&std::path::Path>, steps: usize, gradient_checkpointing: bool, batch: usize, seq: usize) -> Result<()> {

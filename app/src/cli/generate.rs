@@ -80,11 +80,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let template = args.chat_template.clone().or(run_template).unwrap_or_else(|| "model".into());
     eprintln!("loading {}{} ...", model_dir.display(), adapter.as_ref().map(|a| format!(" + {}", a.display())).unwrap_or_default());
-    let mut loaded = Loaded::load(&model_dir, adapter.as_deref(), &template)?;
-    if let Some(q) = args.quantize {
-        loaded.quantize(q)?;
-    }
-    let loaded = Arc::new(loaded);
+    let loaded = Arc::new(Loaded::load_with(&model_dir, adapter.as_deref(), &template, args.quantize)?);
     let sampling = SamplingParams {
         temperature: args.temperature,
         top_k: args.top_k,

@@ -64,12 +64,10 @@ pub fn run(args: Args) -> Result<()> {
     let base_dir = base_dir.context("pass --model DIR (or --run RUN_DIR)")?;
     let base_name = args.served_model_name.clone().unwrap_or_else(|| folder_name(&base_dir));
     eprintln!("loading {} ...", base_dir.display());
-    let mut base = Loaded::load(&base_dir, None, &args.chat_template)?;
+    let base = Arc::new(Loaded::load_with(&base_dir, None, &args.chat_template, args.quantize)?);
     if let Some(q) = args.quantize {
-        base.quantize(q)?;
         eprintln!("weights quantized to {q}");
     }
-    let base = Arc::new(base);
     let mut models = vec![ServedModel { name: base_name.clone(), loaded: Arc::clone(&base), parent: None }];
     let mut vllm = Vec::new();
     for (name, dir) in &adapters {

@@ -62,10 +62,11 @@ pub fn changes_vs_base(rows: &[EvalRow]) -> Vec<String> {
 /// [`Error::Cancelled`] once `cancel` is set.
 pub fn compare(req: &EvalRequest, cancel: &CancelFlag, mut on_row: impl FnMut(&EvalRow)) -> Result<Vec<EvalRow>> {
     let device = crate::device::open(&req.device)?;
-    let mut base = Model::load(&req.model_dir, DType::F32, &device)?;
-    if let Some(q) = req.quantization {
-        base.quantize(q)?;
-    }
+    let base = match req.quantization {
+        Some(q) if device.is_cpu() => Model::load_quantized(&req.model_dir, q)?,
+        Some(q) => return Err(Error::Other(format!("{q} weights are computed on the CPU; evaluate them with --device cpu"))),
+        None => Model::load(&req.model_dir, DType::F32, &device)?,
+    };
     let suffix = req.quantization.map(|q| format!(" [{q}]")).unwrap_or_default();
     let chat = crate::chat::ChatFormat::load(&req.model_dir, &base.config, &req.chat_template)?;
     let ds = Dataset::from_file(&req.data_file, &chat, req.max_seq_len, TrainOn::Assistant, false)?;

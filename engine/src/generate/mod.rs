@@ -127,19 +127,27 @@ impl Loaded {
     /// (PEFT layout) when given, and the chat template `chat_template` names
     /// (`"model"`, `"mistral"` or a file).
     pub fn load(model_dir: &Path, adapter: Option<&Path>, chat_template: &str) -> Result<Self> {
-        let mut model = Model::load(model_dir, DType::F32, &candle_core::Device::Cpu)?;
+        Self::load_with(model_dir, adapter, chat_template, None)
+    }
+
+    /// [`Loaded::load`], with the weights quantized to `quantization` while
+    /// they are read ([`Model::load_quantized`]) when given.
+    pub fn load_with(
+        model_dir: &Path,
+        adapter: Option<&Path>,
+        chat_template: &str,
+        quantization: Option<crate::model::llama::quantize::Quantization>,
+    ) -> Result<Self> {
+        let mut model = match quantization {
+            Some(q) => Model::load_quantized(model_dir, q)?,
+            None => Model::load(model_dir, DType::F32, &candle_core::Device::Cpu)?,
+        };
         if let Some(adapter) = adapter {
             crate::adapter::load_into(&mut model, adapter)?;
         }
         let chat = ChatFormat::load(model_dir, &model.config, chat_template)?;
         let stop_token_ids = stop_token_ids(model_dir, &model.config, &chat.tokenizer);
         Ok(Self { model, chat, stop_token_ids })
-    }
-
-    /// Quantizes the weights for inference ([`crate::model::llama::quantize`]);
-    /// adapters attached later through [`Self::with_adapter`] share them.
-    pub fn quantize(&mut self, q: crate::model::llama::quantize::Quantization) -> Result<()> {
-        Ok(self.model.quantize(q)?)
     }
 
     /// The same base model with the adapter in `adapter` attached: the base

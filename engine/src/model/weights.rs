@@ -14,6 +14,15 @@ use crate::error::{Error, Result};
 /// tensor's bytes, not twice the file (reading the whole file first would
 /// double a 7B model's 29 GB).
 pub fn load_file(path: &Path, dtype: DType, device: &Device) -> Result<HashMap<String, Tensor>> {
+    load_file_with(path, dtype, device, &mut |_, t| Ok(t))
+}
+
+/// What [`load_model_dir_with`] does to each tensor as it is read.
+pub type Transform<'a> = dyn FnMut(&str, Tensor) -> candle_core::Result<Tensor> + 'a;
+
+/// [`load_file`], passing each tensor through `transform` as soon as it is
+/// read (quantizing while loading keeps one f32 tensor in memory, not all).
+pub fn load_file_with(path: &Path, dtype: DType, device: &Device, transform: &mut Transform<'_>) -> Result<HashMap<String, Tensor>> {
     use std::io::{Read, Seek, SeekFrom};
     let bad = |m: String| Error::model(path, format!("not a valid safetensors file ({m}); re-download or re-export the weights"));
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -49,6 +58,7 @@ pub fn load_file(path: &Path, dtype: DType, device: &Device) -> Result<HashMap<S
         file.read_exact(&mut buf).map_err(|e| bad(format!("tensor {name}: {e}")))?;
         let t = Tensor::from_raw_buffer(&buf, stored, &entry.shape, device)
             .and_then(|t| t.to_dtype(dtype))
+            .and_then(|t| transform(&name, t))
             .map_err(|e| Error::model(path, format!("tensor {name}: {e}")))?;
         out.insert(name, t);
     }
@@ -79,9 +89,14 @@ fn stored_dtype(name: &str) -> Option<DType> {
 
 /// Loads the weights of a model directory, single-file or sharded.
 pub fn load_model_dir(dir: &Path, dtype: DType, device: &Device) -> Result<HashMap<String, Tensor>> {
+    load_model_dir_with(dir, dtype, device, &mut |_, t| Ok(t))
+}
+
+/// [`load_model_dir`] with each tensor passed through `transform` as it is read.
+pub fn load_model_dir_with(dir: &Path, dtype: DType, device: &Device, transform: &mut Transform<'_>) -> Result<HashMap<String, Tensor>> {
     let single = dir.join("model.safetensors");
     if single.exists() {
-        return load_file(&single, dtype, device);
+        return load_file_with(&single, dtype, device, transform);
     }
     let index_path = dir.join("model.safetensors.index.json");
     let text = std::fs::read_to_string(&index_path)
@@ -92,7 +107,7 @@ pub fn load_model_dir(dir: &Path, dtype: DType, device: &Device) -> Result<HashM
     let shards: BTreeSet<&str> = map.values().filter_map(|v| v.as_str()).collect();
     let mut all = HashMap::new();
     for shard in shards {
-        all.extend(load_file(&dir.join(shard), dtype, device)?);
+        all.extend(load_file_with(&dir.join(shard), dtype, device, transform)?);
     }
     Ok(all)
 }

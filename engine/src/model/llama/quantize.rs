@@ -76,20 +76,53 @@ fn quantized(w: &Tensor, q: Quantization) -> Result<(Arc<QMatMul>, Tensor)> {
 }
 
 impl Model {
+    /// Loads the model in `dir` (on the CPU) with its projections and output
+    /// layer quantized to `q` as each is read, so that only one f32 weight is
+    /// in memory at a time besides the embedding (what [`Model::quantize`]
+    /// after [`Model::load`] would hold all at once).
+    pub fn load_quantized(dir: &std::path::Path, q: Quantization) -> crate::error::Result<Self> {
+        let config = crate::model::ModelConfig::load(dir)?;
+        let mut blocks = std::collections::HashMap::new();
+        let mut quantize_projection = |name: &str, t: Tensor| -> Result<Tensor> {
+            let projection = name.ends_with("_proj.weight") || (name == "lm_head.weight" && !config.tie_word_embeddings);
+            if !projection {
+                return Ok(t);
+            }
+            let (qm, stand_in) = quantized(&t, q)?;
+            blocks.insert(name.to_string(), qm);
+            Ok(stand_in)
+        };
+        let device = candle_core::Device::Cpu;
+        let tensors = crate::model::weights::load_model_dir_with(dir, candle_core::DType::F32, &device, &mut quantize_projection)?;
+        let mut model =
+            Self::from_tensors(config, tensors, candle_core::DType::F32, &device).map_err(|m| crate::error::Error::model(dir, m))?;
+        model.quantize_with(q, |name, w| match blocks.remove(name) {
+            Some(qm) => Ok((qm, w.clone())),
+            None => quantized(w, q),
+        })?;
+        Ok(model)
+    }
+
     /// Replaces the projections' and output layer's weights by `q` blocks
     /// (see the module documentation). Adapters attached stay as they are.
     pub fn quantize(&mut self, q: Quantization) -> Result<()> {
+        self.quantize_with(q, |_, w| quantized(w, q))
+    }
+
+    /// Sets each projection's and the output layer's quantized weight and
+    /// stand-in from `quantize(Hugging Face name, weight)`.
+    fn quantize_with(&mut self, q: Quantization, mut quantize: impl FnMut(&str, &Tensor) -> Result<(Arc<QMatMul>, Tensor)>) -> Result<()> {
         if let Some(done) = self.quantization {
             candle_core::bail!("the model is already quantized ({done})");
         }
-        for layer in &mut self.layers {
-            for (_, _, lin) in layer.named_linears_mut() {
-                let (qm, stand_in) = quantized(&lin.weight, q)?;
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            for (group, module, lin) in layer.named_linears_mut() {
+                let (qm, stand_in) = quantize(&format!("model.layers.{i}.{group}.{module}.weight"), &lin.weight)?;
                 lin.quantized = Some(qm);
                 lin.weight = stand_in;
             }
         }
-        let (qm, stand_in) = quantized(&self.lm_head, q)?;
+        let (qm, stand_in) = quantize("lm_head.weight", &self.lm_head)?;
         self.head_quantized = Some(qm);
         self.lm_head = if self.config.tie_word_embeddings { self.embed_tokens.clone() } else { stand_in };
         self.quantization = Some(q);
