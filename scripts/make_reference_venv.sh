@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Create (idempotently) the Python reference environment used by
 # scripts/reference_logits.py, scripts/peft_load_check.py, scripts/proof.py,
-# scripts/make_tiny_references.py and bench/pytorch_peft_step.py: Hugging Face
-# transformers + PEFT on CPU PyTorch, and the gguf package (llama.cpp's reader/writer).
+# scripts/make_tiny_references.py, scripts/make_stats_fixtures.py and
+# bench/pytorch_peft_step.py: Hugging Face transformers + PEFT on CPU PyTorch,
+# the gguf package (llama.cpp's reader/writer), and statsmodels + krippendorff
+# (the reference statistics of human evaluation).
 #
 # Usage: scripts/make_reference_venv.sh [--force]
 #   --force          delete and rebuild the venv
@@ -34,6 +36,8 @@ PINS=(
   "tokenizers==0.23.3"
   "psutil==7.2.2"
   "gguf==0.19.0"
+  "statsmodels==0.15.0"
+  "krippendorff==0.9.0"
 )
 
 if [[ "${1:-}" == "--force" ]]; then

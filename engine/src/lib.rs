@@ -24,6 +24,7 @@ pub mod error;
 pub mod estimate;
 pub mod eval;
 pub mod generate;
+pub mod human_eval;
 pub mod jobs;
 pub mod model;
 pub mod remote;

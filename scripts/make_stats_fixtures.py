@@ -1,0 +1,59 @@
+"""Reference values for the human-evaluation statistics (engine::human_eval::stats),
+computed by well-known implementations on fixed data: statsmodels' Wilson
+interval, Fleiss' kappa and Cohen's kappa, and the krippendorff package's
+nominal alpha (missing ratings allowed). Writes
+engine/tests/fixtures/human_eval_stats.json, which the engine's tests compare with.
+
+Usage: .venv-ref/bin/python scripts/make_stats_fixtures.py   (scripts/make_reference_venv.sh once)
+"""
+import json, os, random
+
+import krippendorff
+import numpy as np
+import statsmodels
+from statsmodels.stats.inter_rater import cohens_kappa, fleiss_kappa
+from statsmodels.stats.proportion import proportion_confint
+
+rng = random.Random(7)
+out = {"made_by": f"statsmodels {statsmodels.__version__}, krippendorff {getattr(krippendorff, '__version__', '0.9.0')}",
+       "wilson": [], "fleiss": [], "cohen": [], "krippendorff_nominal": []}
+
+# Wilson 95% intervals, including the edges (0 and n successes, n = 1).
+for k, n in [(92, 100), (61, 100), (0, 10), (10, 10), (1, 1), (47, 50), (3, 7)]:
+    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    out["wilson"].append({"successes": k, "n": n, "low": lo, "high": hi})
+
+# Fleiss' kappa: subjects x categories counts, the same number of raters per subject.
+tables = []
+for cats, raters, subjects in [(2, 5, 20), (3, 4, 15), (2, 2, 30)]:
+    t = []
+    for _ in range(subjects):
+        row = [0] * cats
+        lean = rng.randrange(cats)
+        for _ in range(raters):
+            row[lean if rng.random() < 0.7 else rng.randrange(cats)] += 1
+        t.append(row)
+    tables.append(t)
+for t in tables:
+    out["fleiss"].append({"table": t, "kappa": fleiss_kappa(np.array(t), method="fleiss")})
+
+# Cohen's kappa of two raters (a judge against a person).
+for cats, n in [(2, 40), (3, 25)]:
+    a = [rng.randrange(cats) for _ in range(n)]
+    b = [x if rng.random() < 0.75 else rng.randrange(cats) for x in a]
+    table = np.zeros((cats, cats))
+    for x, y in zip(a, b):
+        table[x, y] += 1
+    out["cohen"].append({"a": a, "b": b, "kappa": float(cohens_kappa(table).kappa)})
+
+# Krippendorff's alpha, nominal, raters x units with missing ratings (None).
+for raters, units, missing in [(5, 20, 0.0), (3, 12, 0.25), (4, 30, 0.1)]:
+    truth = [rng.randrange(2) for _ in range(units)]
+    data = [[(t if rng.random() < 0.8 else 1 - t) if rng.random() >= missing else None for t in truth] for _ in range(raters)]
+    arr = np.array([[np.nan if v is None else v for v in row] for row in data], dtype=float)
+    out["krippendorff_nominal"].append({"ratings": data, "alpha": krippendorff.alpha(reliability_data=arr, level_of_measurement="nominal")})
+
+path = os.path.join(os.path.dirname(__file__), "..", "engine", "tests", "fixtures", "human_eval_stats.json")
+with open(path, "w") as f:
+    json.dump(out, f, indent=1)
+print("wrote", os.path.normpath(path))
