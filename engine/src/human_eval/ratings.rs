@@ -126,7 +126,7 @@ mod tests {
         Rating {
             reviewer: reviewer.into(),
             item,
-            first_is_a: item % 2 == 0,
+            first_is_a: item.is_multiple_of(2),
             scores_a: scores(relevant),
             scores_b: scores(1),
             verdict: Some(Verdict::B),
