@@ -321,3 +321,66 @@ fn bench_decode_reports_prefill_speed_and_memory() {
         assert_eq!(line["weights"], if extra.is_empty() { "f32" } else { "q8_0" });
     }
 }
+
+#[test]
+fn human_eval_freezes_a_comparison_and_reports_blinded_rates() {
+    use engine::generate::target::{Answer, Target};
+    use engine::generate::{AnswerStats, FinishReason};
+    use engine::human_eval::ratings::{Rating, append};
+    use engine::human_eval::rubric::Verdict;
+    let dir = tempfile::tempdir().unwrap();
+    let stats = AnswerStats {
+        finish_reason: FinishReason::Stop,
+        prompt_tokens: 3,
+        completion_tokens: 4,
+        time_to_first_token_s: 0.1,
+        tokens_per_s: 20.0,
+        elapsed_s: 0.3,
+    };
+    let answer = |t: &str| Some(Answer { text: t.into(), stats: stats.clone() });
+    let mut c = engine::comparisons::Comparison {
+        title: "base vs tuned".into(),
+        targets: vec![Target::base(Path::new("/m/base"), "model"), Target::base(Path::new("/m/tuned"), "model")],
+        ..Default::default()
+    };
+    for q in ["Q1", "Q2"] {
+        c.record(&engine::comparisons::Prompt::question(q), vec![answer("meh"), answer("good")]);
+    }
+    let file = dir.path().join("comparison.json");
+    engine::documents::save(&file, &c).unwrap();
+    let eval = dir.path().join("eval");
+    let out = workbench(&["human-eval", "create", "--comparison", file.to_str().unwrap(), "--out", eval.to_str().unwrap()]);
+    assert!(out.status.success() && text(&out).contains("2 items"), "{}", text(&out));
+    // Two reviewers, each seeing the sides their own way; tuned (model 1) is relevant every time, base once.
+    let e = engine::human_eval::evaluation::Evaluation::open(&eval).unwrap();
+    for (who, base_relevant) in [("Ana", [1u8, 0]), ("Ben", [0, 0])] {
+        for (item, &base) in base_relevant.iter().enumerate() {
+            let first_is_a = engine::human_eval::blind::first_is_a(e.seed, who, item);
+            let s = |v: u8| std::collections::BTreeMap::from([("relevance".to_string(), v), ("accuracy".to_string(), 1u8)]);
+            let (a, b) = if first_is_a { (s(base), s(1)) } else { (s(1), s(base)) };
+            let verdict = if first_is_a { Verdict::B } else { Verdict::A };
+            let r = Rating {
+                reviewer: who.into(),
+                item,
+                first_is_a,
+                scores_a: a,
+                scores_b: b,
+                verdict: Some(verdict),
+                comment: String::new(),
+                unix: 0,
+            };
+            append(&engine::human_eval::evaluation::Evaluation::ratings_path(&eval), &r).unwrap();
+        }
+    }
+    let out = workbench(&["human-eval", "results", eval.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rate = |model: u64, criterion: &str| {
+        let c = r["criteria"].as_array().unwrap().iter().find(|c| c["model"] == model && c["criterion"] == criterion).unwrap();
+        c["rate"]["rate"].as_f64().unwrap()
+    };
+    assert_eq!((rate(0, "relevance"), rate(1, "relevance")), (0.25, 1.0));
+    assert_eq!(r["pairs"][0]["second_wins"]["rate"].as_f64(), Some(1.0));
+    let out = workbench(&["human-eval", "results", eval.to_str().unwrap()]);
+    assert!(text(&out).contains("relevance") && text(&out).contains("100% ["), "{}", text(&out));
+}

@@ -10,6 +10,7 @@ mod estimate;
 pub mod eval;
 mod export;
 mod generate;
+mod human_eval;
 mod merge;
 mod model;
 mod progress;
@@ -59,6 +60,8 @@ enum Command {
     Estimate(estimate::Args),
     /// Check, preview and measure a JSONL conversation file.
     Data(data::Args),
+    /// Blind human evaluation: freeze a comparison's answers, read the ratings' results.
+    HumanEval(human_eval::Args),
     /// Rebuild the shipped sample tokenizer and base model.
     Sample(sample::Args),
     /// Bring a model in: `model import FILE.gguf --out DIR` converts a GGUF file.
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Data(a) => data::run(a),
+        Command::HumanEval(a) => human_eval::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Model(a) => model::run(a),
         Command::Bench(a) => bench::run(a),
