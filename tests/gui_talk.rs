@@ -3,7 +3,8 @@
 //! real `workbench serve` engine on 127.0.0.1 (listed, picked, asked,
 //! stopped, saved, exported as training data), and a side-by-side
 //! comparison of a base model and a run's adapter stepped through a prompt
-//! list with the keyboard and saved for human evaluation.
+//! list with the keyboard and saved for human evaluation; and a reviewer
+//! rating that comparison blind, by keyboard, in the Review tab.
 
 mod common;
 #[path = "common/frames.rs"]
@@ -214,4 +215,94 @@ fn compare_base_and_adapter_side_by_side_through_a_prompt_list() {
     h.key_press(egui::Key::P);
     h.run();
     assert_eq!(h.state().compare.columns[0].answer, saved.items[0].answers[0]);
+}
+
+/// Presses `keys` one frame each.
+fn press(h: &mut Harness<'static, WorkbenchApp>, keys: &[egui::Key]) {
+    for &k in keys {
+        h.key_press(k);
+        h.run();
+    }
+}
+
+#[test]
+fn a_reviewer_rates_blind_by_keyboard_and_the_results_follow_the_models() {
+    use engine::comparisons::Prompt;
+    use engine::generate::AnswerStats;
+    use engine::generate::target::Answer;
+    use engine::human_eval::evaluation::Evaluation;
+    use engine::human_eval::rubric::Verdict;
+    let dir = tempfile::tempdir().unwrap();
+    let stats = AnswerStats {
+        finish_reason: FinishReason::Stop,
+        prompt_tokens: 3,
+        completion_tokens: 4,
+        time_to_first_token_s: 0.1,
+        tokens_per_s: 20.0,
+        elapsed_s: 0.3,
+    };
+    let answer = |t: &str| Some(Answer { text: t.into(), stats: stats.clone() });
+    let mut c = Comparison {
+        title: "base vs tuned".into(),
+        targets: vec![Target::base(Path::new("/m/basemodel"), "model"), Target::base(Path::new("/m/tunedmodel"), "model")],
+        ..Default::default()
+    };
+    for q in ["How do I reset my VPN password?", "Where is the printer?"] {
+        c.record(
+            &Prompt::question(q),
+            vec![answer(&format!("base says: ask IT about {q}")), answer(&format!("tuned says: {q} is handled in the portal"))],
+        );
+    }
+    let file = dir.path().join("comparisons/base-vs-tuned.json");
+    engine::documents::save(&file, &c).unwrap();
+
+    let mut h = harness(dir.path(), Tab::Review);
+    h.state_mut().compare.path = Some(file);
+    h.run();
+    h.get_by_label("New evaluation from the last comparison").click();
+    h.run();
+    let eval_dir = h.state().review.selected.clone().expect("an evaluation made");
+    type_into(&mut h, "Reviewer", "Ana");
+    h.get_by_label("Start reviewing").click();
+    h.run();
+    assert!(
+        h.query_by_label_contains("basemodel").is_none() && h.query_by_label_contains("tunedmodel").is_none(),
+        "a model name shows before rating"
+    );
+    h.get_by_label_contains("Item 1 of 2");
+
+    // Item 1: A relevant and accurate, B not relevant but accurate, B better; Enter saves.
+    press(&mut h, &[egui::Key::Num1, egui::Key::Num1, egui::Key::Num0, egui::Key::Num1, egui::Key::B, egui::Key::Enter]);
+    let ratings = engine::human_eval::ratings::read(&Evaluation::ratings_path(&eval_dir)).unwrap();
+    assert_eq!(ratings.all.len(), 1, "{:?}", h.state().review.notice);
+    let first = &ratings.all[0];
+    assert_eq!((first.scores_a["relevance"], first.scores_b["relevance"], first.verdict), (1, 0, Some(Verdict::B)));
+    assert!(
+        h.query_by_label_contains("basemodel").is_some() && h.query_by_label_contains("tunedmodel").is_some(),
+        "names revealed once rated"
+    );
+    // Enter again: the next item; rate it with Y / N; then the results.
+    press(&mut h, &[egui::Key::Enter]);
+    h.get_by_label_contains("Item 2 of 2");
+    assert!(h.query_by_label_contains("basemodel").is_none(), "the next item is blind again");
+    press(&mut h, &[egui::Key::Y, egui::Key::Y, egui::Key::Y, egui::Key::N, egui::Key::T, egui::Key::Enter]);
+    h.get_by_label("Results").click();
+    h.run();
+    let r = h.state().review.results.clone().expect("results");
+    let all = engine::human_eval::ratings::read(&Evaluation::ratings_path(&eval_dir)).unwrap();
+    assert_eq!(all.all.len(), 2);
+    // Each model's relevance: the "A" or "B" score of each rating, through that rating's sides.
+    let e = Evaluation::open(&eval_dir).unwrap();
+    let mut relevant = [0usize; 2];
+    for rating in &all.all {
+        let item = &e.items[rating.item];
+        let (a_model, b_model) = if rating.first_is_a { (item.models[0], item.models[1]) } else { (item.models[1], item.models[0]) };
+        relevant[a_model] += usize::from(rating.scores_a["relevance"]);
+        relevant[b_model] += usize::from(rating.scores_b["relevance"]);
+    }
+    for (model, &yes) in relevant.iter().enumerate() {
+        let got = r.criteria.iter().find(|c| c.model == model && c.criterion == "relevance").unwrap().rate.unwrap();
+        assert_eq!((got.rate, got.n), (yes as f64 / 2.0, 2), "model {model}");
+    }
+    h.get_by_label_contains("agreement on relevance (1 reviewers)");
 }

@@ -20,6 +20,7 @@ use super::config_editor::ConfigEditor;
 use super::data::{DataAction, DataPanel};
 use super::evaluate::{EvaluateAction, EvaluatePanel};
 use super::monitor::Monitor;
+use super::review::ReviewPanel;
 use super::runs::{RunAction, RunsPanel};
 use super::status_bar::{self, LiveRun, StatusAction};
 use super::targets::EndpointForm;
@@ -39,10 +40,12 @@ pub enum Tab {
     Chat,
     /// Models side by side on the same prompts.
     Compare,
+    /// Blind human evaluation.
+    Review,
 }
 
 impl Tab {
-    /// The tab named `configure`, `monitor`, `data`, `evaluate`, `chat` or `compare`.
+    /// The tab named `configure`, `monitor`, `data`, `evaluate`, `chat`, `compare` or `review`.
     pub fn parse(name: Option<&str>) -> Option<Self> {
         match name? {
             "configure" => Some(Tab::Configure),
@@ -51,6 +54,7 @@ impl Tab {
             "evaluate" => Some(Tab::Evaluate),
             "chat" => Some(Tab::Chat),
             "compare" => Some(Tab::Compare),
+            "review" => Some(Tab::Review),
             _ => None,
         }
     }
@@ -91,6 +95,8 @@ pub struct WorkbenchApp {
     pub chat: ChatPanel,
     /// The side-by-side comparison.
     pub compare: ComparePanel,
+    /// Blind human evaluation.
+    pub review: ReviewPanel,
     /// The OpenAI-compatible endpoint whose models Chat and Compare can ask.
     pub endpoint: EndpointForm,
     /// The run being trained.
@@ -148,6 +154,7 @@ impl WorkbenchApp {
             evaluate: EvaluatePanel::default(),
             chat: ChatPanel::new(workspace.chats_dir()),
             compare: ComparePanel::new(workspace.comparisons_dir()),
+            review: ReviewPanel::new(workspace.evaluations_dir()),
             endpoint: EndpointForm::default(),
             engine: Engines { backend: Box::new(LocalBackend::new(Arc::clone(&engine))), jobs: engine },
             runs: RunsPanel::new(workspace.runs_dir.clone()),
@@ -385,6 +392,7 @@ impl WorkbenchApp {
                 ui.selectable_value(&mut self.tab, Tab::Evaluate, "Evaluate");
                 ui.selectable_value(&mut self.tab, Tab::Chat, "Chat");
                 ui.selectable_value(&mut self.tab, Tab::Compare, "Compare");
+                ui.selectable_value(&mut self.tab, Tab::Review, "Review");
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button("Light").on_hover_text("light theme").clicked() {
                         ui.ctx().set_theme(egui::ThemePreference::Light);
@@ -437,6 +445,7 @@ impl WorkbenchApp {
                     }
                 }
                 Tab::Chat | Tab::Compare => self.talk_ui(ui),
+                Tab::Review => self.review.ui(ui, self.compare.path.as_deref()),
             }
         });
         if self.live.active {

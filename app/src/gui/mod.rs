@@ -15,6 +15,7 @@ mod evaluate;
 mod file_dialog;
 mod metrics_cache;
 mod monitor;
+mod review;
 mod runs;
 mod settings;
 mod status_bar;
@@ -29,6 +30,7 @@ pub use config_editor::ConfigEditor;
 pub use data::DataPanel;
 pub use evaluate::EvaluatePanel;
 pub use monitor::{Metric, Monitor};
+pub use review::ReviewPanel;
 pub use runs::RunsPanel;
 
 /// Where the window finds runs and the shipped presets.
@@ -55,6 +57,11 @@ impl Workspace {
     /// Where side-by-side comparisons are saved: `comparisons/` beside the runs folder.
     pub fn comparisons_dir(&self) -> PathBuf {
         self.runs_dir.with_file_name("comparisons")
+    }
+
+    /// Where blind human evaluations live: `evaluations/` beside the runs folder.
+    pub fn evaluations_dir(&self) -> PathBuf {
+        self.runs_dir.with_file_name("evaluations")
     }
 
     /// The config the editor opens with: Story A scaled to the sample model.

@@ -5,6 +5,7 @@
 //! - [`rubric`]: the criteria (binary or points) and the preference, Story A's by default.
 //! - [`blind`]: each reviewer's item order and A/B sides, stable per reviewer.
 //! - [`ratings`]: the append-only, fsynced ratings file; torn last lines reported; revisions.
+//! - [`review`]: one reviewer's session: order, sides, names revealed once rated, no double rating.
 //! - [`results`]: rates per model and criterion, pairwise verdicts, agreement per criterion.
 //! - [`stats`]: Wilson intervals of rates, agreement between reviewers
 //!   (Fleiss' kappa, Krippendorff's alpha with missing ratings) and between a
@@ -15,5 +16,6 @@ pub mod blind;
 pub mod evaluation;
 pub mod ratings;
 pub mod results;
+pub mod review;
 pub mod rubric;
 pub mod stats;

@@ -1,0 +1,449 @@
+//! Review: blind human evaluation in the window. Pick an evaluation folder
+//! (or make one from the last saved comparison), enter your name, and rate
+//! each item's two answers, shown as "A" and "B" in your own random order,
+//! by keyboard: 1 / 0 (or Y / N) for a yes-no criterion, digits for a scale,
+//! A, B, T (tie) or X (both bad) for the verdict, Up / Down to move between
+//! questions, Enter to save (then Enter again for the next item), Left /
+//! Right to move between items. The models' names appear once an item is
+//! rated. Results (rates with 95% intervals, verdicts, agreement) below.
+
+use std::path::{Path, PathBuf};
+
+use eframe::egui::{self, Color32, RichText};
+use engine::generate::target::Target;
+use engine::human_eval::evaluation::Evaluation;
+use engine::human_eval::results::{Results, results};
+use engine::human_eval::review::{Draft, Review};
+use engine::human_eval::rubric::{Criterion, Rubric, Scale, Verdict};
+use engine::human_eval::stats::Rate;
+
+/// One question the reviewer answers for an item, in keyboard order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    /// Criterion `usize` of answer A (true) or B (false).
+    Score(bool, usize),
+    /// Which answer is better.
+    Verdict,
+}
+
+/// The Review tab's state.
+pub struct ReviewPanel {
+    /// Folder of evaluation folders.
+    dir: PathBuf,
+    /// Evaluation folders found there.
+    pub evals: Vec<PathBuf>,
+    /// The evaluation picked.
+    pub selected: Option<PathBuf>,
+    /// The reviewer's name.
+    pub reviewer: String,
+    /// The review under way.
+    pub review: Option<Review>,
+    /// The current item's rating so far.
+    pub draft: Draft,
+    /// Which question has the keyboard.
+    field: usize,
+    /// Saving a rated item again is allowed (after **Revise**).
+    revising: bool,
+    /// The results of the picked evaluation, once asked for.
+    pub results: Option<Results>,
+    /// The last message (text, is an error).
+    pub notice: Option<(String, bool)>,
+}
+
+impl ReviewPanel {
+    /// The panel over the evaluations in `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        let mut p = Self {
+            dir,
+            evals: Vec::new(),
+            selected: None,
+            reviewer: String::new(),
+            review: None,
+            draft: Draft::default(),
+            field: 0,
+            revising: false,
+            results: None,
+            notice: None,
+        };
+        p.refresh();
+        p
+    }
+
+    /// Re-reads the evaluation folders.
+    pub fn refresh(&mut self) {
+        let mut evals: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("evaluation.json").is_file()).collect())
+            .unwrap_or_default();
+        evals.sort();
+        evals.reverse();
+        if self.selected.is_none() {
+            self.selected = evals.first().cloned();
+        }
+        self.evals = evals;
+    }
+
+    /// Makes an evaluation folder from the saved comparison `comparison` and picks it.
+    pub fn create_from(&mut self, comparison: &Path) {
+        let made = engine::documents::load(comparison).map_err(|e| e.to_string()).and_then(|c| {
+            let eval = Evaluation::from_comparison(&c, Rubric::story_a(), rand::random()).map_err(|e| e.to_string())?;
+            let stem = comparison.file_stem().map_or_else(|| "evaluation".into(), |s| s.to_string_lossy().into_owned());
+            let dir = self.dir.join(stem);
+            eval.create(&dir).map_err(|e| e.to_string())?;
+            Ok((dir, eval.items.len()))
+        });
+        match made {
+            Ok((dir, n)) => {
+                self.notice = Some((format!("evaluation {} with {n} items", super::display_path(&dir)), false));
+                self.selected = Some(dir);
+                self.review = None;
+                self.refresh();
+            }
+            Err(e) => self.notice = Some((e, true)),
+        }
+    }
+
+    /// Starts (or continues) reviewing the picked evaluation as [`Self::reviewer`].
+    pub fn start(&mut self) {
+        let Some(dir) = self.selected.clone() else {
+            self.notice = Some(("pick an evaluation first".into(), true));
+            return;
+        };
+        match Review::start(&dir, &self.reviewer) {
+            Ok(r) => {
+                let (rated, total) = r.progress();
+                self.notice = Some((format!("{rated} of {total} items rated so far"), false));
+                self.review = Some(r);
+                self.reset_draft();
+            }
+            Err(e) => self.notice = Some((e.to_string(), true)),
+        }
+    }
+
+    fn reset_draft(&mut self) {
+        self.draft = Draft::default();
+        self.field = 0;
+        self.revising = false;
+    }
+
+    /// The questions of `rubric` in keyboard order.
+    fn fields(rubric: &Rubric) -> Vec<Field> {
+        let n = rubric.criteria.len();
+        let mut f: Vec<Field> = (0..n).map(|c| Field::Score(true, c)).chain((0..n).map(|c| Field::Score(false, c))).collect();
+        if rubric.preference {
+            f.push(Field::Verdict);
+        }
+        f
+    }
+
+    /// Sets `field` to `value` from a key; true when the key meant something there.
+    fn answer(&mut self, rubric: &Rubric, field: Field, key: egui::Key) -> bool {
+        match field {
+            Field::Score(side_a, c) => {
+                let criterion = &rubric.criteria[c];
+                let value = match (key, &criterion.scale) {
+                    (egui::Key::Y, Scale::Binary { .. }) => Some(1),
+                    (egui::Key::N, Scale::Binary { .. }) => Some(0),
+                    _ => digit(key),
+                };
+                match value.filter(|v| criterion.accepts(*v)) {
+                    Some(v) => {
+                        let scores = if side_a { &mut self.draft.scores_a } else { &mut self.draft.scores_b };
+                        scores.insert(criterion.name.clone(), v);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Field::Verdict => {
+                let verdict = match key {
+                    egui::Key::A => Verdict::A,
+                    egui::Key::B => Verdict::B,
+                    egui::Key::T => Verdict::Tie,
+                    egui::Key::X => Verdict::BothBad,
+                    _ => return false,
+                };
+                self.draft.verdict = Some(verdict);
+                true
+            }
+        }
+    }
+
+    /// Saves the draft as the current item's rating.
+    fn save(&mut self) {
+        let Some(review) = &mut self.review else { return };
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        match review.rate(&self.draft, self.revising, unix) {
+            Ok(()) => {
+                self.revising = false;
+                self.results = None;
+                let (rated, total) = review.progress();
+                self.notice = Some((format!("saved: {rated} of {total} rated; Enter for the next item"), false));
+            }
+            Err(e) => self.notice = Some((e.to_string(), true)),
+        }
+    }
+
+    /// Moves to another item and clears the draft.
+    fn step(&mut self, by: isize) {
+        if let Some(r) = &mut self.review {
+            r.step(by);
+        }
+        self.reset_draft();
+    }
+
+    /// The keyboard: answers, moving between questions and items, saving.
+    fn keys(&mut self, ui: &egui::Ui) {
+        let Some(review) = &self.review else { return };
+        if ui.ctx().egui_wants_keyboard_input() {
+            return;
+        }
+        let rubric = review.eval.rubric.clone();
+        let rated = review.item().is_some_and(|(i, _)| review.rating(i).is_some());
+        let fields = Self::fields(&rubric);
+        let pressed: Vec<egui::Key> = ui.input(|i| {
+            i.events
+                .iter()
+                .filter_map(|e| match e {
+                    egui::Event::Key { key, pressed: true, modifiers, .. } if !modifiers.ctrl && !modifiers.alt => Some(*key),
+                    _ => None,
+                })
+                .collect()
+        });
+        for key in pressed {
+            match key {
+                egui::Key::Enter if rated && !self.revising => self.step(1),
+                egui::Key::Enter => self.save(),
+                egui::Key::ArrowRight => self.step(1),
+                egui::Key::ArrowLeft => self.step(-1),
+                egui::Key::ArrowDown => self.field = (self.field + 1).min(fields.len().saturating_sub(1)),
+                egui::Key::ArrowUp => self.field = self.field.saturating_sub(1),
+                k if !rated || self.revising => {
+                    if let Some(&f) = fields.get(self.field)
+                        && self.answer(&rubric, f, k)
+                    {
+                        self.field = (self.field + 1).min(fields.len().saturating_sub(1));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Draws the tab; `last_comparison` is the Compare tab's saved comparison, if any.
+    pub fn ui(&mut self, ui: &mut egui::Ui, last_comparison: Option<&Path>) {
+        self.keys(ui);
+        ui.horizontal(|ui| {
+            let l = ui.label("Evaluation");
+            let shown = self.selected.as_ref().map_or_else(|| "none yet".into(), |p| super::display_path(p));
+            egui::ComboBox::from_id_salt("review-eval")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    for e in self.evals.clone() {
+                        let name = super::display_path(&e);
+                        if ui.selectable_label(self.selected.as_ref() == Some(&e), name).clicked() {
+                            self.selected = Some(e);
+                            self.review = None;
+                            self.results = None;
+                        }
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            if ui.button("Refresh").clicked() {
+                self.refresh();
+            }
+            let button = ui.add_enabled(last_comparison.is_some(), egui::Button::new("New evaluation from the last comparison"));
+            if let Some(c) = last_comparison
+                && button.on_disabled_hover_text("compare models in the Compare tab first").clicked()
+            {
+                self.create_from(c);
+            }
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("Reviewer");
+            ui.add(egui::TextEdit::singleline(&mut self.reviewer).desired_width(180.0).hint_text("your name")).labelled_by(l.id);
+            if ui.button("Start reviewing").clicked() {
+                self.start();
+            }
+            if ui.button("Results").clicked() {
+                self.results = self.selected.as_deref().and_then(|d| {
+                    let eval = Evaluation::open(d).ok()?;
+                    let ratings = engine::human_eval::ratings::read(&Evaluation::ratings_path(d)).ok()?;
+                    Some(results(&eval, &ratings.latest()))
+                });
+            }
+        });
+        if let Some((text, bad)) = &self.notice {
+            let color = if *bad { Color32::from_rgb(220, 50, 50) } else { ui.visuals().weak_text_color() };
+            ui.label(RichText::new(text).color(color));
+        }
+        ui.separator();
+        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+            if self.review.is_some() {
+                self.item_ui(ui);
+            } else {
+                ui.label("Pick an evaluation, enter your name and press Start reviewing. The answers are shown as A and B; the models' names appear once you have rated an item.");
+            }
+            if let (Some(r), Some(dir)) = (&self.results, &self.selected)
+                && let Ok(eval) = Evaluation::open(dir)
+            {
+                ui.separator();
+                results_ui(ui, r, &eval);
+            }
+        });
+    }
+
+    fn item_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(review) = self.review.clone() else { return };
+        let Some((i, item)) = review.item() else {
+            ui.label("This evaluation has no items.");
+            return;
+        };
+        let (rated, total) = review.progress();
+        ui.label(format!("Item {} of {total} · {rated} rated · you are {}", review.pos + 1, review.reviewer));
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.strong("Question");
+            ui.label(item.prompt.question_text());
+        });
+        let fields = Self::fields(&review.eval.rubric);
+        let current = fields.get(self.field).copied();
+        let shown = review.shown().unwrap_or(["", ""]);
+        let revealed = review.revealed();
+        let saved = review.rating(i).cloned();
+        ui.columns(2, |cols| {
+            for (k, col) in cols.iter_mut().enumerate() {
+                let side_a = k == 0;
+                let title = match &revealed {
+                    Some(names) => format!("Answer {} ({})", if side_a { "A" } else { "B" }, names[k]),
+                    None => format!("Answer {}", if side_a { "A" } else { "B" }),
+                };
+                col.strong(title);
+                col.label(shown[k]);
+                col.separator();
+                for (c, criterion) in review.eval.rubric.criteria.iter().enumerate() {
+                    let scores = match (&saved, side_a) {
+                        (Some(s), true) if !self.revising => &s.scores_a,
+                        (Some(s), false) if !self.revising => &s.scores_b,
+                        (_, true) => &self.draft.scores_a,
+                        (_, false) => &self.draft.scores_b,
+                    };
+                    let value = scores.get(&criterion.name).copied();
+                    let here = current == Some(Field::Score(side_a, c));
+                    let editable = saved.is_none() || self.revising;
+                    if let Some(v) = col.horizontal(|ui| criterion_ui(ui, criterion, value, here)).inner
+                        && editable
+                    {
+                        let draft = if side_a { &mut self.draft.scores_a } else { &mut self.draft.scores_b };
+                        draft.insert(criterion.name.clone(), v);
+                    }
+                }
+            }
+        });
+        if review.eval.rubric.preference {
+            let verdict = if saved.is_some() && !self.revising { saved.as_ref().and_then(|s| s.verdict) } else { self.draft.verdict };
+            ui.horizontal(|ui| {
+                let marker = if current == Some(Field::Verdict) { "> " } else { "" };
+                ui.label(format!("{marker}Which is better?"));
+                for (v, text) in [
+                    (Verdict::A, "A better (A)"),
+                    (Verdict::B, "B better (B)"),
+                    (Verdict::Tie, "Tie (T)"),
+                    (Verdict::BothBad, "Both bad (X)"),
+                ] {
+                    if ui.selectable_label(verdict == Some(v), text).clicked() && (saved.is_none() || self.revising) {
+                        self.draft.verdict = Some(v);
+                    }
+                }
+            });
+        }
+        ui.horizontal(|ui| {
+            if saved.is_none() || self.revising {
+                let l = ui.label("Comment");
+                ui.add(egui::TextEdit::singleline(&mut self.draft.comment).desired_width(400.0).hint_text("optional")).labelled_by(l.id);
+                if ui.button("Save rating (Enter)").clicked() {
+                    self.save();
+                }
+            } else {
+                ui.label(RichText::new("Rated.").color(Color32::from_rgb(60, 170, 90)));
+                if ui.button("Revise").clicked() {
+                    self.revising = true;
+                    if let Some(s) = &saved {
+                        self.draft = Draft {
+                            scores_a: s.scores_a.clone(),
+                            scores_b: s.scores_b.clone(),
+                            verdict: s.verdict,
+                            comment: s.comment.clone(),
+                        };
+                    }
+                }
+            }
+            if ui.button("Previous (Left)").clicked() {
+                self.step(-1);
+            }
+            if ui.button("Next (Right)").clicked() {
+                self.step(1);
+            }
+        });
+    }
+}
+
+/// One criterion's row: its name and description, and the chosen value;
+/// returns a value clicked.
+fn criterion_ui(ui: &mut egui::Ui, c: &Criterion, value: Option<u8>, has_keyboard: bool) -> Option<u8> {
+    let marker = if has_keyboard { "> " } else { "" };
+    ui.label(format!("{marker}{}", c.name)).on_hover_text(&c.description);
+    let choices: Vec<(u8, String)> = match &c.scale {
+        Scale::Binary { yes, no } => vec![(1, format!("{yes} (1)")), (0, format!("{no} (0)"))],
+        Scale::Points { min, max } => (*min..=*max).map(|v| (v, v.to_string())).collect(),
+    };
+    let mut clicked = None;
+    for (v, text) in choices {
+        if ui.selectable_label(value == Some(v), text).clicked() {
+            clicked = Some(v);
+        }
+    }
+    clicked
+}
+
+/// A key's digit, if it is one.
+fn digit(key: egui::Key) -> Option<u8> {
+    use egui::Key::*;
+    [Num0, Num1, Num2, Num3, Num4, Num5, Num6, Num7, Num8, Num9].iter().position(|k| *k == key).map(|d| d as u8)
+}
+
+/// The results as tables: rates per model and criterion, verdicts, agreement.
+fn results_ui(ui: &mut egui::Ui, r: &Results, eval: &Evaluation) {
+    let name = |m: usize| eval.models.get(m).map_or_else(|| "?".into(), Target::label);
+    let shown = |rate: Option<Rate>| {
+        rate.map_or_else(|| "-".to_string(), |r| format!("{:.0}% [{:.0}-{:.0}%] of {}", r.rate * 100.0, r.low * 100.0, r.high * 100.0, r.n))
+    };
+    ui.heading("Results");
+    egui::Grid::new("review-results").striped(true).show(ui, |ui| {
+        ui.strong("model");
+        ui.strong("criterion");
+        ui.strong("rate (95% interval)");
+        ui.end_row();
+        for c in &r.criteria {
+            ui.label(name(c.model));
+            ui.label(&c.criterion);
+            ui.label(c.mean.map_or_else(|| shown(c.rate), |m| format!("mean {m:.2} of {}", c.n)));
+            ui.end_row();
+        }
+    });
+    for p in &r.pairs {
+        ui.label(format!(
+            "{} vs {}: first better {}, second better {}, tie {}, both bad {}",
+            name(p.models[0]),
+            name(p.models[1]),
+            shown(p.first_wins),
+            shown(p.second_wins),
+            shown(p.ties),
+            shown(p.both_bad)
+        ));
+    }
+    for a in &r.agreement {
+        let alpha = a.alpha.map_or_else(|| "undefined (one reviewer, or no variance)".into(), |v| format!("{v:.3}"));
+        ui.label(format!("agreement on {} ({} reviewers): Krippendorff's alpha {alpha}", a.criterion, a.reviewers));
+    }
+}
