@@ -366,7 +366,7 @@ fn human_eval_freezes_a_comparison_and_reports_blinded_rates() {
                 scores_a: a,
                 scores_b: b,
                 verdict: Some(verdict),
-                comment: String::new(),
+                comment: "tuned is right, base \"guesses\", honestly".into(),
                 unix: 0,
             };
             append(&engine::human_eval::evaluation::Evaluation::ratings_path(&eval), &r).unwrap();
@@ -381,6 +381,18 @@ fn human_eval_freezes_a_comparison_and_reports_blinded_rates() {
     };
     assert_eq!((rate(0, "relevance"), rate(1, "relevance")), (0.25, 1.0));
     assert_eq!(r["pairs"][0]["second_wins"]["rate"].as_f64(), Some(1.0));
-    let out = workbench(&["human-eval", "results", eval.to_str().unwrap()]);
+    let csv = dir.path().join("ratings.csv");
+    let out = workbench(&["human-eval", "results", eval.to_str().unwrap(), "--csv", csv.to_str().unwrap()]);
     assert!(text(&out).contains("relevance") && text(&out).contains("100% ["), "{}", text(&out));
+    // One row per rating, models named, sides resolved, the comment's comma and quotes intact.
+    let mut reader = csv::Reader::from_path(&csv).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for row in &rows {
+        assert_eq!((&row[col("first_model")], &row[col("second_model")]), ("m/base (base)", "m/tuned (base)"));
+        assert_eq!((&row[col("relevance_second")], &row[col("verdict")]), ("1", "second"));
+        assert_eq!(&row[col("comment")], "tuned is right, base \"guesses\", honestly");
+    }
 }

@@ -305,4 +305,8 @@ fn a_reviewer_rates_blind_by_keyboard_and_the_results_follow_the_models() {
         assert_eq!((got.rate, got.n), (yes as f64 / 2.0, 2), "model {model}");
     }
     h.get_by_label_contains("agreement on relevance (1 reviewers)");
+    h.get_by_label("Export ratings as CSV").click();
+    h.run();
+    let csv = std::fs::read_to_string(eval_dir.join("ratings.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "a header and one row per rating:\n{csv}");
 }

@@ -42,6 +42,9 @@ enum What {
         /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
+        /// Also write every rating to this CSV file (one row per rating, models named).
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
     },
 }
 
@@ -55,13 +58,17 @@ pub fn run(args: Args) -> Result<()> {
             println!("evaluation {}: {} items, {} models, Story A's rubric", out.display(), eval.items.len(), eval.models.len());
             Ok(())
         }
-        What::Results { dir, json } => {
+        What::Results { dir, json, csv } => {
             let eval = Evaluation::open(&dir)?;
             let ratings = engine::human_eval::ratings::read(&Evaluation::ratings_path(&dir))?;
             if let Some(line) = ratings.torn_last_line {
                 eprintln!("warning: line {line} of the ratings file was cut off mid-write (a crash?) and is not counted");
             }
             let r = results(&eval, &ratings.latest());
+            if let Some(file) = &csv {
+                engine::human_eval::export::ratings_csv(&eval, &ratings.latest(), file)?;
+                eprintln!("{} ratings written to {}", ratings.latest().len(), file.display());
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
                 return Ok(());

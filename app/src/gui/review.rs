@@ -265,6 +265,17 @@ impl ReviewPanel {
             if ui.button("Start reviewing").clicked() {
                 self.start();
             }
+            if ui
+                .button("Export ratings as CSV")
+                .on_hover_text("one row per rating, models named: ratings.csv in the evaluation folder")
+                .clicked()
+            {
+                self.notice = Some(match self.selected.as_deref().map(export_csv) {
+                    Some(Ok(file)) => (format!("ratings written to {}", super::display_path(&file)), false),
+                    Some(Err(e)) => (e, true),
+                    None => ("pick an evaluation first".into(), true),
+                });
+            }
             if ui.button("Results").clicked() {
                 self.results = self.selected.as_deref().and_then(|d| {
                     let eval = Evaluation::open(d).ok()?;
@@ -404,6 +415,15 @@ fn criterion_ui(ui: &mut egui::Ui, c: &Criterion, value: Option<u8>, has_keyboar
         }
     }
     clicked
+}
+
+/// Writes the ratings of the evaluation in `dir` to `dir/ratings.csv`.
+fn export_csv(dir: &Path) -> Result<PathBuf, String> {
+    let eval = Evaluation::open(dir).map_err(|e| e.to_string())?;
+    let ratings = engine::human_eval::ratings::read(&Evaluation::ratings_path(dir)).map_err(|e| e.to_string())?;
+    let file = dir.join("ratings.csv");
+    engine::human_eval::export::ratings_csv(&eval, &ratings.latest(), &file).map_err(|e| e.to_string())?;
+    Ok(file)
 }
 
 /// A key's digit, if it is one.

@@ -2,6 +2,7 @@
 //! Story A judged its fine-tune: the statistics first.
 //!
 //! - [`evaluation`]: prompts, models, settings, rubric and frozen answers, as a folder.
+//! - [`export`]: the ratings as CSV, models named.
 //! - [`rubric`]: the criteria (binary or points) and the preference, Story A's by default.
 //! - [`blind`]: each reviewer's item order and A/B sides, stable per reviewer.
 //! - [`ratings`]: the append-only, fsynced ratings file; torn last lines reported; revisions.
@@ -14,6 +15,7 @@
 
 pub mod blind;
 pub mod evaluation;
+pub mod export;
 pub mod ratings;
 pub mod results;
 pub mod review;

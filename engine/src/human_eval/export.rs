@@ -1,0 +1,54 @@
+//! The ratings as CSV, one row per rating, with the models named (the blind
+//! sides resolved): for a spreadsheet or a statistics package.
+
+use std::path::Path;
+
+use super::evaluation::Evaluation;
+use super::ratings::Rating;
+use super::rubric::Verdict;
+use crate::error::{Error, Result};
+use crate::generate::target::Target;
+
+/// Writes `ratings` of `eval` to `path` (atomically): reviewer, item,
+/// question, the two models, which was shown as A, each criterion's score of
+/// each model, the verdict in model terms, the comment and the time.
+pub fn ratings_csv(eval: &Evaluation, ratings: &[&Rating], path: &Path) -> Result<()> {
+    let err = |e: csv::Error| Error::File { path: path.into(), message: e.to_string() };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = ["reviewer", "item", "question", "first_model", "second_model", "shown_as_a"].map(String::from).to_vec();
+    for c in &eval.rubric.criteria {
+        header.push(format!("{}_first", c.name));
+        header.push(format!("{}_second", c.name));
+    }
+    header.extend(["verdict", "comment", "unix"].map(String::from));
+    w.write_record(&header).map_err(err)?;
+    let name = |m: usize| eval.models.get(m).map_or_else(|| "?".into(), Target::label);
+    for r in ratings {
+        let Some(item) = eval.items.get(r.item) else { continue };
+        let (first, second) = if r.first_is_a { (&r.scores_a, &r.scores_b) } else { (&r.scores_b, &r.scores_a) };
+        let mut row = vec![
+            r.reviewer.clone(),
+            r.item.to_string(),
+            item.prompt.question_text().to_string(),
+            name(item.models[0]),
+            name(item.models[1]),
+            if r.first_is_a { "first" } else { "second" }.to_string(),
+        ];
+        for c in &eval.rubric.criteria {
+            let score = |s: &std::collections::BTreeMap<String, u8>| s.get(&c.name).map_or_else(String::new, u8::to_string);
+            row.push(score(first));
+            row.push(score(second));
+        }
+        let verdict = match (r.verdict, r.first_is_a) {
+            (Some(Verdict::A), true) | (Some(Verdict::B), false) => "first",
+            (Some(Verdict::A), false) | (Some(Verdict::B), true) => "second",
+            (Some(Verdict::Tie), _) => "tie",
+            (Some(Verdict::BothBad), _) => "both_bad",
+            (None, _) => "",
+        };
+        row.extend([verdict.to_string(), r.comment.clone(), r.unix.to_string()]);
+        w.write_record(&row).map_err(err)?;
+    }
+    let bytes = w.into_inner().map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
+    crate::atomic::write(path, &bytes)
+}
