@@ -68,4 +68,16 @@ mod tests {
         let bad = listed[2].1.as_ref().unwrap_err().to_string();
         assert!(bad.contains("0.json") && bad.contains("not a saved document"), "{bad}");
     }
+
+    /// Floats read back exactly (serde_json's `float_roundtrip`): a saved
+    /// answer's speed equals the one shown before saving (this value came
+    /// back one unit in the last place off without it).
+    #[test]
+    fn floats_survive_a_save_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.json");
+        let values = vec![125.53113328793684f64, 1255.0053698838253, 0.1 + 0.2, 1e-300, f64::MAX];
+        save(&path, &values).unwrap();
+        assert_eq!(load::<Vec<f64>>(&path).unwrap(), values);
+    }
 }
