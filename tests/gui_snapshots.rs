@@ -225,3 +225,37 @@ fn compare_panel_with_two_columns() {
     h.get_by_label_contains("prompt 1 of");
     snapshot(&mut h, "compare");
 }
+
+#[test]
+fn review_panel_shows_an_item_blind() {
+    use engine::comparisons::{Comparison, Prompt};
+    use engine::human_eval::evaluation::Evaluation;
+    use engine::human_eval::rubric::Rubric;
+    let mut h = window("runs");
+    let mut c = Comparison {
+        title: "sample vs tuned".into(),
+        targets: vec![Target::base(Path::new("sample_data/model"), "model"), Target::base(Path::new("models/tuned"), "model")],
+        ..Default::default()
+    };
+    let answers = [
+        "Ask IT.",
+        "Open **Settings > VPN**, choose *Reset password* and confirm the code sent to your phone. The new password works after about five minutes.",
+    ];
+    c.record(
+        &Prompt::question("How do I reset my VPN password?"),
+        answers.iter().map(|a| Some(Answer { text: (*a).into(), stats: fixed_stats(12) })).collect(),
+    );
+    let dir = root().join("evaluations/vpn");
+    let _ = std::fs::remove_dir_all(&dir);
+    Evaluation::from_comparison(&c, Rubric::story_a(), 4).unwrap().create(&dir).unwrap();
+    let app = h.state_mut();
+    app.tab = Tab::Review;
+    app.review.refresh();
+    app.review.selected = Some(dir);
+    app.review.reviewer = "Ana".into();
+    app.review.start();
+    h.run();
+    h.get_by_label_contains("Item 1 of 1");
+    assert!(h.query_by_label_contains("tuned").is_none(), "a model name shows before rating");
+    snapshot(&mut h, "review");
+}

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Color32, RichText};
+use egui_commonmark::{CommonMarkCache, CommonMarkViewer};
 use engine::generate::target::Target;
 use engine::human_eval::evaluation::Evaluation;
 use engine::human_eval::results::{Results, results};
@@ -48,6 +49,7 @@ pub struct ReviewPanel {
     pub results: Option<Results>,
     /// The last message (text, is an error).
     pub notice: Option<(String, bool)>,
+    markdown: CommonMarkCache,
 }
 
 impl ReviewPanel {
@@ -64,6 +66,7 @@ impl ReviewPanel {
             revising: false,
             results: None,
             notice: None,
+            markdown: CommonMarkCache::default(),
         };
         p.refresh();
         p
@@ -330,7 +333,7 @@ impl ReviewPanel {
                     None => format!("Answer {}", if side_a { "A" } else { "B" }),
                 };
                 col.strong(title);
-                col.label(shown[k]);
+                CommonMarkViewer::new().show(col, &mut self.markdown, shown[k]);
                 col.separator();
                 for (c, criterion) in review.eval.rubric.criteria.iter().enumerate() {
                     let scores = match (&saved, side_a) {
