@@ -324,27 +324,17 @@ fn bench_decode_reports_prefill_speed_and_memory() {
 
 #[test]
 fn human_eval_freezes_a_comparison_and_reports_blinded_rates() {
-    use engine::generate::target::{Answer, Target};
-    use engine::generate::{AnswerStats, FinishReason};
+    use engine::generate::target::Target;
     use engine::human_eval::ratings::{Rating, append};
     use engine::human_eval::rubric::Verdict;
     let dir = tempfile::tempdir().unwrap();
-    let stats = AnswerStats {
-        finish_reason: FinishReason::Stop,
-        prompt_tokens: 3,
-        completion_tokens: 4,
-        time_to_first_token_s: 0.1,
-        tokens_per_s: 20.0,
-        elapsed_s: 0.3,
-    };
-    let answer = |t: &str| Some(Answer { text: t.into(), stats: stats.clone() });
     let mut c = engine::comparisons::Comparison {
         title: "base vs tuned".into(),
         targets: vec![Target::base(Path::new("/m/base"), "model"), Target::base(Path::new("/m/tuned"), "model")],
         ..Default::default()
     };
     for q in ["Q1", "Q2"] {
-        c.record(&engine::comparisons::Prompt::question(q), vec![answer("meh"), answer("good")]);
+        c.record(&engine::comparisons::Prompt::question(q), vec![Some(common::answer("meh")), Some(common::answer("good"))]);
     }
     let file = dir.path().join("comparison.json");
     engine::documents::save(&file, &c).unwrap();

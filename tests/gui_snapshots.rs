@@ -25,7 +25,6 @@ use engine::config::TrainConfig;
 use engine::conversations::{Conversation, Turn};
 use engine::data::conversation::Role;
 use engine::generate::target::{Answer, Target};
-use engine::generate::{AnswerStats, FinishReason};
 use frames::wait_until;
 use workbench::gui::{DataPanel, Tab, WorkbenchApp, Workspace};
 
@@ -166,18 +165,6 @@ fn evaluate_panel_after_an_evaluation() {
     snapshot(&mut h, "evaluate");
 }
 
-/// How an answer went, fixed so the image is the same on every machine.
-fn fixed_stats(tokens: usize) -> AnswerStats {
-    AnswerStats {
-        finish_reason: FinishReason::Stop,
-        prompt_tokens: 42,
-        completion_tokens: tokens,
-        time_to_first_token_s: 0.08,
-        tokens_per_s: 41.5,
-        elapsed_s: 1.2,
-    }
-}
-
 #[test]
 fn chat_panel_with_a_markdown_answer() {
     let mut h = window("runs");
@@ -195,7 +182,7 @@ fn chat_panel_with_a_markdown_answer() {
                 role: Role::Assistant,
                 content: answer.into(),
                 answered_by: Some("sample_data/model (base)".into()),
-                stats: Some(fixed_stats(54)),
+                stats: Some(common::answer_stats(54)),
             },
         ],
     };
@@ -218,7 +205,7 @@ fn compare_panel_with_two_columns() {
     for (i, (col, text)) in app.compare.columns.iter_mut().zip(answers).enumerate() {
         col.target = Some(Target::base(Path::new(if i == 0 { "sample_data/model" } else { "models/tuned" }), "model"));
         col.text = text.into();
-        col.answer = Some(Answer { text: text.into(), stats: fixed_stats(10 + 20 * i) });
+        col.answer = Some(Answer { text: text.into(), stats: common::answer_stats(10 + 20 * i) });
     }
     h.run();
     assert_eq!(h.get_all_by_label_contains("41.5 tokens/s").count(), 2);
@@ -243,7 +230,7 @@ fn review_panel_shows_an_item_blind() {
     ];
     c.record(
         &Prompt::question("How do I reset my VPN password?"),
-        answers.iter().map(|a| Some(Answer { text: (*a).into(), stats: fixed_stats(12) })).collect(),
+        answers.iter().map(|a| Some(Answer { text: (*a).into(), stats: common::answer_stats(12) })).collect(),
     );
     let dir = root().join("evaluations/vpn");
     let _ = std::fs::remove_dir_all(&dir);

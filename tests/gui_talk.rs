@@ -228,20 +228,9 @@ fn press(h: &mut Harness<'static, WorkbenchApp>, keys: &[egui::Key]) {
 #[test]
 fn a_reviewer_rates_blind_by_keyboard_and_the_results_follow_the_models() {
     use engine::comparisons::Prompt;
-    use engine::generate::AnswerStats;
-    use engine::generate::target::Answer;
     use engine::human_eval::evaluation::Evaluation;
     use engine::human_eval::rubric::Verdict;
     let dir = tempfile::tempdir().unwrap();
-    let stats = AnswerStats {
-        finish_reason: FinishReason::Stop,
-        prompt_tokens: 3,
-        completion_tokens: 4,
-        time_to_first_token_s: 0.1,
-        tokens_per_s: 20.0,
-        elapsed_s: 0.3,
-    };
-    let answer = |t: &str| Some(Answer { text: t.into(), stats: stats.clone() });
     let mut c = Comparison {
         title: "base vs tuned".into(),
         targets: vec![Target::base(Path::new("/m/basemodel"), "model"), Target::base(Path::new("/m/tunedmodel"), "model")],
@@ -250,7 +239,10 @@ fn a_reviewer_rates_blind_by_keyboard_and_the_results_follow_the_models() {
     for q in ["How do I reset my VPN password?", "Where is the printer?"] {
         c.record(
             &Prompt::question(q),
-            vec![answer(&format!("base says: ask IT about {q}")), answer(&format!("tuned says: {q} is handled in the portal"))],
+            vec![
+                Some(common::answer(&format!("base says: ask IT about {q}"))),
+                Some(common::answer(&format!("tuned says: {q} is handled in the portal"))),
+            ],
         );
     }
     let file = dir.path().join("comparisons/base-vs-tuned.json");

@@ -97,11 +97,12 @@ impl Comparison {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::generate::{AnswerStats, FinishReason};
 
-    fn answer(text: &str) -> Answer {
+    /// An answer with `text` and fixed stats.
+    pub(crate) fn answer(text: &str) -> Answer {
         let stats = AnswerStats {
             finish_reason: FinishReason::Stop,
             prompt_tokens: 3,

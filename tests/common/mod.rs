@@ -28,3 +28,20 @@ pub fn tiny_setup(dir: &Path, training: &str) -> PathBuf {
     std::fs::write(&path, cfg).unwrap();
     path
 }
+
+/// How an answer went, fixed (a rendered snapshot shows these numbers).
+pub fn answer_stats(tokens: usize) -> engine::generate::AnswerStats {
+    engine::generate::AnswerStats {
+        finish_reason: engine::generate::FinishReason::Stop,
+        prompt_tokens: 42,
+        completion_tokens: tokens,
+        time_to_first_token_s: 0.08,
+        tokens_per_s: 41.5,
+        elapsed_s: 1.2,
+    }
+}
+
+/// An answer with `text` and [`answer_stats`].
+pub fn answer(text: &str) -> engine::generate::target::Answer {
+    engine::generate::target::Answer { text: text.into(), stats: answer_stats(4) }
+}

@@ -6,13 +6,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use engine::comparisons::Comparison;
-use engine::generate::target::Target;
 use engine::human_eval::evaluation::Evaluation;
 use engine::human_eval::results::results;
 use engine::human_eval::rubric::Rubric;
-use engine::human_eval::stats::Rate;
 
 /// Blind human evaluation: create an evaluation, read its results.
 #[derive(Debug, clap::Args)]
@@ -73,35 +71,14 @@ pub fn run(args: Args) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
                 return Ok(());
             }
-            let name = |m: usize| eval.models.get(m).map(Target::label).context("a model index outside the evaluation");
-            let shown = |rate: Option<Rate>| {
-                rate.map_or_else(
-                    || "-".to_string(),
-                    |r| format!("{:.0}% [{:.0}-{:.0}%] of {}", r.rate * 100.0, r.low * 100.0, r.high * 100.0, r.n),
-                )
-            };
             println!("{} ratings by {} reviewer(s)\n", ratings.latest().len(), r.agreement.first().map_or(0, |a| a.reviewers));
-            for c in &r.criteria {
-                let value = match c.mean {
-                    Some(m) => format!("mean {m:.2} of {}", c.n),
-                    None => shown(c.rate),
-                };
-                println!("{:<40} {:<12} {value}", name(c.model)?, c.criterion);
+            let report = r.report(&eval);
+            for [model, criterion, value] in &report.rows {
+                println!("{model:<40} {criterion:<12} {value}");
             }
-            for p in &r.pairs {
-                println!(
-                    "\n{} vs {}: first better {}, second better {}, tie {}, both bad {}",
-                    name(p.models[0])?,
-                    name(p.models[1])?,
-                    shown(p.first_wins),
-                    shown(p.second_wins),
-                    shown(p.ties),
-                    shown(p.both_bad)
-                );
-            }
-            for a in &r.agreement {
-                let alpha = a.alpha.map_or_else(|| "undefined (one reviewer, or no variance)".into(), |v| format!("{v:.3}"));
-                println!("agreement on {}: Krippendorff's alpha {alpha}", a.criterion);
+            println!();
+            for line in report.pairs.iter().chain(&report.agreement) {
+                println!("{line}");
             }
             Ok(())
         }

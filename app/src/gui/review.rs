@@ -11,12 +11,10 @@ use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Color32, RichText};
 use egui_commonmark::{CommonMarkCache, CommonMarkViewer};
-use engine::generate::target::Target;
 use engine::human_eval::evaluation::Evaluation;
 use engine::human_eval::results::{Results, results};
 use engine::human_eval::review::{Draft, Review};
 use engine::human_eval::rubric::{Criterion, Rubric, Scale, Verdict};
-use engine::human_eval::stats::Rate;
 
 /// One question the reviewer answers for an item, in keyboard order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -437,36 +435,21 @@ fn digit(key: egui::Key) -> Option<u8> {
 
 /// The results as tables: rates per model and criterion, verdicts, agreement.
 fn results_ui(ui: &mut egui::Ui, r: &Results, eval: &Evaluation) {
-    let name = |m: usize| eval.models.get(m).map_or_else(|| "?".into(), Target::label);
-    let shown = |rate: Option<Rate>| {
-        rate.map_or_else(|| "-".to_string(), |r| format!("{:.0}% [{:.0}-{:.0}%] of {}", r.rate * 100.0, r.low * 100.0, r.high * 100.0, r.n))
-    };
+    let report = r.report(eval);
     ui.heading("Results");
     egui::Grid::new("review-results").striped(true).show(ui, |ui| {
         ui.strong("model");
         ui.strong("criterion");
         ui.strong("rate (95% interval)");
         ui.end_row();
-        for c in &r.criteria {
-            ui.label(name(c.model));
-            ui.label(&c.criterion);
-            ui.label(c.mean.map_or_else(|| shown(c.rate), |m| format!("mean {m:.2} of {}", c.n)));
+        for row in &report.rows {
+            for cell in row {
+                ui.label(cell);
+            }
             ui.end_row();
         }
     });
-    for p in &r.pairs {
-        ui.label(format!(
-            "{} vs {}: first better {}, second better {}, tie {}, both bad {}",
-            name(p.models[0]),
-            name(p.models[1]),
-            shown(p.first_wins),
-            shown(p.second_wins),
-            shown(p.ties),
-            shown(p.both_bad)
-        ));
-    }
-    for a in &r.agreement {
-        let alpha = a.alpha.map_or_else(|| "undefined (one reviewer, or no variance)".into(), |v| format!("{v:.3}"));
-        ui.label(format!("agreement on {} ({} reviewers): Krippendorff's alpha {alpha}", a.criterion, a.reviewers));
+    for line in report.pairs.iter().chain(&report.agreement) {
+        ui.label(line);
     }
 }

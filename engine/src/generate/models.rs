@@ -50,11 +50,6 @@ impl Models {
         Ok(model)
     }
 
-    /// Forgets every model (their memory is freed once no answer uses them).
-    pub fn clear(&self) {
-        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
     /// How many models (bases and adapters) are loaded.
     pub fn len(&self) -> usize {
         self.loaded.lock().unwrap_or_else(|p| p.into_inner()).len()

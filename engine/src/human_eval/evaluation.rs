@@ -80,6 +80,11 @@ impl Evaluation {
         crate::documents::load(&dir.join(EVALUATION_FILE))
     }
 
+    /// Model `m`'s name ([`Target::label`]), "?" for an index outside the evaluation.
+    pub fn model_name(&self, m: usize) -> String {
+        self.models.get(m).map_or_else(|| "?".into(), Target::label)
+    }
+
     /// The ratings file of the evaluation in `dir`.
     pub fn ratings_path(dir: &Path) -> PathBuf {
         dir.join(RATINGS_FILE)
@@ -89,21 +94,10 @@ impl Evaluation {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::generate::{AnswerStats, FinishReason};
 
     /// A comparison of `targets` models on two prompts; the second lacks model 1's answer.
     pub(crate) fn comparison(targets: usize) -> Comparison {
-        let answer = |t: &str| {
-            let stats = AnswerStats {
-                finish_reason: FinishReason::Stop,
-                prompt_tokens: 1,
-                completion_tokens: 1,
-                time_to_first_token_s: 0.1,
-                tokens_per_s: 1.0,
-                elapsed_s: 0.1,
-            };
-            Some(Answer { text: t.into(), stats })
-        };
+        let answer = |t: &str| Some(crate::comparisons::tests::answer(t));
         let mut c = Comparison {
             title: "base vs tuned".into(),
             targets: (0..targets).map(|i| Target::base(Path::new(&format!("/m/model{i}")), "model")).collect(),

@@ -7,7 +7,6 @@ use super::evaluation::Evaluation;
 use super::ratings::Rating;
 use super::rubric::Verdict;
 use crate::error::{Error, Result};
-use crate::generate::target::Target;
 
 /// Writes `ratings` of `eval` to `path` (atomically): reviewer, item,
 /// question, the two models, which was shown as A, each criterion's score of
@@ -22,7 +21,6 @@ pub fn ratings_csv(eval: &Evaluation, ratings: &[&Rating], path: &Path) -> Resul
     }
     header.extend(["verdict", "comment", "unix"].map(String::from));
     w.write_record(&header).map_err(err)?;
-    let name = |m: usize| eval.models.get(m).map_or_else(|| "?".into(), Target::label);
     for r in ratings {
         let Some(item) = eval.items.get(r.item) else { continue };
         let (first, second) = if r.first_is_a { (&r.scores_a, &r.scores_b) } else { (&r.scores_b, &r.scores_a) };
@@ -30,8 +28,8 @@ pub fn ratings_csv(eval: &Evaluation, ratings: &[&Rating], path: &Path) -> Resul
             r.reviewer.clone(),
             r.item.to_string(),
             item.prompt.question_text().to_string(),
-            name(item.models[0]),
-            name(item.models[1]),
+            eval.model_name(item.models[0]),
+            eval.model_name(item.models[1]),
             if r.first_is_a { "first" } else { "second" }.to_string(),
         ];
         for c in &eval.rubric.criteria {

@@ -63,6 +63,60 @@ pub struct Results {
     pub agreement: Vec<Agreement>,
 }
 
+/// A rate as the reports show it: "92% [85-96%] of 100", or "-" without ratings.
+pub fn describe(rate: Option<Rate>) -> String {
+    rate.map_or_else(|| "-".to_string(), |r| format!("{:.0}% [{:.0}-{:.0}%] of {}", r.rate * 100.0, r.low * 100.0, r.high * 100.0, r.n))
+}
+
+/// [`Results`] as text, for the CLI and the window alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Model name, criterion, its rate or mean: one row per model and criterion.
+    pub rows: Vec<[String; 3]>,
+    /// One line per pair of models: how often each was better, ties, both bad.
+    pub pairs: Vec<String>,
+    /// One line per criterion: the reviewers' agreement.
+    pub agreement: Vec<String>,
+}
+
+impl Results {
+    /// The results as text, models named from `eval`.
+    pub fn report(&self, eval: &Evaluation) -> Report {
+        let rows = self
+            .criteria
+            .iter()
+            .map(|c| {
+                let value = c.mean.map_or_else(|| describe(c.rate), |m| format!("mean {m:.2} of {}", c.n));
+                [eval.model_name(c.model), c.criterion.clone(), value]
+            })
+            .collect();
+        let pairs = self
+            .pairs
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} vs {}: first better {}, second better {}, tie {}, both bad {}",
+                    eval.model_name(p.models[0]),
+                    eval.model_name(p.models[1]),
+                    describe(p.first_wins),
+                    describe(p.second_wins),
+                    describe(p.ties),
+                    describe(p.both_bad)
+                )
+            })
+            .collect();
+        let agreement = self
+            .agreement
+            .iter()
+            .map(|a| {
+                let alpha = a.alpha.map_or_else(|| "undefined (one reviewer, or no variance)".into(), |v| format!("{v:.3}"));
+                format!("agreement on {} ({} reviewers): Krippendorff's alpha {alpha}", a.criterion, a.reviewers)
+            })
+            .collect();
+        Report { rows, pairs, agreement }
+    }
+}
+
 /// The model whose answer a rating's "A" (or "B") side was.
 fn model_of(eval: &Evaluation, r: &Rating, side_a: bool) -> Option<usize> {
     let item = eval.items.get(r.item)?;

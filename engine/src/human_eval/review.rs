@@ -11,7 +11,6 @@ use super::evaluation::{Evaluation, Item};
 use super::ratings::{self, Rating};
 use super::rubric::Verdict;
 use crate::error::{Error, Result};
-use crate::generate::target::Target;
 
 /// What a reviewer gives for one item.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,8 +86,7 @@ impl Review {
     pub fn revealed(&self) -> Option<[String; 2]> {
         let (i, item) = self.item()?;
         self.mine.get(&i)?;
-        let name = |m: usize| self.eval.models.get(m).map_or_else(|| "?".into(), Target::label);
-        let [first, second] = [name(item.models[0]), name(item.models[1])];
+        let [first, second] = [self.eval.model_name(item.models[0]), self.eval.model_name(item.models[1])];
         Some(if self.first_is_a(i) { [first, second] } else { [second, first] })
     }
 
