@@ -3,7 +3,7 @@
 # scripts/reference_logits.py, scripts/peft_load_check.py, scripts/proof.py,
 # scripts/make_tiny_references.py, scripts/make_stats_fixtures.py and
 # bench/pytorch_peft_step.py: Hugging Face transformers + PEFT on CPU PyTorch,
-# the gguf package (llama.cpp's reader/writer), and statsmodels + krippendorff
+# the gguf package (llama.cpp's reader/writer), and statsmodels + krippendorff + choix
 # (the reference statistics of human evaluation).
 #
 # Usage: scripts/make_reference_venv.sh [--force]
@@ -38,6 +38,7 @@ PINS=(
   "gguf==0.19.0"
   "statsmodels==0.15.0"
   "krippendorff==0.9.0"
+  "choix==0.4.1"
 )
 
 if [[ "${1:-}" == "--force" ]]; then

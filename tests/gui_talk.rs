@@ -278,11 +278,24 @@ fn a_reviewer_rates_blind_by_keyboard_and_the_results_follow_the_models() {
     h.get_by_label_contains("Item 2 of 2");
     assert!(h.query_by_label_contains("basemodel").is_none(), "the next item is blind again");
     press(&mut h, &[egui::Key::Y, egui::Key::Y, egui::Key::Y, egui::Key::N, egui::Key::T, egui::Key::Enter]);
+
+    // A second reviewer, Ben, in his own order and sides: he finds the tuned answer relevant and the
+    // base one not, both accurate, and prefers the tuned one, wherever it is shown.
+    retype(&mut h, "Reviewer", "Ben");
+    h.get_by_label("Start reviewing").click();
+    h.run();
+    h.get_by_label_contains("Item 1 of 2 · 0 rated · you are Ben");
+    for _ in 0..2 {
+        let shown = h.state().review.review.as_ref().unwrap().shown().unwrap().map(str::to_string);
+        use egui::Key::{A, B, Enter, Num0, Num1};
+        let (a, b, better) = if shown[0].starts_with("tuned") { (Num1, Num0, A) } else { (Num0, Num1, B) };
+        press(&mut h, &[a, Num1, b, Num1, better, Enter, Enter]);
+    }
     h.get_by_label("Results").click();
     h.run();
     let r = h.state().review.results.clone().expect("results");
     let all = engine::human_eval::ratings::read(&Evaluation::ratings_path(&eval_dir)).unwrap();
-    assert_eq!(all.all.len(), 2);
+    assert_eq!(all.all.len(), 4, "two reviewers, two items each");
     // Each model's relevance: the "A" or "B" score of each rating, through that rating's sides.
     let e = Evaluation::open(&eval_dir).unwrap();
     let mut relevant = [0usize; 2];
@@ -292,13 +305,28 @@ fn a_reviewer_rates_blind_by_keyboard_and_the_results_follow_the_models() {
         relevant[a_model] += usize::from(rating.scores_a["relevance"]);
         relevant[b_model] += usize::from(rating.scores_b["relevance"]);
     }
+    for rating in all.all.iter().filter(|r| r.reviewer == "Ben") {
+        let (tuned, base) = if rating.first_is_a { (&rating.scores_b, &rating.scores_a) } else { (&rating.scores_a, &rating.scores_b) };
+        assert_eq!((tuned["relevance"], base["relevance"]), (1, 0), "Ben's keys followed the tuned answer through its side");
+    }
     for (model, &yes) in relevant.iter().enumerate() {
         let got = r.criteria.iter().find(|c| c.model == model && c.criterion == "relevance").unwrap().rate.unwrap();
-        assert_eq!((got.rate, got.n), (yes as f64 / 2.0, 2), "model {model}");
+        assert_eq!((got.rate, got.n), (yes as f64 / 4.0, 4), "model {model}");
+        // The results view shows that rate with its interval.
+        let text = engine::human_eval::results::describe(Some(got));
+        assert!(h.query_all_by_label(&text).next().is_some(), "{text} not shown");
     }
-    h.get_by_label_contains("agreement on relevance (1 reviewers)");
+    h.get_by_label_contains("agreement on relevance (2 reviewers)");
+    assert_eq!(r.reviewers.iter().map(|v| (v.reviewer.as_str(), v.rated)).collect::<Vec<_>>(), [("Ana", 2), ("Ben", 2)]);
+    h.get_by_label_contains("Ben: 2 items");
     h.get_by_label("Export ratings as CSV").click();
     h.run();
     let csv = std::fs::read_to_string(eval_dir.join("ratings.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 3, "a header and one row per rating:\n{csv}");
+    assert_eq!(csv.lines().count(), 5, "a header and one row per rating:\n{csv}");
+    h.get_by_label("Write report").click();
+    h.run();
+    let report = std::fs::read_to_string(eval_dir.join("report/report.md")).unwrap();
+    assert!(report.contains("4 ratings by 2 reviewer(s)") && report.contains("![Rates with 95% intervals](rates.png)"), "{report}");
+    let png = image::open(eval_dir.join("report/rates.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (900, 420));
 }

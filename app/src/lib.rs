@@ -2,6 +2,7 @@
 //! views over the `engine` crate. The binary (`main.rs`) only wires them.
 
 pub mod cli;
+pub mod eval_report;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod signals;

@@ -24,6 +24,7 @@ use crate::eval::{EvalRequest, EvalRow};
 use crate::generate::models::Models;
 use crate::generate::target::{Answer, Question};
 use crate::generate::{GenerateRequest, Generation, Loaded};
+use crate::human_eval::plan::Plan;
 use crate::remote::Endpoint;
 use crate::train::{Control, Event, Signal};
 
@@ -58,6 +59,9 @@ pub enum Job {
     Ask(Box<Question>),
     /// The models an OpenAI-compatible server serves.
     ListModels(Endpoint),
+    /// Every model answers every prompt of a human evaluation; the answers
+    /// are frozen in a new evaluation folder.
+    CreateEvaluation(Box<Plan>),
 }
 
 /// What kind of work a job does.
@@ -75,6 +79,8 @@ pub enum JobKind {
     Generate,
     /// Asking a server which models it serves.
     ListModels,
+    /// Generating the answers of a human evaluation.
+    CreateEvaluation,
 }
 
 impl Job {
@@ -87,6 +93,7 @@ impl Job {
             Job::Merge(_) => JobKind::Merge,
             Job::Generate(..) | Job::Ask(_) => JobKind::Generate,
             Job::ListModels(_) => JobKind::ListModels,
+            Job::CreateEvaluation(_) => JobKind::CreateEvaluation,
         }
     }
 }
@@ -112,6 +119,15 @@ pub enum JobEvent {
     Answered(Box<Answer>),
     /// The model ids a server serves ([`Job::ListModels`]).
     Models(Vec<String>),
+    /// `done` of `total` units of work finished (answers of [`Job::CreateEvaluation`]).
+    Progress {
+        /// Finished.
+        done: usize,
+        /// In all.
+        total: usize,
+    },
+    /// The evaluation folder [`Job::CreateEvaluation`] wrote.
+    EvaluationCreated(PathBuf),
     /// The job stopped with this error (a training run also reports it as `Train(Event::Error)`).
     Failed(String),
     /// The job was cancelled before it finished (evaluation, data analysis).
@@ -363,6 +379,14 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
         Job::ListModels(endpoint) => {
             ctx.send(match endpoint.models() {
                 Ok(ids) => JobEvent::Models(ids),
+                Err(e) => JobEvent::Failed(e.to_string()),
+            });
+        }
+        Job::CreateEvaluation(plan) => {
+            let result = plan.run(&ctx.models, &ctx.cancel, |done, total| ctx.send(JobEvent::Progress { done, total }));
+            ctx.send(match result {
+                Ok(_) => JobEvent::EvaluationCreated(plan.out.clone()),
+                Err(crate::Error::Cancelled) => JobEvent::Cancelled,
                 Err(e) => JobEvent::Failed(e.to_string()),
             });
         }

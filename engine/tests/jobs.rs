@@ -144,3 +144,89 @@ fn an_evaluation_can_be_cancelled() {
     assert_eq!(end, "Cancelled");
     wait_for(&engine, job, |e| matches!(e, JobEvent::Ended).then_some(()));
 }
+
+/// A plan for two tiny models (different seeds) answering three held-out prompts.
+fn evaluation_plan(dir: &std::path::Path) -> engine::human_eval::plan::Plan {
+    use engine::generate::target::{AnswerSettings, Target};
+    let models: Vec<Target> = [5, 6]
+        .iter()
+        .map(|&seed| {
+            let sub = dir.join(format!("m{seed}"));
+            std::fs::create_dir_all(&sub).unwrap();
+            Target::base(&common::tiny_model(&sub, seed), "mistral")
+        })
+        .collect();
+    let prompts = engine::comparisons::prompts_from_file(&common::data_slice(dir, "validation", 3)).unwrap();
+    engine::human_eval::plan::Plan {
+        title: "tiny".into(),
+        prompts,
+        models,
+        system: String::new(),
+        settings: AnswerSettings { max_new_tokens: 6, ..Default::default() },
+        rubric: engine::human_eval::rubric::Rubric::story_a(),
+        seed: 2,
+        out: dir.join("evaluations/tiny"),
+    }
+}
+
+#[test]
+fn an_evaluation_is_generated_as_a_job_with_progress_and_its_answers_are_frozen() {
+    use engine::generate::target::Question;
+    use engine::human_eval::evaluation::Evaluation;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = evaluation_plan(dir.path());
+    let engine = Engine::new();
+    let job = engine.start(Job::CreateEvaluation(Box::new(plan.clone()))).unwrap();
+    let mut progress = Vec::new();
+    let made = wait_for(&engine, job, |e| match e {
+        JobEvent::Progress { done, total } => {
+            progress.push((*done, *total));
+            None
+        }
+        JobEvent::EvaluationCreated(dir) => Some(Ok(dir.clone())),
+        JobEvent::Failed(e) => Some(Err(e.clone())),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(made, plan.out);
+    assert_eq!(progress, (0..=6).map(|d| (d, 6)).collect::<Vec<_>>(), "one step per answer");
+    let eval = Evaluation::open(&made).unwrap();
+    assert_eq!((eval.items.len(), eval.models.len(), eval.seed), (3, 2, 2));
+    // Each frozen answer is what that model says to that prompt (greedy).
+    let models = engine::generate::models::Models::new();
+    for item in &eval.items {
+        for k in 0..2 {
+            let q = Question {
+                target: plan.models[item.models[k]].clone(),
+                messages: item.prompt.messages.clone(),
+                settings: plan.settings.clone(),
+            };
+            let a = q.ask(&models, &engine::jobs::CancelFlag::new(), |_| {}).unwrap();
+            assert_eq!(item.answers[k], a.text);
+        }
+    }
+    assert_ne!(eval.items[0].answers[0], eval.items[0].answers[1], "two different models");
+    // The same folder again is refused before anything is generated.
+    let again = engine.start(Job::CreateEvaluation(Box::new(plan))).unwrap();
+    let e = wait_for(&engine, again, |e| if let JobEvent::Failed(e) = e { Some(e.clone()) } else { None });
+    assert!(e.contains("already exists"), "{e}");
+}
+
+#[test]
+fn a_cancelled_evaluation_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plan = evaluation_plan(dir.path());
+    plan.settings.max_new_tokens = 200;
+    plan.settings.ignore_eos = true;
+    let out = plan.out.clone();
+    let engine = Engine::new();
+    let job = engine.start(Job::CreateEvaluation(Box::new(plan))).unwrap();
+    wait_for(&engine, job, |e| matches!(e, JobEvent::Progress { done: 0, .. }).then_some(()));
+    engine.cancel(job);
+    let end = wait_for(&engine, job, |e| match e {
+        JobEvent::Cancelled | JobEvent::EvaluationCreated(_) | JobEvent::Failed(_) => Some(format!("{e:?}")),
+        _ => None,
+    });
+    assert_eq!(end, "Cancelled");
+    assert!(!out.exists(), "no half-made evaluation folder");
+}

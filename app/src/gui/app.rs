@@ -20,7 +20,7 @@ use super::config_editor::ConfigEditor;
 use super::data::{DataAction, DataPanel};
 use super::evaluate::{EvaluateAction, EvaluatePanel};
 use super::monitor::Monitor;
-use super::review::ReviewPanel;
+use super::review::{ReviewAction, ReviewPanel};
 use super::runs::{RunAction, RunsPanel};
 use super::status_bar::{self, LiveRun, StatusAction};
 use super::targets::EndpointForm;
@@ -292,6 +292,19 @@ impl WorkbenchApp {
         all
     }
 
+    fn on_review(&mut self, action: ReviewAction) {
+        match action {
+            ReviewAction::Create(plan) => {
+                let total = plan.answers();
+                self.review.job = self.start_job(Job::CreateEvaluation(plan));
+                if let (Some(_), Some(form)) = (self.review.job, &mut self.review.new) {
+                    form.progress = Some((0, total, std::time::Instant::now()));
+                }
+            }
+            ReviewAction::Cancel(job) => self.engine.jobs.cancel(job),
+        }
+    }
+
     fn on_data(&mut self, action: DataAction) {
         match action {
             DataAction::Analyze(req) => {
@@ -319,6 +332,8 @@ impl WorkbenchApp {
                 self.chat.on_event(&ev.event);
             } else if job == self.endpoint.job {
                 self.endpoint.on_event(&ev.event);
+            } else if job == self.review.job {
+                self.review.on_event(&ev.event);
             } else if let Some(i) = self.compare.column_of(ev.job) {
                 self.compare.on_event(i, &ev.event);
             }
@@ -445,10 +460,15 @@ impl WorkbenchApp {
                     }
                 }
                 Tab::Chat | Tab::Compare => self.talk_ui(ui),
-                Tab::Review => self.review.ui(ui, self.compare.path.as_deref()),
+                Tab::Review => {
+                    let choices = self.targets();
+                    if let Some(action) = self.review.ui(ui, self.compare.path.as_deref(), &choices) {
+                        self.on_review(action);
+                    }
+                }
             }
         });
-        if self.live.active {
+        if self.live.active || self.review.job.is_some() {
             ui.ctx().request_repaint_after(Duration::from_millis(200));
         }
     }

@@ -1,20 +1,38 @@
 //! Review: blind human evaluation in the window. Pick an evaluation folder
-//! (or make one from the last saved comparison), enter your name, and rate
+//! (make one: models answer a prompt file as an engine job, or take the last
+//! saved comparison; or open a review package), enter your name, and rate
 //! each item's two answers, shown as "A" and "B" in your own random order,
 //! by keyboard: 1 / 0 (or Y / N) for a yes-no criterion, digits for a scale,
 //! A, B, T (tie) or X (both bad) for the verdict, Up / Down to move between
 //! questions, Enter to save (then Enter again for the next item), Left /
 //! Right to move between items. The models' names appear once an item is
-//! rated. Results (rates with 95% intervals, verdicts, agreement) below.
+//! rated. Results (rates with 95% intervals as bars with error bars,
+//! verdicts, ranking, agreement, reviewers) below. Review packages go to
+//! reviewers elsewhere and their ratings come back with **Import ratings**.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use eframe::egui::{self, Color32, RichText};
 use egui_commonmark::{CommonMarkCache, CommonMarkViewer};
+use egui_plot::{Bar, BarChart, Legend, Line, Plot};
+use engine::generate::target::Target;
 use engine::human_eval::evaluation::Evaluation;
+use engine::human_eval::plan::Plan;
 use engine::human_eval::results::{Results, results};
 use engine::human_eval::review::{Draft, Review};
 use engine::human_eval::rubric::{Criterion, Rubric, Scale, Verdict};
+use engine::jobs::{JobEvent, JobId};
+
+use super::new_evaluation::NewEvaluation;
+
+/// What the Review tab asks the window to do.
+pub enum ReviewAction {
+    /// Generate the answers of a new evaluation (an engine job).
+    Create(Box<Plan>),
+    /// Stop generating them.
+    Cancel(JobId),
+}
 
 /// One question the reviewer answers for an item, in keyboard order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +65,16 @@ pub struct ReviewPanel {
     pub results: Option<Results>,
     /// The last message (text, is an error).
     pub notice: Option<(String, bool)>,
+    /// The new-evaluation form, while it is open.
+    pub new: Option<NewEvaluation>,
+    /// The job generating a new evaluation's answers.
+    pub job: Option<JobId>,
+    /// A folder to open (a review package from elsewhere).
+    pub open_path: String,
+    /// A reviewer's package folder or ratings file to import.
+    pub import_path: String,
+    /// On conflicting ratings, take the imported ones.
+    pub import_replace: bool,
     markdown: CommonMarkCache,
 }
 
@@ -64,6 +92,11 @@ impl ReviewPanel {
             revising: false,
             results: None,
             notice: None,
+            new: None,
+            job: None,
+            open_path: String::new(),
+            import_path: String::new(),
+            import_replace: false,
             markdown: CommonMarkCache::default(),
         };
         p.refresh();
@@ -77,6 +110,10 @@ impl ReviewPanel {
             .unwrap_or_default();
         evals.sort();
         evals.reverse();
+        // A folder opened from elsewhere stays on the list.
+        if let Some(s) = self.selected.as_ref().filter(|s| !evals.contains(s)) {
+            evals.push(s.clone());
+        }
         if self.selected.is_none() {
             self.selected = evals.first().cloned();
         }
@@ -103,6 +140,101 @@ impl ReviewPanel {
         }
     }
 
+    /// Applies an event of the job generating a new evaluation.
+    pub fn on_event(&mut self, ev: &JobEvent) {
+        match ev {
+            JobEvent::Progress { done, total } => {
+                if let Some(form) = &mut self.new {
+                    let since = form.progress.map_or_else(Instant::now, |p| p.2);
+                    form.progress = Some((*done, *total, since));
+                }
+            }
+            JobEvent::EvaluationCreated(dir) => {
+                self.notice = Some((format!("evaluation {} ready: enter your name and start reviewing", super::display_path(dir)), false));
+                self.selected = Some(dir.clone());
+                self.review = None;
+                self.results = None;
+                self.new = None;
+                self.refresh();
+            }
+            JobEvent::Failed(e) => self.notice = Some((e.clone(), true)),
+            JobEvent::Cancelled => self.notice = Some(("generation cancelled; nothing was written".into(), true)),
+            JobEvent::Ended => {
+                self.job = None;
+                if let Some(form) = &mut self.new {
+                    form.progress = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Picks the evaluation (or review package) folder `dir`.
+    fn open(&mut self, dir: &Path) {
+        match Evaluation::open(dir) {
+            Ok(e) => {
+                let kind = if e.package_of.is_some() { "review package" } else { "evaluation" };
+                self.notice = Some((format!("{kind} {}: {} items", super::display_path(dir), e.items.len()), false));
+                self.selected = Some(dir.to_path_buf());
+                self.review = None;
+                self.results = None;
+                self.refresh();
+            }
+            Err(e) => self.notice = Some((e.to_string(), true)),
+        }
+    }
+
+    /// Writes the picked evaluation's review package beside the evaluations folder.
+    fn export_package(&mut self) {
+        let Some(dir) = self.selected.clone() else {
+            self.notice = Some(("pick an evaluation first".into(), true));
+            return;
+        };
+        let name = dir.file_name().map_or_else(|| "evaluation".into(), |n| n.to_string_lossy().into_owned());
+        let out = self.dir.with_file_name("review-packages").join(name);
+        let made = std::fs::create_dir_all(out.parent().unwrap_or(&out))
+            .map_err(|e| e.to_string())
+            .and_then(|()| engine::human_eval::package::export(&dir, &out).map_err(|e| e.to_string()));
+        self.notice = Some(match made {
+            Ok(p) => (
+                format!(
+                    "review package of {} items in {}: send the folder; the reviewer opens it here and sends back its ratings.jsonl",
+                    p.items.len(),
+                    super::display_path(&out)
+                ),
+                false,
+            ),
+            Err(e) => (e, true),
+        });
+    }
+
+    /// Imports a reviewer's package folder or ratings file into the picked evaluation.
+    fn import(&mut self) {
+        let Some(dir) = self.selected.clone() else {
+            self.notice = Some(("pick the evaluation to import into first".into(), true));
+            return;
+        };
+        let from = PathBuf::from(self.import_path.trim());
+        self.notice = Some(match engine::human_eval::package::import(&dir, &from, self.import_replace) {
+            Ok(got) => {
+                let mut text = format!("{} ratings added, {} replaced, {} already here", got.added, got.replaced, got.duplicates);
+                if !got.conflicts.is_empty() {
+                    text += &format!(
+                        "; {} conflicts kept as here (tick \"take theirs\" to replace): {}",
+                        got.conflicts.len(),
+                        got.conflicts.join("; ")
+                    );
+                }
+                if let Some(line) = got.torn_last_line {
+                    text += &format!("; their line {line} was cut off mid-write and not imported");
+                }
+                self.results = None;
+                (text, !got.conflicts.is_empty())
+            }
+            Err(e) => (e.to_string(), true),
+        });
+    }
+
     /// Starts (or continues) reviewing the picked evaluation as [`Self::reviewer`].
     pub fn start(&mut self) {
         let Some(dir) = self.selected.clone() else {
@@ -112,7 +244,15 @@ impl ReviewPanel {
         match Review::start(&dir, &self.reviewer) {
             Ok(r) => {
                 let (rated, total) = r.progress();
-                self.notice = Some((format!("{rated} of {total} items rated so far"), false));
+                self.notice = Some(match r.torn_last_line {
+                    Some(line) => (
+                        format!(
+                            "{rated} of {total} items rated so far; line {line} of the ratings file was cut off mid-write (a crash?) and is not counted: rate that item again"
+                        ),
+                        true,
+                    ),
+                    None => (format!("{rated} of {total} items rated so far"), false),
+                });
                 self.review = Some(r);
                 self.reset_draft();
             }
@@ -230,9 +370,13 @@ impl ReviewPanel {
         }
     }
 
-    /// Draws the tab; `last_comparison` is the Compare tab's saved comparison, if any.
-    pub fn ui(&mut self, ui: &mut egui::Ui, last_comparison: Option<&Path>) {
-        self.keys(ui);
+    /// Draws the tab; `last_comparison` is the Compare tab's saved comparison,
+    /// if any; `choices` the models a new evaluation can compare.
+    pub fn ui(&mut self, ui: &mut egui::Ui, last_comparison: Option<&Path>, choices: &[Target]) -> Option<ReviewAction> {
+        let mut action = None;
+        if self.new.is_none() {
+            self.keys(ui);
+        }
         ui.horizontal(|ui| {
             let l = ui.label("Evaluation");
             let shown = self.selected.as_ref().map_or_else(|| "none yet".into(), |p| super::display_path(p));
@@ -253,6 +397,13 @@ impl ReviewPanel {
             if ui.button("Refresh").clicked() {
                 self.refresh();
             }
+            if ui.selectable_label(self.new.is_some(), "New evaluation").clicked() {
+                self.new = match self.new.take() {
+                    Some(form) if form.progress.is_some() => Some(form),
+                    Some(_) => None,
+                    None => Some(NewEvaluation::default()),
+                };
+            }
             let button = ui.add_enabled(last_comparison.is_some(), egui::Button::new("New evaluation from the last comparison"));
             if let Some(c) = last_comparison
                 && button.on_disabled_hover_text("compare models in the Compare tab first").clicked()
@@ -260,6 +411,45 @@ impl ReviewPanel {
                 self.create_from(c);
             }
         });
+        ui.horizontal(|ui| {
+            let l = ui.label("Open folder");
+            ui.add(egui::TextEdit::singleline(&mut self.open_path).desired_width(220.0).hint_text("an evaluation or review package"))
+                .labelled_by(l.id);
+            if ui.button("Open").clicked() {
+                self.open(&PathBuf::from(self.open_path.trim()));
+            }
+            if ui
+                .button("Export review package")
+                .on_hover_text("items and rubric without the models' names, for a reviewer elsewhere")
+                .clicked()
+            {
+                self.export_package();
+            }
+            let l = ui.label("Import ratings from");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.import_path).desired_width(220.0).hint_text("their package folder or ratings.jsonl"),
+            )
+            .labelled_by(l.id);
+            ui.checkbox(&mut self.import_replace, "take theirs on conflicts");
+            if ui.button("Import").clicked() {
+                self.import();
+            }
+        });
+        if let Some(form) = &mut self.new {
+            egui::Frame::group(ui.style()).show(ui, |ui| {
+                ui.strong("New evaluation");
+                match form.ui(ui, choices, &self.dir) {
+                    Some(Ok(plan)) => action = Some(ReviewAction::Create(Box::new(plan))),
+                    Some(Err(e)) => self.notice = Some((e, true)),
+                    None => {}
+                }
+                if let Some(job) = self.job
+                    && ui.button("Cancel generating").clicked()
+                {
+                    action = Some(ReviewAction::Cancel(job));
+                }
+            });
+        }
         ui.horizontal(|ui| {
             let l = ui.label("Reviewer");
             ui.add(egui::TextEdit::singleline(&mut self.reviewer).desired_width(180.0).hint_text("your name")).labelled_by(l.id);
@@ -274,6 +464,13 @@ impl ReviewPanel {
                 self.notice = Some(match self.selected.as_deref().map(export_csv) {
                     Some(Ok(file)) => (format!("ratings written to {}", super::display_path(&file)), false),
                     Some(Err(e)) => (e, true),
+                    None => ("pick an evaluation first".into(), true),
+                });
+            }
+            if ui.button("Write report").on_hover_text("report.md with its charts as PNG, in the evaluation's report/ folder").clicked() {
+                self.notice = Some(match self.selected.as_deref().map(|d| crate::eval_report::write(d, &d.join("report"))) {
+                    Some(Ok(file)) => (format!("report written to {}", super::display_path(&file)), false),
+                    Some(Err(e)) => (format!("{e:#}"), true),
                     None => ("pick an evaluation first".into(), true),
                 });
             }
@@ -303,6 +500,7 @@ impl ReviewPanel {
                 results_ui(ui, r, &eval);
             }
         });
+        action
     }
 
     fn item_ui(&mut self, ui: &mut egui::Ui) {
@@ -433,10 +631,12 @@ fn digit(key: egui::Key) -> Option<u8> {
     [Num0, Num1, Num2, Num3, Num4, Num5, Num6, Num7, Num8, Num9].iter().position(|k| *k == key).map(|d| d as u8)
 }
 
-/// The results as tables: rates per model and criterion, verdicts, agreement.
+/// The results: a bar chart of each criterion's rate per model with its 95%
+/// interval, then tables of rates, verdicts, ranking, agreement, reviewers.
 fn results_ui(ui: &mut egui::Ui, r: &Results, eval: &Evaluation) {
     let report = r.report(eval);
     ui.heading("Results");
+    rates_chart(ui, r, eval);
     egui::Grid::new("review-results").striped(true).show(ui, |ui| {
         ui.strong("model");
         ui.strong("criterion");
@@ -449,7 +649,70 @@ fn results_ui(ui: &mut egui::Ui, r: &Results, eval: &Evaluation) {
             ui.end_row();
         }
     });
-    for line in report.pairs.iter().chain(&report.agreement) {
-        ui.label(line);
+    for (heading, lines) in report.sections() {
+        ui.add_space(6.0);
+        ui.strong(heading);
+        for line in lines {
+            ui.label(line);
+        }
     }
+}
+
+/// The bars' colours, one per model.
+const MODEL_COLORS: [Color32; 4] =
+    [Color32::from_rgb(90, 140, 220), Color32::from_rgb(230, 150, 60), Color32::from_rgb(90, 180, 110), Color32::from_rgb(200, 90, 160)];
+
+/// Each binary criterion's "yes" rate per model as bars (percent), grouped by
+/// criterion, with the 95% interval drawn as an error bar on each.
+fn rates_chart(ui: &mut egui::Ui, r: &Results, eval: &Evaluation) {
+    let models = eval.models.len().max(1);
+    let criteria: Vec<&str> =
+        eval.rubric.criteria.iter().filter(|c| matches!(c.scale, Scale::Binary { .. })).map(|c| c.name.as_str()).collect();
+    if criteria.is_empty() || r.criteria.iter().all(|c| c.rate.is_none()) {
+        return;
+    }
+    let width = 0.8 / models as f64;
+    Plot::new("review-rates")
+        .height(220.0)
+        .legend(Legend::default())
+        .y_axis_label("% yes (95% interval)")
+        .include_y(0.0)
+        .include_y(100.0)
+        .x_axis_formatter(move |mark, _| criteria_name(&criteria, mark.value))
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            for m in 0..eval.models.len() {
+                let rates: Vec<(f64, engine::human_eval::stats::Rate)> = eval
+                    .rubric
+                    .criteria
+                    .iter()
+                    .filter(|c| matches!(c.scale, Scale::Binary { .. }))
+                    .enumerate()
+                    .filter_map(|(k, c)| {
+                        let rate = r.criteria.iter().find(|x| x.model == m && x.criterion == c.name)?.rate?;
+                        Some((k as f64 + (m as f64 - (models as f64 - 1.0) / 2.0) * width, rate))
+                    })
+                    .collect();
+                let name = eval.model_name(m);
+                let bars = rates.iter().map(|(x, rate)| Bar::new(*x, rate.rate * 100.0).width(width * 0.9)).collect();
+                let color = MODEL_COLORS[m % MODEL_COLORS.len()];
+                plot.bar_chart(BarChart::new(name.clone(), bars).color(color));
+                for (x, rate) in rates {
+                    plot.line(
+                        Line::new(name.clone(), vec![[x, rate.low * 100.0], [x, rate.high * 100.0]])
+                            .color(color.gamma_multiply(0.6))
+                            .width(2.0),
+                    );
+                }
+            }
+        });
+}
+
+/// The criterion's name at x position `x` of the rates chart (whole numbers only).
+fn criteria_name(criteria: &[&str], x: f64) -> String {
+    let k = x.round();
+    if (x - k).abs() > 1e-6 || k < 0.0 {
+        return String::new();
+    }
+    criteria.get(k as usize).map_or_else(String::new, |c| (*c).to_string())
 }

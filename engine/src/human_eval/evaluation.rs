@@ -43,6 +43,10 @@ pub struct Evaluation {
     pub seed: u64,
     /// The items.
     pub items: Vec<Item>,
+    /// Set in a review package ([`super::package`]): where it came from; its
+    /// `models` are then empty, the names staying with the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_of: Option<super::package::PackageOf>,
 }
 
 impl Evaluation {
@@ -64,7 +68,7 @@ impl Evaluation {
         if items.is_empty() {
             return Err(Error::Other("the comparison has no prompt that two models both answered".into()));
         }
-        Ok(Self { title: c.title.clone(), models: c.targets.clone(), settings: c.settings.clone(), rubric, seed, items })
+        Ok(Self { title: c.title.clone(), models: c.targets.clone(), settings: c.settings.clone(), rubric, seed, items, package_of: None })
     }
 
     /// Writes the evaluation as the folder `dir` (atomically; an existing one is refused).
@@ -80,9 +84,10 @@ impl Evaluation {
         crate::documents::load(&dir.join(EVALUATION_FILE))
     }
 
-    /// Model `m`'s name ([`Target::label`]), "?" for an index outside the evaluation.
+    /// Model `m`'s name ([`Target::label`]); in a review package, which
+    /// hides the names, "model 1", "model 2", ...
     pub fn model_name(&self, m: usize) -> String {
-        self.models.get(m).map_or_else(|| "?".into(), Target::label)
+        self.models.get(m).map_or_else(|| format!("model {}", m + 1), Target::label)
     }
 
     /// The ratings file of the evaluation in `dir`.

@@ -60,10 +60,39 @@ impl Rating {
     }
 }
 
-/// Appends `rating` to the ratings file `path` and fsyncs it.
+/// Appends `rating` to the ratings file `path` and fsyncs it. A torn last
+/// line (a write cut off by a crash) is first moved to [`torn_path`], so the
+/// new line starts on a line of its own and the fragment stays for inspection.
 pub fn append(path: &Path, rating: &Rating) -> Result<()> {
+    set_aside_torn_tail(path)?;
     let line = serde_json::to_string(rating).map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
     crate::atomic::append_line(path, &line)
+}
+
+/// Where the fragments of torn lines of the ratings file `path` are kept.
+pub fn torn_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("jsonl.torn")
+}
+
+/// Moves an unfinished last line of `path` (no newline at its end) to [`torn_path`].
+fn set_aside_torn_tail(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut last = [0u8];
+    if len == 0
+        || f.seek(SeekFrom::End(-1)).and_then(|_| f.read_exact(&mut last)).map_err(|e| Error::io(path, e)).map(|()| last[0] == b'\n')?
+    {
+        return Ok(());
+    }
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let cut = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    crate::atomic::append_line(&torn_path(path), &String::from_utf8_lossy(&text[cut..]))?;
+    f.set_len(cut as u64).and_then(|()| f.sync_data()).map_err(|e| Error::io(path, e))
 }
 
 /// A ratings file as read.
@@ -161,6 +190,11 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let got = read(&path).unwrap();
         assert_eq!((got.all.len(), got.torn_last_line), (1, Some(2)));
+        // The next rating starts on a line of its own; the fragment is kept aside.
+        append(&path, &rating("Ben", 0, 1)).unwrap();
+        let got = read(&path).unwrap();
+        assert_eq!((got.all.len(), got.torn_last_line), (2, None));
+        assert_eq!(std::fs::read_to_string(torn_path(&path)).unwrap(), "{\"reviewer\":\"Ana\",\"ite\n");
         std::fs::write(&path, format!("oops\n{text}\n")).unwrap();
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains(":1:") && err.contains("not a rating"), "{err}");

@@ -38,6 +38,9 @@ pub struct Review {
     pub order: Vec<usize>,
     /// Position in `order`.
     pub pos: usize,
+    /// The ratings file's last line was cut off mid-write (a crash): its line
+    /// number. It is not counted; the next rating sets it aside.
+    pub torn_last_line: Option<usize>,
     /// This reviewer's latest rating of each item.
     mine: BTreeMap<usize, Rating>,
 }
@@ -54,7 +57,8 @@ impl Review {
         let all = ratings::read(&Evaluation::ratings_path(dir))?;
         let mine = all.latest().into_iter().filter(|r| r.reviewer.eq_ignore_ascii_case(&reviewer)).map(|r| (r.item, r.clone())).collect();
         let order = super::blind::order(eval.seed, &reviewer, eval.items.len());
-        let mut review = Self { dir: dir.to_path_buf(), eval, reviewer, order, pos: 0, mine };
+        let torn_last_line = all.torn_last_line;
+        let mut review = Self { dir: dir.to_path_buf(), eval, reviewer, order, pos: 0, mine, torn_last_line };
         review.pos = review.order.iter().position(|i| !review.mine.contains_key(i)).unwrap_or(0);
         Ok(review)
     }

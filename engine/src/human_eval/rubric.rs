@@ -106,13 +106,28 @@ impl Rubric {
             if self.criteria[..i].iter().any(|d| d.name == c.name) {
                 return Err(format!("two criteria are named {:?}; names must differ", c.name));
             }
-            if let Scale::Points { min, max } = c.scale
-                && min >= max
-            {
-                return Err(format!("criterion {:?}: its scale runs from {min} to {max}; the end must be above the start", c.name));
+            if let Scale::Points { min, max } = c.scale {
+                if min >= max {
+                    return Err(format!("criterion {:?}: its scale runs from {min} to {max}; the end must be above the start", c.name));
+                }
+                if max > 9 {
+                    return Err(format!(
+                        "criterion {:?}: its scale ends at {max}; reviewers rate with the keys 0-9, so end at 9 or below",
+                        c.name
+                    ));
+                }
             }
         }
         Ok(())
+    }
+
+    /// The rubric in a TOML file (as `workbench human-eval rubric` prints it), checked.
+    pub fn load(path: &std::path::Path) -> crate::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
+        let bad = |message: String| crate::Error::File { path: path.into(), message };
+        let rubric: Self = toml::from_str(&text).map_err(|e| bad(format!("not a rubric: {e}")))?;
+        rubric.check().map_err(bad)?;
+        Ok(rubric)
     }
 }
 
@@ -138,5 +153,25 @@ mod tests {
         assert!(empty.check().unwrap_err().contains("asks nothing"));
         let back: Rubric = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
+        let mut ten = r.clone();
+        ten.criteria[0].scale = Scale::Points { min: 1, max: 10 };
+        assert!(ten.check().unwrap_err().contains("keys 0-9"));
+    }
+
+    #[test]
+    fn a_rubric_file_round_trips_and_bad_ones_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rubric.toml");
+        let mut r = Rubric::story_a();
+        r.criteria.push(Criterion { name: "tone".into(), description: "Polite?".into(), scale: Scale::Points { min: 1, max: 5 } });
+        std::fs::write(&file, toml::to_string_pretty(&r).unwrap()).unwrap();
+        assert_eq!(Rubric::load(&file).unwrap(), r);
+        std::fs::write(
+            &file,
+            "preference = true\ncomment = true\ncriteria = [{ name = \"x\", description = \"\", scale = { kind = \"stars\" } }]\n",
+        )
+        .unwrap();
+        let e = Rubric::load(&file).unwrap_err().to_string();
+        assert!(e.contains("rubric.toml") && e.contains("stars"), "{e}");
     }
 }
