@@ -17,7 +17,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 rng = random.Random(7)
 out = {"made_by": f"statsmodels {statsmodels.__version__}, krippendorff {getattr(krippendorff, '__version__', '0.9.0')}",
-       "wilson": [], "fleiss": [], "cohen": [], "krippendorff_nominal": [], "bradley_terry": []}
+       "wilson": [], "fleiss": [], "cohen": [], "krippendorff_nominal": [], "bradley_terry": [], "pearson": []}
 out["made_by"] += f", choix {choix.__version__ if hasattr(choix, '__version__') else '0.4.1'}"
 
 # Wilson 95% intervals, including the edges (0 and n successes, n = 1).
@@ -54,6 +54,15 @@ for raters, units, missing in [(5, 20, 0.0), (3, 12, 0.25), (4, 30, 0.1)]:
     data = [[(t if rng.random() < 0.8 else 1 - t) if rng.random() >= missing else None for t in truth] for _ in range(raters)]
     arr = np.array([[np.nan if v is None else v for v in row] for row in data], dtype=float)
     out["krippendorff_nominal"].append({"ratings": data, "alpha": krippendorff.alpha(reliability_data=arr, level_of_measurement="nominal")})
+
+# Pearson's correlation (a judge's 1-5 scores against a person's).
+import scipy
+from scipy.stats import pearsonr
+out["made_by"] += f", scipy {scipy.__version__}"
+for n in [5, 30]:
+    a = [rng.randint(1, 5) for _ in range(n)]
+    b = [min(5, max(1, x + rng.choice([-1, 0, 0, 1]))) for x in a]
+    out["pearson"].append({"a": a, "b": b, "r": float(pearsonr(a, b)[0])})
 
 # Bradley-Terry (choix.mm_pairwise, its MAP with prior alpha). The engine takes
 # duels with the first model's score (1, 0.5 for a tie, 0); choix takes

@@ -386,3 +386,81 @@ fn human_eval_freezes_a_comparison_and_reports_blinded_rates() {
         assert_eq!(&row[col("comment")], "tuned is right, base \"guesses\", honestly");
     }
 }
+
+#[test]
+fn human_eval_generates_answers_packages_them_for_a_reviewer_elsewhere_and_writes_a_report() {
+    use engine::human_eval::evaluation::Evaluation;
+    use engine::human_eval::ratings::{Rating, append};
+    use engine::human_eval::rubric::Verdict;
+    let dir = tempfile::tempdir().unwrap();
+    let models: Vec<PathBuf> = [21, 22]
+        .iter()
+        .map(|&seed| {
+            let m = dir.path().join(format!("model{seed}"));
+            engine::sample_build::write_tiny_model(&sample_dir().join("model"), seed, &m).unwrap();
+            m
+        })
+        .collect();
+    let prompts = sample_dir().join("data/test.jsonl");
+    let eval = dir.path().join("eval");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let out = workbench(&[
+        "human-eval",
+        "create",
+        "--prompts",
+        &s(&prompts),
+        "--limit",
+        "3",
+        "--max-new-tokens",
+        "5",
+        "--model",
+        &s(&models[0]),
+        "--model",
+        &s(&models[1]),
+        "--out",
+        &s(&eval),
+    ]);
+    assert!(out.status.success() && text(&out).contains("3 items, 2 models"), "{}", text(&out));
+    let e = Evaluation::open(&eval).unwrap();
+    assert_eq!(e.items[0].prompt.question_text(), engine::comparisons::prompts_from_file(&prompts).unwrap()[0].question_text());
+    assert!(e.items.iter().all(|i| i.answers.iter().all(|a| !a.is_empty())), "every answer generated");
+    // One model only is refused with the reason, and nothing is written.
+    let lone = dir.path().join("lone");
+    let out = workbench(&["human-eval", "create", "--prompts", &s(&prompts), "--model", &s(&models[0]), "--out", &s(&lone)]);
+    assert!(!out.status.success() && text(&out).contains("two or more models") && !lone.exists(), "{}", text(&out));
+
+    // A package for a reviewer elsewhere: no model path in it; their ratings come back.
+    let pkg = dir.path().join("pkg");
+    let out = workbench(&["human-eval", "package", &s(&eval), "--out", &s(&pkg)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!std::fs::read_to_string(pkg.join("evaluation.json")).unwrap().contains("model21"));
+    for item in 0..3 {
+        let scores = |v: u8| std::collections::BTreeMap::from([("relevance".to_string(), v), ("accuracy".to_string(), v)]);
+        let first_is_a = engine::human_eval::blind::first_is_a(e.seed, "Cy", item);
+        let r = Rating {
+            reviewer: "Cy".into(),
+            item,
+            first_is_a,
+            scores_a: scores(1),
+            scores_b: scores(0),
+            verdict: Some(Verdict::A),
+            comment: String::new(),
+            unix: 1,
+        };
+        append(&Evaluation::ratings_path(&pkg), &r).unwrap();
+    }
+    let out = workbench(&["human-eval", "import", &s(&eval), &s(&pkg)]);
+    assert!(out.status.success() && text(&out).contains("3 ratings added, 0 replaced, 0 already here, 0 conflicts"), "{}", text(&out));
+    let out = workbench(&["human-eval", "import", &s(&eval), &s(&pkg)]);
+    assert!(text(&out).contains("0 ratings added, 0 replaced, 3 already here"), "{}", text(&out));
+
+    let out = workbench(&["human-eval", "results", &s(&eval)]);
+    assert!(out.status.success() && text(&out).contains("Ranking (Bradley-Terry") && text(&out).contains("Cy: 3 items"), "{}", text(&out));
+    let out = workbench(&["human-eval", "report", &s(&eval)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = std::fs::read_to_string(eval.join("report/report.md")).unwrap();
+    assert!(report.contains("3 ratings by 1 reviewer(s) of 3 items") && report.contains("(ranking.png)"), "{report}");
+    for png in ["rates.png", "ranking.png"] {
+        assert!(std::fs::read(eval.join("report").join(png)).unwrap().starts_with(b"\x89PNG"), "{png}");
+    }
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use engine::human_eval::evaluation::Evaluation;
-use engine::human_eval::results::{Results, results};
+use engine::human_eval::results::{Loaded, Results};
 use engine::human_eval::rubric::Scale;
 use plotters::prelude::*;
 
@@ -21,9 +21,7 @@ const SIZE: (u32, u32) = (900, 420);
 /// Writes the report of the evaluation in `dir` into the folder `out`
 /// (created; files replaced atomically); returns the Markdown file.
 pub fn write(dir: &Path, out: &Path) -> Result<PathBuf> {
-    let eval = Evaluation::open(dir)?;
-    let ratings = engine::human_eval::ratings::read(&Evaluation::ratings_path(dir))?;
-    let r = results(&eval, &ratings.latest());
+    let Loaded { eval, ratings, results: r } = Results::load(dir)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut md = markdown(&eval, &r, ratings.latest().len());
     if rates_png(&eval, &r, &out.join("rates.png"))? {
@@ -107,7 +105,7 @@ fn rates_png(eval: &Evaluation, r: &Results, file: &Path) -> Result<bool> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(48)
-            .build_cartesian_2d(-0.5f64..binary.len() as f64 - 0.5, 0f64..100f64)?;
+            .build_cartesian_2d(-0.5f64..binary.len() as f64 - 0.5, 0f64..125f64)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -121,6 +119,8 @@ fn rates_png(eval: &Evaluation, r: &Results, file: &Path) -> Result<bool> {
                 }
             })
             .y_desc("% yes")
+            .y_label_formatter(&|v| if *v <= 100.0 { format!("{v:.0}") } else { String::new() })
+            .light_line_style(WHITE)
             .label_style(("sans-serif", 16))
             .draw()?;
         let width = 0.8 / models as f64;
@@ -168,6 +168,7 @@ fn elo_png(eval: &Evaluation, r: &Results, file: &Path) -> Result<bool> {
     let low = r.ranking.iter().map(|s| s.elo.low).fold(f64::INFINITY, f64::min) - 50.0;
     let high = r.ranking.iter().map(|s| s.elo.high).fold(f64::NEG_INFINITY, f64::max) + 50.0;
     let n = r.ranking.len();
+    let names_width = r.ranking.iter().map(|s| eval.model_name(s.model).chars().count() as u32 * 8 + 24).max().unwrap_or(100).min(SIZE.0 / 2);
     let mut buf = vec![255u8; (SIZE.0 * SIZE.1 * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
@@ -175,7 +176,7 @@ fn elo_png(eval: &Evaluation, r: &Results, file: &Path) -> Result<bool> {
             .caption("Elo rating (Bradley-Terry, 95% bootstrap intervals)", ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(36)
-            .y_label_area_size(260)
+            .y_label_area_size(names_width)
             .build_cartesian_2d(low..high, -0.5f64..n as f64 - 0.5)?;
         chart
             .configure_mesh()
@@ -190,6 +191,8 @@ fn elo_png(eval: &Evaluation, r: &Results, file: &Path) -> Result<bool> {
                 }
             })
             .x_desc("Elo (1000 = the average model)")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .light_line_style(WHITE)
             .label_style(("sans-serif", 16))
             .draw()?;
         chart.draw_series(

@@ -24,6 +24,7 @@ use crate::eval::{EvalRequest, EvalRow};
 use crate::generate::models::Models;
 use crate::generate::target::{Answer, Question};
 use crate::generate::{GenerateRequest, Generation, Loaded};
+use crate::human_eval::judge::{JudgeRequest, Judged};
 use crate::human_eval::plan::Plan;
 use crate::remote::Endpoint;
 use crate::train::{Control, Event, Signal};
@@ -62,6 +63,8 @@ pub enum Job {
     /// Every model answers every prompt of a human evaluation; the answers
     /// are frozen in a new evaluation folder.
     CreateEvaluation(Box<Plan>),
+    /// A model rates an evaluation's items as an automatic judge.
+    Judge(Box<JudgeRequest>),
 }
 
 /// What kind of work a job does.
@@ -81,6 +84,8 @@ pub enum JobKind {
     ListModels,
     /// Generating the answers of a human evaluation.
     CreateEvaluation,
+    /// A model judging an evaluation.
+    Judge,
 }
 
 impl Job {
@@ -94,6 +99,7 @@ impl Job {
             Job::Generate(..) | Job::Ask(_) => JobKind::Generate,
             Job::ListModels(_) => JobKind::ListModels,
             Job::CreateEvaluation(_) => JobKind::CreateEvaluation,
+            Job::Judge(_) => JobKind::Judge,
         }
     }
 }
@@ -119,7 +125,7 @@ pub enum JobEvent {
     Answered(Box<Answer>),
     /// The model ids a server serves ([`Job::ListModels`]).
     Models(Vec<String>),
-    /// `done` of `total` units of work finished (answers of [`Job::CreateEvaluation`]).
+    /// `done` of `total` units of work finished (answers of [`Job::CreateEvaluation`], items of [`Job::Judge`]).
     Progress {
         /// Finished.
         done: usize,
@@ -128,6 +134,8 @@ pub enum JobEvent {
     },
     /// The evaluation folder [`Job::CreateEvaluation`] wrote.
     EvaluationCreated(PathBuf),
+    /// What [`Job::Judge`] rated.
+    Judged(Box<Judged>),
     /// The job stopped with this error (a training run also reports it as `Train(Event::Error)`).
     Failed(String),
     /// The job was cancelled before it finished (evaluation, data analysis).
@@ -386,6 +394,14 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
             let result = plan.run(&ctx.models, &ctx.cancel, |done, total| ctx.send(JobEvent::Progress { done, total }));
             ctx.send(match result {
                 Ok(_) => JobEvent::EvaluationCreated(plan.out.clone()),
+                Err(crate::Error::Cancelled) => JobEvent::Cancelled,
+                Err(e) => JobEvent::Failed(e.to_string()),
+            });
+        }
+        Job::Judge(req) => {
+            let result = crate::human_eval::judge::run(&req, &ctx.models, &ctx.cancel, |done, total| ctx.send(JobEvent::Progress { done, total }));
+            ctx.send(match result {
+                Ok(j) => JobEvent::Judged(Box::new(j)),
                 Err(crate::Error::Cancelled) => JobEvent::Cancelled,
                 Err(e) => JobEvent::Failed(e.to_string()),
             });

@@ -206,6 +206,24 @@ fn an_evaluation_is_generated_as_a_job_with_progress_and_its_answers_are_frozen(
         }
     }
     assert_ne!(eval.items[0].answers[0], eval.items[0].answers[1], "two different models");
+    // A judge rates every item (a tiny random model writes no JSON: each reply is reported unreadable, not guessed).
+    let req = engine::human_eval::judge::JudgeRequest { dir: made.clone(), judge: plan.models[0].clone(), settings: plan.settings.clone() };
+    let job = engine.start(Job::Judge(Box::new(req))).unwrap();
+    let mut steps = 0;
+    let judged = wait_for(&engine, job, |e| match e {
+        JobEvent::Progress { .. } => {
+            steps += 1;
+            None
+        }
+        JobEvent::Judged(j) => Some(Ok(j.clone())),
+        JobEvent::Failed(e) => Some(Err(e.clone())),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!((steps, judged.rated + judged.unreadable.len()), (4, 3));
+    assert!(judged.unreadable.iter().all(|u| u.contains("the reply began")), "{:?}", judged.unreadable);
+    let lines = std::fs::read_to_string(engine::human_eval::judge::judge_path(&made)).unwrap_or_default();
+    assert_eq!(lines.lines().count(), judged.rated);
     // The same folder again is refused before anything is generated.
     let again = engine.start(Job::CreateEvaluation(Box::new(plan))).unwrap();
     let e = wait_for(&engine, again, |e| if let JobEvent::Failed(e) = e { Some(e.clone()) } else { None });

@@ -12,8 +12,9 @@ use anyhow::{Context, Result, bail};
 use engine::comparisons::Comparison;
 use engine::generate::target::{AnswerSettings, Target};
 use engine::human_eval::evaluation::Evaluation;
+use engine::human_eval::judge::JudgeRequest;
 use engine::human_eval::plan::Plan;
-use engine::human_eval::results::results;
+use engine::human_eval::results::{Loaded, Results};
 use engine::human_eval::rubric::Rubric;
 use engine::jobs::{Job, JobEvent};
 use engine::remote::Endpoint;
@@ -61,6 +62,20 @@ enum What {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// API key for endpoint models (else $OPENAI_API_KEY).
+        #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+    },
+    /// Have a model rate every item with the rubric, as an automatic judge (its ratings go to judge.jsonl).
+    Judge {
+        /// The evaluation folder.
+        dir: PathBuf,
+        /// The judge: a run directory, a model directory, or URL#MODEL_ID on an OpenAI-compatible server.
+        #[arg(long, value_name = "RUN|DIR|URL#ID")]
+        model: String,
+        /// Most tokens per verdict.
+        #[arg(long, default_value_t = 256)]
+        max_new_tokens: usize,
+        /// API key for an endpoint (else $OPENAI_API_KEY).
         #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
     },
@@ -173,17 +188,27 @@ pub fn run(args: Args) -> Result<()> {
             );
             Ok(())
         }
+        What::Judge { dir, model, max_new_tokens, api_key } => {
+            let judge = target(&model, api_key.as_deref())?;
+            let items = Evaluation::open(&dir)?.items.len();
+            let settings = AnswerSettings { max_new_tokens, ..Default::default() };
+            let req = JudgeRequest { dir: dir.clone(), judge, settings };
+            let Some(JobEvent::Judged(j)) = with_progress(Job::Judge(Box::new(req)), "item", items)? else { bail!("the judge stopped without a result") };
+            for line in &j.unreadable {
+                eprintln!("unreadable: {line}");
+            }
+            println!("{} rated {} of {items} items ({} replies unreadable); `human-eval results {}` compares it with the reviewers", j.reviewer, j.rated, j.unreadable.len(), dir.display());
+            Ok(())
+        }
         What::Rubric => {
             print!("{}", toml::to_string_pretty(&Rubric::story_a())?);
             Ok(())
         }
         What::Results { dir, json, csv } => {
-            let eval = Evaluation::open(&dir)?;
-            let ratings = engine::human_eval::ratings::read(&Evaluation::ratings_path(&dir))?;
+            let Loaded { eval, ratings, results: r } = Results::load(&dir)?;
             if let Some(line) = ratings.torn_last_line {
                 eprintln!("warning: line {line} of the ratings file was cut off mid-write (a crash?) and is not counted");
             }
-            let r = results(&eval, &ratings.latest());
             if let Some(file) = &csv {
                 engine::human_eval::export::ratings_csv(&eval, &ratings.latest(), file)?;
                 eprintln!("{} ratings written to {}", ratings.latest().len(), file.display());
@@ -227,21 +252,26 @@ fn target(spec: &str, api_key: Option<&str>) -> Result<Target> {
 /// Runs the plan as an engine job with a progress bar; the evaluation it wrote.
 fn generate(plan: Plan) -> Result<Evaluation> {
     plan.check()?;
-    let out = plan.out.clone();
-    let bar = ProgressBar::new(plan.answers() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} answer {pos}/{len} ETA {eta}").expect("valid template"),
-    );
-    let mut failed = None;
+    let (out, total) = (plan.out.clone(), plan.answers());
+    with_progress(Job::CreateEvaluation(Box::new(plan)), "answer", total)?;
+    Evaluation::open(&out).context("reading the evaluation just written")
+}
+
+/// Runs `job` on a fresh engine with a progress bar of `total` `unit`s; its
+/// result event (an error if it failed or was cancelled).
+fn with_progress(job: Job, unit: &str, total: usize) -> Result<Option<JobEvent>> {
+    let bar = ProgressBar::new(total as u64);
+    let style = format!("{{spinner}} [{{elapsed_precise}}] {{bar:30}} {unit} {{pos}}/{{len}} ETA {{eta}}");
+    bar.set_style(ProgressStyle::with_template(&style).expect("valid template"));
+    let (mut failed, mut result) = (None, None);
     super::progress::run_job(
-        |engine| engine.start(Job::CreateEvaluation(Box::new(plan))).map_err(anyhow::Error::msg),
+        |engine| engine.start(job).map_err(anyhow::Error::msg),
         |event| {
             match event {
                 JobEvent::Progress { done, .. } => bar.set_position(done as u64),
-                JobEvent::EvaluationCreated(_) => bar.finish(),
                 JobEvent::Failed(e) => failed = Some(e),
-                JobEvent::Cancelled => failed = Some("cancelled; nothing was written".into()),
-                _ => {}
+                JobEvent::Cancelled => failed = Some("cancelled".into()),
+                other => result = Some(other),
             }
             Ok(())
         },
@@ -250,5 +280,6 @@ fn generate(plan: Plan) -> Result<Evaluation> {
         bar.abandon();
         bail!(e);
     }
-    Evaluation::open(&out).context("reading the evaluation just written")
+    bar.finish();
+    Ok(result)
 }

@@ -154,7 +154,7 @@ impl WorkbenchApp {
             evaluate: EvaluatePanel::default(),
             chat: ChatPanel::new(workspace.chats_dir()),
             compare: ComparePanel::new(workspace.comparisons_dir()),
-            review: ReviewPanel::new(workspace.evaluations_dir()),
+            review: ReviewPanel::new(workspace.evaluations_dir(), workspace.sample_dir.join("evaluations")),
             endpoint: EndpointForm::default(),
             engine: Engines { backend: Box::new(LocalBackend::new(Arc::clone(&engine))), jobs: engine },
             runs: RunsPanel::new(workspace.runs_dir.clone()),
@@ -301,6 +301,9 @@ impl WorkbenchApp {
                     form.progress = Some((0, total, std::time::Instant::now()));
                 }
             }
+            ReviewAction::Judge(req) => {
+                self.review.judge_job = self.start_job(Job::Judge(req)).map(|job| (job, 0, 0));
+            }
             ReviewAction::Cancel(job) => self.engine.jobs.cancel(job),
         }
     }
@@ -334,6 +337,8 @@ impl WorkbenchApp {
                 self.endpoint.on_event(&ev.event);
             } else if job == self.review.job {
                 self.review.on_event(&ev.event);
+            } else if job.is_some() && job == self.review.judge_job.map(|j| j.0) {
+                self.review.on_judge_event(&ev.event);
             } else if let Some(i) = self.compare.column_of(ev.job) {
                 self.compare.on_event(i, &ev.event);
             }
@@ -468,7 +473,7 @@ impl WorkbenchApp {
                 }
             }
         });
-        if self.live.active || self.review.job.is_some() {
+        if self.live.active || self.review.job.is_some() || self.review.judge_job.is_some() {
             ui.ctx().request_repaint_after(Duration::from_millis(200));
         }
     }

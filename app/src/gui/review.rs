@@ -18,8 +18,9 @@ use egui_commonmark::{CommonMarkCache, CommonMarkViewer};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot};
 use engine::generate::target::Target;
 use engine::human_eval::evaluation::Evaluation;
+use engine::human_eval::judge::JudgeRequest;
 use engine::human_eval::plan::Plan;
-use engine::human_eval::results::{Results, results};
+use engine::human_eval::results::Results;
 use engine::human_eval::review::{Draft, Review};
 use engine::human_eval::rubric::{Criterion, Rubric, Scale, Verdict};
 use engine::jobs::{JobEvent, JobId};
@@ -30,7 +31,9 @@ use super::new_evaluation::NewEvaluation;
 pub enum ReviewAction {
     /// Generate the answers of a new evaluation (an engine job).
     Create(Box<Plan>),
-    /// Stop generating them.
+    /// A model rates the evaluation's items (an engine job).
+    Judge(Box<JudgeRequest>),
+    /// Stop generating answers, or judging.
     Cancel(JobId),
 }
 
@@ -47,6 +50,8 @@ enum Field {
 pub struct ReviewPanel {
     /// Folder of evaluation folders.
     dir: PathBuf,
+    /// The shipped sample evaluations (copied into `dir` before anyone rates them).
+    samples: PathBuf,
     /// Evaluation folders found there.
     pub evals: Vec<PathBuf>,
     /// The evaluation picked.
@@ -75,14 +80,19 @@ pub struct ReviewPanel {
     pub import_path: String,
     /// On conflicting ratings, take the imported ones.
     pub import_replace: bool,
+    /// The model chosen as automatic judge.
+    pub judge: Option<Target>,
+    /// The judging job, with its items done and in all.
+    pub judge_job: Option<(JobId, usize, usize)>,
     markdown: CommonMarkCache,
 }
 
 impl ReviewPanel {
-    /// The panel over the evaluations in `dir`.
-    pub fn new(dir: PathBuf) -> Self {
+    /// The panel over the evaluations in `dir` and the shipped samples in `samples`.
+    pub fn new(dir: PathBuf, samples: PathBuf) -> Self {
         let mut p = Self {
             dir,
+            samples,
             evals: Vec::new(),
             selected: None,
             reviewer: String::new(),
@@ -97,19 +107,28 @@ impl ReviewPanel {
             open_path: String::new(),
             import_path: String::new(),
             import_replace: false,
+            judge: None,
+            judge_job: None,
             markdown: CommonMarkCache::default(),
         };
         p.refresh();
         p
     }
 
-    /// Re-reads the evaluation folders.
+    /// Re-reads the evaluation folders: the user's, newest name first, then
+    /// the shipped samples not yet copied among them.
     pub fn refresh(&mut self) {
-        let mut evals: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("evaluation.json").is_file()).collect())
-            .unwrap_or_default();
-        evals.sort();
-        evals.reverse();
+        let folders = |dir: &Path| -> Vec<PathBuf> {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("evaluation.json").is_file()).collect())
+                .unwrap_or_default();
+            v.sort();
+            v.reverse();
+            v
+        };
+        let mut evals = folders(&self.dir);
+        let copied = |s: &PathBuf| s.file_name().is_some_and(|n| self.dir.join(n).exists());
+        evals.extend(folders(&self.samples).into_iter().filter(|s| !copied(s)));
         // A folder opened from elsewhere stays on the list.
         if let Some(s) = self.selected.as_ref().filter(|s| !evals.contains(s)) {
             evals.push(s.clone());
@@ -169,6 +188,29 @@ impl ReviewPanel {
         }
     }
 
+    /// Applies an event of the judging job.
+    pub fn on_judge_event(&mut self, ev: &JobEvent) {
+        match ev {
+            JobEvent::Progress { done, total } => {
+                if let Some(j) = &mut self.judge_job {
+                    (j.1, j.2) = (*done, *total);
+                }
+            }
+            JobEvent::Judged(j) => {
+                let mut text = format!("{} rated {} items", j.reviewer, j.rated);
+                if !j.unreadable.is_empty() {
+                    text += &format!("; {} replies were unreadable ({})", j.unreadable.len(), j.unreadable.join("; "));
+                }
+                self.notice = Some((text, !j.unreadable.is_empty()));
+                self.results = self.selected.as_deref().and_then(|d| Results::load(d).ok()).map(|l| l.results);
+            }
+            JobEvent::Failed(e) => self.notice = Some((format!("judging failed: {e}"), true)),
+            JobEvent::Cancelled => self.notice = Some(("judging cancelled; the ratings made so far are kept".into(), true)),
+            JobEvent::Ended => self.judge_job = None,
+            _ => {}
+        }
+    }
+
     /// Picks the evaluation (or review package) folder `dir`.
     fn open(&mut self, dir: &Path) {
         match Evaluation::open(dir) {
@@ -210,10 +252,7 @@ impl ReviewPanel {
 
     /// Imports a reviewer's package folder or ratings file into the picked evaluation.
     fn import(&mut self) {
-        let Some(dir) = self.selected.clone() else {
-            self.notice = Some(("pick the evaluation to import into first".into(), true));
-            return;
-        };
+        let Some(dir) = self.picked() else { return };
         let from = PathBuf::from(self.import_path.trim());
         self.notice = Some(match engine::human_eval::package::import(&dir, &from, self.import_replace) {
             Ok(got) => {
@@ -235,12 +274,32 @@ impl ReviewPanel {
         });
     }
 
-    /// Starts (or continues) reviewing the picked evaluation as [`Self::reviewer`].
-    pub fn start(&mut self) {
+    /// A shipped sample evaluation copied into the user's evaluations folder
+    /// (so ratings never go into `sample_data/`); any other folder as it is.
+    fn writable(&mut self, dir: PathBuf) -> Result<PathBuf, String> {
+        let Some(name) = dir.file_name().filter(|_| dir.starts_with(&self.samples)) else { return Ok(dir) };
+        let copy = self.dir.join(name);
+        if !copy.exists() {
+            Evaluation::open(&dir).and_then(|e| e.create(&copy)).map_err(|e| e.to_string())?;
+        }
+        self.selected = Some(copy.clone());
+        self.refresh();
+        Ok(copy)
+    }
+
+    /// The picked evaluation's folder to write into (a sample copied first);
+    /// None, with the reason shown, without one.
+    fn picked(&mut self) -> Option<PathBuf> {
         let Some(dir) = self.selected.clone() else {
             self.notice = Some(("pick an evaluation first".into(), true));
-            return;
+            return None;
         };
+        self.writable(dir).map_err(|e| self.notice = Some((e, true))).ok()
+    }
+
+    /// Starts (or continues) reviewing the picked evaluation as [`Self::reviewer`].
+    pub fn start(&mut self) {
+        let Some(dir) = self.picked() else { return };
         match Review::start(&dir, &self.reviewer) {
             Ok(r) => {
                 let (rated, total) = r.progress();
@@ -425,6 +484,8 @@ impl ReviewPanel {
             {
                 self.export_package();
             }
+        });
+        ui.horizontal(|ui| {
             let l = ui.label("Import ratings from");
             ui.add(
                 egui::TextEdit::singleline(&mut self.import_path).desired_width(220.0).hint_text("their package folder or ratings.jsonl"),
@@ -433,6 +494,29 @@ impl ReviewPanel {
             ui.checkbox(&mut self.import_replace, "take theirs on conflicts");
             if ui.button("Import").clicked() {
                 self.import();
+            }
+        });
+        ui.horizontal(|ui| {
+            super::targets::combo(ui, "review-judge", "Automatic judge", &mut self.judge, choices);
+            match self.judge_job {
+                Some((job, done, total)) => {
+                    ui.add(egui::ProgressBar::new(done as f32 / total.max(1) as f32).desired_width(200.0).text(format!("item {done} of {total}")));
+                    if ui.button("Stop judging").clicked() {
+                        action = Some(ReviewAction::Cancel(job));
+                    }
+                }
+                None => {
+                    if ui.button("Judge").on_hover_text("the model rates every item with the rubric; Results compares it with the reviewers").clicked() {
+                        match (self.picked(), self.judge.clone()) {
+                            (Some(dir), Some(judge)) => {
+                                let settings = engine::generate::target::AnswerSettings::default();
+                                action = Some(ReviewAction::Judge(Box::new(JudgeRequest { dir, judge, settings })));
+                            }
+                            (_, None) => self.notice = Some(("choose the model that judges".into(), true)),
+                            (None, _) => {}
+                        }
+                    }
+                }
             }
         });
         if let Some(form) = &mut self.new {
@@ -461,25 +545,27 @@ impl ReviewPanel {
                 .on_hover_text("one row per rating, models named: ratings.csv in the evaluation folder")
                 .clicked()
             {
-                self.notice = Some(match self.selected.as_deref().map(export_csv) {
-                    Some(Ok(file)) => (format!("ratings written to {}", super::display_path(&file)), false),
-                    Some(Err(e)) => (e, true),
-                    None => ("pick an evaluation first".into(), true),
-                });
+                if let Some(dir) = self.picked() {
+                    self.notice = Some(match export_csv(&dir) {
+                        Ok(file) => (format!("ratings written to {}", super::display_path(&file)), false),
+                        Err(e) => (e, true),
+                    });
+                }
             }
             if ui.button("Write report").on_hover_text("report.md with its charts as PNG, in the evaluation's report/ folder").clicked() {
-                self.notice = Some(match self.selected.as_deref().map(|d| crate::eval_report::write(d, &d.join("report"))) {
-                    Some(Ok(file)) => (format!("report written to {}", super::display_path(&file)), false),
-                    Some(Err(e)) => (format!("{e:#}"), true),
-                    None => ("pick an evaluation first".into(), true),
-                });
+                if let Some(dir) = self.picked() {
+                    self.notice = Some(match crate::eval_report::write(&dir, &dir.join("report")) {
+                        Ok(file) => (format!("report written to {}", super::display_path(&file)), false),
+                        Err(e) => (format!("{e:#}"), true),
+                    });
+                }
             }
             if ui.button("Results").clicked() {
-                self.results = self.selected.as_deref().and_then(|d| {
-                    let eval = Evaluation::open(d).ok()?;
-                    let ratings = engine::human_eval::ratings::read(&Evaluation::ratings_path(d)).ok()?;
-                    Some(results(&eval, &ratings.latest()))
-                });
+                match self.selected.as_deref().map(Results::load) {
+                    Some(Ok(loaded)) => self.results = Some(loaded.results),
+                    Some(Err(e)) => self.notice = Some((e.to_string(), true)),
+                    None => self.notice = Some(("pick an evaluation first".into(), true)),
+                }
             }
         });
         if let Some((text, bad)) = &self.notice {

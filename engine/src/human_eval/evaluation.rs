@@ -47,6 +47,10 @@ pub struct Evaluation {
     /// `models` are then empty, the names staying with the original.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_of: Option<super::package::PackageOf>,
+    /// Each model's held-out perplexity when the answers were made
+    /// ([`super::perplexity::held_out`]); empty when not recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub perplexity: Vec<Option<f64>>,
 }
 
 impl Evaluation {
@@ -68,7 +72,16 @@ impl Evaluation {
         if items.is_empty() {
             return Err(Error::Other("the comparison has no prompt that two models both answered".into()));
         }
-        Ok(Self { title: c.title.clone(), models: c.targets.clone(), settings: c.settings.clone(), rubric, seed, items, package_of: None })
+        Ok(Self {
+            title: c.title.clone(),
+            models: c.targets.clone(),
+            settings: c.settings.clone(),
+            rubric,
+            seed,
+            items,
+            package_of: None,
+            perplexity: Vec::new(),
+        })
     }
 
     /// Writes the evaluation as the folder `dir` (atomically; an existing one is refused).

@@ -2,6 +2,7 @@
 //! Story A judged its fine-tune: the statistics first.
 //!
 //! - [`evaluation`]: prompts, models, settings, rubric and frozen answers, as a folder.
+//! - [`judge`]: a model rating the same items with the same rubric, and its agreement with the people.
 //! - [`package`]: review packages for reviewers elsewhere, their ratings imported back.
 //! - [`perplexity`]: each model's held-out perplexity, from the runs' saved tables.
 //! - [`plan`]: generating those answers (a job), every model on every prompt.
@@ -22,6 +23,7 @@ pub mod blind;
 pub mod bootstrap;
 pub mod evaluation;
 pub mod export;
+pub mod judge;
 pub mod package;
 pub mod perplexity;
 pub mod plan;

@@ -91,7 +91,8 @@ impl Plan {
             }
             comparison.record(prompt, answers);
         }
-        let eval = Evaluation::from_comparison(&comparison, self.rubric.clone(), self.seed)?;
+        let mut eval = Evaluation::from_comparison(&comparison, self.rubric.clone(), self.seed)?;
+        eval.perplexity = super::perplexity::held_out(&eval.models);
         eval.create(&self.out)?;
         Ok(eval)
     }

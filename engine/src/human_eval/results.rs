@@ -101,8 +101,10 @@ pub struct Results {
     pub agreement: Vec<Agreement>,
     /// Per reviewer, by name.
     pub reviewers: Vec<ReviewerResult>,
-    /// Per model, its held-out perplexity where a run's saved table has it.
+    /// Per model, its held-out perplexity: as the evaluation recorded it, else from the runs' saved tables.
     pub perplexity: Vec<Option<f64>>,
+    /// Each automatic judge's agreement with the people, per criterion ([`Results::load`] fills it).
+    pub judges: Vec<super::judge::JudgeAgreement>,
 }
 
 /// A rate as the reports show it: "92% [85-96%] of 100", or "-" without ratings.
@@ -125,18 +127,21 @@ pub struct Report {
     pub reviewers: Vec<String>,
     /// One line per model: its held-out perplexity, or that none was measured.
     pub perplexity: Vec<String>,
+    /// One line per judge and criterion: agreement with the people.
+    pub judges: Vec<String>,
 }
 
 impl Report {
     /// The line sections after the table, with their headings: pairwise
     /// verdicts, ranking, agreement, reviewers.
-    pub fn sections(&self) -> [(&'static str, &[String]); 5] {
+    pub fn sections(&self) -> [(&'static str, &[String]); 6] {
         [
             ("Held-out perplexity (from the runs' Evaluate tables)", &self.perplexity),
             ("Pairwise verdicts", &self.pairs),
             ("Ranking (Bradley-Terry, 95% bootstrap intervals)", &self.ranking),
             ("Agreement between reviewers", &self.agreement),
             ("Reviewers", &self.reviewers),
+            ("Automatic judges against the reviewers", &self.judges),
         ]
     }
 }
@@ -219,7 +224,43 @@ impl Results {
                 None => format!("{}: not measured (evaluate its run in the Evaluate tab)", eval.model_name(m)),
             })
             .collect();
-        Report { rows, pairs, ranking, agreement, reviewers, perplexity }
+        let mut judges: Vec<String> = self
+            .judges
+            .iter()
+            .map(|j| {
+                let kappa = j.kappa.map_or_else(|| "undefined".into(), |k| format!("{k:.3}"));
+                let r = j.correlation.map_or_else(String::new, |r| format!(", Pearson's r {r:.3}"));
+                format!("{} on {}: agrees {}, Cohen's kappa {kappa}{r}", j.judge, j.criterion, describe(j.agreement))
+            })
+            .collect();
+        if judges.is_empty() {
+            judges.push("no judge yet: Judge in the Review tab, or workbench human-eval judge DIR --model M".into());
+        }
+        Report { rows, pairs, ranking, agreement, reviewers, perplexity, judges }
+    }
+}
+
+/// An evaluation folder read for its results.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The evaluation.
+    pub eval: Evaluation,
+    /// The people's ratings file as read.
+    pub ratings: super::ratings::Ratings,
+    /// The results: the people's latest ratings, the judges' agreement with them.
+    pub results: Results,
+}
+
+impl Results {
+    /// Reads the evaluation in `dir`, its ratings and its judges' ratings, and computes the results.
+    pub fn load(dir: &std::path::Path) -> crate::Result<Loaded> {
+        let eval = Evaluation::open(dir)?;
+        let ratings = super::ratings::read(&Evaluation::ratings_path(dir))?;
+        let judged = super::ratings::read(&super::judge::judge_path(dir))?;
+        let people = ratings.latest();
+        let mut results = results(&eval, &people);
+        results.judges = super::judge::agreement(&eval, &people, &judged.latest());
+        Ok(Loaded { eval, ratings, results })
     }
 }
 
@@ -349,8 +390,8 @@ pub fn results(eval: &Evaluation, ratings: &[&Rating]) -> Results {
         })
         .collect();
     let reviewers = reviewer_results(eval, ratings, &names, &tables);
-    let perplexity = super::perplexity::held_out(&eval.models);
-    Results { criteria, pairs, ranking, agreement, reviewers, perplexity }
+    let perplexity = if eval.perplexity.is_empty() { super::perplexity::held_out(&eval.models) } else { eval.perplexity.clone() };
+    Results { criteria, pairs, ranking, agreement, reviewers, perplexity, judges: Vec::new() }
 }
 
 /// Each reviewer's count, agreement with the others' majority, preferences and outlier flag.

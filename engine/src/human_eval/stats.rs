@@ -1,6 +1,7 @@
 //! The statistics of a human evaluation, as the reference implementations
 //! compute them (statsmodels' `proportion_confint(method="wilson")`,
-//! `fleiss_kappa`, `cohens_kappa`; the krippendorff package's nominal alpha):
+//! `fleiss_kappa`, `cohens_kappa`; the krippendorff package's nominal alpha;
+//! scipy's `pearsonr`):
 //! the tests compare with their values (`scripts/make_stats_fixtures.py`).
 //! Where a statistic is undefined (no ratings, no variance) the functions say
 //! so with `None` instead of a NaN.
@@ -68,6 +69,19 @@ pub fn cohen_kappa(a: &[usize], b: &[usize]) -> Option<f64> {
     let count = |v: &[usize], c: usize| v.iter().filter(|&&x| x == c).count() as f64 / n;
     let expected: f64 = (0..categories).map(|c| count(a, c) * count(b, c)).sum();
     (expected < 1.0).then(|| (observed - expected) / (1.0 - expected))
+}
+
+/// Pearson's correlation of `a` and `b` (as scipy's `pearsonr`); `None` when
+/// undefined: fewer than two pairs, different lengths, or no variance.
+pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.len() < 2 || a.len() != b.len() {
+        return None;
+    }
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let (va, vb): (f64, f64) = (a.iter().map(|x| (x - ma).powi(2)).sum(), b.iter().map(|y| (y - mb).powi(2)).sum());
+    (va > 0.0 && vb > 0.0).then(|| (cov / (va * vb).sqrt()).clamp(-1.0, 1.0))
 }
 
 /// Krippendorff's alpha for nominal data: `ratings[reviewer][item]`, `None`
@@ -154,6 +168,11 @@ mod tests {
             let got = cohen_kappa(&cats(&case["a"]), &cats(&case["b"])).unwrap();
             assert!(close(got, case["kappa"].as_f64().unwrap()), "Cohen {got} vs {}", case["kappa"]);
         }
+        let floats = |v: &Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|c| c.as_f64().unwrap()).collect() };
+        for case in f["pearson"].as_array().unwrap() {
+            let got = pearson(&floats(&case["a"]), &floats(&case["b"])).unwrap();
+            assert!(close(got, case["r"].as_f64().unwrap()), "Pearson {got} vs {}", case["r"]);
+        }
         for case in f["krippendorff_nominal"].as_array().unwrap() {
             let ratings: Vec<Vec<Option<usize>>> = case["ratings"]
                 .as_array()
@@ -180,5 +199,7 @@ mod tests {
         assert_eq!(fleiss_kappa(&[vec![2, 0], vec![1, 2]]), None);
         assert_eq!(krippendorff_alpha_nominal(&[vec![Some(0), None], vec![None, Some(1)]]), None);
         assert_eq!(cohen_kappa(&[], &[]), None);
+        assert_eq!(pearson(&[1.0, 2.0], &[3.0, 3.0]), None);
+        assert_eq!(pearson(&[1.0], &[3.0]), None);
     }
 }
