@@ -168,7 +168,8 @@ fn elo_png(eval: &Evaluation, r: &Results, file: &Path) -> Result<bool> {
     let low = r.ranking.iter().map(|s| s.elo.low).fold(f64::INFINITY, f64::min) - 50.0;
     let high = r.ranking.iter().map(|s| s.elo.high).fold(f64::NEG_INFINITY, f64::max) + 50.0;
     let n = r.ranking.len();
-    let names_width = r.ranking.iter().map(|s| eval.model_name(s.model).chars().count() as u32 * 8 + 24).max().unwrap_or(100).min(SIZE.0 / 2);
+    let names_width =
+        r.ranking.iter().map(|s| eval.model_name(s.model).chars().count() as u32 * 8 + 24).max().unwrap_or(100).min(SIZE.0 / 2);
     let mut buf = vec![255u8; (SIZE.0 * SIZE.1 * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();

@@ -399,7 +399,8 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
             });
         }
         Job::Judge(req) => {
-            let result = crate::human_eval::judge::run(&req, &ctx.models, &ctx.cancel, |done, total| ctx.send(JobEvent::Progress { done, total }));
+            let result =
+                crate::human_eval::judge::run(&req, &ctx.models, &ctx.cancel, |done, total| ctx.send(JobEvent::Progress { done, total }));
             ctx.send(match result {
                 Ok(j) => JobEvent::Judged(Box::new(j)),
                 Err(crate::Error::Cancelled) => JobEvent::Cancelled,

@@ -206,8 +206,10 @@ fn an_evaluation_is_generated_as_a_job_with_progress_and_its_answers_are_frozen(
         }
     }
     assert_ne!(eval.items[0].answers[0], eval.items[0].answers[1], "two different models");
-    // A judge rates every item (a tiny random model writes no JSON: each reply is reported unreadable, not guessed).
-    let req = engine::human_eval::judge::JudgeRequest { dir: made.clone(), judge: plan.models[0].clone(), settings: plan.settings.clone() };
+    // A judge rates every item (the sample model writes no JSON: each reply is reported unreadable, not guessed;
+    // a tiny model's context is too short for the prompt: said per item).
+    let sample = engine::generate::target::Target::base(&common::sample_dir().join("model"), "mistral");
+    let req = engine::human_eval::judge::JudgeRequest { dir: made.clone(), judge: sample, settings: plan.settings.clone() };
     let job = engine.start(Job::Judge(Box::new(req))).unwrap();
     let mut steps = 0;
     let judged = wait_for(&engine, job, |e| match e {
@@ -224,6 +226,16 @@ fn an_evaluation_is_generated_as_a_job_with_progress_and_its_answers_are_frozen(
     assert!(judged.unreadable.iter().all(|u| u.contains("the reply began")), "{:?}", judged.unreadable);
     let lines = std::fs::read_to_string(engine::human_eval::judge::judge_path(&made)).unwrap_or_default();
     assert_eq!(lines.lines().count(), judged.rated);
+    let tiny =
+        engine::human_eval::judge::JudgeRequest { dir: made.clone(), judge: plan.models[0].clone(), settings: plan.settings.clone() };
+    let job = engine.start(Job::Judge(Box::new(tiny))).unwrap();
+    let judged = wait_for(&engine, job, |e| if let JobEvent::Judged(j) = e { Some(j.clone()) } else { None });
+    assert_eq!(judged.unreadable.len(), 3);
+    assert!(
+        judged.unreadable[0].starts_with("item 1: the judge could not answer:") && judged.unreadable[0].contains("context"),
+        "{:?}",
+        judged.unreadable
+    );
     // The same folder again is refused before anything is generated.
     let again = engine.start(Job::CreateEvaluation(Box::new(plan))).unwrap();
     let e = wait_for(&engine, again, |e| if let JobEvent::Failed(e) = e { Some(e.clone()) } else { None });

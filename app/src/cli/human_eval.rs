@@ -193,11 +193,19 @@ pub fn run(args: Args) -> Result<()> {
             let items = Evaluation::open(&dir)?.items.len();
             let settings = AnswerSettings { max_new_tokens, ..Default::default() };
             let req = JudgeRequest { dir: dir.clone(), judge, settings };
-            let Some(JobEvent::Judged(j)) = with_progress(Job::Judge(Box::new(req)), "item", items)? else { bail!("the judge stopped without a result") };
+            let Some(JobEvent::Judged(j)) = with_progress(Job::Judge(Box::new(req)), "item", items)? else {
+                bail!("the judge stopped without a result")
+            };
             for line in &j.unreadable {
                 eprintln!("unreadable: {line}");
             }
-            println!("{} rated {} of {items} items ({} replies unreadable); `human-eval results {}` compares it with the reviewers", j.reviewer, j.rated, j.unreadable.len(), dir.display());
+            println!(
+                "{} rated {} of {items} items ({} replies unreadable); `human-eval results {}` compares it with the reviewers",
+                j.reviewer,
+                j.rated,
+                j.unreadable.len(),
+                dir.display()
+            );
             Ok(())
         }
         What::Rubric => {

@@ -500,13 +500,21 @@ impl ReviewPanel {
             super::targets::combo(ui, "review-judge", "Automatic judge", &mut self.judge, choices);
             match self.judge_job {
                 Some((job, done, total)) => {
-                    ui.add(egui::ProgressBar::new(done as f32 / total.max(1) as f32).desired_width(200.0).text(format!("item {done} of {total}")));
+                    ui.add(
+                        egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                            .desired_width(200.0)
+                            .text(format!("item {done} of {total}")),
+                    );
                     if ui.button("Stop judging").clicked() {
                         action = Some(ReviewAction::Cancel(job));
                     }
                 }
                 None => {
-                    if ui.button("Judge").on_hover_text("the model rates every item with the rubric; Results compares it with the reviewers").clicked() {
+                    if ui
+                        .button("Judge")
+                        .on_hover_text("the model rates every item with the rubric; Results compares it with the reviewers")
+                        .clicked()
+                    {
                         match (self.picked(), self.judge.clone()) {
                             (Some(dir), Some(judge)) => {
                                 let settings = engine::generate::target::AnswerSettings::default();
@@ -544,21 +552,20 @@ impl ReviewPanel {
                 .button("Export ratings as CSV")
                 .on_hover_text("one row per rating, models named: ratings.csv in the evaluation folder")
                 .clicked()
+                && let Some(dir) = self.picked()
             {
-                if let Some(dir) = self.picked() {
-                    self.notice = Some(match export_csv(&dir) {
-                        Ok(file) => (format!("ratings written to {}", super::display_path(&file)), false),
-                        Err(e) => (e, true),
-                    });
-                }
+                self.notice = Some(match export_csv(&dir) {
+                    Ok(file) => (format!("ratings written to {}", super::display_path(&file)), false),
+                    Err(e) => (e, true),
+                });
             }
-            if ui.button("Write report").on_hover_text("report.md with its charts as PNG, in the evaluation's report/ folder").clicked() {
-                if let Some(dir) = self.picked() {
-                    self.notice = Some(match crate::eval_report::write(&dir, &dir.join("report")) {
-                        Ok(file) => (format!("report written to {}", super::display_path(&file)), false),
-                        Err(e) => (format!("{e:#}"), true),
-                    });
-                }
+            if ui.button("Write report").on_hover_text("report.md with its charts as PNG, in the evaluation's report/ folder").clicked()
+                && let Some(dir) = self.picked()
+            {
+                self.notice = Some(match crate::eval_report::write(&dir, &dir.join("report")) {
+                    Ok(file) => (format!("report written to {}", super::display_path(&file)), false),
+                    Err(e) => (format!("{e:#}"), true),
+                });
             }
             if ui.button("Results").clicked() {
                 match self.selected.as_deref().map(Results::load) {

@@ -145,15 +145,26 @@ pub fn run(req: &JudgeRequest, models: &Models, cancel: &CancelFlag, mut progres
     progress(0, eval.items.len());
     for (i, item) in eval.items.iter().enumerate() {
         let first_is_a = super::blind::first_is_a(eval.seed, &reviewer, i);
-        let question = Question { target: req.judge.clone(), messages: prompt(&eval.rubric, item, first_is_a), settings: req.settings.clone() };
-        let answer = question.ask(models, cancel, |_| {})?;
+        let question =
+            Question { target: req.judge.clone(), messages: prompt(&eval.rubric, item, first_is_a), settings: req.settings.clone() };
+        let answer = match question.ask(models, cancel, |_| {}) {
+            Ok(a) => a,
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            // One item the judge cannot answer (a prompt longer than its context) does not stop the others.
+            Err(e) => {
+                out.unreadable.push(format!("item {}: the judge could not answer: {e}", i + 1));
+                progress(i + 1, eval.items.len());
+                continue;
+            }
+        };
         if answer.stats.finish_reason == FinishReason::Cancelled || cancel.is_set() {
             return Err(Error::Cancelled);
         }
         match parse(&answer.text, &eval.rubric) {
             Ok((scores_a, scores_b, verdict)) => {
                 let unix = chrono::Utc::now().timestamp();
-                let rating = Rating { reviewer: reviewer.clone(), item: i, first_is_a, scores_a, scores_b, verdict, comment: String::new(), unix };
+                let rating =
+                    Rating { reviewer: reviewer.clone(), item: i, first_is_a, scores_a, scores_b, verdict, comment: String::new(), unix };
                 ratings::append(&judge_path(&req.dir), &rating)?;
                 out.rated += 1;
             }
@@ -184,7 +195,7 @@ pub struct JudgeAgreement {
 
 /// A rating's scores and verdict in model terms: the item's first model's
 /// scores, the second's, and the verdict (0 first better, 1 second, 2 tie, 3 both bad).
-fn in_model_terms<'a>(r: &'a Rating) -> (&'a BTreeMap<String, u8>, &'a BTreeMap<String, u8>, Option<usize>) {
+fn in_model_terms(r: &Rating) -> (&BTreeMap<String, u8>, &BTreeMap<String, u8>, Option<usize>) {
     let (first, second) = if r.first_is_a { (&r.scores_a, &r.scores_b) } else { (&r.scores_b, &r.scores_a) };
     let verdict = r.verdict.map(|v| match (v, r.first_is_a) {
         (Verdict::A, true) | (Verdict::B, false) => 0,
@@ -269,11 +280,18 @@ mod tests {
         assert_eq!((a["relevance"], a["accuracy"], b["relevance"], b["accuracy"], v), (1, 1, 0, 0, Some(Verdict::BothBad)));
         for (reply, why) in [
             ("I think A is better.", "no JSON object"),
-            ("{\"A\": {\"relevance\": 1}", "not closed"),
+            ("{\"A\": {\"relevance\": 1}", "not valid JSON"),
+            ("}{", "not closed"),
             ("{\"A\": {\"relevance\": 1, \"accuracy\": 1}, \"B\": {\"relevance\": 1, \"accuracy\": 1}}", "no \"better\""),
-            ("{\"A\": {\"relevance\": 3, \"accuracy\": 1}, \"B\": {\"relevance\": 1, \"accuracy\": 1}, \"better\": \"A\"}", "3 is not a relevance score"),
+            (
+                "{\"A\": {\"relevance\": 3, \"accuracy\": 1}, \"B\": {\"relevance\": 1, \"accuracy\": 1}, \"better\": \"A\"}",
+                "3 is not a relevance score",
+            ),
             ("{\"A\": {\"relevance\": 1, \"accuracy\": 1}, \"better\": \"A\"}", "no scores for answer B"),
-            ("{\"A\": {\"relevance\": 1, \"accuracy\": 1}, \"B\": {\"relevance\": 1, \"accuracy\": 1}, \"better\": \"C\"}", "not A, B, tie"),
+            (
+                "{\"A\": {\"relevance\": 1, \"accuracy\": 1}, \"B\": {\"relevance\": 1, \"accuracy\": 1}, \"better\": \"C\"}",
+                "not A, B, tie",
+            ),
         ] {
             let e = parse(reply, &r).unwrap_err();
             assert!(e.contains(why), "{reply}: {e}");
@@ -285,9 +303,36 @@ mod tests {
         let e = eval();
         let s = |rel: u8| BTreeMap::from([("relevance".to_string(), rel), ("accuracy".to_string(), 1)]);
         // Ana sees the first model as A; the judge as B. Both: first model not relevant, second relevant, second better.
-        let ana = Rating { reviewer: "Ana".into(), item: 0, first_is_a: true, scores_a: s(0), scores_b: s(1), verdict: Some(Verdict::B), comment: String::new(), unix: 0 };
-        let ben = Rating { reviewer: "Ben".into(), item: 0, first_is_a: true, scores_a: s(1), scores_b: s(1), verdict: Some(Verdict::A), comment: String::new(), unix: 0 };
-        let judge = Rating { reviewer: "judge: x".into(), item: 0, first_is_a: false, scores_a: s(1), scores_b: s(0), verdict: Some(Verdict::A), comment: String::new(), unix: 0 };
+        let ana = Rating {
+            reviewer: "Ana".into(),
+            item: 0,
+            first_is_a: true,
+            scores_a: s(0),
+            scores_b: s(1),
+            verdict: Some(Verdict::B),
+            comment: String::new(),
+            unix: 0,
+        };
+        let ben = Rating {
+            reviewer: "Ben".into(),
+            item: 0,
+            first_is_a: true,
+            scores_a: s(1),
+            scores_b: s(1),
+            verdict: Some(Verdict::A),
+            comment: String::new(),
+            unix: 0,
+        };
+        let judge = Rating {
+            reviewer: "judge: x".into(),
+            item: 0,
+            first_is_a: false,
+            scores_a: s(1),
+            scores_b: s(0),
+            verdict: Some(Verdict::A),
+            comment: String::new(),
+            unix: 0,
+        };
         let got = agreement(&e, &[&ana, &ben], &[&judge]);
         let relevance = got.iter().find(|g| g.criterion == "relevance").unwrap();
         assert_eq!(relevance.agreement.unwrap().n, 4, "two answers x two people");
