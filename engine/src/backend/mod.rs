@@ -5,6 +5,7 @@
 //! another machine exactly like a local one.
 //!
 //! - [`local`]: this machine's engine ([`crate::jobs::Engine`]).
+//! - [`slurm`]: a Slurm cluster over SSH (its building blocks so far).
 //!
 //! A remote backend (Slurm over SSH) is shaped the same way: `start` submits
 //! the job and starts a local job that keeps the run directory's files in
@@ -12,6 +13,7 @@
 //! outlives the window that launched it.
 
 pub mod local;
+pub mod slurm;
 
 use std::path::Path;
 
