@@ -27,3 +27,7 @@ pub const CHECKPOINT_STATE: &str = "state.json";
 pub const CHECKPOINT_PARAMS: &str = "trainable.safetensors";
 /// Inside a checkpoint folder: the optimizer's moments.
 pub const CHECKPOINT_OPTIMIZER: &str = "optimizer.safetensors";
+/// A remote run's link to its cluster job: profile, job id, job directory.
+pub const REMOTE: &str = "remote.json";
+/// A remote run's Slurm output (the job's stdout and stderr), fetched.
+pub const SLURM_LOG: &str = "slurm.log";

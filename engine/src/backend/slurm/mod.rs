@@ -5,6 +5,14 @@
 //! - [`ssh`]: commands on the login node through the system OpenSSH client
 //!   (multiplexed, no passwords, host keys checked), failures explained.
 //! - [`job_state`]: what `sbatch`, `squeue`, `scontrol` and `sacct` print, parsed.
+//! - [`profile`]: a cluster's login node and Slurm settings.
+//! - [`job_dir`]: the job directory of the workbench-engine target (config, data, model, sbatch script).
+//! - [`connection`]: test, upload, submit, job state, cancel, read from an offset, fetch.
+//! - [`mirror`]: the local run directory of a remote run, kept in step without losing or repeating a metric.
 
+pub mod connection;
+pub mod job_dir;
 pub mod job_state;
+pub mod mirror;
+pub mod profile;
 pub mod ssh;

@@ -85,23 +85,38 @@ impl SshTarget {
     /// connection shared through a control socket in `control_dir`.
     pub fn command(&self, control_dir: &std::path::Path, remote: &str) -> Command {
         let mut c = Command::new("ssh");
+        c.args(self.options(control_dir)).arg(self.destination()).arg("--").arg(remote);
+        c
+    }
+
+    /// ssh's options (before the destination): config file, no passwords,
+    /// keep-alives, the shared connection, port, key, jump host.
+    pub fn options(&self, control_dir: &std::path::Path) -> Vec<String> {
+        let mut o = Vec::new();
         if let Some(f) = &self.config_file {
-            c.arg("-F").arg(f);
+            o.extend(["-F".to_string(), f.display().to_string()]);
         }
-        c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]);
-        c.args(["-o", "ControlMaster=auto", "-o", "ControlPersist=600"]);
-        c.arg("-o").arg(format!("ControlPath={}", control_dir.join("%C").display()));
+        for opt in [
+            "BatchMode=yes",
+            "ConnectTimeout=15",
+            "ServerAliveInterval=15",
+            "ServerAliveCountMax=4",
+            "ControlMaster=auto",
+            "ControlPersist=600",
+        ] {
+            o.extend(["-o".to_string(), opt.to_string()]);
+        }
+        o.extend(["-o".to_string(), format!("ControlPath={}", control_dir.join("%C").display())]);
         if let Some(p) = self.port {
-            c.arg("-p").arg(p.to_string());
+            o.extend(["-p".to_string(), p.to_string()]);
         }
         if let Some(i) = &self.identity_file {
-            c.arg("-i").arg(i).args(["-o", "IdentitiesOnly=yes"]);
+            o.extend(["-i".to_string(), i.display().to_string(), "-o".to_string(), "IdentitiesOnly=yes".to_string()]);
         }
         if let Some(j) = self.jump_host.as_deref().filter(|j| !j.is_empty()) {
-            c.arg("-J").arg(j);
+            o.extend(["-J".to_string(), j.to_string()]);
         }
-        c.arg(self.destination()).arg("--").arg(remote);
-        c
+        o
     }
 
     /// Runs `remote` there; its stdout, or why it failed.

@@ -1,0 +1,180 @@
+//! Remote training on a real Slurm cluster over a real SSH server, both
+//! started on 127.0.0.1 by `scripts/slurm_loopback.sh` (munge, slurmctld,
+//! slurmd and sshd from Debian's packages; root; `.ci/run` installs them):
+//! a run of the workbench-engine target is submitted, its metrics arrive in
+//! the local run directory while it trains (the SSH connection dropped in the
+//! middle loses and repeats nothing), its adapter is fetched and evaluated
+//! here; a second run is cancelled; a failing job, a changed host key, an
+//! unreachable host and a missing `sbatch` each give a clear message.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use engine::backend::slurm::connection::Connection;
+use engine::backend::slurm::job_dir::engine_job;
+use engine::backend::slurm::job_state::SlurmState;
+use engine::backend::slurm::mirror::{self, RemoteRun};
+use engine::backend::slurm::profile::{Cluster, Profile};
+use engine::backend::slurm::ssh::SshTarget;
+use engine::config::TrainConfig;
+use engine::runs::{RunState, Status, files};
+
+/// The loopback cluster's folder (its ports are fixed, so one at a time).
+const WORK: &str = "/tmp/wb-slurm-loopback";
+
+/// The cluster for the test's length: `up` now, `down` when dropped.
+struct Loopback;
+
+fn script(cmd: &str) -> std::process::Output {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/slurm_loopback.sh");
+    Command::new("bash").arg(path).arg(cmd).env("SLURM_LOOPBACK_DIR", WORK).output().expect("bash")
+}
+
+impl Loopback {
+    fn up() -> Self {
+        let _ = script("down"); // what a crashed earlier run left
+        let out = script("up");
+        assert!(
+            out.status.success(),
+            "the loopback Slurm + sshd did not start (needs root and the packages .ci/run installs):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Loopback
+    }
+}
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        let _ = script("down");
+    }
+}
+
+fn profile(workbench: &str) -> Profile {
+    Profile {
+        name: "loopback".into(),
+        ssh: SshTarget {
+            host: "slurm-loopback".into(),
+            config_file: Some(PathBuf::from(WORK).join("ssh/ssh_config")),
+            ..Default::default()
+        },
+        cluster: Cluster { remote_dir: format!("{WORK}/jobs"), workbench: workbench.into(), ..Default::default() },
+    }
+}
+
+/// Submits `cfg` as job `name` and starts its local run directory under `runs`.
+fn submit(conn: &Connection, cfg: &TrainConfig, name: &str, runs: &Path) -> (String, PathBuf) {
+    let job = engine_job(cfg, &conn.profile, name);
+    let id = conn.submit(&job).unwrap();
+    let local = runs.join(name);
+    mirror::start(
+        &local,
+        cfg,
+        &RemoteRun { profile: "loopback".into(), job_id: id.clone(), job_dir: conn.remote_dir(name), run_dir: None },
+    )
+    .unwrap();
+    (id, local)
+}
+
+/// Syncs every half second until `done` holds for what the sync brought; fails after two minutes.
+fn sync_until(conn: &Connection, local: &Path, what: &str, mut done: impl FnMut(&mirror::Synced) -> bool) -> mirror::Synced {
+    let start = Instant::now();
+    loop {
+        let s = mirror::sync(conn, local).unwrap();
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}; slurm.log:\n{}",
+            std::fs::read_to_string(local.join(files::SLURM_LOG)).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explained() {
+    let _cluster = Loopback::up();
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let conn = Connection::new(profile(env!("CARGO_BIN_EXE_workbench"))).unwrap();
+    let report = conn.test().unwrap();
+    assert!(report.partitions.iter().any(|p| p.starts_with("debug")), "{report:?}");
+    assert!(report.sbatch.ends_with("sbatch") && report.workbench.as_deref().is_some_and(|v| v.starts_with("workbench")), "{report:?}");
+
+    // 1. A run: metrics arrive while it trains; the connection is dropped midway.
+    let cfg = TrainConfig::load(&common::tiny_setup(dir.path(), "epochs = 3\nmax_steps = 24\neval_every = 8\nlog_every = 1")).unwrap();
+    let (id, local) = submit(&conn, &cfg, "tiny-1", &runs);
+    sync_until(&conn, &local, "the first metrics", |s| s.new_records > 0);
+    conn.close();
+    let end = sync_until(&conn, &local, "the end of the job", |s| s.job.as_ref().is_some_and(|j| j.state.is_done()));
+    assert_eq!(end.job.unwrap().state, SlurmState::Completed);
+    let remote = RemoteRun::read(&local).unwrap();
+    let theirs = conn.read_from(&format!("{}/{}", remote.run_dir.as_ref().unwrap(), files::METRICS), 0).unwrap();
+    assert_eq!(std::fs::read(local.join(files::METRICS)).unwrap(), theirs, "no metric lost or repeated");
+    let status = Status::read(&local).unwrap();
+    assert_eq!((status.state, status.step), (RunState::Finished, 24));
+    let run = engine::runs::RunDir::open(&local).unwrap();
+    assert_eq!(run.metrics().unwrap().iter().filter(|m| m.loss.is_some()).count(), 24);
+    // Its adapter, fetched, evaluates here.
+    mirror::fetch(&conn, &local).unwrap();
+    let eval = Command::new(env!("CARGO_BIN_EXE_workbench")).args(["eval", "--run"]).arg(&local).output().unwrap();
+    let text = String::from_utf8_lossy(&eval.stdout);
+    assert!(eval.status.success() && text.contains("tiny-1"), "{text}{}", String::from_utf8_lossy(&eval.stderr));
+    assert!(std::fs::read_to_string(local.join(files::SLURM_LOG)).unwrap().contains("ended: Finished"), "the job's output is kept");
+
+    // 2. A long run, cancelled: Slurm's SIGTERM makes the trainer checkpoint and say so.
+    let long = TrainConfig::load(&common::tiny_setup(&dir.path().join("long"), "epochs = 10000\nlog_every = 1")).unwrap();
+    let (id2, local2) = submit(&conn, &long, "tiny-2", &runs);
+    assert_ne!(id, id2);
+    sync_until(&conn, &local2, "the second job's first metrics", |s| s.new_records > 0);
+    conn.cancel(&id2).unwrap();
+    let end = sync_until(&conn, &local2, "the cancelled job's end", |s| s.job.as_ref().is_some_and(|j| j.state.is_done()));
+    assert_eq!(end.job.unwrap().state, SlurmState::Cancelled);
+    sync_until(&conn, &local2, "the cancelled status", |_| Status::read(&local2).is_ok_and(|s| s.state == RunState::Cancelled));
+
+    // 3. A job that fails before training: the status says so with the exit code.
+    let failing = Connection::new(profile("/bin/false")).unwrap();
+    let (_, local3) = submit(&failing, &cfg, "tiny-3", &runs);
+    sync_until(&failing, &local3, "the failed job", |s| s.job.as_ref().is_some_and(|j| j.state.is_done()));
+    let status = Status::read(&local3).unwrap();
+    assert_eq!(status.state, RunState::Failed);
+    assert!(status.message.as_deref().unwrap_or("").contains("failed with exit code 1"), "{status:?}");
+
+    // 4. Connection problems, each named.
+    let mut changed = profile("workbench");
+    let hosts = dir.path().join("known_hosts");
+    let other_key =
+        Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(dir.path().join("other")).output().unwrap();
+    assert!(other_key.status.success());
+    let key = std::fs::read_to_string(dir.path().join("other.pub")).unwrap();
+    std::fs::write(&hosts, format!("[127.0.0.1]:2222 {}\n", key.split_whitespace().take(2).collect::<Vec<_>>().join(" "))).unwrap();
+    let config = std::fs::read_to_string(PathBuf::from(WORK).join("ssh/ssh_config")).unwrap();
+    let config: String = config
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("UserKnownHostsFile") {
+                format!("  UserKnownHostsFile {}", hosts.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.path().join("ssh_config"), config).unwrap();
+    changed.ssh.config_file = Some(dir.path().join("ssh_config"));
+    let e = Connection::new(changed).unwrap().test().unwrap_err().to_string();
+    assert!(e.contains("CHANGED"), "{e}");
+    let unreachable =
+        Profile { ssh: SshTarget { host: "127.0.0.1".into(), port: Some(2999), ..Default::default() }, ..profile("workbench") };
+    let e = Connection::new(unreachable).unwrap().test().unwrap_err().to_string();
+    assert!(e.contains("cannot reach 127.0.0.1"), "{e}");
+    let mut no_slurm = profile("workbench");
+    no_slurm.cluster.setup = vec!["export PATH=/nonexistent".into()];
+    let e = Connection::new(no_slurm).unwrap().test().unwrap_err().to_string();
+    assert!(e.contains("sbatch is not found"), "{e}");
+}
