@@ -145,7 +145,37 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     assert_eq!(status.state, RunState::Failed);
     assert!(status.message.as_deref().unwrap_or("").contains("failed with exit code 1"), "{status:?}");
 
-    // 4. Connection problems, each named.
+    // 4. The same from the command line: a profile file, test, submit and watch to the end, fetch.
+    let profile_file = dir.path().join("loopback.toml");
+    std::fs::write(&profile_file, toml::to_string(&profile(env!("CARGO_BIN_EXE_workbench"))).unwrap()).unwrap();
+    let wb = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_workbench")).args(args).output().unwrap();
+    let out = |o: &std::process::Output| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let p = profile_file.to_str().unwrap();
+    let t = wb(&["remote", "test", "--profile", p]);
+    assert!(t.status.success() && out(&t).contains("partition debug"), "{}", out(&t));
+    let cli_runs = dir.path().join("cli-runs");
+    let config = dir.path().join("config.toml");
+    let s = wb(&[
+        "remote",
+        "submit",
+        "--profile",
+        p,
+        "--config",
+        config.to_str().unwrap(),
+        "--runs-dir",
+        cli_runs.to_str().unwrap(),
+        "--watch",
+    ]);
+    assert!(
+        s.status.success() && out(&s).contains("submitted Slurm job") && out(&s).contains("ended: Finished at step 24/24"),
+        "{}",
+        out(&s)
+    );
+    let run = std::fs::read_dir(&cli_runs).unwrap().next().unwrap().unwrap().path();
+    let f = wb(&["remote", "fetch", run.to_str().unwrap(), "--profile", p]);
+    assert!(f.status.success() && run.join("adapter/adapter_model.safetensors").is_file(), "{}", out(&f));
+
+    // 5. Connection problems, each named.
     let mut changed = profile("workbench");
     let hosts = dir.path().join("known_hosts");
     let other_key =

@@ -14,6 +14,7 @@ mod human_eval;
 mod merge;
 mod model;
 mod progress;
+mod remote;
 mod sample;
 mod serve;
 mod train;
@@ -62,6 +63,8 @@ enum Command {
     Data(data::Args),
     /// Blind human evaluation: freeze a comparison's answers, read the ratings' results.
     HumanEval(human_eval::Args),
+    /// Train on a Slurm cluster over SSH: profiles, submit, watch, cancel, fetch.
+    Remote(remote::Args),
     /// Rebuild the shipped sample tokenizer and base model.
     Sample(sample::Args),
     /// Bring a model in: `model import FILE.gguf --out DIR` converts a GGUF file.
@@ -94,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::run(a),
         Command::Data(a) => data::run(a),
         Command::HumanEval(a) => human_eval::run(a),
+        Command::Remote(a) => remote::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Model(a) => model::run(a),
         Command::Bench(a) => bench::run(a),

@@ -21,12 +21,7 @@ impl RunDir {
     pub fn create(config: &TrainConfig, total_steps: usize) -> Result<Self> {
         let runs = &config.run.runs_dir;
         std::fs::create_dir_all(runs).map_err(|e| Error::io(runs, e))?;
-        let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-        let base = format!("{}-{stamp}", config.run.name);
-        let path = (1..)
-            .map(|n| if n == 1 { runs.join(&base) } else { runs.join(format!("{base}-{n}")) })
-            .find(|p| !p.exists())
-            .expect("some suffix is free");
+        let path = Self::fresh_path(config);
         let mut status = Status::new_local(RunState::Running, total_steps);
         crate::atomic::write_dir(&path, |tmp| {
             crate::atomic::write(&tmp.join(files::CONFIG), config.to_toml().as_bytes())?;
@@ -34,6 +29,18 @@ impl RunDir {
             crate::atomic::write(&tmp.join(files::METRICS), b"")
         })?;
         Ok(Self { path })
+    }
+
+    /// A new run's directory, `RUNS_DIR/NAME-YYYYMMDD-HHMMSS` (with a numeric
+    /// suffix if taken); not created (a remote run's mirror uses it too).
+    pub fn fresh_path(config: &TrainConfig) -> PathBuf {
+        let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+        let base = format!("{}-{stamp}", config.run.name);
+        let runs = &config.run.runs_dir;
+        (1..)
+            .map(|n| if n == 1 { runs.join(&base) } else { runs.join(format!("{base}-{n}")) })
+            .find(|p| !p.exists())
+            .expect("some suffix is free")
     }
 
     /// Opens an existing run directory (it must hold `config.toml`).
