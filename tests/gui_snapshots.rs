@@ -246,3 +246,40 @@ fn review_panel_shows_an_item_blind() {
     assert!(h.query_by_label_contains("tuned").is_none(), "a model name shows before rating");
     snapshot(&mut h, "review");
 }
+
+#[test]
+fn remote_panel_with_a_profile_and_a_remote_run() {
+    use engine::backend::slurm::mirror::RemoteRun;
+    use engine::backend::slurm::profile::{Cluster, Profile};
+    use engine::backend::slurm::ssh::SshTarget;
+    root();
+    let profile = Profile {
+        name: "hyperpod".into(),
+        ssh: SshTarget { host: "hyperpod-login".into(), user: Some("ubuntu".into()), ..Default::default() },
+        cluster: Cluster {
+            partition: "trn2".into(),
+            time_limit: "04:00:00".into(),
+            remote_dir: "/fsx/ubuntu/workbench".into(),
+            setup: vec!["source /fsx/ubuntu/venv/bin/activate".into()],
+            workbench: "/fsx/ubuntu/bin/workbench".into(),
+            ..Default::default()
+        },
+    };
+    std::fs::create_dir_all(root().join("remote-profiles")).unwrap();
+    std::fs::write(root().join("remote-profiles/hyperpod.toml"), toml::to_string(&profile).unwrap()).unwrap();
+    let runs = root().join("remote-runs");
+    let _ = std::fs::remove_dir_all(&runs);
+    copy_dir(&repo().join("tests/fixtures/runs/story-a-sample"), &runs.join("story-a-sample"));
+    let remote = RemoteRun {
+        profile: "hyperpod".into(),
+        job_id: "4242".into(),
+        job_dir: "/fsx/ubuntu/workbench/story-a-sample".into(),
+        run_dir: None,
+    };
+    remote.write(&runs.join("story-a-sample")).unwrap();
+    let mut h = window("remote-runs");
+    h.state_mut().tab = Tab::Remote;
+    h.run();
+    h.get_by_label("Fetch adapter story-a-sample");
+    snapshot(&mut h, "remote");
+}

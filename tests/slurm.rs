@@ -8,9 +8,12 @@
 //! unreachable host and a missing `sbatch` each give a clear message.
 
 mod common;
+#[path = "common/frames.rs"]
+mod frames;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use engine::backend::slurm::connection::Connection;
@@ -27,6 +30,9 @@ const WORK: &str = "/tmp/wb-slurm-loopback";
 
 /// The cluster for the test's length: `up` now, `down` when dropped.
 struct Loopback;
+
+/// One test at a time has the loopback cluster (its ports are fixed).
+static CLUSTER: Mutex<()> = Mutex::new(());
 
 fn script(cmd: &str) -> std::process::Output {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/slurm_loopback.sh");
@@ -98,6 +104,7 @@ fn sync_until(conn: &Connection, local: &Path, what: &str, mut done: impl FnMut(
 
 #[test]
 fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explained() {
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let _cluster = Loopback::up();
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
@@ -207,4 +214,62 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     no_slurm.cluster.setup = vec!["export PATH=/nonexistent".into()];
     let e = Connection::new(no_slurm).unwrap().test().unwrap_err().to_string();
     assert!(e.contains("sbatch is not found"), "{e}");
+}
+
+#[test]
+fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+    use workbench::gui::{Tab, WorkbenchApp, Workspace};
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let _cluster = Loopback::up();
+    let dir = tempfile::tempdir().unwrap();
+    // A saved profile (the tab loads the first one), and the config the Configure tab holds.
+    let profiles = dir.path().join("remote-profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(profiles.join("loopback.toml"), toml::to_string(&profile(env!("CARGO_BIN_EXE_workbench"))).unwrap()).unwrap();
+    let mut cfg = TrainConfig::load(&common::tiny_setup(dir.path(), "epochs = 3\nmax_steps = 24\nlog_every = 1")).unwrap();
+    cfg.run.runs_dir = dir.path().join("runs");
+    let window = |cfg: &TrainConfig| {
+        let mut app = WorkbenchApp::new(Workspace::new(dir.path().join("runs"), common::sample_dir()));
+        app.tab = Tab::Remote;
+        app.editor.config = cfg.clone();
+        Harness::builder().with_size([1500.0, 1000.0]).build_ui_state(|ui, app: &mut WorkbenchApp| app.ui(ui), app)
+    };
+    let mut h = window(&cfg);
+    h.run();
+    h.get_by_label("Test connection").click();
+    frames::wait_until(&mut h, "the connection test", |app| app.remote.job.is_none() && app.remote.notice.is_some());
+    assert!(h.state().remote.notice.clone().unwrap().0.starts_with("connected"), "{:?}", h.state().remote.notice);
+    h.get_by_label_contains("partition debug");
+
+    // Submit: the run is watched to its end, shows in the runs list, and its adapter comes back.
+    h.get_by_label("Submit the configured run").click();
+    frames::wait_until(&mut h, "the remote run's end", |app| app.remote.watching.values().any(|(_, s)| s == "completed"));
+    let (run, _) = h.state().remote.watching.iter().next().map(|(r, w)| (r.clone(), w.clone())).unwrap();
+    assert_eq!(Status::read(&run).unwrap().state, RunState::Finished);
+    let name = run.file_name().unwrap().to_string_lossy().into_owned();
+    frames::wait_until(&mut h, "the runs list", |app| app.runs.entries.iter().any(|e| e.path == run));
+    h.run();
+    h.get_by_label(&format!("Fetch adapter {name}")).click();
+    frames::wait_until(&mut h, "the adapter", |app| app.remote.job.is_none() && run.join("adapter/adapter_model.safetensors").is_file());
+
+    // A long run submitted from the command line; a new window re-attaches to it and cancels it.
+    drop(h);
+    let profile_file = profiles.join("loopback.toml");
+    let long = common::tiny_setup(&dir.path().join("long"), "epochs = 10000\nlog_every = 1");
+    let out = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["remote", "submit", "--profile", profile_file.to_str().unwrap(), "--config", long.to_str().unwrap(), "--runs-dir"])
+        .arg(dir.path().join("runs"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut h = window(&cfg);
+    frames::wait_until(&mut h, "re-attaching to the running job", |app| app.remote.watching.values().any(|(_, s)| s == "running"));
+    let long_run = h.state().remote.watching.iter().find(|(_, (_, s))| s == "running").map(|(r, _)| r.clone()).unwrap();
+    let long_name = long_run.file_name().unwrap().to_string_lossy().into_owned();
+    h.run();
+    h.get_by_label(&format!("Cancel job {long_name}")).click();
+    frames::wait_until(&mut h, "the cancelled job", |app| app.remote.watching.get(&long_run).is_some_and(|(_, s)| s == "cancelled"));
+    frames::wait_until(&mut h, "the run marked cancelled", |_| Status::read(&long_run).is_ok_and(|s| s.state == RunState::Cancelled));
 }

@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 
+use crate::backend::slurm::task::{RemoteEvent, RemoteTask};
 use crate::config::TrainConfig;
 use crate::data::report::{DataReport, DataRequest};
 use crate::eval::{EvalRequest, EvalRow};
@@ -65,6 +66,8 @@ pub enum Job {
     CreateEvaluation(Box<Plan>),
     /// A model rates an evaluation's items as an automatic judge.
     Judge(Box<JudgeRequest>),
+    /// Work on a Slurm cluster: test a profile, submit and watch a run, watch, cancel, fetch.
+    Remote(Box<RemoteTask>),
 }
 
 /// What kind of work a job does.
@@ -86,6 +89,8 @@ pub enum JobKind {
     CreateEvaluation,
     /// A model judging an evaluation.
     Judge,
+    /// Talking to a cluster.
+    Remote,
 }
 
 impl Job {
@@ -100,6 +105,7 @@ impl Job {
             Job::ListModels(_) => JobKind::ListModels,
             Job::CreateEvaluation(_) => JobKind::CreateEvaluation,
             Job::Judge(_) => JobKind::Judge,
+            Job::Remote(_) => JobKind::Remote,
         }
     }
 }
@@ -136,6 +142,10 @@ pub enum JobEvent {
     EvaluationCreated(PathBuf),
     /// What [`Job::Judge`] rated.
     Judged(Box<Judged>),
+    /// What a [`Job::Remote`] did.
+    Remote(Box<RemoteEvent>),
+    /// A [`Job::Remote`] finished what it was asked.
+    RemoteDone,
     /// The job stopped with this error (a training run also reports it as `Train(Event::Error)`).
     Failed(String),
     /// The job was cancelled before it finished (evaluation, data analysis).
@@ -404,6 +414,13 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
             ctx.send(match result {
                 Ok(j) => JobEvent::Judged(Box::new(j)),
                 Err(crate::Error::Cancelled) => JobEvent::Cancelled,
+                Err(e) => JobEvent::Failed(e.to_string()),
+            });
+        }
+        Job::Remote(task) => {
+            let result = task.run(&ctx.cancel, |e| ctx.send(JobEvent::Remote(Box::new(e))));
+            ctx.send(match result {
+                Ok(()) => JobEvent::RemoteDone,
                 Err(e) => JobEvent::Failed(e.to_string()),
             });
         }

@@ -20,6 +20,7 @@ use super::config_editor::ConfigEditor;
 use super::data::{DataAction, DataPanel};
 use super::evaluate::{EvaluateAction, EvaluatePanel};
 use super::monitor::Monitor;
+use super::remote::{RemoteAction, RemotePanel};
 use super::review::{ReviewAction, ReviewPanel};
 use super::runs::{RunAction, RunsPanel};
 use super::status_bar::{self, LiveRun, StatusAction};
@@ -42,10 +43,12 @@ pub enum Tab {
     Compare,
     /// Blind human evaluation.
     Review,
+    /// Training on a Slurm cluster over SSH.
+    Remote,
 }
 
 impl Tab {
-    /// The tab named `configure`, `monitor`, `data`, `evaluate`, `chat`, `compare` or `review`.
+    /// The tab named `configure`, `monitor`, `data`, `evaluate`, `chat`, `compare`, `review` or `remote`.
     pub fn parse(name: Option<&str>) -> Option<Self> {
         match name? {
             "configure" => Some(Tab::Configure),
@@ -55,6 +58,7 @@ impl Tab {
             "chat" => Some(Tab::Chat),
             "compare" => Some(Tab::Compare),
             "review" => Some(Tab::Review),
+            "remote" => Some(Tab::Remote),
             _ => None,
         }
     }
@@ -97,6 +101,8 @@ pub struct WorkbenchApp {
     pub compare: ComparePanel,
     /// Blind human evaluation.
     pub review: ReviewPanel,
+    /// The Remote tab (Slurm over SSH).
+    pub remote: RemotePanel,
     /// The OpenAI-compatible endpoint whose models Chat and Compare can ask.
     pub endpoint: EndpointForm,
     /// The run being trained.
@@ -155,6 +161,7 @@ impl WorkbenchApp {
             chat: ChatPanel::new(workspace.chats_dir()),
             compare: ComparePanel::new(workspace.comparisons_dir()),
             review: ReviewPanel::new(workspace.evaluations_dir(), workspace.sample_dir.join("evaluations")),
+            remote: RemotePanel::new(workspace.runs_dir.with_file_name("remote-profiles")),
             endpoint: EndpointForm::default(),
             engine: Engines { backend: Box::new(LocalBackend::new(Arc::clone(&engine))), jobs: engine },
             runs: RunsPanel::new(workspace.runs_dir.clone()),
@@ -292,6 +299,20 @@ impl WorkbenchApp {
         all
     }
 
+    fn on_remote(&mut self, action: RemoteAction) {
+        let RemoteAction::Start(task, watched) = action;
+        if let Some((old, _)) = watched.as_ref().and_then(|run| self.remote.watching.get(run)) {
+            self.engine.jobs.cancel(*old);
+        }
+        let Some(job) = self.start_job(Job::Remote(task)) else { return };
+        match watched {
+            Some(run) => {
+                self.remote.watching.insert(run, (job, "watching".into()));
+            }
+            None => self.remote.job = Some(job),
+        }
+    }
+
     fn on_review(&mut self, action: ReviewAction) {
         match action {
             ReviewAction::Create(plan) => {
@@ -337,6 +358,8 @@ impl WorkbenchApp {
                 self.endpoint.on_event(&ev.event);
             } else if job == self.review.job {
                 self.review.on_event(&ev.event);
+            } else if self.remote.owns(ev.job) {
+                self.remote.on_event(ev.job, &ev.event);
             } else if job.is_some() && job == self.review.judge_job.map(|j| j.0) {
                 self.review.on_judge_event(&ev.event);
             } else if let Some(i) = self.compare.column_of(ev.job) {
@@ -385,6 +408,9 @@ impl WorkbenchApp {
     /// Draws one frame (what eframe and the tests call).
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.poll_engine();
+        for action in self.remote.reattach(&self.runs.entries) {
+            self.on_remote(action);
+        }
         if self.fit_to_screen
             && let Some(screen) = ui.ctx().input(|i| i.viewport().monitor_size)
         {
@@ -413,6 +439,7 @@ impl WorkbenchApp {
                 ui.selectable_value(&mut self.tab, Tab::Chat, "Chat");
                 ui.selectable_value(&mut self.tab, Tab::Compare, "Compare");
                 ui.selectable_value(&mut self.tab, Tab::Review, "Review");
+                ui.selectable_value(&mut self.tab, Tab::Remote, "Remote");
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button("Light").on_hover_text("light theme").clicked() {
                         ui.ctx().set_theme(egui::ThemePreference::Light);
@@ -465,6 +492,11 @@ impl WorkbenchApp {
                     }
                 }
                 Tab::Chat | Tab::Compare => self.talk_ui(ui),
+                Tab::Remote => {
+                    if let Some(action) = self.remote.ui(ui, &self.editor.config, &self.runs.entries) {
+                        self.on_remote(action);
+                    }
+                }
                 Tab::Review => {
                     let choices = self.targets();
                     if let Some(action) = self.review.ui(ui, self.compare.path.as_deref(), &choices) {

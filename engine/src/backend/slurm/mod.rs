@@ -9,6 +9,7 @@
 //! - [`job_dir`]: the job directory of the workbench-engine target (config, data, model, sbatch script).
 //! - [`connection`]: test, upload, submit, job state, cancel, read from an offset, fetch.
 //! - [`mirror`]: the local run directory of a remote run, kept in step without losing or repeating a metric.
+//! - [`task`]: all of it as engine jobs (test, submit and watch, watch, cancel, fetch).
 
 pub mod connection;
 pub mod job_dir;
@@ -16,3 +17,4 @@ pub mod job_state;
 pub mod mirror;
 pub mod profile;
 pub mod ssh;
+pub mod task;

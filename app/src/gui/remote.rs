@@ -1,0 +1,301 @@
+//! The Remote tab: training on a Slurm cluster over SSH. A profile (login
+//! node and cluster settings, saved as TOML in `remote-profiles/` beside the
+//! runs folder) is edited, tested (**Test connection**: SSH, sbatch,
+//! partitions, the workbench program there) and used to **Submit** the
+//! Configure tab's config. Remote runs (run directories with `remote.json`)
+//! are listed with their Slurm job and its state, watched while the window
+//! is open (and again after a restart), cancelled, and their adapters
+//! fetched. All of it runs as engine jobs; the window never waits on SSH.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use eframe::egui::{self, Color32, RichText};
+use engine::backend::slurm::connection::ConnectionReport;
+use engine::backend::slurm::mirror::RemoteRun;
+use engine::backend::slurm::profile::Profile;
+use engine::backend::slurm::task::{RemoteEvent, RemoteTask};
+use engine::config::TrainConfig;
+use engine::jobs::{JobEvent, JobId};
+
+use super::runs::RunEntry;
+
+/// What the Remote tab asks the window to do.
+pub enum RemoteAction {
+    /// Start this remote task as an engine job (a watch of `Some(run)` is kept per run).
+    Start(Box<RemoteTask>, Option<PathBuf>),
+}
+
+/// The Remote tab's state.
+pub struct RemotePanel {
+    /// Where profiles are saved.
+    dir: PathBuf,
+    /// The profile being edited.
+    pub profile: Profile,
+    /// Its set-up lines as one text.
+    setup: String,
+    /// The job testing, submitting, cancelling or fetching.
+    pub job: Option<JobId>,
+    /// The watch job and last state of each watched run.
+    pub watching: BTreeMap<PathBuf, (JobId, String)>,
+    /// Runs already re-attached (or tried) since the window opened.
+    attached: BTreeSet<PathBuf>,
+    /// What the last test found.
+    pub report: Option<ConnectionReport>,
+    /// The last message (text, is an error).
+    pub notice: Option<(String, bool)>,
+}
+
+impl RemotePanel {
+    /// The panel over the profiles in `dir`; the first one is loaded.
+    pub fn new(dir: PathBuf) -> Self {
+        let mut p = Self {
+            dir,
+            profile: Profile { name: "my-cluster".into(), ..Default::default() },
+            setup: String::new(),
+            job: None,
+            watching: BTreeMap::new(),
+            attached: BTreeSet::new(),
+            report: None,
+            notice: None,
+        };
+        if let Some(first) = p.profiles().first() {
+            p.load(&first.clone());
+        }
+        p
+    }
+
+    /// The saved profiles.
+    fn profiles(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// The saved profile named `name`.
+    fn saved(&self, name: &str) -> Option<Profile> {
+        toml::from_str(&std::fs::read_to_string(self.dir.join(format!("{name}.toml"))).ok()?).ok()
+    }
+
+    fn load(&mut self, path: &Path) {
+        match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| toml::from_str::<Profile>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(p) => {
+                self.setup = p.cluster.setup.join("\n");
+                self.profile = p;
+            }
+            Err(e) => self.notice = Some((format!("{}: {e}", path.display()), true)),
+        }
+    }
+
+    /// The edited profile, set-up lines included, if it is complete.
+    fn checked(&mut self) -> Option<Profile> {
+        self.profile.cluster.setup = self.setup.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+        match self.profile.check() {
+            Ok(()) => Some(self.profile.clone()),
+            Err(e) => {
+                self.notice = Some((e, true));
+                None
+            }
+        }
+    }
+
+    fn save(&mut self) {
+        let Some(p) = self.checked() else { return };
+        let file = self.dir.join(format!("{}.toml", p.name));
+        let saved = std::fs::create_dir_all(&self.dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| toml::to_string_pretty(&p).map_err(|e| e.to_string()))
+            .and_then(|text| engine::atomic::write(&file, text.as_bytes()).map_err(|e| e.to_string()));
+        self.notice = Some(match saved {
+            Ok(()) => (format!("profile saved to {}", super::display_path(&file)), false),
+            Err(e) => (e, true),
+        });
+    }
+
+    /// Applies an event of one of the tab's jobs.
+    pub fn on_event(&mut self, job: JobId, ev: &JobEvent) {
+        match ev {
+            JobEvent::Remote(e) => match e.as_ref() {
+                RemoteEvent::Tested(r) => {
+                    self.notice = Some((format!("connected: sbatch at {}", r.sbatch), false));
+                    self.report = Some(r.clone());
+                }
+                RemoteEvent::Submitted { run_dir, job_id, not_honoured } => {
+                    let mut text = format!("submitted as Slurm job {job_id}: {}", super::display_path(run_dir));
+                    for n in not_honoured {
+                        text += &format!("; note: {n}");
+                    }
+                    self.notice = Some((text, false));
+                    // The submitting job goes on watching the run: the tab is free for the next task.
+                    self.watching.insert(run_dir.clone(), (job, "submitted".into()));
+                    self.attached.insert(run_dir.clone());
+                    if self.job == Some(job) {
+                        self.job = None;
+                    }
+                }
+                RemoteEvent::Synced { run_dir, job: state, .. } => {
+                    self.watching.insert(run_dir.clone(), (job, state.clone()));
+                }
+                RemoteEvent::JobCancelled(id) => self.notice = Some((format!("Slurm job {id} cancelled"), false)),
+                RemoteEvent::Fetched(a) => self.notice = Some((format!("adapter fetched: {}", super::display_path(a)), false)),
+            },
+            JobEvent::Failed(e) => self.notice = Some((e.clone(), true)),
+            JobEvent::Ended if self.job == Some(job) => self.job = None,
+            _ => {}
+        }
+    }
+
+    /// Whether `job` is one of the tab's.
+    pub fn owns(&self, job: JobId) -> bool {
+        self.job == Some(job) || self.watching.values().any(|(j, _)| *j == job)
+    }
+
+    /// Watch tasks for remote runs still running that nothing watches yet
+    /// (after the window restarts), with their profile found by name.
+    pub fn reattach(&mut self, runs: &[RunEntry]) -> Vec<RemoteAction> {
+        let mut out = Vec::new();
+        for r in runs {
+            if self.attached.contains(&r.path) || r.status.as_ref().is_none_or(|s| s.state != engine::runs::RunState::Running) {
+                continue;
+            }
+            self.attached.insert(r.path.clone());
+            let Ok(remote) = RemoteRun::read(&r.path) else { continue };
+            if let Some(p) = self.saved(&remote.profile) {
+                out.push(RemoteAction::Start(Box::new(RemoteTask::Watch(p, r.path.clone())), Some(r.path.clone())));
+            }
+        }
+        out
+    }
+
+    /// Draws the tab; `config` is the Configure tab's.
+    pub fn ui(&mut self, ui: &mut egui::Ui, config: &TrainConfig, runs: &[RunEntry]) -> Option<RemoteAction> {
+        let mut action = None;
+        ui.horizontal(|ui| {
+            let l = ui.label("Profile");
+            egui::ComboBox::from_id_salt("remote-profile")
+                .selected_text(self.profile.name.clone())
+                .show_ui(ui, |ui| {
+                    for p in self.profiles() {
+                        let name = p.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+                        if ui.selectable_label(name == self.profile.name, &name).clicked() {
+                            self.load(&p);
+                        }
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            if ui.button("Save profile").clicked() {
+                self.save();
+            }
+        });
+        egui::Grid::new("remote-profile-form").num_columns(4).show(ui, |ui| {
+            let s = &mut self.profile.ssh;
+            text_row(ui, "Name", &mut self.profile.name, "my-cluster");
+            opt_row(ui, "User", &mut s.user, "from ~/.ssh/config");
+            ui.end_row();
+            text_row(ui, "Host", &mut s.host, "login node, or a ~/.ssh/config Host alias");
+            opt_row(ui, "Jump host", &mut s.jump_host, "bastion (optional)");
+            ui.end_row();
+            let mut port = s.port.map_or_else(String::new, |p| p.to_string());
+            text_row(ui, "Port", &mut port, "22");
+            s.port = port.trim().parse().ok();
+            let mut key = s.identity_file.as_ref().map_or_else(String::new, |k| k.display().to_string());
+            text_row(ui, "Key file", &mut key, "from the agent or ~/.ssh/config");
+            s.identity_file = (!key.trim().is_empty()).then(|| PathBuf::from(key.trim()));
+            ui.end_row();
+            let mut cfg_file = s.config_file.as_ref().map_or_else(String::new, |k| k.display().to_string());
+            text_row(ui, "SSH config", &mut cfg_file, "~/.ssh/config");
+            s.config_file = (!cfg_file.trim().is_empty()).then(|| PathBuf::from(cfg_file.trim()));
+            let c = &mut self.profile.cluster;
+            text_row(ui, "Partition", &mut c.partition, "the default");
+            ui.end_row();
+            text_row(ui, "Time limit", &mut c.time_limit, "HH:MM:SS");
+            text_row(ui, "Account", &mut c.account, "none");
+            ui.end_row();
+            text_row(ui, "Remote folder", &mut c.remote_dir, "/fsx/you/workbench");
+            text_row(ui, "Workbench program", &mut c.workbench, "workbench");
+            ui.end_row();
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("Set-up lines");
+            ui.add(
+                egui::TextEdit::multiline(&mut self.setup)
+                    .desired_rows(2)
+                    .desired_width(500.0)
+                    .hint_text("module load ...\nsource ~/venv/bin/activate"),
+            )
+            .labelled_by(l.id);
+        });
+        ui.horizontal(|ui| {
+            let busy = self.job.is_some();
+            if ui.add_enabled(!busy, egui::Button::new("Test connection")).clicked()
+                && let Some(p) = self.checked()
+            {
+                action = Some(RemoteAction::Start(Box::new(RemoteTask::Test(p)), None));
+            }
+            let submit = ui.add_enabled(!busy, egui::Button::new("Submit the configured run"));
+            if submit.on_hover_text(format!("{} on the cluster, with the workbench-engine target", config.run.name)).clicked()
+                && let Some(p) = self.checked()
+            {
+                action = Some(RemoteAction::Start(Box::new(RemoteTask::Submit(p, Box::new(config.clone()))), None));
+            }
+            if busy {
+                ui.spinner();
+            }
+        });
+        if let Some((text, bad)) = &self.notice {
+            let color = if *bad { Color32::from_rgb(220, 50, 50) } else { ui.visuals().weak_text_color() };
+            ui.label(RichText::new(text).color(color));
+        }
+        if let Some(r) = &self.report {
+            for p in &r.partitions {
+                ui.label(format!("partition {p}"));
+            }
+            ui.label(r.workbench.clone().unwrap_or_else(|| "the workbench program was not found there".into()));
+        }
+        ui.separator();
+        ui.strong("Remote runs");
+        egui::Grid::new("remote-runs").striped(true).show(ui, |ui| {
+            for r in runs {
+                let Ok(remote) = RemoteRun::read(&r.path) else { continue };
+                ui.label(&r.name);
+                ui.label(format!("job {}", remote.job_id));
+                let state = self
+                    .watching
+                    .get(&r.path)
+                    .map_or_else(|| format!("{:?}", r.state.unwrap_or(engine::runs::RunState::Running)).to_lowercase(), |w| w.1.clone());
+                ui.label(state);
+                let profile = self.saved(&remote.profile).unwrap_or_else(|| self.profile.clone());
+                if ui.button(format!("Watch {}", r.name)).clicked() {
+                    action = Some(RemoteAction::Start(Box::new(RemoteTask::Watch(profile.clone(), r.path.clone())), Some(r.path.clone())));
+                }
+                if ui.button(format!("Cancel job {}", r.name)).clicked() {
+                    action = Some(RemoteAction::Start(Box::new(RemoteTask::Cancel(profile.clone(), r.path.clone())), None));
+                }
+                if ui.button(format!("Fetch adapter {}", r.name)).clicked() {
+                    action = Some(RemoteAction::Start(Box::new(RemoteTask::Fetch(profile, r.path.clone())), None));
+                }
+                ui.end_row();
+            }
+        });
+        action
+    }
+}
+
+/// A labelled one-line text field in a grid row.
+fn text_row(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) {
+    let l = ui.label(label);
+    ui.add_sized([260.0, 20.0], egui::TextEdit::singleline(value).hint_text(hint)).labelled_by(l.id);
+}
+
+/// A labelled optional text field (empty is None).
+fn opt_row(ui: &mut egui::Ui, label: &str, value: &mut Option<String>, hint: &str) {
+    let mut text = value.clone().unwrap_or_default();
+    text_row(ui, label, &mut text, hint);
+    *value = (!text.trim().is_empty()).then(|| text.trim().to_string());
+}

@@ -1,0 +1,124 @@
+//! Remote work as engine jobs ([`crate::jobs::Job::Remote`]), so the window
+//! never waits on the network: test a profile, submit a run and keep watching
+//! it, watch a run again (after a restart), cancel a job, fetch an adapter.
+//! Watching syncs every few seconds until the job ends; cancelling the
+//! watching job stops watching, never the Slurm job.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::connection::{Connection, ConnectionReport};
+use super::mirror::{self, RemoteRun};
+use super::profile::Profile;
+use crate::config::TrainConfig;
+use crate::error::Result;
+use crate::jobs::CancelFlag;
+use crate::runs::RunDir;
+
+/// How often a watched run is synced.
+pub const SYNC_EVERY: Duration = Duration::from_secs(3);
+
+/// Something to do on a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteTask {
+    /// Check the profile.
+    Test(Profile),
+    /// Submit a run of `config` (resolved, checked), then watch it.
+    Submit(Profile, Box<TrainConfig>),
+    /// Watch the remote run in this local run directory until its job ends.
+    Watch(Profile, PathBuf),
+    /// Cancel the job of this local run directory.
+    Cancel(Profile, PathBuf),
+    /// Fetch the adapter of this local run directory.
+    Fetch(Profile, PathBuf),
+}
+
+/// What a remote task reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteEvent {
+    /// The profile works: what the cluster has.
+    Tested(ConnectionReport),
+    /// Submitted: the local run directory, the job id, and settings the target does not honour.
+    Submitted {
+        /// The local run directory that follows the job.
+        run_dir: PathBuf,
+        /// The Slurm job id.
+        job_id: String,
+        /// Settings not used, in words.
+        not_honoured: Vec<String>,
+    },
+    /// A sync: the job's state in words, whether it has ended.
+    Synced {
+        /// The local run directory.
+        run_dir: PathBuf,
+        /// Slurm's state in words ("pending: waiting for resources").
+        job: String,
+        /// The job has ended.
+        done: bool,
+    },
+    /// The job was cancelled (`scancel`).
+    JobCancelled(String),
+    /// The adapter is here.
+    Fetched(PathBuf),
+}
+
+impl RemoteTask {
+    /// Does the task, reporting through `emit`; watching stops when `cancel` is set.
+    pub fn run(self, cancel: &CancelFlag, mut emit: impl FnMut(RemoteEvent)) -> Result<()> {
+        match self {
+            RemoteTask::Test(p) => emit(RemoteEvent::Tested(Connection::new(p)?.test()?)),
+            RemoteTask::Submit(p, config) => {
+                let conn = Connection::new(p)?;
+                let local = RunDir::fresh_path(&config);
+                let name = local.file_name().map_or_else(|| config.run.name.clone(), |n| n.to_string_lossy().into_owned());
+                let job = super::job_dir::engine_job(&config, &conn.profile, &name);
+                let job_id = conn.submit(&job)?;
+                let remote = RemoteRun {
+                    profile: conn.profile.name.clone(),
+                    job_id: job_id.clone(),
+                    job_dir: conn.remote_dir(&name),
+                    run_dir: None,
+                };
+                mirror::start(&local, &config, &remote)?;
+                emit(RemoteEvent::Submitted { run_dir: local.clone(), job_id, not_honoured: job.not_honoured });
+                watch(&conn, local, cancel, emit)?;
+            }
+            RemoteTask::Watch(p, local) => watch(&Connection::new(p)?, local, cancel, emit)?,
+            RemoteTask::Cancel(p, local) => {
+                let remote = RemoteRun::read(&local)?;
+                Connection::new(p)?.cancel(&remote.job_id)?;
+                emit(RemoteEvent::JobCancelled(remote.job_id));
+            }
+            RemoteTask::Fetch(p, local) => {
+                mirror::fetch(&Connection::new(p)?, &local)?;
+                emit(RemoteEvent::Fetched(local.join(crate::runs::files::ADAPTER)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Syncs `local` every [`SYNC_EVERY`] until its job ends or `cancel` is set;
+/// a failed sync (a dropped connection) is said and retried.
+fn watch(conn: &Connection, local: PathBuf, cancel: &CancelFlag, mut emit: impl FnMut(RemoteEvent)) -> Result<()> {
+    loop {
+        let (job, done) = match mirror::sync(conn, &local) {
+            Ok(s) => match &s.job {
+                Some(j) => (j.describe(), j.state.is_done()),
+                None => ("no longer known to Slurm".into(), true),
+            },
+            Err(e) => (format!("reconnecting ({e})"), false),
+        };
+        emit(RemoteEvent::Synced { run_dir: local.clone(), job, done });
+        if done {
+            return Ok(());
+        }
+        let until = std::time::Instant::now() + SYNC_EVERY;
+        while std::time::Instant::now() < until {
+            if cancel.is_set() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
