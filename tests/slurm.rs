@@ -178,6 +178,7 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
         "{}",
         out(&s)
     );
+    assert!(out(&s).contains("estimate: 24 steps, at most"), "the estimate before submitting: {}", out(&s));
     let run = std::fs::read_dir(&cli_runs).unwrap().next().unwrap().unwrap().path();
     let f = wb(&["remote", "fetch", run.to_str().unwrap(), "--profile", p]);
     assert!(f.status.success() && run.join("adapter/adapter_model.safetensors").is_file(), "{}", out(&f));
@@ -242,6 +243,7 @@ fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
     frames::wait_until(&mut h, "the connection test", |app| app.remote.job.is_none() && app.remote.notice.is_some());
     assert!(h.state().remote.notice.clone().unwrap().0.starts_with("connected"), "{:?}", h.state().remote.notice);
     h.get_by_label_contains("partition debug");
+    h.get_by_label_contains("Estimate: 24 steps");
 
     // Submit: the run is watched to its end, shows in the runs list, and its adapter comes back.
     h.get_by_label("Submit the configured run").click();
@@ -265,6 +267,8 @@ fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut h = window(&cfg);
+    h.run();
+    h.get_by_label_contains("tokens/s (this profile's last run)");
     frames::wait_until(&mut h, "re-attaching to the running job", |app| app.remote.watching.values().any(|(_, s)| s == "running"));
     let long_run = h.state().remote.watching.iter().find(|(_, (_, s))| s == "running").map(|(r, _)| r.clone()).unwrap();
     let long_name = long_run.file_name().unwrap().to_string_lossy().into_owned();

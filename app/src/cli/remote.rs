@@ -118,6 +118,8 @@ pub fn run(args: Args) -> Result<()> {
             }
             let local = engine::runs::RunDir::fresh_path(&cfg);
             let name = local.file_name().map(|n| n.to_string_lossy().into_owned()).context("a run directory name")?;
+            let tps = engine::backend::slurm::cost::measured_tokens_per_s(&cfg.run.runs_dir, &conn.profile.name);
+            println!("estimate: {}", engine::backend::slurm::cost::estimate(&cfg, &conn.profile, tps).describe());
             let job = engine::backend::slurm::job_dir::engine_job(&cfg, &conn.profile, &name);
             for note in &job.not_honoured {
                 eprintln!("note: {note}");

@@ -44,6 +44,8 @@ pub struct RemotePanel {
     pub report: Option<ConnectionReport>,
     /// The last message (text, is an error).
     pub notice: Option<(String, bool)>,
+    /// The estimate before submitting, with what it was made from (config and profile).
+    estimate: Option<(String, String)>,
 }
 
 impl RemotePanel {
@@ -58,6 +60,7 @@ impl RemotePanel {
             attached: BTreeSet::new(),
             report: None,
             notice: None,
+            estimate: None,
         };
         if let Some(first) = p.profiles().first() {
             p.load(&first.clone());
@@ -220,6 +223,10 @@ impl RemotePanel {
             text_row(ui, "Remote folder", &mut c.remote_dir, "/fsx/you/workbench");
             text_row(ui, "Workbench program", &mut c.workbench, "workbench");
             ui.end_row();
+            let mut price = if c.price_per_node_hour > 0.0 { c.price_per_node_hour.to_string() } else { String::new() };
+            text_row(ui, "Price per node-hour", &mut price, "for the cost estimate, e.g. 21.50");
+            c.price_per_node_hour = price.trim().trim_start_matches('$').parse().unwrap_or(0.0);
+            ui.end_row();
         });
         ui.horizontal(|ui| {
             let l = ui.label("Set-up lines");
@@ -248,6 +255,15 @@ impl RemotePanel {
                 ui.spinner();
             }
         });
+        let key = format!("{}{:?}", config.to_toml(), self.profile);
+        if self.estimate.as_ref().is_none_or(|(k, _)| *k != key) {
+            let tps = engine::backend::slurm::cost::measured_tokens_per_s(&config.run.runs_dir, &self.profile.name);
+            let text = engine::backend::slurm::cost::estimate(config, &self.profile, tps).describe();
+            self.estimate = Some((key, text));
+        }
+        if let Some((_, text)) = &self.estimate {
+            ui.label(format!("Estimate: {text}"));
+        }
         if let Some((text, bad)) = &self.notice {
             let color = if *bad { Color32::from_rgb(220, 50, 50) } else { ui.visuals().weak_text_color() };
             ui.label(RichText::new(text).color(color));

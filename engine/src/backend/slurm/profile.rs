@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::ssh::SshTarget;
 
 /// Slurm settings of a profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cluster {
     /// `--partition` (empty: the cluster's default).
@@ -27,6 +27,8 @@ pub struct Cluster {
     pub setup: Vec<String>,
     /// The workbench program on the cluster (the headless build), for the workbench-engine target.
     pub workbench: String,
+    /// What a node costs per hour (0: unknown), for the estimate before submitting.
+    pub price_per_node_hour: f64,
 }
 
 impl Default for Cluster {
@@ -40,12 +42,13 @@ impl Default for Cluster {
             remote_dir: "workbench-jobs".into(),
             setup: Vec::new(),
             workbench: "workbench".into(),
+            price_per_node_hour: 0.0,
         }
     }
 }
 
 /// A named way to a cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Profile {
     /// Its name in the window ("hyperpod", "gpu-cluster").
@@ -67,6 +70,9 @@ impl Profile {
         }
         if self.cluster.remote_dir.trim().is_empty() {
             return Err("cluster.remote_dir: give the folder for job directories on the shared file system".into());
+        }
+        if !self.cluster.price_per_node_hour.is_finite() || self.cluster.price_per_node_hour < 0.0 {
+            return Err("cluster.price_per_node_hour must be 0 (unknown) or a price".into());
         }
         let t = &self.cluster.time_limit;
         if !t.is_empty() && !t.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-') {
