@@ -34,6 +34,8 @@ pub struct RemotePanel {
     pub profile: Profile,
     /// Its set-up lines as one text.
     setup: String,
+    /// Its price per node-hour as typed.
+    price: String,
     /// The job testing, submitting, cancelling or fetching.
     pub job: Option<JobId>,
     /// The watch job and last state of each watched run.
@@ -55,6 +57,7 @@ impl RemotePanel {
             dir,
             profile: Profile { name: "my-cluster".into(), ..Default::default() },
             setup: String::new(),
+            price: String::new(),
             job: None,
             watching: BTreeMap::new(),
             attached: BTreeSet::new(),
@@ -89,6 +92,7 @@ impl RemotePanel {
         {
             Ok(p) => {
                 self.setup = p.cluster.setup.join("\n");
+                self.price = if p.cluster.price_per_node_hour > 0.0 { p.cluster.price_per_node_hour.to_string() } else { String::new() };
                 self.profile = p;
             }
             Err(e) => self.notice = Some((format!("{}: {e}", path.display()), true)),
@@ -98,8 +102,19 @@ impl RemotePanel {
     /// The edited profile, set-up lines included, if it is complete.
     fn checked(&mut self) -> Option<Profile> {
         self.profile.cluster.setup = self.setup.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
-        match self.profile.check() {
-            Ok(()) => Some(self.profile.clone()),
+        self.profile.cluster.price_per_node_hour = self.price.trim().trim_start_matches('$').parse().unwrap_or(0.0);
+        // The form keeps what is typed; the profile used is trimmed.
+        let mut p = self.profile.clone();
+        let trim = |o: &mut Option<String>| *o = o.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        trim(&mut p.ssh.user);
+        trim(&mut p.ssh.jump_host);
+        p.ssh.host = p.ssh.host.trim().to_string();
+        p.ssh.identity_file =
+            p.ssh.identity_file.as_ref().map(|f| PathBuf::from(f.to_string_lossy().trim())).filter(|f| !f.as_os_str().is_empty());
+        p.ssh.config_file =
+            p.ssh.config_file.as_ref().map(|f| PathBuf::from(f.to_string_lossy().trim())).filter(|f| !f.as_os_str().is_empty());
+        match p.check() {
+            Ok(()) => Some(p),
             Err(e) => {
                 self.notice = Some((e, true));
                 None
@@ -209,11 +224,11 @@ impl RemotePanel {
             s.port = port.trim().parse().ok();
             let mut key = s.identity_file.as_ref().map_or_else(String::new, |k| k.display().to_string());
             text_row(ui, "Key file", &mut key, "from the agent or ~/.ssh/config");
-            s.identity_file = (!key.trim().is_empty()).then(|| PathBuf::from(key.trim()));
+            s.identity_file = (!key.is_empty()).then(|| PathBuf::from(key));
             ui.end_row();
             let mut cfg_file = s.config_file.as_ref().map_or_else(String::new, |k| k.display().to_string());
             text_row(ui, "SSH config", &mut cfg_file, "~/.ssh/config");
-            s.config_file = (!cfg_file.trim().is_empty()).then(|| PathBuf::from(cfg_file.trim()));
+            s.config_file = (!cfg_file.is_empty()).then(|| PathBuf::from(cfg_file));
             let c = &mut self.profile.cluster;
             text_row(ui, "Partition", &mut c.partition, "the default");
             ui.end_row();
@@ -223,9 +238,8 @@ impl RemotePanel {
             text_row(ui, "Remote folder", &mut c.remote_dir, "/fsx/you/workbench");
             text_row(ui, "Workbench program", &mut c.workbench, "workbench");
             ui.end_row();
-            let mut price = if c.price_per_node_hour > 0.0 { c.price_per_node_hour.to_string() } else { String::new() };
-            text_row(ui, "Price per node-hour", &mut price, "for the cost estimate, e.g. 21.50");
-            c.price_per_node_hour = price.trim().trim_start_matches('$').parse().unwrap_or(0.0);
+            text_row(ui, "Price per node-hour", &mut self.price, "for the cost estimate, e.g. 21.50");
+            c.price_per_node_hour = self.price.trim().trim_start_matches('$').parse().unwrap_or(0.0);
             ui.end_row();
         });
         ui.horizontal(|ui| {
@@ -245,10 +259,16 @@ impl RemotePanel {
             {
                 action = Some(RemoteAction::Start(Box::new(RemoteTask::Test(p)), None));
             }
-            let submit = ui.add_enabled(!busy, egui::Button::new("Submit the configured run"));
-            if submit.on_hover_text(format!("{} on the cluster, with the workbench-engine target", config.run.name)).clicked()
+            let valid = config.validate().is_empty();
+            let submit = ui.add_enabled(!busy && valid, egui::Button::new("Submit the configured run"));
+            if submit
+                .on_hover_text(format!("{} on the cluster, with the workbench-engine target", config.run.name))
+                .on_disabled_hover_text("fix the config in the Configure tab first")
+                .clicked()
                 && let Some(p) = self.checked()
             {
+                // Saved, so the run's later Watch / Cancel / Fetch (and re-attaching) find this very profile.
+                self.save();
                 action = Some(RemoteAction::Start(Box::new(RemoteTask::Submit(p, Box::new(config.clone()))), None));
             }
             if busy {
@@ -256,7 +276,9 @@ impl RemotePanel {
             }
         });
         let key = format!("{}{:?}", config.to_toml(), self.profile);
-        if self.estimate.as_ref().is_none_or(|(k, _)| *k != key) {
+        if !config.validate().is_empty() {
+            self.estimate = Some((key, "the config has errors (see the Configure tab)".into()));
+        } else if self.estimate.as_ref().is_none_or(|(k, _)| *k != key) {
             let tps = engine::backend::slurm::cost::measured_tokens_per_s(&config.run.runs_dir, &self.profile.name);
             let text = engine::backend::slurm::cost::estimate(config, &self.profile, tps).describe();
             self.estimate = Some((key, text));
@@ -286,15 +308,29 @@ impl RemotePanel {
                     .get(&r.path)
                     .map_or_else(|| format!("{:?}", r.state.unwrap_or(engine::runs::RunState::Running)).to_lowercase(), |w| w.1.clone());
                 ui.label(state);
-                let profile = self.saved(&remote.profile).unwrap_or_else(|| self.profile.clone());
+                // Only the run's own profile: another could reach another cluster, where the same job id is someone else's.
+                let profile = self.saved(&remote.profile);
+                let mut clicked = None;
                 if ui.button(format!("Watch {}", r.name)).clicked() {
-                    action = Some(RemoteAction::Start(Box::new(RemoteTask::Watch(profile.clone(), r.path.clone())), Some(r.path.clone())));
+                    clicked = Some(0);
                 }
                 if ui.button(format!("Cancel job {}", r.name)).clicked() {
-                    action = Some(RemoteAction::Start(Box::new(RemoteTask::Cancel(profile.clone(), r.path.clone())), None));
+                    clicked = Some(1);
                 }
                 if ui.button(format!("Fetch adapter {}", r.name)).clicked() {
-                    action = Some(RemoteAction::Start(Box::new(RemoteTask::Fetch(profile, r.path.clone())), None));
+                    clicked = Some(2);
+                }
+                match (clicked, profile) {
+                    (None, _) => {}
+                    (Some(_), None) => {
+                        self.notice =
+                            Some((format!("the profile {:?} this run was submitted with is not saved here", remote.profile), true))
+                    }
+                    (Some(0), Some(p)) => {
+                        action = Some(RemoteAction::Start(Box::new(RemoteTask::Watch(p, r.path.clone())), Some(r.path.clone())))
+                    }
+                    (Some(1), Some(p)) => action = Some(RemoteAction::Start(Box::new(RemoteTask::Cancel(p, r.path.clone())), None)),
+                    (Some(_), Some(p)) => action = Some(RemoteAction::Start(Box::new(RemoteTask::Fetch(p, r.path.clone())), None)),
                 }
                 ui.end_row();
             }
@@ -313,5 +349,5 @@ fn text_row(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) {
 fn opt_row(ui: &mut egui::Ui, label: &str, value: &mut Option<String>, hint: &str) {
     let mut text = value.clone().unwrap_or_default();
     text_row(ui, label, &mut text, hint);
-    *value = (!text.trim().is_empty()).then(|| text.trim().to_string());
+    *value = (!text.is_empty()).then_some(text);
 }

@@ -95,8 +95,12 @@ pub type Scores = (BTreeMap<String, u8>, BTreeMap<String, u8>, Option<Verdict>);
 /// Reads the judge's reply: the first JSON object in it, its scores checked against `rubric`.
 pub fn parse(reply: &str, rubric: &Rubric) -> std::result::Result<Scores, String> {
     let start = reply.find('{').ok_or("no JSON object in the reply")?;
-    let end = reply.rfind('}').filter(|&e| e > start).ok_or("the JSON object is not closed")?;
-    let value: serde_json::Value = serde_json::from_str(&reply[start..=end]).map_err(|e| format!("not valid JSON ({e})"))?;
+    // The first whole JSON value from there; whatever follows it (notes, a repeat) is ignored.
+    let value: serde_json::Value = serde_json::Deserializer::from_str(&reply[start..])
+        .into_iter()
+        .next()
+        .ok_or("no JSON object in the reply")?
+        .map_err(|e| format!("not valid JSON ({e})"))?;
     let get = |key: &str| value.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v));
     let side = |name: &str| -> std::result::Result<BTreeMap<String, u8>, String> {
         let scores = get(name).ok_or(format!("no scores for answer {name}"))?;
@@ -278,10 +282,12 @@ mod tests {
         let r = Rubric::story_a();
         let (a, b, v) = parse("Sure! ```json\n{\"A\": {\"relevance\": 1, \"accuracy\": \"yes\"}, \"b\": {\"relevance\": false, \"accuracy\": 0}, \"better\": \"Both bad\"}\n```", &r).unwrap();
         assert_eq!((a["relevance"], a["accuracy"], b["relevance"], b["accuracy"], v), (1, 1, 0, 0, Some(Verdict::BothBad)));
+        let trailing = "{\"A\": {\"relevance\": 1, \"accuracy\": 1}, \"B\": {\"relevance\": 0, \"accuracy\": 1}, \"better\": \"A\"}\nNote: {B is terse}";
+        assert_eq!(parse(trailing, &r).unwrap().2, Some(Verdict::A), "text after the object is ignored");
         for (reply, why) in [
             ("I think A is better.", "no JSON object"),
             ("{\"A\": {\"relevance\": 1}", "not valid JSON"),
-            ("}{", "not closed"),
+            ("}{", "not valid JSON"),
             ("{\"A\": {\"relevance\": 1, \"accuracy\": 1}, \"B\": {\"relevance\": 1, \"accuracy\": 1}}", "no \"better\""),
             (
                 "{\"A\": {\"relevance\": 3, \"accuracy\": 1}, \"B\": {\"relevance\": 1, \"accuracy\": 1}, \"better\": \"A\"}",

@@ -90,15 +90,20 @@ pub fn import(dir: &Path, from: &Path, replace: bool) -> Result<Imported> {
     let here = ratings::read(&path)?;
     let mut out = Imported { torn_last_line: incoming.torn_last_line, ..Default::default() };
     let latest = here.latest();
+    // Every rating is checked before any is imported: a bad file imports nothing.
     for r in incoming.latest() {
         if r.item >= eval.items.len() {
             return Err(Error::File {
                 path: file,
-                message: format!("{} rated item {}, which this evaluation does not have", r.reviewer, r.item + 1),
+                message: format!("{} rated item {}, which this evaluation does not have; nothing was imported", r.reviewer, r.item + 1),
             });
         }
-        r.check(&eval.rubric)
-            .map_err(|e| Error::File { path: file.clone(), message: format!("{}'s rating of item {}: {e}", r.reviewer, r.item + 1) })?;
+        r.check(&eval.rubric).map_err(|e| Error::File {
+            path: file.clone(),
+            message: format!("{}'s rating of item {}: {e}; nothing was imported", r.reviewer, r.item + 1),
+        })?;
+    }
+    for r in incoming.latest() {
         match latest.iter().find(|h| h.reviewer == r.reviewer && h.item == r.item) {
             Some(h) if same(h, r) => {
                 out.duplicates += 1;
@@ -175,6 +180,9 @@ mod tests {
         assert!(import(&other, &pkg, false).unwrap_err().to_string().contains("another evaluation"));
         let stray = tmp.path().join("stray.jsonl");
         ratings::append(&stray, &rating("Cy", 40, 1)).unwrap();
+        ratings::append(&stray, &rating("Cy", 0, 1)).unwrap();
+        let before = ratings::read(&Evaluation::ratings_path(&dir)).unwrap().all.len();
         assert!(import(&dir, &stray, false).unwrap_err().to_string().contains("item 41"));
+        assert_eq!(ratings::read(&Evaluation::ratings_path(&dir)).unwrap().all.len(), before, "a bad file imports nothing");
     }
 }

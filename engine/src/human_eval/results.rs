@@ -390,7 +390,12 @@ pub fn results(eval: &Evaluation, ratings: &[&Rating]) -> Results {
         })
         .collect();
     let reviewers = reviewer_results(eval, ratings, &names, &tables);
-    let perplexity = if eval.perplexity.is_empty() { super::perplexity::held_out(&eval.models) } else { eval.perplexity.clone() };
+    // As recorded when the answers were made, else from the runs' tables now (evaluated since).
+    let perplexity = super::perplexity::held_out(&eval.models)
+        .into_iter()
+        .enumerate()
+        .map(|(m, now)| eval.perplexity.get(m).copied().flatten().or(now))
+        .collect();
     Results { criteria, pairs, ranking, agreement, reviewers, perplexity, judges: Vec::new() }
 }
 

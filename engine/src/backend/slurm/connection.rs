@@ -102,7 +102,8 @@ impl Connection {
     /// Copies `from` (a file, or a folder's contents with a trailing `/`) to `to` with rsync.
     fn rsync(&self, from: &str, to: &str) -> Result<()> {
         let out = Command::new("rsync")
-            .args(["-a", "--partial", "-e", &self.rsync_ssh(), from, to])
+            // -s (--protect-args): paths with spaces reach the remote side as they are, on every rsync version.
+            .args(["-a", "-s", "--partial", "-e", &self.rsync_ssh(), from, to])
             .output()
             .map_err(|e| Error::Other(format!("cannot run rsync ({e}); install it here and on the cluster")))?;
         if !out.status.success() {
@@ -112,9 +113,9 @@ impl Connection {
         Ok(())
     }
 
-    /// `path` on the cluster as rsync names it.
+    /// `path` on the cluster as rsync names it (unquoted: `-s` protects it).
     fn remote(&self, path: &str) -> String {
-        format!("{}:{}", self.profile.ssh.destination(), quote(path))
+        format!("{}:{path}", self.profile.ssh.destination())
     }
 
     /// Uploads `job` (its files, config and script) and submits it; the job id.
@@ -157,19 +158,27 @@ impl Connection {
         }
     }
 
-    /// The job's state, from whichever Slurm command still knows it; None if none does.
+    /// The job's state, from whichever Slurm command still knows it; None
+    /// once none does. A failing command (a controller that timed out) is an
+    /// error, so a watcher retries instead of taking the job for gone.
     pub fn job(&self, id: &str) -> Result<Option<JobInfo>> {
         let q = quote(id);
-        if let Some(j) = parse_squeue(&self.run(&format!("squeue -h -t all -j {q} -o '%i|%T|%r' 2>/dev/null || true"))?, id) {
-            // squeue lacks the exit code; scontrol has it while the controller remembers the job.
-            if j.state.is_done() {
-                return Ok(parse_scontrol(&self.run(&format!("scontrol show job {q} 2>/dev/null || true"))?).or(Some(j)));
+        match self.run(&format!("squeue -h -t all -j {q} -o '%i|%T|%r'")) {
+            Ok(out) => {
+                if let Some(j) = parse_squeue(&out, id) {
+                    // squeue lacks the exit code; scontrol has it while the controller remembers the job.
+                    if j.state.is_done() {
+                        return Ok(parse_scontrol(&self.run(&format!("scontrol show job {q}"))?).or(Some(j)));
+                    }
+                    return Ok(Some(j));
+                }
             }
-            return Ok(Some(j));
+            Err(e) if e.to_string().contains("Invalid job id") => {}
+            Err(e) => return Err(e),
         }
-        let acct = self.run(&format!(
-            "sacct -n -P -j {q} -o JobID,State,ExitCode 2>/dev/null || sacct -c -n -P -j {q} -o JobID,State,ExitCode 2>/dev/null || true"
-        ))?;
+        // Gone from the controller: accounting, or job-completion logging where there is no database.
+        let acct =
+            self.run(&format!("sacct -n -P -j {q} -o JobID,State,ExitCode 2>/dev/null || sacct -c -n -P -j {q} -o JobID,State,ExitCode"))?;
         Ok(parse_sacct(&acct, id))
     }
 

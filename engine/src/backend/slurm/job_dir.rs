@@ -63,7 +63,9 @@ pub fn engine_job(config: &TrainConfig, profile: &Profile, name: &str) -> JobDir
         not_honoured.push(format!("device {} is not used: the node's build trains on its CPUs", config.model.device));
     }
     let mut script = String::from("#!/bin/bash\n");
-    script += &format!("#SBATCH --job-name={}\n#SBATCH --output=slurm-%j.out\n#SBATCH --nodes=1\n#SBATCH --ntasks=1\n", quote(name));
+    // Slurm reads #SBATCH lines without a shell: a job name of plain characters only.
+    let job_name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+    script += &format!("#SBATCH --job-name={job_name}\n#SBATCH --output=slurm-%j.out\n#SBATCH --nodes=1\n#SBATCH --ntasks=1\n");
     for (flag, value) in [("partition", &c.partition), ("time", &c.time_limit), ("account", &c.account)] {
         if !value.is_empty() {
             script += &format!("#SBATCH --{flag}={}\n", quote(value));

@@ -65,9 +65,12 @@ pub fn start(local: &Path, config: &crate::config::TrainConfig, remote: &RemoteR
     })
 }
 
-/// Brings the local run directory `local` up to date with its job.
+/// Brings the local run directory `local` up to date with its job. Slurm
+/// is asked first, so the files copied after it hold everything the job
+/// wrote before it ended.
 pub fn sync(conn: &Connection, local: &Path) -> Result<Synced> {
     let mut remote = RemoteRun::read(local)?;
+    let job = conn.job(&remote.job_id)?;
     if remote.run_dir.is_none() {
         let listing = conn.run(&format!("ls -1 {}/runs 2>/dev/null || true", super::ssh::quote(&remote.job_dir)))?;
         if let Some(name) = listing.lines().map(str::trim).find(|l| !l.is_empty()) {
@@ -76,24 +79,32 @@ pub fn sync(conn: &Connection, local: &Path) -> Result<Synced> {
         }
     }
     let mut new_records = 0;
-    if let Some(run) = &remote.run_dir {
-        let metrics = local.join(files::METRICS);
-        let have = std::fs::metadata(&metrics).map_or(0, |m| m.len());
-        let bytes = conn.read_from(&format!("{run}/{}", files::METRICS), have)?;
-        // Whole lines only: a line still being written comes with the next sync.
-        if let Some(end) = bytes.iter().rposition(|&b| b == b'\n') {
-            let whole = &bytes[..=end];
-            new_records = whole.iter().filter(|&&b| b == b'\n').count();
-            append(&metrics, whole)?;
+    match &remote.run_dir {
+        Some(run) => {
+            let metrics = local.join(files::METRICS);
+            let have = std::fs::metadata(&metrics).map_or(0, |m| m.len());
+            let bytes = conn.read_from(&format!("{run}/{}", files::METRICS), have)?;
+            // Whole lines only: a line still being written comes with the next sync.
+            if let Some(end) = bytes.iter().rposition(|&b| b == b'\n') {
+                let whole = &bytes[..=end];
+                new_records = whole.iter().filter(|&&b| b == b'\n').count();
+                write_at(&metrics, have, whole)?;
+            }
+            let status = conn.read_from(&format!("{run}/{}", files::STATUS), 0)?;
+            if serde_json::from_slice::<Status>(&status).is_ok() {
+                crate::atomic::write(&local.join(files::STATUS), &status)?;
+            }
         }
-        let status = conn.read_from(&format!("{run}/{}", files::STATUS), 0)?;
-        if serde_json::from_slice::<Status>(&status).is_ok() {
-            crate::atomic::write(&local.join(files::STATUS), &status)?;
+        // Queued: no trainer writes a heartbeat yet; this sync stands for it, so the run is not judged crashed.
+        None if job.as_ref().is_some_and(|j| !j.state.is_done()) => {
+            let mut status = Status::read(local)?;
+            status.message = job.as_ref().map(|j| format!("Slurm job {}: {}", remote.job_id, j.describe()));
+            status.write(local)?;
         }
+        None => {}
     }
     let log = conn.read_from(&format!("{}/slurm-{}.out", remote.job_dir, remote.job_id), 0)?;
     crate::atomic::write(&local.join(files::SLURM_LOG), &log)?;
-    let job = conn.job(&remote.job_id)?;
     if let Some(j) = &job
         && let Some(ended) = j.state.run_state()
     {
@@ -107,11 +118,13 @@ pub fn sync(conn: &Connection, local: &Path) -> Result<Synced> {
     Ok(Synced { new_records, job })
 }
 
-/// Appends `bytes` to `path` and fsyncs it.
-fn append(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes).and_then(|()| f.sync_data()).map_err(|e| Error::io(path, e))
+/// Writes `bytes` at byte `offset` of `path` and fsyncs it: two syncs of one
+/// run (a terminal and the window) write the same bytes to the same place
+/// instead of appending them twice.
+fn write_at(path: &Path, offset: u64, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(path).map_err(|e| Error::io(path, e))?;
+    f.write_all_at(bytes, offset).and_then(|()| f.sync_data()).map_err(|e| Error::io(path, e))
 }
 
 /// Fetches the run's adapter (and checkpoints) into the local run directory.
