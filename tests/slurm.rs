@@ -183,6 +183,13 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     let f = wb(&["remote", "fetch", run.to_str().unwrap(), "--profile", p]);
     assert!(f.status.success() && run.join("adapter/adapter_model.safetensors").is_file(), "{}", out(&f));
 
+    // Four submissions, two models: each model was uploaded once, to the folder the jobs share.
+    let models: Vec<String> = std::fs::read_dir(PathBuf::from(WORK).join("jobs/models"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(models.len(), 2, "{models:?}");
+
     // 5. Connection problems, each named.
     let mut changed = profile("workbench");
     let hosts = dir.path().join("known_hosts");

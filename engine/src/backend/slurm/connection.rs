@@ -121,7 +121,10 @@ impl Connection {
     /// Uploads `job` (its files, config and script) and submits it; the job id.
     pub fn submit(&self, job: &JobDir) -> Result<String> {
         let dir = self.remote_dir(&job.name);
-        self.run(&format!("mkdir -p {}/data", quote(&dir)))?;
+        let models = format!("{}/models", self.profile.cluster.remote_dir.trim_end_matches('/'));
+        self.run(&format!("mkdir -p {}/data {}", quote(&dir), quote(&models)))?;
+        // The shared copy of the model: rsync sends only what it lacks (nothing, the second time).
+        self.rsync(&format!("{}/", job.model.0.display()), &self.remote(&format!("{models}/{}/", job.model.1)))?;
         self.write(&format!("{dir}/config.toml"), job.config.as_bytes())?;
         self.write(&format!("{dir}/job.sbatch"), job.script.as_bytes())?;
         for (local, name) in &job.uploads {
