@@ -7,13 +7,12 @@
 //! and charts show it); `cancel` and `fetch` act on it by that directory.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use engine::backend::slurm::connection::Connection;
-use engine::backend::slurm::mirror::{self, RemoteRun};
 use engine::backend::slurm::profile::Profile;
+use engine::backend::slurm::task::{RemoteEvent, RemoteTask};
 use engine::config::TrainConfig;
+use engine::jobs::{Job, JobEvent};
 use engine::runs::{RunState, Status};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -76,117 +75,105 @@ enum What {
 }
 
 /// A profile file, read and checked.
-fn load(path: &Path) -> Result<Connection> {
+fn load(path: &Path) -> Result<Profile> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let profile: Profile = toml::from_str(&text).with_context(|| format!("{} is not a remote profile", path.display()))?;
     profile.check().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(Connection::new(profile)?)
+    Ok(profile)
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    match args.what {
+    let task = match args.what {
         What::Profile => {
             let mut p = Profile { name: "my-cluster".into(), ..Default::default() };
             p.ssh.host = "my-cluster-login".into();
             p.cluster.setup = vec!["module load slurm".into()];
             print!("{}", toml::to_string_pretty(&p)?);
-            Ok(())
+            return Ok(());
         }
-        What::Test { profile } => {
-            let conn = load(&profile)?;
-            let r = conn.test()?;
-            println!("ssh {}: reachable", conn.profile.ssh.destination());
-            println!("sbatch: {}", r.sbatch);
-            for p in &r.partitions {
-                println!("partition {p}");
-            }
-            match r.workbench {
-                Some(v) => println!("{v} at {}", conn.profile.cluster.workbench),
-                None => println!(
-                    "the workbench program {:?} was not found there: build it headless (--no-default-features) and set cluster.workbench",
-                    conn.profile.cluster.workbench
-                ),
-            }
-            Ok(())
-        }
+        What::Test { profile } => RemoteTask::Test(load(&profile)?),
         What::Submit { profile, config, runs_dir, watch } => {
-            let conn = load(&profile)?;
+            let profile = load(&profile)?;
             let mut cfg = TrainConfig::load(&config)?;
             if let Some(dir) = runs_dir {
                 cfg.run.runs_dir = std::path::absolute(dir)?;
             }
-            let local = engine::runs::RunDir::fresh_path(&cfg);
-            let name = local.file_name().map(|n| n.to_string_lossy().into_owned()).context("a run directory name")?;
-            let tps = engine::backend::slurm::cost::measured_tokens_per_s(&cfg.run.runs_dir, &conn.profile.name);
-            println!("estimate: {}", engine::backend::slurm::cost::estimate(&cfg, &conn.profile, tps).describe());
-            let job = engine::backend::slurm::job_dir::engine_job(&cfg, &conn.profile, &name);
-            for note in &job.not_honoured {
-                eprintln!("note: {note}");
-            }
-            let id = conn.submit(&job)?;
-            let remote =
-                RemoteRun { profile: conn.profile.name.clone(), job_id: id.clone(), job_dir: conn.remote_dir(&name), run_dir: None };
-            mirror::start(&local, &cfg, &remote)?;
-            println!("submitted Slurm job {id}; run directory {}", local.display());
-            if watch { follow(&conn, &local) } else { Ok(()) }
+            let tps = engine::backend::slurm::cost::measured_tokens_per_s(&cfg.run.runs_dir, &profile.name);
+            println!("estimate: {}", engine::backend::slurm::cost::estimate(&cfg, &profile, tps).describe());
+            RemoteTask::Submit(profile, Box::new(cfg), watch)
         }
-        What::Watch { run, profile } => follow(&load(&profile)?, &run),
-        What::Cancel { run, profile } => {
-            let remote = RemoteRun::read(&run)?;
-            load(&profile)?.cancel(&remote.job_id)?;
-            println!("cancelled Slurm job {}; `remote watch` shows it stop", remote.job_id);
-            Ok(())
-        }
-        What::Fetch { run, profile } => {
-            mirror::fetch(&load(&profile)?, &run)?;
-            println!("adapter: {}", run.join(engine::runs::files::ADAPTER).display());
-            Ok(())
-        }
-    }
+        What::Watch { run, profile } => RemoteTask::Watch(load(&profile)?, run),
+        What::Cancel { run, profile } => RemoteTask::Cancel(load(&profile)?, run),
+        What::Fetch { run, profile } => RemoteTask::Fetch(load(&profile)?, run),
+    };
+    drive(task)
 }
 
-/// Syncs the run every few seconds with a progress bar until its job ends.
-fn follow(conn: &Connection, local: &Path) -> Result<()> {
-    let bar = ProgressBar::new(0);
+/// Runs the task as an engine job (Ctrl-C stops watching, never the Slurm
+/// job), printing what it reports; a watched run's steps as a progress bar.
+fn drive(task: RemoteTask) -> Result<()> {
+    let bar = ProgressBar::hidden();
     bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} step {pos}/{len} {msg}").expect("valid template"));
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = std::sync::Arc::clone(&stop);
-    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
-    loop {
-        // A dropped connection is retried at the next round; nothing is lost meanwhile.
-        match mirror::sync(conn, local) {
-            Ok(s) => {
-                if let Ok(status) = Status::read(local) {
-                    bar.set_length(status.total_steps as u64);
-                    bar.set_position(status.step as u64);
-                }
-                let job = s.job.as_ref().map_or_else(|| "job gone from Slurm".into(), |j| j.describe());
-                bar.set_message(job);
-                if s.job.as_ref().is_none_or(|j| j.state.is_done()) {
-                    break;
-                }
+    let (mut failed, mut watched) = (None, None);
+    super::progress::run_job(
+        |engine| engine.start(Job::Remote(Box::new(task))).map_err(anyhow::Error::msg),
+        |event| {
+            match event {
+                JobEvent::Remote(e) => match *e {
+                    RemoteEvent::Tested(r) => {
+                        println!("ssh: reachable\nsbatch: {}", r.sbatch);
+                        for p in &r.partitions {
+                            println!("partition {p}");
+                        }
+                        println!("{}", r.workbench.unwrap_or_else(|| "the workbench program was not found there: build it headless (--no-default-features) and set cluster.workbench".into()));
+                    }
+                    RemoteEvent::Submitted { run_dir, job_id, not_honoured } => {
+                        for n in &not_honoured {
+                            eprintln!("note: {n}");
+                        }
+                        println!("submitted Slurm job {job_id}; run directory {}", run_dir.display());
+                    }
+                    RemoteEvent::Synced { run_dir, job, .. } => {
+                        if bar.is_hidden() {
+                            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                        }
+                        if let Ok(status) = Status::read(&run_dir) {
+                            bar.set_length(status.total_steps as u64);
+                            bar.set_position(status.step as u64);
+                        }
+                        bar.set_message(job);
+                        watched = Some(run_dir);
+                    }
+                    RemoteEvent::JobCancelled(id) => println!("cancelled Slurm job {id}; `remote watch` shows it stop"),
+                    RemoteEvent::Fetched(adapter) => println!("adapter: {}", adapter.display()),
+                },
+                JobEvent::Failed(e) => failed = Some(e),
+                _ => {}
             }
-            Err(e) => bar.set_message(format!("reconnecting: {e}")),
-        }
-        if stop.load(std::sync::atomic::Ordering::Relaxed) {
-            bar.abandon_with_message("stopped watching; the job goes on (`remote watch` again)");
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_secs(3));
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+    if let Some(e) = failed {
+        bail!(e);
     }
-    let status = Status::read(local)?;
-    bar.finish_with_message(format!("{:?}", status.state));
+    let Some(run) = watched else { return Ok(()) };
+    let status = Status::read(&run)?;
     println!(
         "run {} ended: {:?} at step {}/{}{}",
-        local.display(),
+        run.display(),
         status.state,
         status.step,
         status.total_steps,
         status.message.map_or_else(String::new, |m| format!(" ({m})"))
     );
-    if status.state != RunState::Finished && status.state != RunState::EarlyStopped {
-        bail!("the remote run did not finish; its job output is in {}", local.join(engine::runs::files::SLURM_LOG).display());
+    match status.state {
+        RunState::Finished | RunState::EarlyStopped => Ok(()),
+        RunState::Running => {
+            println!("still running: `workbench remote watch {}` follows it again", run.display());
+            Ok(())
+        }
+        _ => bail!("the remote run did not finish; its job output is in {}", run.join(engine::runs::files::SLURM_LOG).display()),
     }
-    Ok(())
 }

@@ -269,7 +269,7 @@ impl RemotePanel {
             {
                 // Saved, so the run's later Watch / Cancel / Fetch (and re-attaching) find this very profile.
                 self.save();
-                action = Some(RemoteAction::Start(Box::new(RemoteTask::Submit(p, Box::new(config.clone()))), None));
+                action = Some(RemoteAction::Start(Box::new(RemoteTask::Submit(p, Box::new(config.clone()), true)), None));
             }
             if busy {
                 ui.spinner();

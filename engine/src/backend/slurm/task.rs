@@ -23,8 +23,8 @@ pub const SYNC_EVERY: Duration = Duration::from_secs(3);
 pub enum RemoteTask {
     /// Check the profile.
     Test(Profile),
-    /// Submit a run of `config` (resolved, checked), then watch it.
-    Submit(Profile, Box<TrainConfig>),
+    /// Submit a run of `config` (resolved, checked), then watch it if `true`.
+    Submit(Profile, Box<TrainConfig>, bool),
     /// Watch the remote run in this local run directory until its job ends.
     Watch(Profile, PathBuf),
     /// Cancel the job of this local run directory.
@@ -67,7 +67,7 @@ impl RemoteTask {
     pub fn run(self, cancel: &CancelFlag, mut emit: impl FnMut(RemoteEvent)) -> Result<()> {
         match self {
             RemoteTask::Test(p) => emit(RemoteEvent::Tested(Connection::new(p)?.test()?)),
-            RemoteTask::Submit(p, config) => {
+            RemoteTask::Submit(p, config, and_watch) => {
                 let conn = Connection::new(p)?;
                 let local = RunDir::fresh_path(&config);
                 let name = local.file_name().map_or_else(|| config.run.name.clone(), |n| n.to_string_lossy().into_owned());
@@ -81,7 +81,9 @@ impl RemoteTask {
                 };
                 mirror::start(&local, &config, &remote)?;
                 emit(RemoteEvent::Submitted { run_dir: local.clone(), job_id, not_honoured: job.not_honoured });
-                watch(&conn, local, cancel, emit)?;
+                if and_watch {
+                    watch(&conn, local, cancel, emit)?;
+                }
             }
             RemoteTask::Watch(p, local) => watch(&Connection::new(p)?, local, cancel, emit)?,
             RemoteTask::Cancel(p, local) => {
