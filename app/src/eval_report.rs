@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use engine::human_eval::evaluation::Evaluation;
 use engine::human_eval::results::{Loaded, Results};
-use engine::human_eval::rubric::Scale;
 use plotters::prelude::*;
 
 /// Chart size in pixels.
@@ -90,13 +89,8 @@ fn color(m: usize) -> RGBColor {
 /// Binary criteria's rates per model, grouped by criterion, with error bars;
 /// false (no file) when nothing binary was rated.
 fn rates_png(eval: &Evaluation, r: &Results, file: &Path) -> Result<bool> {
-    let binary: Vec<&str> =
-        eval.rubric.criteria.iter().filter(|c| matches!(c.scale, Scale::Binary { .. })).map(|c| c.name.as_str()).collect();
-    if binary.is_empty() || r.criteria.iter().all(|c| c.rate.is_none()) {
-        return Ok(false);
-    }
+    let Some(rates) = r.rate_bars(eval) else { return Ok(false) };
     font();
-    let models = eval.models.len().max(1);
     let mut buf = vec![255u8; (SIZE.0 * SIZE.1 * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
@@ -105,34 +99,19 @@ fn rates_png(eval: &Evaluation, r: &Results, file: &Path) -> Result<bool> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(48)
-            .build_cartesian_2d(-0.5f64..binary.len() as f64 - 0.5, 0f64..125f64)?;
+            .build_cartesian_2d(-0.5f64..rates.criteria.len() as f64 - 0.5, 0f64..125f64)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(binary.len() * 2 + 1)
-            .x_label_formatter(&|x| {
-                let k = x.round();
-                if (x - k).abs() < 1e-6 && k >= 0.0 {
-                    binary.get(k as usize).map_or_else(String::new, |s| (*s).to_string())
-                } else {
-                    String::new()
-                }
-            })
+            .x_labels(rates.criteria.len() * 2 + 1)
+            .x_label_formatter(&|x| rates.label_at(*x))
             .y_desc("% yes")
             .y_label_formatter(&|v| if *v <= 100.0 { format!("{v:.0}") } else { String::new() })
             .light_line_style(WHITE)
             .label_style(("sans-serif", 16))
             .draw()?;
-        let width = 0.8 / models as f64;
-        for m in 0..eval.models.len() {
-            let bars: Vec<(f64, engine::human_eval::stats::Rate)> = binary
-                .iter()
-                .enumerate()
-                .filter_map(|(k, name)| {
-                    let rate = r.criteria.iter().find(|c| c.model == m && c.criterion == *name)?.rate?;
-                    Some((k as f64 + (m as f64 - (models as f64 - 1.0) / 2.0) * width, rate))
-                })
-                .collect();
+        let width = rates.width;
+        for (m, bars) in rates.bars.iter().enumerate() {
             let c = color(m);
             chart
                 .draw_series(

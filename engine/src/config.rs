@@ -266,6 +266,17 @@ impl TrainingSection {
     pub fn effective_batch(&self) -> usize {
         self.batch_size * self.grad_accum
     }
+
+    /// Optimizer steps of a run whose epoch has `steps_per_epoch` steps:
+    /// the epochs' steps, or `max_steps` when smaller (or without epochs).
+    pub fn total_steps(&self, steps_per_epoch: usize) -> usize {
+        let by_epochs = (self.epochs > 0).then(|| steps_per_epoch * self.epochs);
+        match (by_epochs, self.max_steps) {
+            (Some(e), Some(m)) => e.min(m),
+            (Some(e), None) => e,
+            (None, m) => m.unwrap_or(0),
+        }
+    }
 }
 
 impl TrainConfig {

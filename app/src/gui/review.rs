@@ -758,54 +758,29 @@ const MODEL_COLORS: [Color32; 4] =
 /// Each binary criterion's "yes" rate per model as bars (percent), grouped by
 /// criterion, with the 95% interval drawn as an error bar on each.
 fn rates_chart(ui: &mut egui::Ui, r: &Results, eval: &Evaluation) {
-    let models = eval.models.len().max(1);
-    let criteria: Vec<&str> =
-        eval.rubric.criteria.iter().filter(|c| matches!(c.scale, Scale::Binary { .. })).map(|c| c.name.as_str()).collect();
-    if criteria.is_empty() || r.criteria.iter().all(|c| c.rate.is_none()) {
-        return;
-    }
-    let width = 0.8 / models as f64;
+    let Some(chart) = r.rate_bars(eval) else { return };
+    let labels = chart.clone();
     Plot::new("review-rates")
         .height(220.0)
         .legend(Legend::default())
         .y_axis_label("% yes (95% interval)")
         .include_y(0.0)
         .include_y(100.0)
-        .x_axis_formatter(move |mark, _| criteria_name(&criteria, mark.value))
+        .x_axis_formatter(move |mark, _| labels.label_at(mark.value))
         .allow_scroll(false)
         .show(ui, |plot| {
-            for m in 0..eval.models.len() {
-                let rates: Vec<(f64, engine::human_eval::stats::Rate)> = eval
-                    .rubric
-                    .criteria
-                    .iter()
-                    .filter(|c| matches!(c.scale, Scale::Binary { .. }))
-                    .enumerate()
-                    .filter_map(|(k, c)| {
-                        let rate = r.criteria.iter().find(|x| x.model == m && x.criterion == c.name)?.rate?;
-                        Some((k as f64 + (m as f64 - (models as f64 - 1.0) / 2.0) * width, rate))
-                    })
-                    .collect();
+            for (m, rates) in chart.bars.iter().enumerate() {
                 let name = eval.model_name(m);
-                let bars = rates.iter().map(|(x, rate)| Bar::new(*x, rate.rate * 100.0).width(width * 0.9)).collect();
+                let bars = rates.iter().map(|(x, rate)| Bar::new(*x, rate.rate * 100.0).width(chart.width * 0.9)).collect();
                 let color = MODEL_COLORS[m % MODEL_COLORS.len()];
                 plot.bar_chart(BarChart::new(name.clone(), bars).color(color));
                 for (x, rate) in rates {
                     plot.line(
-                        Line::new(name.clone(), vec![[x, rate.low * 100.0], [x, rate.high * 100.0]])
+                        Line::new(name.clone(), vec![[*x, rate.low * 100.0], [*x, rate.high * 100.0]])
                             .color(color.gamma_multiply(0.6))
                             .width(2.0),
                     );
                 }
             }
         });
-}
-
-/// The criterion's name at x position `x` of the rates chart (whole numbers only).
-fn criteria_name(criteria: &[&str], x: f64) -> String {
-    let k = x.round();
-    if (x - k).abs() > 1e-6 || k < 0.0 {
-        return String::new();
-    }
-    criteria.get(k as usize).map_or_else(String::new, |c| (*c).to_string())
 }

@@ -23,7 +23,7 @@ pub fn ratings_csv(eval: &Evaluation, ratings: &[&Rating], path: &Path) -> Resul
     w.write_record(&header).map_err(err)?;
     for r in ratings {
         let Some(item) = eval.items.get(r.item) else { continue };
-        let (first, second) = if r.first_is_a { (&r.scores_a, &r.scores_b) } else { (&r.scores_b, &r.scores_a) };
+        let [first, second] = r.scores_in_item_order();
         let mut row = vec![
             r.reviewer.clone(),
             r.item.to_string(),
@@ -37,12 +37,12 @@ pub fn ratings_csv(eval: &Evaluation, ratings: &[&Rating], path: &Path) -> Resul
             row.push(score(first));
             row.push(score(second));
         }
-        let verdict = match (r.verdict, r.first_is_a) {
-            (Some(Verdict::A), true) | (Some(Verdict::B), false) => "first",
-            (Some(Verdict::A), false) | (Some(Verdict::B), true) => "second",
-            (Some(Verdict::Tie), _) => "tie",
-            (Some(Verdict::BothBad), _) => "both_bad",
-            (None, _) => "",
+        let verdict = match r.verdict_in_item_order() {
+            Some(Verdict::A) => "first",
+            Some(Verdict::B) => "second",
+            Some(Verdict::Tie) => "tie",
+            Some(Verdict::BothBad) => "both_bad",
+            None => "",
         };
         row.extend([verdict.to_string(), r.comment.clone(), r.unix.to_string()]);
         w.write_record(&row).map_err(err)?;

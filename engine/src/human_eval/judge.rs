@@ -200,12 +200,12 @@ pub struct JudgeAgreement {
 /// A rating's scores and verdict in model terms: the item's first model's
 /// scores, the second's, and the verdict (0 first better, 1 second, 2 tie, 3 both bad).
 fn in_model_terms(r: &Rating) -> (&BTreeMap<String, u8>, &BTreeMap<String, u8>, Option<usize>) {
-    let (first, second) = if r.first_is_a { (&r.scores_a, &r.scores_b) } else { (&r.scores_b, &r.scores_a) };
-    let verdict = r.verdict.map(|v| match (v, r.first_is_a) {
-        (Verdict::A, true) | (Verdict::B, false) => 0,
-        (Verdict::A, false) | (Verdict::B, true) => 1,
-        (Verdict::Tie, _) => 2,
-        (Verdict::BothBad, _) => 3,
+    let [first, second] = r.scores_in_item_order();
+    let verdict = r.verdict_in_item_order().map(|v| match v {
+        Verdict::A => 0,
+        Verdict::B => 1,
+        Verdict::Tie => 2,
+        Verdict::BothBad => 3,
     });
     (first, second, verdict)
 }

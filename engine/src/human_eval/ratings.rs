@@ -36,6 +36,22 @@ pub struct Rating {
 }
 
 impl Rating {
+    /// The scores of the item's first model's answer and of its second's,
+    /// whichever side ("A" or "B") each was shown on.
+    pub fn scores_in_item_order(&self) -> [&BTreeMap<String, u8>; 2] {
+        if self.first_is_a { [&self.scores_a, &self.scores_b] } else { [&self.scores_b, &self.scores_a] }
+    }
+
+    /// The verdict in the item's terms: `A` when the item's first model was
+    /// judged better, `B` its second; a tie or "both bad" as it is.
+    pub fn verdict_in_item_order(&self) -> Option<Verdict> {
+        self.verdict.map(|v| match v {
+            Verdict::A if !self.first_is_a => Verdict::B,
+            Verdict::B if !self.first_is_a => Verdict::A,
+            other => other,
+        })
+    }
+
     /// What is missing or out of range against `rubric`, if anything.
     pub fn check(&self, rubric: &Rubric) -> std::result::Result<(), String> {
         if self.reviewer.trim().is_empty() {

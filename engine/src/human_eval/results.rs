@@ -240,6 +240,55 @@ impl Results {
     }
 }
 
+/// A chart of the binary criteria's rates (the window's and the report's):
+/// the criteria along x at 0, 1, ..., in each a bar per model side by side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateBars {
+    /// The binary criteria's names, at x = 0, 1, ...
+    pub criteria: Vec<String>,
+    /// Each bar's width (a group spans 0.8).
+    pub width: f64,
+    /// Per model (indices as the evaluation's): its bars' x positions and rates.
+    pub bars: Vec<Vec<(f64, Rate)>>,
+}
+
+impl RateBars {
+    /// The criterion's name at `x` (whole numbers only; empty elsewhere), for axis labels.
+    pub fn label_at(&self, x: f64) -> String {
+        let k = x.round();
+        if (x - k).abs() > 1e-6 || k < 0.0 {
+            return String::new();
+        }
+        self.criteria.get(k as usize).cloned().unwrap_or_default()
+    }
+}
+
+impl Results {
+    /// The bars of the binary criteria's rates; None when none was rated.
+    pub fn rate_bars(&self, eval: &Evaluation) -> Option<RateBars> {
+        let criteria: Vec<String> =
+            eval.rubric.criteria.iter().filter(|c| matches!(c.scale, Scale::Binary { .. })).map(|c| c.name.clone()).collect();
+        if criteria.is_empty() || self.criteria.iter().all(|c| c.rate.is_none()) {
+            return None;
+        }
+        let models = eval.models.len().max(1) as f64;
+        let width = 0.8 / models;
+        let bars = (0..eval.models.len())
+            .map(|m| {
+                criteria
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, name)| {
+                        let rate = self.criteria.iter().find(|c| c.model == m && c.criterion == *name)?.rate?;
+                        Some((k as f64 + (m as f64 - (models - 1.0) / 2.0) * width, rate))
+                    })
+                    .collect()
+            })
+            .collect();
+        Some(RateBars { criteria, width, bars })
+    }
+}
+
 /// An evaluation folder read for its results.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -264,23 +313,6 @@ impl Results {
     }
 }
 
-/// The model whose answer a rating's "A" (or "B") side was.
-fn model_of(eval: &Evaluation, r: &Rating, side_a: bool) -> Option<usize> {
-    let item = eval.items.get(r.item)?;
-    Some(if side_a == r.first_is_a { item.models[0] } else { item.models[1] })
-}
-
-/// A rating's verdict in the item's terms: `A` the item's first model better, `B` its second.
-fn verdict_of_first(r: &Rating) -> Option<Verdict> {
-    r.verdict.map(|v| match v {
-        Verdict::A if r.first_is_a => Verdict::A,
-        Verdict::A => Verdict::B,
-        Verdict::B if r.first_is_a => Verdict::B,
-        Verdict::B => Verdict::A,
-        other => other,
-    })
-}
-
 /// `criterion`'s scores as a reviewers x answers table: answer `2 i + k` is
 /// item i's model k's answer; `None` where a reviewer did not rate it.
 fn score_table(eval: &Evaluation, ratings: &[&Rating], reviewers: &[&str], criterion: &Criterion) -> Vec<Vec<Option<usize>>> {
@@ -289,9 +321,9 @@ fn score_table(eval: &Evaluation, ratings: &[&Rating], reviewers: &[&str], crite
         .map(|who| {
             let mut row = vec![None; eval.items.len() * 2];
             for r in ratings.iter().filter(|r| r.reviewer == *who && r.item < eval.items.len()) {
-                for (side_a, scores) in [(true, &r.scores_a), (false, &r.scores_b)] {
+                for (k, scores) in r.scores_in_item_order().into_iter().enumerate() {
                     if let Some(&v) = scores.get(&criterion.name) {
-                        row[r.item * 2 + usize::from(side_a != r.first_is_a)] = Some(usize::from(v));
+                        row[r.item * 2 + k] = Some(usize::from(v));
                     }
                 }
             }
@@ -322,8 +354,9 @@ pub fn results(eval: &Evaluation, ratings: &[&Rating]) -> Results {
         for c in &eval.rubric.criteria {
             let scores: Vec<u8> = ratings
                 .iter()
-                .flat_map(|r| [(true, &r.scores_a), (false, &r.scores_b)].map(|(a, s)| (model_of(eval, r, a), s.get(&c.name).copied())))
-                .filter_map(|(m, v)| (m == Some(model)).then_some(v).flatten())
+                .filter_map(|r| Some((eval.items.get(r.item)?.models, r.scores_in_item_order())))
+                .flat_map(|(models, scores)| models.into_iter().zip(scores))
+                .filter_map(|(m, scores)| (m == model).then(|| scores.get(&c.name).copied()).flatten())
                 .collect();
             let n = scores.len();
             let (rate, mean) = match c.scale {
@@ -345,7 +378,7 @@ pub fn results(eval: &Evaluation, ratings: &[&Rating]) -> Results {
             let verdicts: Vec<Verdict> = ratings
                 .iter()
                 .filter(|r| eval.items.get(r.item).is_some_and(|i| i.models == models))
-                .filter_map(|r| verdict_of_first(r))
+                .filter_map(|r| r.verdict_in_item_order())
                 .collect();
             let share = |v: Verdict| wilson(verdicts.iter().filter(|x| **x == v).count(), verdicts.len(), Z95);
             PairResult {
@@ -361,7 +394,7 @@ pub fn results(eval: &Evaluation, ratings: &[&Rating]) -> Results {
         .iter()
         .filter_map(|r| {
             let models = eval.items.get(r.item)?.models;
-            let first_score = match verdict_of_first(r)? {
+            let first_score = match r.verdict_in_item_order()? {
                 Verdict::A => 1.0,
                 Verdict::B => 0.0,
                 Verdict::Tie | Verdict::BothBad => 0.5,
@@ -426,7 +459,7 @@ fn reviewer_results(eval: &Evaluation, ratings: &[&Rating], names: &[&str], tabl
             let mine: Vec<&&Rating> = ratings.iter().filter(|r| r.reviewer == *name).collect();
             let mut preferred = vec![0; eval.models.len()];
             for r in &mine {
-                let winner = match (verdict_of_first(r), eval.items.get(r.item)) {
+                let winner = match (r.verdict_in_item_order(), eval.items.get(r.item)) {
                     (Some(Verdict::A), Some(i)) => Some(i.models[0]),
                     (Some(Verdict::B), Some(i)) => Some(i.models[1]),
                     _ => None,

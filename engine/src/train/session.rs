@@ -64,12 +64,6 @@ impl Session {
 
     /// Optimizer steps of the whole run.
     pub fn total_steps(&self) -> usize {
-        let t = &self.config.training;
-        let by_epochs = (t.epochs > 0).then(|| self.steps_per_epoch() * t.epochs);
-        match (by_epochs, t.max_steps) {
-            (Some(e), Some(m)) => e.min(m),
-            (Some(e), None) => e,
-            (None, m) => m.unwrap_or(0),
-        }
+        self.config.training.total_steps(self.steps_per_epoch())
     }
 }

@@ -88,13 +88,7 @@ pub fn estimate(config: &TrainConfig, profile: &Profile, tokens_per_s: Option<f6
     let t = &config.training;
     let lines = std::fs::read_to_string(&config.data.train_file).map_or(0, |s| s.lines().filter(|l| !l.trim().is_empty()).count());
     let train = if config.data.validation_file.is_some() { lines } else { lines - (lines as f64 * config.data.validation_ratio) as usize };
-    let per_epoch = train.div_ceil(t.batch_size).div_ceil(t.grad_accum).max(1);
-    let by_epochs = (t.epochs > 0).then(|| per_epoch * t.epochs);
-    let steps = match (by_epochs, t.max_steps) {
-        (Some(e), Some(m)) => e.min(m),
-        (Some(e), None) => e,
-        (None, m) => m.unwrap_or(0),
-    };
+    let steps = t.total_steps(train.div_ceil(t.batch_size).div_ceil(t.grad_accum).max(1));
     let tokens = (steps * t.batch_size * t.grad_accum * config.data.max_seq_len) as u64;
     let c = &profile.cluster;
     let price = (c.price_per_node_hour > 0.0).then_some(c.price_per_node_hour);

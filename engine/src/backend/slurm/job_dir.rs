@@ -29,6 +29,13 @@ pub struct JobDir {
     pub not_honoured: Vec<String>,
 }
 
+/// `name` with every character but ASCII letters, digits, `.`, `_` and `-`
+/// made `-`: safe in a path on the cluster and in an `#SBATCH` line, which
+/// Slurm reads without a shell.
+fn plain(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect()
+}
+
 /// The name of a model folder's shared copy on the cluster: its folder name
 /// and a hash of its files' names, sizes and modification times (a changed
 /// or re-imported model gets a new copy).
@@ -49,8 +56,7 @@ pub fn model_key(dir: &std::path::Path) -> String {
     let hash = Sha256::digest(format!("{files:?}").as_bytes());
     let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
     let name: String = dir.file_name().map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-    let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
-    format!("{name}-{hex}")
+    format!("{}-{hex}", plain(&name))
 }
 
 /// Where a data file goes in the job directory.
@@ -93,8 +99,7 @@ pub fn engine_job(config: &TrainConfig, profile: &Profile, name: &str) -> JobDir
     }
     let mut script = String::from("#!/bin/bash\n");
     // Slurm reads #SBATCH lines without a shell: a job name of plain characters only.
-    let job_name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
-    script += &format!("#SBATCH --job-name={job_name}\n#SBATCH --output=slurm-%j.out\n#SBATCH --nodes=1\n#SBATCH --ntasks=1\n");
+    script += &format!("#SBATCH --job-name={}\n#SBATCH --output=slurm-%j.out\n#SBATCH --nodes=1\n#SBATCH --ntasks=1\n", plain(name));
     for (flag, value) in [("partition", &c.partition), ("time", &c.time_limit), ("account", &c.account)] {
         if !value.is_empty() {
             script += &format!("#SBATCH --{flag}={}\n", quote(value));
