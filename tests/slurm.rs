@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use engine::backend::slurm::connection::Connection;
-use engine::backend::slurm::job_dir::engine_job;
+use engine::backend::slurm::job_dir;
 use engine::backend::slurm::job_state::SlurmState;
 use engine::backend::slurm::mirror::{self, RemoteRun};
 use engine::backend::slurm::profile::{Cluster, Profile};
@@ -73,7 +73,7 @@ fn profile(workbench: &str) -> Profile {
 
 /// Submits `cfg` as job `name` and starts its local run directory under `runs`.
 fn submit(conn: &Connection, cfg: &TrainConfig, name: &str, runs: &Path) -> (String, PathBuf) {
-    let job = engine_job(cfg, &conn.profile, name);
+    let job = job_dir::build(cfg, &conn.profile, name).unwrap();
     let id = conn.submit(&job).unwrap();
     let local = runs.join(name);
     mirror::start(

@@ -99,6 +99,27 @@ impl Dataset {
         Ok(ds)
     }
 
+    /// The training and validation examples of `config` as every trainer
+    /// sees them (the local one, and the Python targets of remote runs): the
+    /// validation file, or a seeded split of the training file; an error if
+    /// either is empty.
+    pub fn for_training(config: &crate::config::TrainConfig, chat: &ChatFormat) -> Result<(Dataset, Dataset)> {
+        let d = &config.data;
+        let mut train = Dataset::from_file(&d.train_file, chat, d.max_seq_len, d.train_on, d.skip_bad_lines)?;
+        let validation = match &d.validation_file {
+            Some(p) => Dataset::from_file(p, chat, d.max_seq_len, d.train_on, d.skip_bad_lines)?,
+            None => train.split_off_validation(d.validation_ratio, config.training.seed),
+        };
+        for (set, what) in [(&train, "training"), (&validation, "validation")] {
+            if set.examples.is_empty() {
+                return Err(crate::Error::Other(format!(
+                    "no {what} examples left (after splitting and truncation); add data or raise data.max_seq_len"
+                )));
+            }
+        }
+        Ok((train, validation))
+    }
+
     /// Splits off a shuffled `ratio` of the examples (at least one) as a
     /// validation set; the rest stays in `self`.
     pub fn split_off_validation(&mut self, ratio: f64, seed: u64) -> Dataset {

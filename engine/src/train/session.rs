@@ -27,20 +27,8 @@ impl Session {
     pub fn prepare(config: &TrainConfig) -> Result<Self> {
         let device = crate::device::open(&config.model.device)?;
         let mut model = Model::load(&config.model.path, DType::F32, &device)?;
-        let d = &config.data;
-        let chat = crate::chat::ChatFormat::load(&config.model.path, &model.config, &d.chat_template)?;
-        let mut train = Dataset::from_file(&d.train_file, &chat, d.max_seq_len, d.train_on, d.skip_bad_lines)?;
-        let validation = match &d.validation_file {
-            Some(p) => Dataset::from_file(p, &chat, d.max_seq_len, d.train_on, d.skip_bad_lines)?,
-            None => train.split_off_validation(d.validation_ratio, config.training.seed),
-        };
-        for (set, what) in [(&train, "training"), (&validation, "validation")] {
-            if set.examples.is_empty() {
-                return Err(crate::Error::Other(format!(
-                    "no {what} examples left (after splitting and truncation); add data or raise data.max_seq_len"
-                )));
-            }
-        }
+        let chat = crate::chat::ChatFormat::load(&config.model.path, &model.config, &config.data.chat_template)?;
+        let (train, validation) = Dataset::for_training(config, &chat)?;
         let lora = match config.training.mode {
             TrainMode::Lora => {
                 let l = &config.lora;

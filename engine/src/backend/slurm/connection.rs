@@ -125,8 +125,9 @@ impl Connection {
         self.run(&format!("mkdir -p {}/data {}", quote(&dir), quote(&models)))?;
         // The shared copy of the model: rsync sends only what it lacks (nothing, the second time).
         self.rsync(&format!("{}/", job.model.0.display()), &self.remote(&format!("{models}/{}/", job.model.1)))?;
-        self.write(&format!("{dir}/config.toml"), job.config.as_bytes())?;
-        self.write(&format!("{dir}/job.sbatch"), job.script.as_bytes())?;
+        for (name, bytes) in &job.files {
+            self.write(&format!("{dir}/{name}"), bytes)?;
+        }
         for (local, name) in &job.uploads {
             let from = if local.is_dir() { format!("{}/", local.display()) } else { local.display().to_string() };
             self.rsync(&from, &self.remote(&format!("{dir}/{name}")))?;

@@ -1,11 +1,48 @@
 //! A remote profile: how to reach a cluster's login node ([`SshTarget`]) and
 //! how to run jobs there (partition, nodes, tasks per node, time limit,
-//! account, the working directory on the shared file system, and the
-//! environment set-up lines: module loads, venv or conda activation).
+//! account, the working directory on the shared file system, the
+//! environment set-up lines: module loads, venv or conda activation), and
+//! what trains on the nodes ([`Target`]).
 
 use serde::{Deserialize, Serialize};
 
 use super::ssh::SshTarget;
+
+/// What trains on a cluster's nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// The workbench's own headless trainer (`cluster.workbench`): no Python stack needed.
+    #[default]
+    Engine,
+    /// Hugging Face transformers + PEFT under torchrun on GPUs (optionally DeepSpeed ZeRO).
+    Cuda,
+    /// optimum-neuron under torchrun on AWS Trainium (tensor parallel, `cluster.instance_type`).
+    Neuron,
+}
+
+impl Target {
+    /// Every target, in the order the window offers them.
+    pub const ALL: [Target; 3] = [Target::Engine, Target::Cuda, Target::Neuron];
+
+    /// Its name in a profile and in the window.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Engine => "engine",
+            Target::Cuda => "cuda",
+            Target::Neuron => "neuron",
+        }
+    }
+
+    /// What it is, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Target::Engine => "the workbench engine (headless build on the node)",
+            Target::Cuda => "GPU: transformers + PEFT under torchrun",
+            Target::Neuron => "AWS Trainium: optimum-neuron under torchrun",
+        }
+    }
+}
 
 /// Slurm settings of a profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +66,16 @@ pub struct Cluster {
     pub workbench: String,
     /// What a node costs per hour (0: unknown), for the estimate before submitting.
     pub price_per_node_hour: f64,
+    /// What trains on the nodes.
+    pub target: Target,
+    /// The Python program of the set-up environment (cuda and neuron targets).
+    pub python: String,
+    /// The Trainium instance type of the nodes (neuron target): NeuronCores per node and tensor parallelism.
+    pub instance_type: String,
+    /// Compile the Neuron graphs with `neuron_parallel_compile` before training (neuron target).
+    pub precompile: bool,
+    /// DeepSpeed ZeRO stage for the cuda target (0: none, 2 or 3).
+    pub deepspeed: u8,
 }
 
 impl Default for Cluster {
@@ -43,6 +90,11 @@ impl Default for Cluster {
             setup: Vec::new(),
             workbench: "workbench".into(),
             price_per_node_hour: 0.0,
+            target: Target::Engine,
+            python: "python3".into(),
+            instance_type: "trn1.32xlarge".into(),
+            precompile: false,
+            deepspeed: 0,
         }
     }
 }
@@ -73,6 +125,16 @@ impl Profile {
         }
         if !self.cluster.price_per_node_hour.is_finite() || self.cluster.price_per_node_hour < 0.0 {
             return Err("cluster.price_per_node_hour must be 0 (unknown) or a price".into());
+        }
+        if self.cluster.target == Target::Neuron && super::job_dir::neuron::instance(&self.cluster.instance_type).is_none() {
+            return Err(format!(
+                "cluster.instance_type {:?} is not a Trainium instance the workbench knows; use one of {}",
+                self.cluster.instance_type,
+                super::job_dir::neuron::INSTANCES.iter().map(|i| i.name).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if ![0, 2, 3].contains(&self.cluster.deepspeed) {
+            return Err(format!("cluster.deepspeed = {}: use 0 (none), 2 or 3 (the ZeRO stage)", self.cluster.deepspeed));
         }
         let t = &self.cluster.time_limit;
         if !t.is_empty() && !t.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-') {

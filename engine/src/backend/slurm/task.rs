@@ -71,7 +71,7 @@ impl RemoteTask {
                 let conn = Connection::new(p)?;
                 let local = RunDir::fresh_path(&config);
                 let name = local.file_name().map_or_else(|| config.run.name.clone(), |n| n.to_string_lossy().into_owned());
-                let job = super::job_dir::engine_job(&config, &conn.profile, &name);
+                let job = super::job_dir::build(&config, &conn.profile, &name)?;
                 let job_id = conn.submit(&job)?;
                 let remote = RemoteRun {
                     profile: conn.profile.name.clone(),
