@@ -284,3 +284,69 @@ fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
     frames::wait_until(&mut h, "the cancelled job", |app| app.remote.watching.get(&long_run).is_some_and(|(_, s)| s == "cancelled"));
     frames::wait_until(&mut h, "the run marked cancelled", |_| Status::read(&long_run).is_ok_and(|s| s.state == RunState::Cancelled));
 }
+
+/// The Python environment with torch, transformers and peft that
+/// `scripts/make_reference_venv.sh` makes (`REF_VENV`, default `.venv-ref`),
+/// made now if it is missing (about 3.5 GB of downloads).
+fn python_venv() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("bash").arg(root.join("scripts/make_reference_venv.sh")).output().expect("bash");
+    assert!(out.status.success(), "making the Python environment failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    std::env::var_os("REF_VENV").map_or_else(|| root.join(".venv-ref"), PathBuf::from).canonicalize().unwrap()
+}
+
+/// The GPU target end to end on the loopback cluster's CPUs: its job
+/// directory (tokenised data, `train_lora.py`, torchrun under srun) trains
+/// with transformers + PEFT, writes the same metrics and status a local run
+/// writes, and its PEFT adapter, fetched, evaluates here; a second job is
+/// cancelled. Opt-in (its Python environment is large):
+/// `cargo test -p workbench --test slurm -- --ignored`.
+#[test]
+#[ignore = "needs torch, transformers and peft (scripts/make_reference_venv.sh, made if missing); run with --ignored"]
+fn the_gpu_targets_python_job_trains_through_slurm_on_cpu_and_its_adapter_evaluates_here() {
+    use engine::backend::slurm::profile::Target;
+    let venv = python_venv();
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let _cluster = Loopback::up();
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let mut p = profile("workbench");
+    p.cluster.target = Target::Cuda;
+    p.cluster.setup = vec![format!("source {}/bin/activate", venv.display())];
+    let conn = Connection::new(p).unwrap();
+    let report = conn.test().unwrap();
+    assert!(report.python.as_deref().is_some_and(|p| p.contains("torch 2.") && p.contains("peft")), "{report:?}");
+    assert!(report.missing.is_empty(), "{report:?}");
+
+    let cfg = TrainConfig::load(&common::tiny_setup(dir.path(), "epochs = 2\nmax_steps = 8\neval_every = 4\nlog_every = 1")).unwrap();
+    let (_, local) = submit(&conn, &cfg, "py-1", &runs);
+    sync_until(&conn, &local, "the first metrics", |s| s.new_records > 0);
+    conn.close();
+    let end = sync_until(&conn, &local, "the end of the job", |s| s.job.as_ref().is_some_and(|j| j.state.is_done()));
+    let log = std::fs::read_to_string(local.join(files::SLURM_LOG)).unwrap_or_default();
+    assert_eq!(end.job.unwrap().state, SlurmState::Completed, "{log}");
+    let remote = RemoteRun::read(&local).unwrap();
+    let theirs = conn.read_from(&format!("{}/{}", remote.run_dir.as_ref().unwrap(), files::METRICS), 0).unwrap();
+    assert_eq!(std::fs::read(local.join(files::METRICS)).unwrap(), theirs, "no metric lost or repeated");
+    let status = Status::read(&local).unwrap();
+    assert_eq!((status.state, status.step, status.total_steps), (RunState::Finished, 8, 8), "{status:?}\n{log}");
+    assert!(status.best_val_loss.is_some() && !status.host.is_empty());
+    let metrics = engine::runs::RunDir::open(&local).unwrap().metrics().unwrap();
+    let steps: Vec<_> = metrics.iter().filter(|m| m.loss.is_some()).collect();
+    assert_eq!(steps.iter().map(|m| m.step).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+    assert!(steps.iter().all(|m| m.lr.is_some() && m.grad_norm.is_some() && m.tokens_per_s.is_some_and(|t| t > 0.0)), "{steps:?}");
+    let evals: Vec<_> = metrics.iter().filter(|m| m.val_loss.is_some()).map(|m| (m.step, m.val_ppl.is_some())).collect();
+    assert_eq!(evals, [(4, true), (8, true)]);
+    // The PEFT adapter transformers wrote evaluates here, and moved the model.
+    mirror::fetch(&conn, &local).unwrap();
+    let eval = Command::new(env!("CARGO_BIN_EXE_workbench")).args(["eval", "--run"]).arg(&local).output().unwrap();
+    let text = String::from_utf8_lossy(&eval.stdout);
+    assert!(eval.status.success() && text.contains("py-1"), "{text}{}", String::from_utf8_lossy(&eval.stderr));
+
+    // A long job, cancelled: Slurm's SIGTERM stops it, and the run says cancelled.
+    let long = TrainConfig::load(&common::tiny_setup(&dir.path().join("long"), "epochs = 10000\nlog_every = 1")).unwrap();
+    let (id, local2) = submit(&conn, &long, "py-2", &runs);
+    sync_until(&conn, &local2, "the second job's first metrics", |s| s.new_records > 0);
+    conn.cancel(&id).unwrap();
+    sync_until(&conn, &local2, "the cancelled status", |_| Status::read(&local2).is_ok_and(|s| s.state == RunState::Cancelled));
+}

@@ -122,11 +122,10 @@ fn drive(task: RemoteTask) -> Result<()> {
             match event {
                 JobEvent::Remote(e) => match *e {
                     RemoteEvent::Tested(r) => {
-                        println!("ssh: reachable\nsbatch: {}", r.sbatch);
-                        for p in &r.partitions {
-                            println!("partition {p}");
+                        println!("ssh: reachable");
+                        for line in r.lines() {
+                            println!("{line}");
                         }
-                        println!("{}", r.workbench.unwrap_or_else(|| "the workbench program was not found there: build it headless (--no-default-features) and set cluster.workbench".into()));
                     }
                     RemoteEvent::Submitted { run_dir, job_id, not_honoured } => {
                         for n in &not_honoured {

@@ -140,7 +140,7 @@ impl RemotePanel {
         match ev {
             JobEvent::Remote(e) => match e.as_ref() {
                 RemoteEvent::Tested(r) => {
-                    self.notice = Some((format!("connected: sbatch at {}", r.sbatch), false));
+                    self.notice = Some(("connected".into(), false));
                     self.report = Some(r.clone());
                 }
                 RemoteEvent::Submitted { run_dir, job_id, not_honoured } => {
@@ -291,10 +291,9 @@ impl RemotePanel {
             ui.label(RichText::new(text).color(color));
         }
         if let Some(r) = &self.report {
-            for p in &r.partitions {
-                ui.label(format!("partition {p}"));
+            for line in r.lines() {
+                ui.label(line);
             }
-            ui.label(r.workbench.clone().unwrap_or_else(|| "the workbench program was not found there".into()));
         }
         ui.separator();
         ui.strong("Remote runs");

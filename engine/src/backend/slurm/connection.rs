@@ -10,7 +10,7 @@ use std::process::Command;
 
 use super::job_dir::JobDir;
 use super::job_state::{JobInfo, parse_sacct, parse_sbatch, parse_scontrol, parse_squeue};
-use super::profile::Profile;
+use super::profile::{Profile, Target};
 use super::ssh::{SshError, quote};
 use crate::error::{Error, Result};
 
@@ -32,6 +32,38 @@ pub struct ConnectionReport {
     pub sbatch: String,
     /// The workbench program's version line on the cluster, if found.
     pub workbench: Option<String>,
+    /// The Python of the set-up environment and its training packages' versions, if Python runs there.
+    pub python: Option<String>,
+    /// What the profile's target needs and the cluster lacks, in words.
+    pub missing: Vec<String>,
+}
+
+impl ConnectionReport {
+    /// The report as lines for a person (the CLI prints them, the window shows them).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!("sbatch at {}", self.sbatch)];
+        out.extend(self.partitions.iter().map(|p| format!("partition {p}")));
+        out.extend(self.workbench.iter().cloned());
+        out.extend(self.python.iter().cloned());
+        out.extend(self.missing.iter().map(|m| format!("missing: {m}")));
+        out
+    }
+}
+
+/// Prints the Python version and the installed training packages as JSON
+/// (package metadata only: nothing is imported, so it is quick).
+const PYTHON_STACK: &str = "import sys, json, importlib.metadata as m\n\
+def v(p):\n    try:\n        return m.version(p)\n    except Exception:\n        return None\n\
+names = ['torch', 'transformers', 'peft', 'accelerate', 'deepspeed', 'trl', 'optimum-neuron', 'torch-neuronx', 'neuronx-cc']\n\
+print(json.dumps({'python': sys.version.split()[0], 'packages': {n: v(n) for n in names if v(n)}}))";
+
+/// The packages each Python target imports.
+fn needed(target: Target) -> &'static [&'static str] {
+    match target {
+        Target::Engine => &[],
+        Target::Cuda => &["torch", "transformers", "peft", "accelerate"],
+        Target::Neuron => &["optimum-neuron", "torch-neuronx", "peft", "trl"],
+    }
 }
 
 impl From<SshError> for Error {
@@ -72,7 +104,8 @@ impl Connection {
         let _ = c.output();
     }
 
-    /// SSH reachable, Slurm's commands there, its partitions, the workbench program.
+    /// SSH reachable, Slurm's commands there, its partitions, the workbench
+    /// program, Python and its training packages, and what the target lacks.
     pub fn test(&self) -> Result<ConnectionReport> {
         let sbatch = match self.profile.ssh.run(&self.control_dir, &self.with_setup("command -v sbatch")) {
             Ok(path) => path,
@@ -82,8 +115,33 @@ impl Connection {
             Err(e) => return Err(e.into()),
         };
         let partitions = self.run("sinfo -h -o '%P %a %D %t'")?.lines().map(str::to_string).collect();
-        let workbench = self.run(&format!("{} --version", quote(&self.profile.cluster.workbench))).ok().map(|v| v.trim().to_string());
-        Ok(ConnectionReport { partitions, sbatch: sbatch.trim().to_string(), workbench })
+        let c = &self.profile.cluster;
+        let workbench = self.run(&format!("{} --version", quote(&c.workbench))).ok().map(|v| v.trim().to_string());
+        let mut missing = Vec::new();
+        if c.target == Target::Engine && workbench.is_none() {
+            missing.push(format!(
+                "the workbench program {:?}: build it headless (--no-default-features) on the cluster and set cluster.workbench",
+                c.workbench
+            ));
+        }
+        let stack: Option<serde_json::Value> =
+            self.run(&format!("{} -c {}", quote(&c.python), quote(PYTHON_STACK))).ok().and_then(|o| serde_json::from_str(o.trim()).ok());
+        let python = stack.as_ref().map(|s| {
+            let packages = s["packages"].as_object().map(|p| {
+                p.iter().map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("?"))).collect::<Vec<_>>().join(", ")
+            });
+            format!("Python {}: {}", s["python"].as_str().unwrap_or("?"), packages.filter(|p| !p.is_empty()).unwrap_or("no training packages".into()))
+        });
+        let lacking: Vec<&str> = needed(c.target).iter().copied().filter(|n| stack.as_ref().is_none_or(|s| s["packages"][*n].is_null())).collect();
+        if !lacking.is_empty() {
+            missing.push(format!(
+                "the {} target needs {} in the set-up environment's Python ({})",
+                c.target.name(),
+                lacking.join(", "),
+                c.python
+            ));
+        }
+        Ok(ConnectionReport { partitions, sbatch: sbatch.trim().to_string(), workbench, python, missing })
     }
 
     /// The job directory's path on the cluster.

@@ -323,7 +323,6 @@ def training_arguments(cls, args, has_validation):
         save_total_limit=args.save_total_limit,
         report_to="none",
         remove_unused_columns=False,
-        gradient_checkpointing=args.gradient_checkpointing,
         disable_tqdm=True,
     )
     if args.warmup_steps > 0:
@@ -332,8 +331,12 @@ def training_arguments(cls, args, has_validation):
         kw["warmup_ratio"] = args.warmup_ratio
     else:  # transformers 5: a float below 1 is a ratio
         kw["warmup_steps"] = args.warmup_ratio
-    if args.gradient_checkpointing and "gradient_checkpointing_kwargs" in names:
-        kw["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    if args.gradient_checkpointing:
+        # transformers 5 renamed it; older versions and optimum-neuron keep the first name.
+        name = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+        kw[name] = True
+        if name + "_kwargs" in names:
+            kw[name + "_kwargs"] = {"use_reentrant": False}
     strategy = "eval_strategy" if "eval_strategy" in names else "evaluation_strategy"
     if has_validation:
         kw[strategy] = "steps" if args.eval_steps > 0 else "epoch"
@@ -358,6 +361,9 @@ def training_arguments(cls, args, has_validation):
         kw["bf16"] = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         if not kw["bf16"]:
             print("workbench: no bfloat16 GPU here; training in float32", file=sys.stderr)
+    unused = sorted(k for k in kw if k not in names)
+    if unused:
+        print("workbench: %s has no %s; not used" % (cls.__name__, ", ".join(unused)), file=sys.stderr)
     return cls(**{k: v for k, v in kw.items() if k in names})
 
 
