@@ -96,6 +96,11 @@ fn runs_made_outside_the_window_are_listed_and_overlaid() {
     let a = train_outside(&cfg);
     cfg.training.learning_rate = 1e-3;
     let b = train_outside(&cfg);
+    // Run `a` as a remote GPU job writes it: its accelerator's utilisation beside each step.
+    let metrics = a.join(engine::runs::files::METRICS);
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let with_util: String = text.lines().map(|l| l.replacen("\"loss\"", "\"accelerator_util\":87.5,\"loss\"", 1) + "\n").collect();
+    std::fs::write(&metrics, with_util).unwrap();
     let mut h = harness(dir.path());
     h.run();
     // The newest run is ticked on start; tick the other one too.
@@ -110,6 +115,10 @@ fn runs_made_outside_the_window_are_listed_and_overlaid() {
     for run in [&a, &b] {
         assert_eq!(h.state_mut().monitor.series(run, Metric::Loss).len(), 3);
     }
+    // The utilisation chart shows because one run has it.
+    assert_eq!(h.state_mut().monitor.series(&a, Metric::AcceleratorUtil), vec![[1.0, 87.5], [2.0, 87.5], [3.0, 87.5]]);
+    assert!(h.state_mut().monitor.series(&b, Metric::AcceleratorUtil).is_empty());
+    h.get_by_label("Accelerator utilisation (%)");
 }
 
 #[test]
@@ -276,4 +285,39 @@ fn a_finished_run_is_merged_from_the_runs_list() {
     let merged = run.join("merged");
     assert!(merged.join("model.safetensors").is_file() && merged.join("config.json").is_file());
     assert!(h.state().live.last_log.contains("merged model written to"), "{}", h.state().live.last_log);
+}
+
+/// Picks `option` in the combo box labelled `label`.
+fn pick(h: &mut Harness<'static, WorkbenchApp>, label: &str, option: &str) {
+    h.get_by_label(label).click();
+    h.run();
+    h.get_by_label(option).click();
+    h.run();
+}
+
+#[test]
+fn the_remote_tab_offers_each_target_with_its_settings_and_says_what_it_cannot_do() {
+    use egui_kittest::kittest::NodeT;
+    use engine::backend::slurm::profile::Target;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut().tab = Tab::Remote;
+    h.run();
+    // The engine target by default: its program on the cluster.
+    h.get_by_label("Workbench program");
+    h.get_by_label_contains("Estimate:");
+    // Trainium: the sample model is a Mistral, which optimum-neuron cannot train; Submit is off until that changes.
+    pick(&mut h, "Target", Target::Neuron.describe());
+    h.get_by_label_contains("Cannot submit: model");
+    h.get_by_label_contains("model_type \"mistral\"");
+    h.get_by_label_contains("Not honoured: optimum-neuron cannot resume");
+    assert!(h.get_by_label("Submit the configured run").accesskit_node().is_disabled());
+    pick(&mut h, "Instance type", "trn2.48xlarge (64 NeuronCores, TP 4)");
+    assert_eq!(h.state().remote.profile.cluster.instance_type, "trn2.48xlarge");
+    // GPUs: the run can go; four GPUs per node and DeepSpeed ZeRO-3.
+    pick(&mut h, "Target", Target::Cuda.describe());
+    assert!(h.query_by_label_contains("Cannot submit").is_none());
+    assert!(!h.get_by_label("Submit the configured run").accesskit_node().is_disabled());
+    pick(&mut h, "DeepSpeed", "ZeRO-3");
+    assert_eq!((h.state().remote.profile.cluster.target, h.state().remote.profile.cluster.deepspeed), (Target::Cuda, 3));
 }

@@ -262,6 +262,9 @@ fn remote_panel_with_a_profile_and_a_remote_run() {
             remote_dir: "/fsx/ubuntu/workbench".into(),
             setup: vec!["source /fsx/ubuntu/venv/bin/activate".into()],
             workbench: "/fsx/ubuntu/bin/workbench".into(),
+            target: engine::backend::slurm::profile::Target::Cuda,
+            tasks_per_node: 8,
+            deepspeed: 3,
             ..Default::default()
         },
     };

@@ -1,7 +1,8 @@
-//! `workbench remote`: training on a Slurm cluster over SSH with the
-//! workbench-engine target. A profile is a TOML file (`remote profile`
-//! prints one to edit): the login node (a `~/.ssh/config` Host alias, or
-//! host, user, port, key, jump host) and the cluster settings. `submit`
+//! `workbench remote`: training on a Slurm cluster over SSH, with the
+//! workbench engine, transformers + PEFT on GPUs, or optimum-neuron on
+//! Trainium. A profile is a TOML file (`remote profile --target T` prints
+//! one to edit): the login node (a `~/.ssh/config` Host alias, or host,
+//! user, port, key, jump host), the cluster settings and the target. `submit`
 //! uploads the job directory and submits it; the run gets a local run
 //! directory like any other, kept in step by `watch` (the window's runs list
 //! and charts show it); `cancel` and `fetch` act on it by that directory.
@@ -25,9 +26,13 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum What {
-    /// Print a profile to edit (TOML).
-    Profile,
-    /// Check a profile: SSH, Slurm's commands, partitions, the workbench program there.
+    /// Print a profile to edit (TOML) for a target.
+    Profile {
+        /// What trains on the nodes: engine (the workbench's headless build), cuda (transformers + PEFT) or neuron (optimum-neuron on Trainium).
+        #[arg(long, default_value = "engine")]
+        target: engine::backend::slurm::profile::Target,
+    },
+    /// Check a profile: SSH, Slurm's commands, partitions, the workbench program, Python and its training packages.
     Test {
         /// The profile (TOML).
         #[arg(long, value_name = "FILE")]
@@ -85,11 +90,8 @@ fn load(path: &Path) -> Result<Profile> {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     let task = match args.what {
-        What::Profile => {
-            let mut p = Profile { name: "my-cluster".into(), ..Default::default() };
-            p.ssh.host = "my-cluster-login".into();
-            p.cluster.setup = vec!["module load slurm".into()];
-            print!("{}", toml::to_string_pretty(&p)?);
+        What::Profile { target } => {
+            println!("{}", toml::to_string_pretty(&Profile::example(target))?.trim_end());
             return Ok(());
         }
         What::Test { profile } => RemoteTask::Test(load(&profile)?),
@@ -101,6 +103,9 @@ pub fn run(args: Args) -> Result<()> {
             }
             let tps = engine::backend::slurm::cost::measured_tokens_per_s(&cfg.run.runs_dir, &profile.name);
             println!("estimate: {}", engine::backend::slurm::cost::estimate(&cfg, &profile, tps).describe());
+            for n in engine::backend::slurm::job_dir::not_honoured(&cfg, &profile) {
+                eprintln!("note: {n}");
+            }
             RemoteTask::Submit(profile, Box::new(cfg), watch)
         }
         What::Watch { run, profile } => RemoteTask::Watch(load(&profile)?, run),
@@ -127,10 +132,7 @@ fn drive(task: RemoteTask) -> Result<()> {
                             println!("{line}");
                         }
                     }
-                    RemoteEvent::Submitted { run_dir, job_id, not_honoured } => {
-                        for n in &not_honoured {
-                            eprintln!("note: {n}");
-                        }
+                    RemoteEvent::Submitted { run_dir, job_id } => {
                         println!("submitted Slurm job {job_id}; run directory {}", run_dir.display());
                     }
                     RemoteEvent::Synced { run_dir, job, .. } => {

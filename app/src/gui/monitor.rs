@@ -27,10 +27,12 @@ pub enum Metric {
     GradNorm,
     /// Throughput.
     TokensPerS,
+    /// Accelerator utilisation (remote runs on GPUs or Trainium), shown when a run has it.
+    AcceleratorUtil,
 }
 
 impl Metric {
-    /// All charts, in display order.
+    /// The charts every run has, in display order ([`Metric::AcceleratorUtil`] follows when a run has it).
     pub const ALL: [Metric; 6] = [Metric::Loss, Metric::ValLoss, Metric::ValPpl, Metric::Lr, Metric::GradNorm, Metric::TokensPerS];
 
     /// Chart title.
@@ -42,6 +44,7 @@ impl Metric {
             Metric::Lr => "Learning rate",
             Metric::GradNorm => "Gradient norm",
             Metric::TokensPerS => "Tokens / s",
+            Metric::AcceleratorUtil => "Accelerator utilisation (%)",
         }
     }
 
@@ -53,6 +56,7 @@ impl Metric {
             Metric::Lr => r.lr,
             Metric::GradNorm => r.grad_norm,
             Metric::TokensPerS => r.tokens_per_s,
+            Metric::AcceleratorUtil => r.extra.get("accelerator_util").and_then(serde_json::Value::as_f64),
         }
     }
 }
@@ -360,10 +364,14 @@ impl Monitor {
             })
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
         legend_ui(ui, selected);
+        let mut metrics = Metric::ALL.to_vec();
+        if selected.iter().any(|run| !self.prepare(run, Metric::AcceleratorUtil).raw.is_empty()) {
+            metrics.push(Metric::AcceleratorUtil);
+        }
         let width = ((ui.available_width() - 3.0 * ui.spacing().item_spacing.x) / 2.0).max(200.0);
-        let height = ((ui.available_height() - 40.0) / 3.0).max(120.0);
+        let height = ((ui.available_height() - 40.0) / metrics.len().div_ceil(2) as f32).max(120.0);
         let charts = egui::Grid::new("charts").num_columns(2).show(ui, |ui| {
-            for (i, metric) in Metric::ALL.into_iter().enumerate() {
+            for (i, metric) in metrics.into_iter().enumerate() {
                 ui.vertical(|ui| {
                     ui.strong(metric.title());
                     self.chart(ui, metric, selected, (link, span), width, height);

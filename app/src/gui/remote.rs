@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Color32, RichText};
 use engine::backend::slurm::connection::ConnectionReport;
+use engine::backend::slurm::job_dir::{self, neuron};
 use engine::backend::slurm::mirror::RemoteRun;
-use engine::backend::slurm::profile::Profile;
+use engine::backend::slurm::profile::{Profile, Target};
 use engine::backend::slurm::task::{RemoteEvent, RemoteTask};
 use engine::config::TrainConfig;
 use engine::jobs::{JobEvent, JobId};
@@ -46,8 +47,10 @@ pub struct RemotePanel {
     pub report: Option<ConnectionReport>,
     /// The last message (text, is an error).
     pub notice: Option<(String, bool)>,
-    /// The estimate before submitting, with what it was made from (config and profile).
-    estimate: Option<(String, String)>,
+    /// The estimate before submitting (and what the target cannot honour or
+    /// do), with what it was made from (config and profile) and whether the
+    /// target can take the run.
+    estimate: Option<(String, String, bool)>,
 }
 
 impl RemotePanel {
@@ -143,12 +146,8 @@ impl RemotePanel {
                     self.notice = Some(("connected".into(), false));
                     self.report = Some(r.clone());
                 }
-                RemoteEvent::Submitted { run_dir, job_id, not_honoured } => {
-                    let mut text = format!("submitted as Slurm job {job_id}: {}", super::display_path(run_dir));
-                    for n in not_honoured {
-                        text += &format!("; note: {n}");
-                    }
-                    self.notice = Some((text, false));
+                RemoteEvent::Submitted { run_dir, job_id } => {
+                    self.notice = Some((format!("submitted as Slurm job {job_id}: {}", super::display_path(run_dir)), false));
                     // The submitting job goes on watching the run: the tab is free for the next task.
                     self.watching.insert(run_dir.clone(), (job, "submitted".into()));
                     self.attached.insert(run_dir.clone());
@@ -236,12 +235,11 @@ impl RemotePanel {
             text_row(ui, "Account", &mut c.account, "none");
             ui.end_row();
             text_row(ui, "Remote folder", &mut c.remote_dir, "/fsx/you/workbench");
-            text_row(ui, "Workbench program", &mut c.workbench, "workbench");
-            ui.end_row();
             text_row(ui, "Price per node-hour", &mut self.price, "for the cost estimate, e.g. 21.50");
             c.price_per_node_hour = self.price.trim().trim_start_matches('$').parse().unwrap_or(0.0);
             ui.end_row();
         });
+        self.target_form(ui);
         ui.horizontal(|ui| {
             let l = ui.label("Set-up lines");
             ui.add(
@@ -259,11 +257,11 @@ impl RemotePanel {
             {
                 action = Some(RemoteAction::Start(Box::new(RemoteTask::Test(p)), None));
             }
-            let valid = config.validate().is_empty();
+            let valid = config.validate().is_empty() && self.estimate.as_ref().is_none_or(|e| e.2);
             let submit = ui.add_enabled(!busy && valid, egui::Button::new("Submit the configured run"));
             if submit
-                .on_hover_text(format!("{} on the cluster, with the workbench-engine target", config.run.name))
-                .on_disabled_hover_text("fix the config in the Configure tab first")
+                .on_hover_text(format!("{} on the cluster: {}", config.run.name, self.profile.cluster.target.describe()))
+                .on_disabled_hover_text("fix the config in the Configure tab first, or choose a target that can train it")
                 .clicked()
                 && let Some(p) = self.checked()
             {
@@ -277,14 +275,22 @@ impl RemotePanel {
         });
         let key = format!("{}{:?}", config.to_toml(), self.profile);
         if !config.validate().is_empty() {
-            self.estimate = Some((key, "the config has errors (see the Configure tab)".into()));
-        } else if self.estimate.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.estimate = Some((key, "Estimate: the config has errors (see the Configure tab)".into(), true));
+        } else if self.estimate.as_ref().is_none_or(|e| e.0 != key) {
             let tps = engine::backend::slurm::cost::measured_tokens_per_s(&config.run.runs_dir, &self.profile.name);
-            let text = engine::backend::slurm::cost::estimate(config, &self.profile, tps).describe();
-            self.estimate = Some((key, text));
+            let mut text = format!("Estimate: {}", engine::backend::slurm::cost::estimate(config, &self.profile, tps).describe());
+            for n in job_dir::not_honoured(config, &self.profile) {
+                text += &format!("\nNot honoured: {n}");
+            }
+            let can = job_dir::check(config, &self.profile);
+            if let Err(e) = &can {
+                text += &format!("\nCannot submit: {e}");
+            }
+            self.estimate = Some((key, text, can.is_ok()));
         }
-        if let Some((_, text)) = &self.estimate {
-            ui.label(format!("Estimate: {text}"));
+        if let Some((_, text, can)) = &self.estimate {
+            let color = if *can { ui.visuals().text_color() } else { Color32::from_rgb(220, 50, 50) };
+            ui.label(RichText::new(text).color(color));
         }
         if let Some((text, bad)) = &self.notice {
             let color = if *bad { Color32::from_rgb(220, 50, 50) } else { ui.visuals().weak_text_color() };
@@ -336,6 +342,83 @@ impl RemotePanel {
         });
         action
     }
+}
+
+impl RemotePanel {
+    /// The target and the settings it reads: devices per node, DeepSpeed and
+    /// Python for GPUs; instance type, pre-compilation and Python for Trainium.
+    fn target_form(&mut self, ui: &mut egui::Ui) {
+        let c = &mut self.profile.cluster;
+        ui.horizontal(|ui| {
+            let l = ui.label("Target");
+            egui::ComboBox::from_id_salt("remote-target")
+                .selected_text(c.target.describe())
+                .show_ui(ui, |ui| {
+                    for t in Target::ALL {
+                        ui.selectable_value(&mut c.target, t, t.describe());
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+        });
+        egui::Grid::new("remote-target-form").num_columns(4).show(ui, |ui| match c.target {
+            Target::Engine => {
+                text_row(ui, "Workbench program", &mut c.workbench, "workbench");
+                ui.end_row();
+            }
+            Target::Cuda => {
+                number_row(ui, "Nodes", &mut c.nodes);
+                number_row(ui, "GPUs per node", &mut c.tasks_per_node);
+                ui.end_row();
+                let l = ui.label("DeepSpeed");
+                egui::ComboBox::from_id_salt("remote-deepspeed")
+                    .selected_text(deepspeed_name(c.deepspeed))
+                    .show_ui(ui, |ui| {
+                        for stage in [0, 2, 3] {
+                            ui.selectable_value(&mut c.deepspeed, stage, deepspeed_name(stage));
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                text_row(ui, "Python", &mut c.python, "python3 of the set-up environment");
+                ui.end_row();
+            }
+            Target::Neuron => {
+                number_row(ui, "Nodes", &mut c.nodes);
+                let l = ui.label("Instance type");
+                egui::ComboBox::from_id_salt("remote-instance")
+                    .selected_text(c.instance_type.clone())
+                    .show_ui(ui, |ui| {
+                        for i in neuron::INSTANCES {
+                            let text = format!("{} ({} NeuronCores, TP {})", i.name, i.cores, i.tensor_parallel);
+                            ui.selectable_value(&mut c.instance_type, i.name.to_string(), text);
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                ui.end_row();
+                text_row(ui, "Python", &mut c.python, "python3 of the Neuron environment");
+                ui.label("");
+                ui.checkbox(&mut c.precompile, "Pre-compile the graphs (neuron_parallel_compile, a few steps)");
+                ui.end_row();
+            }
+        });
+    }
+}
+
+/// A DeepSpeed stage as the window names it.
+fn deepspeed_name(stage: u8) -> &'static str {
+    match stage {
+        2 => "ZeRO-2",
+        3 => "ZeRO-3",
+        _ => "none",
+    }
+}
+
+/// A labelled whole-number field (at least 1) in a grid row.
+fn number_row(ui: &mut egui::Ui, label: &str, value: &mut u32) {
+    let l = ui.label(label);
+    ui.add(egui::DragValue::new(value).range(1..=4096)).labelled_by(l.id);
 }
 
 /// A labelled one-line text field in a grid row.

@@ -127,12 +127,17 @@ impl Connection {
         let stack: Option<serde_json::Value> =
             self.run(&format!("{} -c {}", quote(&c.python), quote(PYTHON_STACK))).ok().and_then(|o| serde_json::from_str(o.trim()).ok());
         let python = stack.as_ref().map(|s| {
-            let packages = s["packages"].as_object().map(|p| {
-                p.iter().map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("?"))).collect::<Vec<_>>().join(", ")
-            });
-            format!("Python {}: {}", s["python"].as_str().unwrap_or("?"), packages.filter(|p| !p.is_empty()).unwrap_or("no training packages".into()))
+            let packages = s["packages"]
+                .as_object()
+                .map(|p| p.iter().map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("?"))).collect::<Vec<_>>().join(", "));
+            format!(
+                "Python {}: {}",
+                s["python"].as_str().unwrap_or("?"),
+                packages.filter(|p| !p.is_empty()).unwrap_or("no training packages".into())
+            )
         });
-        let lacking: Vec<&str> = needed(c.target).iter().copied().filter(|n| stack.as_ref().is_none_or(|s| s["packages"][*n].is_null())).collect();
+        let lacking: Vec<&str> =
+            needed(c.target).iter().copied().filter(|n| stack.as_ref().is_none_or(|s| s["packages"][*n].is_null())).collect();
         if !lacking.is_empty() {
             missing.push(format!(
                 "the {} target needs {} in the set-up environment's Python ({})",

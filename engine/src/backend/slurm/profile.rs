@@ -44,6 +44,14 @@ impl Target {
     }
 }
 
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Target::ALL.into_iter().find(|t| t.name() == s.trim()).ok_or_else(|| format!("unknown target {s:?}: use engine, cuda or neuron"))
+    }
+}
+
 /// Slurm settings of a profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -112,6 +120,29 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// A profile to start from for `target` (what `workbench remote profile` prints):
+    /// a HyperPod-like cluster with the settings that target reads.
+    pub fn example(target: Target) -> Self {
+        let mut p = Profile { name: "my-cluster".into(), ..Default::default() };
+        p.ssh.host = "my-cluster-login".into();
+        let c = &mut p.cluster;
+        c.target = target;
+        c.remote_dir = "/fsx/ubuntu/workbench".into();
+        match target {
+            Target::Engine => c.setup = vec!["module load slurm".into()],
+            Target::Cuda => {
+                (c.partition, c.tasks_per_node) = ("gpu".into(), 8);
+                c.setup = vec!["source /fsx/ubuntu/venv/bin/activate".into()];
+            }
+            Target::Neuron => {
+                c.partition = "trn".into();
+                // The Neuron SDK's PyTorch environment on the DLAMI / HyperPod nodes.
+                c.setup = vec!["source /opt/aws_neuronx_venv_pytorch_2_8/bin/activate".into()];
+            }
+        }
+        p
+    }
+
     /// What is wrong with the profile, if anything (field named).
     pub fn check(&self) -> Result<(), String> {
         if self.ssh.host.trim().is_empty() {

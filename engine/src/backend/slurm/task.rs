@@ -38,14 +38,12 @@ pub enum RemoteTask {
 pub enum RemoteEvent {
     /// The profile works: what the cluster has.
     Tested(ConnectionReport),
-    /// Submitted: the local run directory, the job id, and settings the target does not honour.
+    /// Submitted: the local run directory and the job id.
     Submitted {
         /// The local run directory that follows the job.
         run_dir: PathBuf,
         /// The Slurm job id.
         job_id: String,
-        /// Settings not used, in words.
-        not_honoured: Vec<String>,
     },
     /// A sync: the job's state in words, whether it has ended.
     Synced {
@@ -80,7 +78,7 @@ impl RemoteTask {
                     run_dir: None,
                 };
                 mirror::start(&local, &config, &remote)?;
-                emit(RemoteEvent::Submitted { run_dir: local.clone(), job_id, not_honoured: job.not_honoured });
+                emit(RemoteEvent::Submitted { run_dir: local.clone(), job_id });
                 if and_watch {
                     watch(&conn, local, cancel, emit)?;
                 }

@@ -59,7 +59,6 @@ pub fn job(config: &TrainConfig, profile: &Profile, name: &str) -> JobDir {
         model: (local_model, key),
         uploads,
         files: vec![("config.toml".into(), remote.to_toml().into_bytes()), ("job.sbatch".into(), script.into_bytes())],
-        not_honoured: not_honoured(config, profile),
     }
 }
 
@@ -109,7 +108,7 @@ mod tests {
             assert!(job.text("job.sbatch").contains(line), "{line} in\n{}", job.text("job.sbatch"));
         }
         assert!(!job.text("job.sbatch").contains("--account"));
-        assert!(job.not_honoured[0].contains("nodes = 2"));
+        assert!(not_honoured(&config(), &profile)[0].contains("nodes = 2"));
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("job.sbatch"), job.text("job.sbatch")).unwrap();
         let check = std::process::Command::new("bash").arg("-n").arg(dir.path().join("job.sbatch")).output().unwrap();

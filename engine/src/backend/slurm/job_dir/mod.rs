@@ -33,8 +33,6 @@ pub struct JobDir {
     pub uploads: Vec<(PathBuf, String)>,
     /// Files made for the job (`config.toml`, `job.sbatch`, scripts, tokenised data), by path in the job directory.
     pub files: Vec<(String, Vec<u8>)>,
-    /// Settings of the config or profile the target does not honour, in words (shown before submitting).
-    pub not_honoured: Vec<String>,
 }
 
 impl JobDir {
@@ -50,6 +48,24 @@ pub fn build(config: &TrainConfig, profile: &Profile, name: &str) -> Result<JobD
         Target::Engine => Ok(engine::job(config, profile, name)),
         Target::Cuda | Target::Neuron => python::job(config, profile, name),
     }
+}
+
+/// Whether `profile`'s target can train `config` at all (checked before
+/// anything is uploaded, and by the window before it offers Submit): the
+/// Python targets train LoRA adapters only, and optimum-neuron only some
+/// architectures.
+pub fn check(config: &TrainConfig, profile: &Profile) -> Result<()> {
+    let target = profile.cluster.target;
+    if target != Target::Engine && config.training.mode == crate::config::TrainMode::Full {
+        return Err(crate::Error::Other(format!(
+            "training.mode = \"full\": the {} target trains LoRA adapters; use mode \"lora\", or the engine target",
+            target.name()
+        )));
+    }
+    if target == Target::Neuron {
+        neuron::check_model(&config.model.path)?;
+    }
+    Ok(())
 }
 
 /// What the target of `profile` would not honour of `config`, in words,

@@ -17,9 +17,9 @@ use super::neuron;
 use super::{JobDir, sbatch_head, shared_model};
 use crate::backend::slurm::profile::{Profile, Target};
 use crate::backend::slurm::ssh::quote;
-use crate::config::{Schedule, TrainConfig, TrainMode};
+use crate::config::{Schedule, TrainConfig};
 use crate::data::Dataset;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The training script every Python job runs.
 pub const TRAIN_SCRIPT: &str = include_str!("../python/train_lora.py");
@@ -61,9 +61,9 @@ impl Layout {
         let dp = self.data_parallel() as usize;
         if dp == 1 {
             (batch, accum, None)
-        } else if batch % dp == 0 {
+        } else if batch.is_multiple_of(dp) {
             (batch / dp, accum, None)
-        } else if accum % dp == 0 {
+        } else if accum.is_multiple_of(dp) {
             (batch, accum / dp, None)
         } else {
             let note = format!(
@@ -89,7 +89,10 @@ pub fn not_honoured(config: &TrainConfig, profile: &Profile) -> Vec<String> {
     }
     if c.target == Target::Neuron {
         if c.tasks_per_node != 1 && c.tasks_per_node != layout.per_node {
-            out.push(format!("tasks per node = {} is not used: a {} runs {} processes", c.tasks_per_node, c.instance_type, layout.per_node));
+            out.push(format!(
+                "tasks per node = {} is not used: a {} runs {} processes",
+                c.tasks_per_node, c.instance_type, layout.per_node
+            ));
         }
         if c.deepspeed != 0 {
             out.push("DeepSpeed is a GPU setting: Trainium shards the optimizer with ZeRO-1 instead".into());
@@ -108,16 +111,8 @@ pub fn not_honoured(config: &TrainConfig, profile: &Profile) -> Vec<String> {
 
 /// The job directory of `config` (resolved, checked) for `profile`'s Python target, named `name`.
 pub fn job(config: &TrainConfig, profile: &Profile, name: &str) -> Result<JobDir> {
+    super::check(config, profile)?;
     let target = profile.cluster.target;
-    if config.training.mode == TrainMode::Full {
-        return Err(Error::Other(format!(
-            "training.mode = \"full\": the {} target trains LoRA adapters; use mode \"lora\", or the engine target",
-            target.name()
-        )));
-    }
-    if target == Target::Neuron {
-        neuron::check_model(&config.model.path)?;
-    }
     let model_config = crate::model::ModelConfig::load(&config.model.path)?;
     let chat = crate::chat::ChatFormat::load(&config.model.path, &model_config, &config.data.chat_template)?;
     let (train, validation) = Dataset::for_training(config, &chat)?;
@@ -136,7 +131,7 @@ pub fn job(config: &TrainConfig, profile: &Profile, name: &str) -> Result<JobDir
     }
     let args = train_args(config, profile, &remote_model, name);
     files.push(("job.sbatch".into(), sbatch(profile, name, &args).into_bytes()));
-    Ok(JobDir { name: name.into(), model: (local_model, key), uploads: Vec::new(), files, not_honoured: not_honoured(config, profile) })
+    Ok(JobDir { name: name.into(), model: (local_model, key), uploads: Vec::new(), files })
 }
 
 /// The examples as JSON lines of `input_ids` and `labels` (-100: no loss).
@@ -390,10 +385,10 @@ mod tests {
             }
         }
         assert!(text_has_prompt_masked(&dir.path().join("data/train.tokens.jsonl")));
-        assert!(job.not_honoured.is_empty(), "{:?}", job.not_honoured);
+        assert!(not_honoured(&config, &p).is_empty(), "{:?}", not_honoured(&config, &p));
         // Full fine-tuning is the engine's alone.
         let mut full = config.clone();
-        full.training.mode = TrainMode::Full;
+        full.training.mode = crate::config::TrainMode::Full;
         assert!(super::job(&full, &p, "x").unwrap_err().to_string().contains("mode"));
     }
 
@@ -446,7 +441,7 @@ mod tests {
         // Pre-compilation runs before training, consolidation after it.
         let at = |s: &str| script.find(s).unwrap();
         assert!(at("neuron_parallel_compile") < at("srun $AUTO_RESUME") && at("srun $AUTO_RESUME") < at("consolidate"));
-        assert!(job.not_honoured.iter().any(|n| n.contains("auto-resume")), "{:?}", job.not_honoured);
+        assert!(not_honoured(&story_a(None), &p).iter().any(|n| n.contains("auto-resume")));
         // Two trn1.32xlarge nodes: rendezvous over EFA, 64 processes with TP 8, 8 replicas.
         (p.cluster.instance_type, p.cluster.nodes) = ("trn1.32xlarge".into(), 2);
         assert_eq!(Layout::of(&p).data_parallel(), 8);

@@ -13,7 +13,8 @@ The script keeps a run directory as a local workbench run does, so the window
 watches it like any other: status.json (state, host, heartbeat every 10 s,
 written atomically), metrics.jsonl (one fsynced JSON line per log: step, epoch,
 elapsed_s, loss, lr, grad_norm, tokens_per_s, peak_rss_bytes,
-accelerator_util; val_loss and val_ppl on evaluations) and adapter/ (PEFT).
+accelerator_util, and mfu on Trainium; val_loss and val_ppl on evaluations)
+and adapter/ (PEFT).
 
 `--check_args` parses the command line and prints it as JSON without importing
 torch (the workbench's tests read the generated arguments back with it).
@@ -287,6 +288,8 @@ def workbench_callback(run, collate, utilisation, data_parallel):
                     tokens_per_s=(n1 - n0) * data_parallel / (t1 - t0) if t1 > t0 else None,
                     peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                     accelerator_util=utilisation.value,
+                    # optimum-neuron's model FLOPs utilisation (percent), where it logs it.
+                    mfu=float(logs["train/mfu"]) if "train/mfu" in logs else None,
                 ))
                 run.update(step=state.global_step, epoch=base["epoch"])
             if "eval_loss" in logs:
