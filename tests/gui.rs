@@ -13,7 +13,7 @@ use common::{sample_dir, tiny_setup};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use engine::runs::RunState;
-use frames::wait_until;
+use frames::{pick, wait_until};
 use workbench::gui::{Metric, Tab, WorkbenchApp, Workspace};
 
 fn harness(dir: &Path) -> Harness<'static, WorkbenchApp> {
@@ -285,14 +285,6 @@ fn a_finished_run_is_merged_from_the_runs_list() {
     let merged = run.join("merged");
     assert!(merged.join("model.safetensors").is_file() && merged.join("config.json").is_file());
     assert!(h.state().live.last_log.contains("merged model written to"), "{}", h.state().live.last_log);
-}
-
-/// Picks `option` in the combo box labelled `label`.
-fn pick(h: &mut Harness<'static, WorkbenchApp>, label: &str, option: &str) {
-    h.get_by_label(label).click();
-    h.run();
-    h.get_by_label(option).click();
-    h.run();
 }
 
 #[test]

@@ -24,7 +24,7 @@ use engine::generate::FinishReason;
 use engine::generate::target::{AnswerSettings, Question, Target};
 use engine::jobs::CancelFlag;
 use engine::serve::{ServeOptions, ServedModel};
-use frames::wait_until;
+use frames::{pick, wait_until};
 use workbench::gui::{Tab, WorkbenchApp, Workspace};
 
 fn harness(dir: &Path, tab: Tab) -> Harness<'static, WorkbenchApp> {
@@ -48,14 +48,6 @@ fn retype(h: &mut Harness<'static, WorkbenchApp>, label: &str, text: &str) {
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.run();
     type_into(h, label, text);
-}
-
-/// Picks `option` in the combo box labelled `label`.
-fn pick(h: &mut Harness<'static, WorkbenchApp>, label: &str, option: &str) {
-    h.get_by_label(label).click();
-    h.run();
-    h.get_by_label(option).click();
-    h.run();
 }
 
 #[test]

@@ -22,6 +22,7 @@ use engine::backend::slurm::job_state::SlurmState;
 use engine::backend::slurm::mirror::{self, RemoteRun};
 use engine::backend::slurm::profile::{Cluster, Profile};
 use engine::backend::slurm::ssh::SshTarget;
+use engine::backend::slurm::task::{RemoteEvent, RemoteTask};
 use engine::config::TrainConfig;
 use engine::runs::{RunState, Status, files};
 
@@ -214,6 +215,38 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     changed.ssh.config_file = Some(dir.path().join("ssh_config"));
     let e = Connection::new(changed).unwrap().test().unwrap_err().to_string();
     assert!(e.contains("CHANGED"), "{e}");
+    // A host seen for the first time: its key is shown (the server's own fingerprint), a wrong
+    // fingerprint is refused, the right one is written to the known_hosts file ssh reads, and then it connects.
+    let fresh_hosts = dir.path().join("fresh/known_hosts");
+    let fresh_config = std::fs::read_to_string(dir.path().join("ssh_config"))
+        .unwrap()
+        .replace(&hosts.display().to_string(), &fresh_hosts.display().to_string());
+    std::fs::write(dir.path().join("ssh_config_fresh"), fresh_config).unwrap();
+    let mut fresh = profile("workbench");
+    fresh.ssh.config_file = Some(dir.path().join("ssh_config_fresh"));
+    let e = Connection::new(fresh.clone()).unwrap().test().unwrap_err().to_string();
+    assert!(e.contains("not known yet"), "{e}");
+    let events = |task: RemoteTask| {
+        let mut seen = Vec::new();
+        let done = task.run(&engine::jobs::CancelFlag::new(), |e| seen.push(e));
+        (done, seen)
+    };
+    let (done, seen) = events(RemoteTask::Test(fresh.clone()));
+    done.unwrap();
+    let Some(RemoteEvent::UnknownHostKey(key)) = seen.first() else { panic!("{seen:?}") };
+    let server = Command::new("ssh-keygen").arg("-lf").arg(PathBuf::from(WORK).join("ssh/ssh_host_ed25519_key.pub")).output().unwrap();
+    let server = String::from_utf8_lossy(&server.stdout).split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!(key.host, "[127.0.0.1]:2222");
+    assert!(key.keys.iter().any(|(_, f)| f == &format!("ED25519 {server}")), "{key:?} vs {server}");
+    assert_eq!(key.known_hosts, fresh_hosts);
+    let (done, _) = events(RemoteTask::Trust(fresh.clone(), "SHA256:notthekey".into()));
+    assert!(done.unwrap_err().to_string().contains("nothing was accepted"));
+    assert!(!fresh_hosts.exists());
+    let (done, seen) = events(RemoteTask::Trust(fresh.clone(), server.clone()));
+    done.unwrap();
+    assert!(matches!(&seen[..], [RemoteEvent::Trusted(f), RemoteEvent::Tested(_)] if *f == fresh_hosts), "{seen:?}");
+    assert!(std::fs::read_to_string(&fresh_hosts).unwrap().starts_with("[127.0.0.1]:2222 ssh-ed25519 "));
+    Connection::new(fresh).unwrap().test().unwrap();
     let unreachable =
         Profile { ssh: SshTarget { host: "127.0.0.1".into(), port: Some(2999), ..Default::default() }, ..profile("workbench") };
     let e = Connection::new(unreachable).unwrap().test().unwrap_err().to_string();
@@ -244,8 +277,38 @@ fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
         app.editor.config = cfg.clone();
         Harness::builder().with_size([1500.0, 1000.0]).build_ui_state(|ui, app: &mut WorkbenchApp| app.ui(ui), app)
     };
+    // A second profile whose known_hosts lacks the login node's key (listed first, so the tab opens on it).
+    let fresh_hosts = dir.path().join("fresh_known_hosts");
+    let fresh_config = std::fs::read_to_string(PathBuf::from(WORK).join("ssh/ssh_config")).unwrap();
+    let fresh_config: String = fresh_config
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("UserKnownHostsFile") {
+                format!("  UserKnownHostsFile {}", fresh_hosts.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.path().join("ssh_config_fresh"), fresh_config).unwrap();
+    let mut fresh = profile(env!("CARGO_BIN_EXE_workbench"));
+    fresh.name = "a-fresh".into();
+    fresh.ssh.config_file = Some(dir.path().join("ssh_config_fresh"));
+    std::fs::write(profiles.join("a-fresh.toml"), toml::to_string(&fresh).unwrap()).unwrap();
     let mut h = window(&cfg);
     h.run();
+    assert_eq!(h.state().remote.profile.name, "a-fresh");
+    h.get_by_label("Test connection").click();
+    frames::wait_until(&mut h, "the host key", |app| app.remote.job.is_none() && app.remote.host_key.is_some());
+    h.get_by_label_contains("Host key of [127.0.0.1]:2222");
+    h.get_by_label_contains("Accept ED25519 SHA256:").click();
+    frames::wait_until(&mut h, "the accepted key's test", |app| app.remote.job.is_none() && app.remote.report.is_some());
+    assert!(h.state().remote.host_key.is_none() && std::fs::read_to_string(&fresh_hosts).unwrap().contains("ssh-ed25519"));
+    h.get_by_label_contains("partition debug");
+    frames::pick(&mut h, "Profile", "loopback");
+    assert_eq!(h.state().remote.profile.name, "loopback");
+    h.state_mut().remote.report = None;
     h.get_by_label("Test connection").click();
     frames::wait_until(&mut h, "the connection test", |app| app.remote.job.is_none() && app.remote.notice.is_some());
     assert!(h.state().remote.notice.clone().unwrap().0.starts_with("connected"), "{:?}", h.state().remote.notice);
@@ -275,6 +338,7 @@ fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut h = window(&cfg);
     h.run();
+    frames::pick(&mut h, "Profile", "loopback");
     h.get_by_label_contains("tokens/s (this profile's last run)");
     frames::wait_until(&mut h, "re-attaching to the running job", |app| app.remote.watching.values().any(|(_, s)| s == "running"));
     let long_run = h.state().remote.watching.iter().find(|(_, (_, s))| s == "running").map(|(r, _)| r.clone()).unwrap();

@@ -1,5 +1,6 @@
 //! Stepping the window's frames in kittest tests while the engine works in
 //! the background (for the tests that need the `gui` feature).
+#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 
@@ -17,4 +18,13 @@ pub fn wait_until(h: &mut Harness<'static, WorkbenchApp>, what: &str, mut done: 
         assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Picks `option` in the combo box labelled `label`.
+pub fn pick(h: &mut Harness<'static, WorkbenchApp>, label: &str, option: &str) {
+    use egui_kittest::kittest::Queryable;
+    h.get_by_label(label).click();
+    h.run();
+    h.get_by_label(option).click();
+    h.run();
 }

@@ -38,6 +38,15 @@ enum What {
         #[arg(long, value_name = "FILE")]
         profile: PathBuf,
     },
+    /// Accept the login node's host key with this fingerprint (as `remote test` shows it), then test again.
+    Trust {
+        /// The profile (TOML).
+        #[arg(long, value_name = "FILE")]
+        profile: PathBuf,
+        /// The fingerprint to accept, e.g. SHA256:abc... (it must be what the host offers now).
+        #[arg(long)]
+        fingerprint: String,
+    },
     /// Upload a run's job directory and submit it; its local run directory follows the job.
     Submit {
         /// The profile (TOML).
@@ -95,6 +104,7 @@ pub fn run(args: Args) -> Result<()> {
             return Ok(());
         }
         What::Test { profile } => RemoteTask::Test(load(&profile)?),
+        What::Trust { profile, fingerprint } => RemoteTask::Trust(load(&profile)?, fingerprint),
         What::Submit { profile, config, runs_dir, watch } => {
             let profile = load(&profile)?;
             let mut cfg = TrainConfig::load(&config)?;
@@ -132,6 +142,16 @@ fn drive(task: RemoteTask) -> Result<()> {
                             println!("{line}");
                         }
                     }
+                    RemoteEvent::UnknownHostKey(key) => {
+                        println!("the host key of {} is not known yet: {}", key.host, key.describe());
+                        let print = key.keys.first().map_or("", |(_, f)| f.split_whitespace().last().unwrap_or(""));
+                        println!(
+                            "if a fingerprint matches what your administrator gives, accept it (it goes to {}):\n  workbench remote trust --profile PROFILE --fingerprint {print}",
+                            key.known_hosts.display()
+                        );
+                        failed = Some("the host key is not accepted yet".to_string());
+                    }
+                    RemoteEvent::Trusted(file) => println!("host key accepted: written to {}", file.display()),
                     RemoteEvent::Submitted { run_dir, job_id } => {
                         println!("submitted Slurm job {job_id}; run directory {}", run_dir.display());
                     }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Color32, RichText};
 use engine::backend::slurm::connection::ConnectionReport;
+use engine::backend::slurm::host_key::HostKey;
 use engine::backend::slurm::job_dir::{self, neuron};
-use engine::backend::slurm::mirror::RemoteRun;
 use engine::backend::slurm::profile::{Profile, Target};
 use engine::backend::slurm::task::{RemoteEvent, RemoteTask};
 use engine::config::TrainConfig;
@@ -45,6 +45,8 @@ pub struct RemotePanel {
     attached: BTreeSet<PathBuf>,
     /// What the last test found.
     pub report: Option<ConnectionReport>,
+    /// A host key the last test found unknown, for the user to accept.
+    pub host_key: Option<HostKey>,
     /// The last message (text, is an error).
     pub notice: Option<(String, bool)>,
     /// The estimate before submitting (and what the target cannot honour or
@@ -65,6 +67,7 @@ impl RemotePanel {
             watching: BTreeMap::new(),
             attached: BTreeSet::new(),
             report: None,
+            host_key: None,
             notice: None,
             estimate: None,
         };
@@ -146,6 +149,14 @@ impl RemotePanel {
                     self.notice = Some(("connected".into(), false));
                     self.report = Some(r.clone());
                 }
+                RemoteEvent::UnknownHostKey(key) => {
+                    self.notice = Some((format!("the host key of {} is not known yet: check a fingerprint below", key.host), true));
+                    self.host_key = Some(key.clone());
+                }
+                RemoteEvent::Trusted(file) => {
+                    self.host_key = None;
+                    self.notice = Some((format!("host key accepted: written to {}", super::display_path(file)), false));
+                }
                 RemoteEvent::Submitted { run_dir, job_id } => {
                     self.notice = Some((format!("submitted as Slurm job {job_id}: {}", super::display_path(run_dir)), false));
                     // The submitting job goes on watching the run: the tab is free for the next task.
@@ -181,7 +192,7 @@ impl RemotePanel {
                 continue;
             }
             self.attached.insert(r.path.clone());
-            let Ok(remote) = RemoteRun::read(&r.path) else { continue };
+            let Some(remote) = &r.remote else { continue };
             if let Some(p) = self.saved(&remote.profile) {
                 out.push(RemoteAction::Start(Box::new(RemoteTask::Watch(p, r.path.clone())), Some(r.path.clone())));
             }
@@ -296,6 +307,20 @@ impl RemotePanel {
             let color = if *bad { Color32::from_rgb(220, 50, 50) } else { ui.visuals().weak_text_color() };
             ui.label(RichText::new(text).color(color));
         }
+        if let Some(key) = self.host_key.clone() {
+            ui.label(format!("Host key of {} (compare with what your administrator gives):", key.host));
+            for (_, print) in &key.keys {
+                ui.horizontal(|ui| {
+                    ui.monospace(print);
+                    if ui.button(format!("Accept {print}")).clicked()
+                        && let Some(p) = self.checked()
+                    {
+                        let fingerprint = print.split_whitespace().last().unwrap_or_default().to_string();
+                        action = Some(RemoteAction::Start(Box::new(RemoteTask::Trust(p, fingerprint)), None));
+                    }
+                });
+            }
+        }
         if let Some(r) = &self.report {
             for line in r.lines() {
                 ui.label(line);
@@ -305,7 +330,7 @@ impl RemotePanel {
         ui.strong("Remote runs");
         egui::Grid::new("remote-runs").striped(true).show(ui, |ui| {
             for r in runs {
-                let Ok(remote) = RemoteRun::read(&r.path) else { continue };
+                let Some(remote) = &r.remote else { continue };
                 ui.label(&r.name);
                 ui.label(format!("job {}", remote.job_id));
                 let state = self

@@ -27,6 +27,8 @@ pub struct RunEntry {
     pub notes: Notes,
     /// Whether it has saved an adapter.
     pub has_adapter: bool,
+    /// The Slurm job it follows, for a remote run.
+    pub remote: Option<engine::backend::slurm::mirror::RemoteRun>,
 }
 
 /// What the user asked the runs list to do.
@@ -77,6 +79,7 @@ impl RunsPanel {
                     config: r.config().ok(),
                     notes: Notes::read(&r.path).unwrap_or_default(),
                     has_adapter: r.adapter_dir().is_dir(),
+                    remote: engine::backend::slurm::mirror::RemoteRun::read(&r.path).ok(),
                     path: r.path,
                 }
             })
@@ -131,6 +134,15 @@ impl RunsPanel {
                         ui.label(duration_text(s));
                     }
                 });
+                if let Some(r) = &e.remote {
+                    ui.horizontal_wrapped(|ui| {
+                        ui.add_space(24.0);
+                        // While it runs, the status message is Slurm's word on it ("pending: waiting for resources").
+                        let live = e.status.as_ref().filter(|s| s.state == RunState::Running).and_then(|s| s.message.clone());
+                        let text = format!("Slurm job {} on {}", r.job_id, r.profile);
+                        ui.label(RichText::new(live.map_or(text.clone(), |m| format!("{text}: {m}"))).small());
+                    });
+                }
                 if !e.notes.display_name.is_empty() || !e.notes.tags.is_empty() {
                     ui.horizontal(|ui| {
                         ui.add_space(24.0);
@@ -154,7 +166,9 @@ impl RunsPanel {
                 }
                 ui.horizontal_wrapped(|ui| {
                     ui.add_space(24.0);
-                    let resumable = matches!(e.state, Some(RunState::Cancelled | RunState::Failed | RunState::Crashed));
+                    // A remote run resumes on its cluster, not here (its checkpoints are there).
+                    let resumable =
+                        e.remote.is_none() && matches!(e.state, Some(RunState::Cancelled | RunState::Failed | RunState::Crashed));
                     let resume = "continue from the last checkpoint";
                     if resumable && named_button(ui, "Resume", format!("Resume {}", e.name), resume).clicked() {
                         action = Some(RunAction::Resume(e.path.clone()));

@@ -4,6 +4,7 @@
 //!
 //! - [`ssh`]: commands on the login node through the system OpenSSH client
 //!   (multiplexed, no passwords, host keys checked), failures explained.
+//! - [`host_key`]: a first-time host key shown (fingerprints) and, once accepted, written to known_hosts.
 //! - [`job_state`]: what `sbatch`, `squeue`, `scontrol` and `sacct` print, parsed.
 //! - [`profile`]: a cluster's login node and Slurm settings.
 //! - [`job_dir`]: a submission's job directory and `job.sbatch`, per target.
@@ -14,6 +15,7 @@
 
 pub mod connection;
 pub mod cost;
+pub mod host_key;
 pub mod job_dir;
 pub mod job_state;
 pub mod mirror;

@@ -4,7 +4,7 @@
 //! (`ControlMaster` multiplexing); no password is ever asked for or stored
 //! (`BatchMode`), and host keys are checked as the user's config says: an
 //! unknown or changed key is an error telling what to do, never accepted
-//! silently. SSH's failures are turned into messages that say what happened.
+//! silently (a first-time key is shown to the user to accept: [`super::host_key`]). SSH's failures are turned into messages that say what happened.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -33,7 +33,7 @@ pub struct SshTarget {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SshError {
     /// The host's key is not in known_hosts.
-    #[error("the host key of {0} is not known yet: connect once with `ssh {0}` in a terminal, check the fingerprint and accept it")]
+    #[error("the host key of {0} is not known yet: Test connection (or `workbench remote test`) shows its fingerprint to check and accept")]
     UnknownHostKey(String),
     /// The host's key differs from the known one.
     #[error(

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::connection::{Connection, ConnectionReport};
+use super::host_key::HostKey;
 use super::mirror::{self, RemoteRun};
 use super::profile::Profile;
+use super::ssh::SshError;
 use crate::config::TrainConfig;
 use crate::error::Result;
 use crate::jobs::CancelFlag;
@@ -21,8 +23,10 @@ pub const SYNC_EVERY: Duration = Duration::from_secs(3);
 /// Something to do on a cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RemoteTask {
-    /// Check the profile.
+    /// Check the profile (a host key not known yet is shown, not accepted).
     Test(Profile),
+    /// Accept the login node's host key with this fingerprint (as the test showed it), then test.
+    Trust(Profile, String),
     /// Submit a run of `config` (resolved, checked), then watch it if `true`.
     Submit(Profile, Box<TrainConfig>, bool),
     /// Watch the remote run in this local run directory until its job ends.
@@ -38,6 +42,10 @@ pub enum RemoteTask {
 pub enum RemoteEvent {
     /// The profile works: what the cluster has.
     Tested(ConnectionReport),
+    /// The login node's host key is not known yet: its fingerprints, to check and accept.
+    UnknownHostKey(HostKey),
+    /// The host key was accepted (written to this known_hosts file).
+    Trusted(PathBuf),
     /// Submitted: the local run directory and the job id.
     Submitted {
         /// The local run directory that follows the job.
@@ -64,7 +72,12 @@ impl RemoteTask {
     /// Does the task, reporting through `emit`; watching stops when `cancel` is set.
     pub fn run(self, cancel: &CancelFlag, mut emit: impl FnMut(RemoteEvent)) -> Result<()> {
         match self {
-            RemoteTask::Test(p) => emit(RemoteEvent::Tested(Connection::new(p)?.test()?)),
+            RemoteTask::Test(p) => test(&Connection::new(p)?, &mut emit)?,
+            RemoteTask::Trust(p, fingerprint) => {
+                let key = super::host_key::trust(&p.ssh, &fingerprint)?;
+                emit(RemoteEvent::Trusted(key.known_hosts));
+                test(&Connection::new(p)?, &mut emit)?;
+            }
             RemoteTask::Submit(p, config, and_watch) => {
                 let conn = Connection::new(p)?;
                 let local = RunDir::fresh_path(&config);
@@ -96,6 +109,15 @@ impl RemoteTask {
         }
         Ok(())
     }
+}
+
+/// Tests the connection, or shows the host key if it is not known yet.
+fn test(conn: &Connection, emit: &mut impl FnMut(RemoteEvent)) -> Result<()> {
+    match conn.profile.ssh.run(&conn.control_dir, "true") {
+        Err(SshError::UnknownHostKey(_)) => emit(RemoteEvent::UnknownHostKey(super::host_key::scan(&conn.profile.ssh)?)),
+        _ => emit(RemoteEvent::Tested(conn.test()?)),
+    }
+    Ok(())
 }
 
 /// Syncs `local` every [`SYNC_EVERY`] until its job ends or `cancel` is set;
