@@ -144,6 +144,11 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     let end = sync_until(&conn, &local2, "the cancelled job's end", |s| s.job.as_ref().is_some_and(|j| j.state.is_done()));
     assert_eq!(end.job.unwrap().state, SlurmState::Cancelled);
     sync_until(&conn, &local2, "the cancelled status", |_| Status::read(&local2).is_ok_and(|s| s.state == RunState::Cancelled));
+    // Its checkpoint comes home, whole: it could be resumed here.
+    mirror::fetch(&conn, &local2).unwrap();
+    let fetched = engine::runs::RunDir::open(&local2).unwrap().checkpoints();
+    assert!(!fetched.is_empty() && fetched.iter().all(|(_, d)| d.is_dir()), "{fetched:?}");
+    assert!(!local2.join(".checkpoints.fetching").exists());
 
     // 3. A job that fails before training: the status says so with the exit code.
     let failing = Connection::new(profile("/bin/false")).unwrap();
@@ -308,7 +313,7 @@ fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
     h.get_by_label_contains("partition debug");
     frames::pick(&mut h, "Profile", "loopback");
     assert_eq!(h.state().remote.profile.name, "loopback");
-    h.state_mut().remote.report = None;
+    (h.state_mut().remote.report, h.state_mut().remote.notice) = (None, None);
     h.get_by_label("Test connection").click();
     frames::wait_until(&mut h, "the connection test", |app| app.remote.job.is_none() && app.remote.notice.is_some());
     assert!(h.state().remote.notice.clone().unwrap().0.starts_with("connected"), "{:?}", h.state().remote.notice);
@@ -321,8 +326,11 @@ fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
     let (run, _) = h.state().remote.watching.iter().next().map(|(r, w)| (r.clone(), w.clone())).unwrap();
     assert_eq!(Status::read(&run).unwrap().state, RunState::Finished);
     let name = run.file_name().unwrap().to_string_lossy().into_owned();
+    // A run that ended well brings its adapter home by itself.
+    frames::wait_until(&mut h, "the adapter fetched at the end", |_| run.join("adapter/adapter_model.safetensors").is_file());
     frames::wait_until(&mut h, "the runs list", |app| app.runs.entries.iter().any(|e| e.path == run));
     h.run();
+    h.get_by_label_contains(&format!("Slurm job {} on loopback", RemoteRun::read(&run).unwrap().job_id));
     h.get_by_label(&format!("Fetch adapter {name}")).click();
     frames::wait_until(&mut h, "the adapter", |app| app.remote.job.is_none() && run.join("adapter/adapter_model.safetensors").is_file());
 

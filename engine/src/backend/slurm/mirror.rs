@@ -127,9 +127,35 @@ fn write_at(path: &Path, offset: u64, bytes: &[u8]) -> Result<()> {
     f.write_all_at(bytes, offset).and_then(|()| f.sync_data()).map_err(|e| Error::io(path, e))
 }
 
-/// Fetches the run's adapter (and checkpoints) into the local run directory.
+/// Fetches the run's adapter, and its checkpoints where the trainer keeps
+/// them in the run directory (the engine target's, e.g. of a cancelled run),
+/// into the local run directory: whichever of them the run has.
 pub fn fetch(conn: &Connection, local: &Path) -> Result<()> {
     let remote = RemoteRun::read(local)?;
     let run = remote.run_dir.ok_or_else(|| Error::run(local, "the job has not started its run yet; nothing to fetch"))?;
-    conn.fetch(&format!("{run}/{}", files::ADAPTER), &local.join(files::ADAPTER))
+    let mut fetched = 0;
+    for name in [files::ADAPTER, files::CHECKPOINTS] {
+        let path = format!("{run}/{name}");
+        if conn.run(&format!("test -d {} && echo yes || true", super::ssh::quote(&path)))?.trim() == "yes" {
+            fetch_whole(conn, &path, &local.join(name))?;
+            fetched += 1;
+        }
+    }
+    if fetched == 0 {
+        return Err(Error::run(local, format!("{run} has no adapter or checkpoints yet; fetch again when the run has saved one")));
+    }
+    Ok(())
+}
+
+/// Copies the remote folder `from` to `to` whole: into a sibling first
+/// (kept between tries, so rsync resumes it), then renamed into place, so a
+/// reader never sees half an adapter.
+fn fetch_whole(conn: &Connection, from: &str, to: &Path) -> Result<()> {
+    let name = to.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let part = to.with_file_name(format!(".{name}.fetching"));
+    conn.fetch(from, &part)?;
+    if to.exists() {
+        std::fs::remove_dir_all(to).map_err(|e| Error::io(to, e))?;
+    }
+    std::fs::rename(&part, to).map_err(|e| Error::io(to, e))
 }

@@ -1,8 +1,9 @@
 //! Remote work as engine jobs ([`crate::jobs::Job::Remote`]), so the window
 //! never waits on the network: test a profile, submit a run and keep watching
 //! it, watch a run again (after a restart), cancel a job, fetch an adapter.
-//! Watching syncs every few seconds until the job ends; cancelling the
-//! watching job stops watching, never the Slurm job.
+//! Watching syncs every few seconds until the job ends, then fetches the
+//! adapter of a run that ended well; cancelling the watching job stops
+//! watching, never the Slurm job.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use super::ssh::SshError;
 use crate::config::TrainConfig;
 use crate::error::Result;
 use crate::jobs::CancelFlag;
-use crate::runs::RunDir;
+use crate::runs::{RunDir, RunState};
 
 /// How often a watched run is synced.
 pub const SYNC_EVERY: Duration = Duration::from_secs(3);
@@ -133,6 +134,13 @@ fn watch(conn: &Connection, local: PathBuf, cancel: &CancelFlag, mut emit: impl 
         };
         emit(RemoteEvent::Synced { run_dir: local.clone(), job, done });
         if done {
+            // A run that ended well brings its adapter (and checkpoints) home at once.
+            let ended_well =
+                crate::runs::Status::read(&local).is_ok_and(|s| matches!(s.state, RunState::Finished | RunState::EarlyStopped));
+            if ended_well && !local.join(crate::runs::files::ADAPTER).is_dir() {
+                mirror::fetch(conn, &local)?;
+                emit(RemoteEvent::Fetched(local.join(crate::runs::files::ADAPTER)));
+            }
             return Ok(());
         }
         let until = std::time::Instant::now() + SYNC_EVERY;
