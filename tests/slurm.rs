@@ -331,6 +331,11 @@ fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
     frames::wait_until(&mut h, "the runs list", |app| app.runs.entries.iter().any(|e| e.path == run));
     h.run();
     h.get_by_label_contains(&format!("Slurm job {} on loopback", RemoteRun::read(&run).unwrap().job_id));
+    // The job's output, in the tab.
+    h.get_by_label(&format!("Log {name}")).click();
+    h.run();
+    h.get_by_label_contains(&format!("Job output of {name}"));
+    h.get_by_label_contains("ended: Finished");
     h.get_by_label(&format!("Fetch adapter {name}")).click();
     frames::wait_until(&mut h, "the adapter", |app| app.remote.job.is_none() && run.join("adapter/adapter_model.safetensors").is_file());
 

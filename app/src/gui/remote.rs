@@ -49,6 +49,9 @@ pub struct RemotePanel {
     pub host_key: Option<HostKey>,
     /// The last message (text, is an error).
     pub notice: Option<(String, bool)>,
+    /// The remote run whose job output (`slurm.log`) is shown, with the file's
+    /// time when it was read and its last part.
+    log: Option<(PathBuf, Option<std::time::SystemTime>, String)>,
     /// The estimate before submitting (and what the target cannot honour or
     /// do), with what it was made from (config and profile) and whether the
     /// target can take the run.
@@ -68,6 +71,7 @@ impl RemotePanel {
             attached: BTreeSet::new(),
             report: None,
             host_key: None,
+            log: None,
             notice: None,
             estimate: None,
         };
@@ -350,6 +354,10 @@ impl RemotePanel {
                 if ui.button(format!("Fetch adapter {}", r.name)).clicked() {
                     clicked = Some(2);
                 }
+                if ui.button(format!("Log {}", r.name)).on_hover_text("the job's output (slurm.log)").clicked() {
+                    let shown = self.log.as_ref().is_some_and(|(p, _, _)| *p == r.path);
+                    self.log = (!shown).then(|| (r.path.clone(), None, String::new()));
+                }
                 match (clicked, profile) {
                     (None, _) => {}
                     (Some(_), None) => {
@@ -365,8 +373,45 @@ impl RemotePanel {
                 ui.end_row();
             }
         });
+        self.log_ui(ui);
         action
     }
+
+    /// The shown run's job output: its last part, re-read when the file changes (each sync rewrites it).
+    fn log_ui(&mut self, ui: &mut egui::Ui) {
+        let Some((run, read_at, text)) = &mut self.log else { return };
+        let file = run.join(engine::runs::files::SLURM_LOG);
+        let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
+        if modified.is_none() || modified != *read_at {
+            *read_at = modified;
+            *text = match tail(&file, LOG_TAIL) {
+                Ok(t) if t.is_empty() => "(no output yet)".into(),
+                Ok(t) => t,
+                Err(e) => format!("no job output here yet ({e}); it comes with the next sync"),
+            };
+        }
+        ui.separator();
+        let name = run.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        ui.strong(format!("Job output of {name}"));
+        egui::ScrollArea::vertical().id_salt("remote-log").max_height(ui.available_height()).stick_to_bottom(true).show(ui, |ui| {
+            ui.add(egui::Label::new(RichText::new(text.as_str()).monospace().small()).wrap());
+        });
+    }
+}
+
+/// How much of a job's output the log view shows (its end).
+const LOG_TAIL: u64 = 64 * 1024;
+
+/// The last `max` bytes of `file`, from a line start, as text.
+fn tail(file: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(file)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(if len > max { text.split_once('\n').map_or(text.clone(), |(_, rest)| rest.to_string()) } else { text })
 }
 
 impl RemotePanel {
@@ -457,4 +502,17 @@ fn opt_row(ui: &mut egui::Ui, label: &str, value: &mut Option<String>, hint: &st
     let mut text = value.clone().unwrap_or_default();
     text_row(ui, label, &mut text, hint);
     *value = (!text.is_empty()).then_some(text);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_log_view_shows_whole_lines_from_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("slurm.log");
+        std::fs::write(&file, "first line\nsecond line\nthird\n").unwrap();
+        assert_eq!(super::tail(&file, 1024).unwrap(), "first line\nsecond line\nthird\n");
+        assert_eq!(super::tail(&file, 14).unwrap(), "third\n");
+        assert!(super::tail(&dir.path().join("none"), 10).is_err());
+    }
 }
