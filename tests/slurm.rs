@@ -372,7 +372,7 @@ fn python_venv() -> PathBuf {
     std::env::var_os("REF_VENV").map_or_else(|| root.join(".venv-ref"), PathBuf::from).canonicalize().unwrap()
 }
 
-/// The GPU target end to end on the loopback cluster's CPUs: its job
+/// The GPU target end to end on the loopback cluster's CPUs, on the sample model: its job
 /// directory (tokenised data, `train_lora.py`, torchrun under srun) trains
 /// with transformers + PEFT, writes the same metrics and status a local run
 /// writes, and its PEFT adapter, fetched, evaluates here; a second job is
@@ -395,7 +395,9 @@ fn the_gpu_targets_python_job_trains_through_slurm_on_cpu_and_its_adapter_evalua
     assert!(report.python.as_deref().is_some_and(|p| p.contains("torch 2.") && p.contains("peft")), "{report:?}");
     assert!(report.missing.is_empty(), "{report:?}");
 
-    let cfg = TrainConfig::load(&common::tiny_setup(dir.path(), "epochs = 2\nmax_steps = 8\neval_every = 4\nlog_every = 1")).unwrap();
+    // The shipped sample model, on slices of the shipped data.
+    let mut cfg = TrainConfig::load(&common::tiny_setup(dir.path(), "epochs = 2\nmax_steps = 8\neval_every = 4\nlog_every = 1")).unwrap();
+    cfg.model.path = common::sample_dir().join("model");
     let (_, local) = submit(&conn, &cfg, "py-1", &runs);
     sync_until(&conn, &local, "the first metrics", |s| s.new_records > 0);
     conn.close();
@@ -421,7 +423,8 @@ fn the_gpu_targets_python_job_trains_through_slurm_on_cpu_and_its_adapter_evalua
     assert!(eval.status.success() && text.contains("py-1"), "{text}{}", String::from_utf8_lossy(&eval.stderr));
 
     // A long job, cancelled: Slurm's SIGTERM stops it, and the run says cancelled.
-    let long = TrainConfig::load(&common::tiny_setup(&dir.path().join("long"), "epochs = 10000\nlog_every = 1")).unwrap();
+    let mut long = TrainConfig::load(&common::tiny_setup(&dir.path().join("long"), "epochs = 10000\nlog_every = 1")).unwrap();
+    long.model.path = cfg.model.path.clone();
     let (id, local2) = submit(&conn, &long, "py-2", &runs);
     sync_until(&conn, &local2, "the second job's first metrics", |s| s.new_records > 0);
     conn.cancel(&id).unwrap();

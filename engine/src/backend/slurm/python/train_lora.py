@@ -405,11 +405,16 @@ def neuron_trainer(args, train, validation, collate, callbacks):
     from optimum.neuron.models.training import NeuronModelForCausalLM
     from transformers import AutoTokenizer
 
+    from datasets import Dataset
+
+    # trl's trainers expect datasets' tables (trl depends on datasets).
+    train = Dataset.from_list(train)
+    validation = Dataset.from_list(validation) if validation else None
     targs = training_arguments(NeuronTrainingArguments, args, bool(validation))
     model = NeuronModelForCausalLM.from_pretrained(args.model, targs.trn_config, torch_dtype=torch.bfloat16 if args.bf16 else torch.float32)
-    sft = NeuronSFTConfig(max_seq_length=args.max_length, packing=False, dataset_kwargs={"skip_prepare_dataset": True}, **targs.to_dict())
+    sft = NeuronSFTConfig(max_length=args.max_length, packing=False, dataset_kwargs={"skip_prepare_dataset": True}, **targs.to_dict())
     trainer = NeuronSFTTrainer(
-        args=sft, model=model, peft_config=lora_config(args), tokenizer=AutoTokenizer.from_pretrained(args.model),
+        args=sft, model=model, peft_config=lora_config(args), processing_class=AutoTokenizer.from_pretrained(args.model),
         train_dataset=train, eval_dataset=validation or None, data_collator=collate, callbacks=callbacks,
     )
     return trainer, trainer.model
@@ -442,7 +447,9 @@ def train(args, run):
         callbacks.append(EarlyStoppingCallback(args.early_stopping_patience, args.early_stopping_threshold))
     build = cuda_trainer if args.accelerator == "cuda" else neuron_trainer
     trainer, model = build(args, train_set, validation, collate, callbacks)
-    resume = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
+    # NeuronTrainer cannot resume (optimum-neuron's trainers/transformers.py raises on resume_from_checkpoint).
+    can_resume = args.accelerator == "cuda" and os.path.isdir(args.output_dir)
+    resume = get_last_checkpoint(args.output_dir) if can_resume else None
     if resume:
         run.update(message="resuming from %s" % resume)
     trainer.train(resume_from_checkpoint=resume)
