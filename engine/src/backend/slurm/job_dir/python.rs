@@ -453,6 +453,36 @@ mod tests {
     }
 
     #[test]
+    fn the_python_jobs_run_directory_survives_a_restart_and_reads_as_a_local_runs() {
+        // train_lora.py's Run without torch: what a restarted job (HyperPod --auto-resume) finds and writes.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("train_lora.py"), TRAIN_SCRIPT).unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("metrics.jsonl"), "{\"step\": 1, \"epoch\": 0.1, \"elapsed_s\": 1, \"loss\": 2.0}\n{\"step\": 2, \"ep")
+            .unwrap();
+        std::fs::write(dir.path().join("config.toml"), story_a(None).to_toml()).unwrap();
+        let script = "import sys, math\nsys.path.insert(0, '.')\nimport train_lora as t\nrun = t.Run('run', True, 'config.toml')\nassert run.last_step == 1, run.last_step\n\
+            run.metric({'step': 1, 'epoch': 0.1, 'elapsed_s': 5.0, 'loss': 9.0})\n\
+            run.metric({'step': 2, 'epoch': 0.2, 'elapsed_s': 6.0, 'loss': math.nan, 'grad_norm': math.inf, 'tokens_per_s': None})\n\
+            run.update(step=2, total_steps=10, state='finished')\n";
+        let out = Command::new("python3").args(["-c", script]).current_dir(dir.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // The torn line is gone, step 1 is not repeated, NaN and inf are written as the workbench writes them.
+        let records = crate::runs::RunDir::open(&run).unwrap().metrics().unwrap();
+        assert_eq!(records.iter().map(|r| r.step).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(records[0].loss, Some(2.0));
+        assert!(
+            records[1].loss.is_some_and(f64::is_nan) && records[1].grad_norm == Some(f64::INFINITY) && records[1].tokens_per_s.is_none()
+        );
+        let status = crate::runs::Status::read(&run).unwrap();
+        assert_eq!((status.state, status.step, status.total_steps), (crate::runs::RunState::Finished, 2, 10));
+        assert!(status.heartbeat_unix > 0 && !status.host.is_empty());
+        assert!(std::fs::read_dir(&run).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp")));
+        assert_eq!(TrainConfig::load(&run.join("config.toml")).unwrap().lora.rank, 64, "the config is kept with the run");
+    }
+
+    #[test]
     fn an_effective_batch_that_does_not_divide_is_said() {
         let layout = Layout { nodes: 1, per_node: 3, tensor_parallel: 1 };
         assert_eq!(layout.batch(6, 4), (2, 4, None));

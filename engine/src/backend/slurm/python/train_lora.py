@@ -141,15 +141,22 @@ class Run:
         threading.Thread(target=self._heartbeat, daemon=True).start()
 
     def _last_logged_step(self):
+        """The last step metrics.jsonl holds; a torn last line (a killed writer) is cut off first,
+        so the next line does not run into it."""
         path = os.path.join(self.dir, "metrics.jsonl")
+        if not os.path.exists(path):
+            return 0
+        with open(path, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+                data = data[: data.rfind(b"\n") + 1]
         last = 0
-        if os.path.exists(path):
-            with open(path) as f:
-                for line in f:
-                    try:
-                        last = max(last, int(json.loads(line)["step"]))
-                    except (ValueError, KeyError):
-                        pass  # a torn last line
+        for line in data.decode("utf-8", "replace").splitlines():
+            try:
+                last = max(last, int(json.loads(line)["step"]))
+            except (ValueError, KeyError, TypeError):
+                pass
         return last
 
     def _heartbeat(self):
@@ -169,7 +176,7 @@ class Run:
 
     def metric(self, record):
         """Appends one metrics line (fsynced); steps already logged before a restart are not repeated."""
-        if not self.writer or (record["step"] <= self.last_step and "val_loss" not in record):
+        if not self.writer or record["step"] <= self.last_step:
             return
         record = {k: finite_or_text(v) if isinstance(v, float) else v for k, v in record.items() if v is not None}
         with self.lock, open(os.path.join(self.dir, "metrics.jsonl"), "a") as f:
