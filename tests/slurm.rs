@@ -157,6 +157,24 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     let status = Status::read(&local3).unwrap();
     assert_eq!(status.state, RunState::Failed);
     assert!(status.message.as_deref().unwrap_or("").contains("failed with exit code 1"), "{status:?}");
+    // A job the OOM killer ends: its output's line is in the run's status, with what to do.
+    let oom = dir.path().join("oom.sh");
+    std::fs::write(
+        &oom,
+        "#!/bin/bash\necho \"slurmstepd: error: Detected 1 oom_kill event in StepId=$SLURM_JOB_ID.0. Some of the step tasks have been OOM Killed.\" >&2\nexit 137\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&oom, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let killed = Connection::new(profile(oom.to_str().unwrap())).unwrap();
+    let (_, local_oom) = submit(&killed, &cfg, "tiny-oom", &runs);
+    sync_until(&killed, &local_oom, "the job killed for memory", |s| s.job.as_ref().is_some_and(|j| j.state.is_done()));
+    let status = Status::read(&local_oom).unwrap();
+    let message = status.message.clone().unwrap_or_default();
+    assert_eq!(status.state, RunState::Failed);
+    assert!(
+        message.contains("ran out of memory (slurmstepd: error: Detected 1 oom_kill event") && message.contains("lower the batch size"),
+        "{status:?}"
+    );
 
     // 4. The same from the command line: a profile file, test, submit and watch to the end, fetch.
     let profile_file = dir.path().join("loopback.toml");
@@ -189,7 +207,7 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     let f = wb(&["remote", "fetch", run.to_str().unwrap(), "--profile", p]);
     assert!(f.status.success() && run.join("adapter/adapter_model.safetensors").is_file(), "{}", out(&f));
 
-    // Four submissions, two models: each model was uploaded once, to the folder the jobs share.
+    // Five submissions, two models: each model was uploaded once, to the folder the jobs share.
     let models: Vec<String> = std::fs::read_dir(PathBuf::from(WORK).join("jobs/models"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

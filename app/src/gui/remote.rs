@@ -52,10 +52,8 @@ pub struct RemotePanel {
     /// The remote run whose job output (`slurm.log`) is shown, with the file's
     /// time when it was read and its last part.
     log: Option<(PathBuf, Option<std::time::SystemTime>, String)>,
-    /// The estimate before submitting (and what the target cannot honour or
-    /// do), with what it was made from (config and profile) and whether the
-    /// target can take the run.
-    estimate: Option<(String, String, bool)>,
+    /// What the tab says before submitting, made again only when the config or the profile changes.
+    preflight: Option<Preflight>,
 }
 
 impl RemotePanel {
@@ -73,7 +71,7 @@ impl RemotePanel {
             host_key: None,
             log: None,
             notice: None,
-            estimate: None,
+            preflight: None,
         };
         if let Some(first) = p.profiles().first() {
             p.load(&first.clone());
@@ -272,7 +270,7 @@ impl RemotePanel {
             {
                 action = Some(RemoteAction::Start(Box::new(RemoteTask::Test(p)), None));
             }
-            let valid = config.validate().is_empty() && self.estimate.as_ref().is_none_or(|e| e.2);
+            let valid = self.preflight(config).can_submit;
             let submit = ui.add_enabled(!busy && valid, egui::Button::new("Submit the configured run"));
             if submit
                 .on_hover_text(format!("{} on the cluster: {}", config.run.name, self.profile.cluster.target.describe()))
@@ -288,25 +286,9 @@ impl RemotePanel {
                 ui.spinner();
             }
         });
-        let key = format!("{}{:?}", config.to_toml(), self.profile);
-        if !config.validate().is_empty() {
-            self.estimate = Some((key, "Estimate: the config has errors (see the Configure tab)".into(), true));
-        } else if self.estimate.as_ref().is_none_or(|e| e.0 != key) {
-            let tps = engine::backend::slurm::cost::measured_tokens_per_s(&config.run.runs_dir, &self.profile.name);
-            let mut text = format!("Estimate: {}", engine::backend::slurm::cost::estimate(config, &self.profile, tps).describe());
-            for n in job_dir::not_honoured(config, &self.profile) {
-                text += &format!("\nNot honoured: {n}");
-            }
-            let can = job_dir::check(config, &self.profile);
-            if let Err(e) = &can {
-                text += &format!("\nCannot submit: {e}");
-            }
-            self.estimate = Some((key, text, can.is_ok()));
-        }
-        if let Some((_, text, can)) = &self.estimate {
-            let color = if *can { ui.visuals().text_color() } else { Color32::from_rgb(220, 50, 50) };
-            ui.label(RichText::new(text).color(color));
-        }
+        let pre = self.preflight(config);
+        let color = if pre.refused { Color32::from_rgb(220, 50, 50) } else { ui.visuals().text_color() };
+        ui.label(RichText::new(pre.text.clone()).color(color));
         if let Some((text, bad)) = &self.notice {
             let color = if *bad { Color32::from_rgb(220, 50, 50) } else { ui.visuals().weak_text_color() };
             ui.label(RichText::new(text).color(color));
@@ -473,6 +455,45 @@ impl RemotePanel {
                 ui.end_row();
             }
         });
+    }
+}
+
+/// What the tab says before submitting: the estimate, what the target does
+/// not honour or refuses, and whether Submit is on.
+struct Preflight {
+    /// The config and profile it was made from.
+    made_from: (TrainConfig, Profile),
+    /// The text shown.
+    text: String,
+    /// The target refuses the run (shown in red).
+    refused: bool,
+    /// The config is valid and the target takes it.
+    can_submit: bool,
+}
+
+impl RemotePanel {
+    /// The preflight of `config` on the edited profile, made again only when either changed.
+    fn preflight(&mut self, config: &TrainConfig) -> &Preflight {
+        let stale = self.preflight.as_ref().is_none_or(|p| p.made_from.0 != *config || p.made_from.1 != self.profile);
+        if stale {
+            let made_from = (config.clone(), self.profile.clone());
+            self.preflight = Some(if config.validate().is_empty() {
+                let tps = engine::backend::slurm::cost::measured_tokens_per_s(&config.run.runs_dir, &self.profile.name);
+                let mut text = format!("Estimate: {}", engine::backend::slurm::cost::estimate(config, &self.profile, tps).describe());
+                for n in job_dir::not_honoured(config, &self.profile) {
+                    text += &format!("\nNot honoured: {n}");
+                }
+                let can = job_dir::check(config, &self.profile);
+                if let Err(e) = &can {
+                    text += &format!("\nCannot submit: {e}");
+                }
+                Preflight { made_from, text, refused: can.is_err(), can_submit: can.is_ok() }
+            } else {
+                let text = "Estimate: the config has errors (see the Configure tab)".into();
+                Preflight { made_from, text, refused: false, can_submit: false }
+            });
+        }
+        self.preflight.as_ref().expect("made above")
     }
 }
 

@@ -117,6 +117,18 @@ impl JobInfo {
     }
 }
 
+/// The line of a job's output that says it ran out of memory, if one does:
+/// Slurm's cgroup OOM killer ("Detected 1 oom_kill event"), the kernel's
+/// ("Out of memory: Killed process"), PyTorch's ("CUDA out of memory",
+/// `OutOfMemoryError`), Python's `MemoryError`, a failed allocation.
+pub fn out_of_memory_line(log: &str) -> Option<&str> {
+    const SIGNS: [&str; 6] = ["oom_kill", "oom-kill", "out of memory", "outofmemoryerror", "memoryerror", "cannot allocate memory"];
+    log.lines().map(str::trim).find(|line| {
+        let lower = line.to_ascii_lowercase();
+        SIGNS.iter().any(|s| lower.contains(s))
+    })
+}
+
 /// The job id `sbatch --parsable` printed ("123" or "123;cluster").
 pub fn parse_sbatch(stdout: &str) -> Result<String, String> {
     let line = stdout.lines().map(str::trim).find(|l| !l.is_empty()).ok_or("sbatch printed no job id")?;
@@ -207,5 +219,14 @@ mod tests {
                 .contains("out of memory")
         );
         assert_eq!(SlurmState::Running.run_state(), None);
+    }
+
+    #[test]
+    fn out_of_memory_is_found_in_a_jobs_output() {
+        let slurm = "step 3\nslurmstepd: error: Detected 1 oom_kill event in StepId=5.0. Some of the step tasks have been OOM Killed.\n";
+        assert!(out_of_memory_line(slurm).unwrap().starts_with("slurmstepd: error: Detected 1 oom_kill"));
+        let torch = "Traceback (most recent call last):\n  torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n";
+        assert!(out_of_memory_line(torch).unwrap().contains("CUDA out of memory"));
+        assert_eq!(out_of_memory_line("step 1 loss 2.3\nended: Failed\n"), None);
     }
 }

@@ -8,14 +8,15 @@
 //! connection, a sleeping laptop or a restarted window neither loses nor
 //! repeats a record. When Slurm says the job ended but the run's own status
 //! still says running (killed for memory, time limit, a failed node), the
-//! status is set from Slurm's state with its reason.
+//! status is set from Slurm's state with its reason (and an out-of-memory
+//! line of the job's output, where there is one).
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::connection::Connection;
-use super::job_state::JobInfo;
+use super::job_state::{self, JobInfo};
 use crate::error::{Error, Result};
 use crate::runs::{RunState, Status, files};
 
@@ -111,7 +112,16 @@ pub fn sync(conn: &Connection, local: &Path) -> Result<Synced> {
         let mut status = Status::read(local)?;
         if status.state == RunState::Running {
             status.state = ended;
-            status.message = Some(format!("Slurm job {}: {}", remote.job_id, j.describe()));
+            // Slurm sees an exit code; the job's output may say why (the OOM killer, a failed allocation).
+            let oom =
+                (ended == RunState::Failed).then(|| job_state::out_of_memory_line(&String::from_utf8_lossy(&log)).map(str::to_string));
+            status.message = Some(match oom.flatten() {
+                Some(line) => format!(
+                    "Slurm job {}: ran out of memory ({line}); lower the batch size, turn on gradient checkpointing, or ask for more memory",
+                    remote.job_id
+                ),
+                None => format!("Slurm job {}: {}", remote.job_id, j.describe()),
+            });
             status.write(local)?;
         }
     }

@@ -21,6 +21,7 @@ torch (the workbench's tests read the generated arguments back with it).
 """
 
 import argparse
+import atexit
 import json
 import math
 import os
@@ -212,6 +213,7 @@ class Utilisation:
         # neuron-monitor prints one JSON report per period (5 s by default); the cores in use report
         # neuroncore_utilization under neuron_runtime_data[].report.neuroncore_counters.neuroncores_in_use.
         proc = subprocess.Popen(["neuron-monitor"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        atexit.register(proc.terminate)
         for line in proc.stdout:
             try:
                 report = json.loads(line)
