@@ -407,7 +407,8 @@ fn the_gpu_targets_python_job_trains_through_slurm_on_cpu_and_its_adapter_evalua
     let runs = dir.path().join("runs");
     let mut p = profile("workbench");
     p.cluster.target = Target::Cuda;
-    p.cluster.setup = vec![format!("source {}/bin/activate", venv.display())];
+    // No GPU here: the job is told it may train on the CPUs (else it stops, saying there is no CUDA device).
+    p.cluster.setup = vec![format!("source {}/bin/activate", venv.display()), "export WORKBENCH_ALLOW_CPU=1".into()];
     let conn = Connection::new(p).unwrap();
     let report = conn.test().unwrap();
     assert!(report.python.as_deref().is_some_and(|p| p.contains("torch 2.") && p.contains("peft")), "{report:?}");

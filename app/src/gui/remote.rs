@@ -450,6 +450,11 @@ impl RemotePanel {
                     .labelled_by(l.id);
                 ui.end_row();
                 text_row(ui, "Python", &mut c.python, "python3 of the Neuron environment");
+                let l = ui.label("Tensor parallel");
+                ui.add(egui::DragValue::new(&mut c.tensor_parallel).range(0..=64))
+                    .labelled_by(l.id)
+                    .on_hover_text("0: the instance type's (as optimum-neuron's examples); 1 for a small model whose heads do not split");
+                ui.end_row();
                 ui.label("");
                 ui.checkbox(&mut c.precompile, "Pre-compile the graphs (neuron_parallel_compile, a few steps)");
                 ui.end_row();

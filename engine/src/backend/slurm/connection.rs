@@ -136,11 +136,14 @@ impl Connection {
                 packages.filter(|p| !p.is_empty()).unwrap_or("no training packages".into())
             )
         });
-        let lacking: Vec<&str> =
-            needed(c.target).iter().copied().filter(|n| stack.as_ref().is_none_or(|s| s["packages"][*n].is_null())).collect();
+        let mut wanted = needed(c.target).to_vec();
+        if c.target == Target::Cuda && c.deepspeed != 0 {
+            wanted.push("deepspeed");
+        }
+        let lacking: Vec<&str> = wanted.into_iter().filter(|n| stack.as_ref().is_none_or(|s| s["packages"][*n].is_null())).collect();
         if !lacking.is_empty() {
             missing.push(format!(
-                "the {} target needs {} in the set-up environment's Python ({})",
+                "the {} target needs {} in the set-up environment's Python ({}, as the login node sees it)",
                 c.target.name(),
                 lacking.join(", "),
                 c.python

@@ -31,8 +31,22 @@ impl HostKey {
     }
 }
 
-/// What `ssh -G` resolves for `target`: the host name, port, proxy and known_hosts file.
-fn resolved(target: &SshTarget) -> Result<(String, u16, bool, PathBuf)> {
+/// Where `ssh -G` says `target` connects.
+struct Resolved {
+    /// The host name to connect to.
+    host: String,
+    /// The name known_hosts records it under (`HostKeyAlias`, else the host name).
+    alias: String,
+    /// The port.
+    port: u16,
+    /// Reached through a jump host or proxy command.
+    proxied: bool,
+    /// The known_hosts file ssh reads first.
+    known_hosts: PathBuf,
+}
+
+/// What `ssh -G` resolves for `target`.
+fn resolved(target: &SshTarget) -> Result<Resolved> {
     let scratch = std::env::temp_dir();
     let out = Command::new("ssh")
         .arg("-G")
@@ -45,11 +59,12 @@ fn resolved(target: &SshTarget) -> Result<(String, u16, bool, PathBuf)> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' '))).map(str::trim);
-    let host = field("hostkeyalias").or(field("hostname")).unwrap_or(&target.host).to_string();
+    let host = field("hostname").unwrap_or(&target.host).to_string();
+    let alias = field("hostkeyalias").filter(|a| *a != "none").unwrap_or(&host).to_string();
     let port = field("port").and_then(|p| p.parse().ok()).unwrap_or(22);
     let proxied = field("proxyjump").is_some_and(|p| p != "none") || field("proxycommand").is_some_and(|p| p != "none");
     let file = field("userknownhostsfile").and_then(|f| f.split_whitespace().next()).unwrap_or("~/.ssh/known_hosts");
-    Ok((host, port, proxied, expand_home(file)))
+    Ok(Resolved { host, alias, port, proxied, known_hosts: expand_home(file) })
 }
 
 /// `~/x` as a path under the home folder.
@@ -84,7 +99,7 @@ fn fingerprint(line: &str) -> Result<String> {
 
 /// The keys the profile's login node offers now.
 pub fn scan(target: &SshTarget) -> Result<HostKey> {
-    let (host, port, proxied, known_hosts) = resolved(target)?;
+    let Resolved { host, alias, port, proxied, known_hosts } = resolved(target)?;
     if proxied {
         return Err(Error::Other(format!(
             "{host} is reached through a jump host, which the workbench cannot scan: connect once with `ssh {}` in a terminal, \
@@ -96,14 +111,17 @@ pub fn scan(target: &SshTarget) -> Result<HostKey> {
         .args(["-T", "10", "-p", &port.to_string(), &host])
         .output()
         .map_err(|e| Error::Other(format!("cannot run ssh-keyscan: {e}; install the OpenSSH client")))?;
-    let lines: Vec<String> =
-        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(str::to_string).collect();
+    // known_hosts names the host as ssh looks it up: its HostKeyAlias where the config sets one.
+    let named = if port == 22 { alias } else { format!("[{alias}]:{port}") };
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_once(' ').map(|(_, key)| format!("{named} {key}")))
+        .collect();
     if lines.is_empty() {
         return Err(Error::Other(format!("{host} port {port} offered no host key: {}", String::from_utf8_lossy(&out.stderr).trim())));
     }
-    let keys = lines.into_iter().map(|l| Ok((fingerprint(&l)?, l))).collect::<Result<Vec<(String, String)>>>()?;
-    let keys = keys.into_iter().map(|(f, l)| (l, f)).collect();
-    let named = if port == 22 { host } else { format!("[{host}]:{port}") };
+    let keys = lines.into_iter().map(|l| fingerprint(&l).map(|f| (l, f))).collect::<Result<_>>()?;
     Ok(HostKey { host: named, keys, known_hosts })
 }
 

@@ -82,6 +82,9 @@ pub struct Cluster {
     pub instance_type: String,
     /// Compile the Neuron graphs with `neuron_parallel_compile` before training (neuron target).
     pub precompile: bool,
+    /// Tensor-parallel degree on Trainium (0: the instance type's, as optimum-neuron's examples use; a
+    /// small model whose heads do not divide over it trains with 1).
+    pub tensor_parallel: u32,
     /// DeepSpeed ZeRO stage for the cuda target (0: none, 2 or 3).
     pub deepspeed: u8,
 }
@@ -102,6 +105,7 @@ impl Default for Cluster {
             python: "python3".into(),
             instance_type: "trn1.32xlarge".into(),
             precompile: false,
+            tensor_parallel: 0,
             deepspeed: 0,
         }
     }
@@ -157,12 +161,27 @@ impl Profile {
         if !self.cluster.price_per_node_hour.is_finite() || self.cluster.price_per_node_hour < 0.0 {
             return Err("cluster.price_per_node_hour must be 0 (unknown) or a price".into());
         }
-        if self.cluster.target == Target::Neuron && super::job_dir::neuron::instance(&self.cluster.instance_type).is_none() {
-            return Err(format!(
-                "cluster.instance_type {:?} is not a Trainium instance the workbench knows; use one of {}",
-                self.cluster.instance_type,
-                super::job_dir::neuron::INSTANCES.iter().map(|i| i.name).collect::<Vec<_>>().join(", ")
-            ));
+        if self.cluster.target == Target::Neuron {
+            let Some(instance) = super::job_dir::neuron::instance(&self.cluster.instance_type) else {
+                return Err(format!(
+                    "cluster.instance_type {:?} is not a Trainium instance the workbench knows; use one of {}",
+                    self.cluster.instance_type,
+                    super::job_dir::neuron::INSTANCES.iter().map(|i| i.name).collect::<Vec<_>>().join(", ")
+                ));
+            };
+            let tp = self.cluster.tensor_parallel;
+            if tp > 0 && !instance.cores.is_multiple_of(tp) {
+                return Err(format!(
+                    "cluster.tensor_parallel = {tp} does not divide the {} NeuronCores of a {}",
+                    instance.cores, instance.name
+                ));
+            }
+        }
+        // Slurm reads #SBATCH lines without a shell: values of plain characters only.
+        for (field, value) in [("partition", &self.cluster.partition), ("account", &self.cluster.account)] {
+            if !value.chars().all(|c| c.is_ascii_alphanumeric() || "._,-".contains(c)) {
+                return Err(format!("cluster.{field} {value:?}: use letters, digits, '.', '_', ',' and '-' only"));
+            }
         }
         if ![0, 2, 3].contains(&self.cluster.deepspeed) {
             return Err(format!("cluster.deepspeed = {}: use 0 (none), 2 or 3 (the ZeRO stage)", self.cluster.deepspeed));

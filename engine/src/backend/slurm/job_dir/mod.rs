@@ -18,7 +18,6 @@ pub mod python;
 use std::path::{Path, PathBuf};
 
 use super::profile::{Profile, Target};
-use super::ssh::quote;
 use crate::config::TrainConfig;
 use crate::error::Result;
 
@@ -63,7 +62,7 @@ pub fn check(config: &TrainConfig, profile: &Profile) -> Result<()> {
         )));
     }
     if target == Target::Neuron {
-        neuron::check_model(&config.model.path)?;
+        neuron::check_model(&config.model.path, &python::Layout::of(profile))?;
     }
     Ok(())
 }
@@ -125,7 +124,8 @@ fn sbatch_head(profile: &Profile, name: &str, nodes: u32, extra: &[&str]) -> Str
     );
     for (flag, value) in [("partition", &c.partition), ("time", &c.time_limit), ("account", &c.account)] {
         if !value.is_empty() {
-            s += &format!("#SBATCH --{flag}={}\n", quote(value));
+            // Plain values (Profile::check): Slurm reads these lines without a shell, so no quoting.
+            s += &format!("#SBATCH --{flag}={value}\n");
         }
     }
     for line in extra {

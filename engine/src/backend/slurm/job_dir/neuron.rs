@@ -49,21 +49,40 @@ pub fn instance(name: &str) -> Option<Instance> {
 /// The `model_type`s optimum-neuron trains (auto_models.py registers these).
 pub const TRAINABLE: [&str; 3] = ["llama", "granite", "qwen3"];
 
-/// Refuses a model optimum-neuron cannot train, naming its type and the supported ones.
-pub fn check_model(model_dir: &Path) -> Result<()> {
+/// Refuses a model optimum-neuron cannot train, or cannot split over the
+/// job's tensor parallelism (its attention heads must divide over it; key and
+/// value heads divide, or are replicated to fill it), naming what to change.
+pub fn check_model(model_dir: &Path, layout: &super::python::Layout) -> Result<()> {
     let file = model_dir.join("config.json");
     let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::model(&file, format!("not valid JSON: {e}")))?;
     let kind = value.get("model_type").and_then(|v| v.as_str()).unwrap_or("(none)");
-    if TRAINABLE.contains(&kind) {
+    if !TRAINABLE.contains(&kind) {
+        return Err(Error::model(
+            &file,
+            format!(
+                "model_type {kind:?} cannot be trained on Trainium: optimum-neuron trains {} (Mistral is not one). \
+                 Use the cuda or engine target for this model",
+                TRAINABLE.join(", ")
+            ),
+        ));
+    }
+    let count = |key: &str| value.get(key).and_then(serde_json::Value::as_u64).map(|n| n as u32);
+    let heads = count("num_attention_heads").unwrap_or(0);
+    let kv = count("num_key_value_heads").unwrap_or(heads);
+    let fits = |tp: u32| tp > 0 && heads.is_multiple_of(tp) && kv > 0 && (kv.is_multiple_of(tp) || tp.is_multiple_of(kv));
+    let tp = layout.tensor_parallel;
+    if fits(tp) {
         return Ok(());
     }
+    let cores = layout.per_node;
+    let choices: Vec<String> = (1..=cores).filter(|&d| cores.is_multiple_of(d) && fits(d)).map(|d| d.to_string()).collect();
     Err(Error::model(
         &file,
         format!(
-            "model_type {kind:?} cannot be trained on Trainium: optimum-neuron trains {} (SmolLM2 is a llama; Mistral is not). \
-             Use the cuda or engine target for this model",
-            TRAINABLE.join(", ")
+            "its {heads} attention heads ({kv} key/value heads) do not split over tensor parallelism {tp}: \
+             set cluster.tensor_parallel to {} (what divides both the heads and the {cores} NeuronCores)",
+            if choices.is_empty() { "a value that fits".to_string() } else { choices.join(" or ") }
         ),
     ))
 }
@@ -99,11 +118,24 @@ mod tests {
         assert_eq!(instance(" trn2.3xlarge").map(|i| (i.cores, i.tensor_parallel)), Some((4, 4)));
         assert!(instance("p5.48xlarge").is_none());
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.json"), r#"{"model_type": "mistral"}"#).unwrap();
-        let e = check_model(dir.path()).unwrap_err().to_string();
+        let trn1 = super::super::python::Layout { nodes: 1, per_node: 32, tensor_parallel: 8 };
+        std::fs::write(dir.path().join("config.json"), r#"{"model_type": "mistral", "num_attention_heads": 32, "num_key_value_heads": 8}"#)
+            .unwrap();
+        let e = check_model(dir.path(), &trn1).unwrap_err().to_string();
         assert!(e.contains("\"mistral\"") && e.contains("llama, granite, qwen3") && e.contains("config.json"), "{e}");
-        std::fs::write(dir.path().join("config.json"), r#"{"model_type": "llama"}"#).unwrap();
-        check_model(dir.path()).unwrap();
+        // Llama 3 8B's 32 heads and 8 key/value heads split over TP 8; 2 key/value heads are replicated to fill it.
+        std::fs::write(dir.path().join("config.json"), r#"{"model_type": "llama", "num_attention_heads": 32, "num_key_value_heads": 8}"#)
+            .unwrap();
+        check_model(dir.path(), &trn1).unwrap();
+        std::fs::write(dir.path().join("config.json"), r#"{"model_type": "llama", "num_attention_heads": 32, "num_key_value_heads": 2}"#)
+            .unwrap();
+        check_model(dir.path(), &trn1).unwrap();
+        // SmolLM2-135M's 9 heads (3 key/value heads) do not: TP 1 is what fits 32 cores.
+        std::fs::write(dir.path().join("config.json"), r#"{"model_type": "llama", "num_attention_heads": 9, "num_key_value_heads": 3}"#)
+            .unwrap();
+        let e = check_model(dir.path(), &trn1).unwrap_err().to_string();
+        assert!(e.contains("9 attention heads") && e.contains("set cluster.tensor_parallel to 1 "), "{e}");
+        check_model(dir.path(), &super::super::python::Layout { tensor_parallel: 1, ..trn1 }).unwrap();
         assert!(!environment(1).contains("efa") && environment(2).contains("FI_PROVIDER=efa"));
     }
 }

@@ -1,7 +1,8 @@
 //! The Python targets: `train_lora.py` (transformers + PEFT on GPUs, or
-//! optimum-neuron on Trainium) launched by torchrun, one torchrun per node
-//! (`srun --ntasks-per-node=1`), with c10d rendezvous when there is more
-//! than one node.
+//! optimum-neuron on Trainium) launched by torchrun (`python -m
+//! torch.distributed.run` of the profile's Python), one per node
+//! (`srun --ntasks-per-node=1`, whole nodes), with c10d rendezvous when
+//! there is more than one node.
 //!
 //! The examples are tokenised here, by the same code and chat template a
 //! local run uses (`data/*.tokens.jsonl`: `input_ids`, and `labels` of -100
@@ -39,13 +40,25 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout `profile` asks for (its instance type on Trainium, its tasks per node on GPUs).
+    /// The layout `profile` asks for (its instance type on Trainium, with the
+    /// profile's tensor parallelism if it sets one; its tasks per node on GPUs).
     pub fn of(profile: &Profile) -> Self {
         let c = &profile.cluster;
         match (c.target, neuron::instance(&c.instance_type)) {
-            (Target::Neuron, Some(i)) => Self { nodes: c.nodes, per_node: i.cores, tensor_parallel: i.tensor_parallel },
+            (Target::Neuron, Some(i)) => {
+                let tensor_parallel = if c.tensor_parallel > 0 { c.tensor_parallel } else { i.tensor_parallel };
+                Self { nodes: c.nodes, per_node: i.cores, tensor_parallel }
+            }
             _ => Self { nodes: c.nodes, per_node: c.tasks_per_node, tensor_parallel: 1 },
         }
+    }
+
+    /// Optimizer steps in an epoch of `examples`, as the Hugging Face Trainer
+    /// counts them: each replica gets its share of the examples (rounded up),
+    /// in micro-batches of `batch`, `accum` of them per step.
+    pub fn steps_per_epoch(&self, examples: usize, batch: usize, accum: usize) -> usize {
+        let share = examples.div_ceil(self.data_parallel() as usize);
+        share.div_ceil(batch.max(1)).div_ceil(accum.max(1)).max(1)
     }
 
     /// Data-parallel replicas: each sees its own micro-batches.
@@ -87,7 +100,19 @@ pub fn not_honoured(config: &TrainConfig, profile: &Profile) -> Vec<String> {
     if let Some(note) = layout.batch(config.training.batch_size, config.training.grad_accum).2 {
         out.push(note);
     }
+    let t = &config.training;
+    if c.target == Target::Cuda && t.checkpoint_every != t.eval_every {
+        out.push(format!(
+            "checkpoints follow evaluations ({}), not training.checkpoint_every, so the adapter kept is the best one, as locally",
+            if t.eval_every > 0 { format!("every {} steps", t.eval_every) } else { "at each epoch's end".into() }
+        ));
+    }
     if c.target == Target::Neuron {
+        out.push(
+            "optimum-neuron does not evaluate during training: no validation loss, no early stopping, the last adapter is kept \
+             (evaluate the fetched adapter here)"
+                .into(),
+        );
         if c.tasks_per_node != 1 && c.tasks_per_node != layout.per_node {
             out.push(format!(
                 "tasks per node = {} is not used: a {} runs {} processes",
@@ -124,12 +149,16 @@ pub fn job(config: &TrainConfig, profile: &Profile, name: &str) -> Result<JobDir
         ("config.toml".to_string(), remote.to_toml().into_bytes()),
         ("train_lora.py".to_string(), TRAIN_SCRIPT.as_bytes().to_vec()),
         ("data/train.tokens.jsonl".to_string(), tokens_jsonl(&train)),
-        ("data/validation.tokens.jsonl".to_string(), tokens_jsonl(&validation)),
     ];
+    if target == Target::Cuda {
+        files.push(("data/validation.tokens.jsonl".to_string(), tokens_jsonl(&validation)));
+    }
     if profile.cluster.deepspeed != 0 && target == Target::Cuda {
         files.push(("ds_config.json".into(), deepspeed_config(profile.cluster.deepspeed).into_bytes()));
     }
-    let args = train_args(config, profile, &remote_model, name);
+    let (batch, accum, _) = Layout::of(profile).batch(config.training.batch_size, config.training.grad_accum);
+    let steps_per_epoch = Layout::of(profile).steps_per_epoch(train.examples.len(), batch, accum);
+    let args = train_args(config, profile, &remote_model, name, steps_per_epoch);
     files.push(("job.sbatch".into(), sbatch(profile, name, &args).into_bytes()));
     Ok(JobDir { name: name.into(), model: (local_model, key), uploads: Vec::new(), files })
 }
@@ -144,8 +173,15 @@ fn tokens_jsonl(set: &Dataset) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// `train_lora.py`'s arguments for `config` on `profile`'s target.
-pub fn train_args(config: &TrainConfig, profile: &Profile, model: &str, name: &str) -> Vec<(String, Option<String>)> {
+/// `train_lora.py`'s arguments for `config` on `profile`'s target, for a
+/// training set of `steps_per_epoch` optimizer steps an epoch.
+pub fn train_args(
+    config: &TrainConfig,
+    profile: &Profile,
+    model: &str,
+    name: &str,
+    steps_per_epoch: usize,
+) -> Vec<(String, Option<String>)> {
     let t = &config.training;
     let l = &config.lora;
     let layout = Layout::of(profile);
@@ -156,11 +192,15 @@ pub fn train_args(config: &TrainConfig, profile: &Profile, model: &str, name: &s
         Schedule::Constant => "constant_with_warmup",
     };
     let target = profile.cluster.target;
+    // The Trainer always trains max_steps when given: only when it is what stops the run (as locally).
+    let max_steps = t.max_steps.filter(|&m| t.total_steps(steps_per_epoch) == m).map_or(-1, |m| m as i64);
+    // optimum-neuron does not evaluate during training.
+    let evaluates = target == Target::Cuda;
     let mut args: Vec<(&str, Option<String>)> = vec![
         ("accelerator", Some(target.name().into())),
         ("model", Some(model.into())),
         ("train_file", Some("data/train.tokens.jsonl".into())),
-        ("validation_file", Some("data/validation.tokens.jsonl".into())),
+        ("validation_file", evaluates.then(|| "data/validation.tokens.jsonl".into())),
         ("run_dir", Some(format!("runs/{name}"))),
         ("output_dir", Some(OUTPUT.into())),
         ("config", Some("config.toml".into())),
@@ -177,12 +217,12 @@ pub fn train_args(config: &TrainConfig, profile: &Profile, model: &str, name: &s
         ("adam_epsilon", Some(t.eps.to_string())),
         ("lr_scheduler_type", Some(schedule.into())),
         ("warmup_ratio", Some(t.warmup_ratio.to_string())),
-        ("warmup_steps", Some(t.warmup_steps.unwrap_or(0).to_string())),
+        ("warmup_steps", Some(t.warmup_steps.map_or(-1, |w| w as i64).to_string())),
         ("num_train_epochs", Some(t.epochs.to_string())),
-        ("max_steps", Some(t.max_steps.map_or(-1, |s| s as i64).to_string())),
+        ("max_steps", Some(max_steps.to_string())),
         ("max_grad_norm", Some(t.max_grad_norm.to_string())),
-        ("eval_steps", Some(t.eval_every.to_string())),
-        ("early_stopping_patience", Some(t.early_stopping_patience.to_string())),
+        ("eval_steps", Some(if evaluates { t.eval_every } else { 0 }.to_string())),
+        ("early_stopping_patience", Some(if evaluates { t.early_stopping_patience } else { 0 }.to_string())),
         ("early_stopping_threshold", Some(t.early_stopping_min_delta.to_string())),
         ("seed", Some(t.seed.to_string())),
         ("logging_steps", Some(t.log_every.max(1).to_string())),
@@ -191,6 +231,8 @@ pub fn train_args(config: &TrainConfig, profile: &Profile, model: &str, name: &s
         ("max_length", Some(config.data.max_seq_len.to_string())),
         ("bf16", None),
     ];
+    // No validation file on Trainium: the argument is left out.
+    args.retain(|(k, v)| v.is_some() || !matches!(*k, "validation_file"));
     if t.gradient_checkpointing {
         args.push(("gradient_checkpointing", None));
     }
@@ -210,8 +252,9 @@ fn sbatch(profile: &Profile, name: &str, args: &[(String, Option<String>)]) -> S
     let c = &profile.cluster;
     let layout = Layout::of(profile);
     let neuron = c.target == Target::Neuron;
-    // Trainium jobs take whole nodes: the Neuron runtime owns every core.
-    let mut s = sbatch_head(profile, name, c.nodes, if neuron { &["--exclusive"] } else { &[] });
+    // Whole nodes, as the AWS samples take them: the Neuron runtime owns every core, and torchrun's
+    // workers need the node's GPUs and CPUs (without GRES, Slurm would hand out one CPU).
+    let mut s = sbatch_head(profile, name, c.nodes, &["--exclusive"]);
     s += "export PYTHONUNBUFFERED=1\n";
     if neuron {
         s += &neuron::environment(c.nodes);
@@ -222,12 +265,12 @@ fn sbatch(profile: &Profile, name: &str, args: &[(String, Option<String>)]) -> S
     if c.nodes > 1 {
         s += "MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\n";
         s += &format!(
-            "LAUNCH=(torchrun --nnodes=\"$SLURM_JOB_NUM_NODES\" --nproc_per_node={} --rdzv_id=\"$SLURM_JOB_ID\" \
-             --rdzv_backend=c10d --rdzv_endpoint=\"$MASTER_ADDR:29500\")\n",
+            "LAUNCH=(\"$PYTHON\" -m torch.distributed.run --nnodes=\"$SLURM_JOB_NUM_NODES\" --nproc_per_node={} \
+             --rdzv_id=\"$SLURM_JOB_ID\" --rdzv_backend=c10d --rdzv_endpoint=\"$MASTER_ADDR:29500\")\n",
             layout.per_node
         );
     } else {
-        s += &format!("LAUNCH=(torchrun --standalone --nproc_per_node={})\n", layout.per_node);
+        s += &format!("LAUNCH=(\"$PYTHON\" -m torch.distributed.run --standalone --nproc_per_node={})\n", layout.per_node);
     }
     s += "TRAIN_ARGS=(\n";
     for (k, v) in args {
@@ -241,15 +284,15 @@ fn sbatch(profile: &Profile, name: &str, args: &[(String, Option<String>)]) -> S
         // Graph extraction runs a few steps only (see neuron::PRECOMPILE_STEPS), into folders of its own.
         s += &format!(
             "srun --ntasks-per-node=1 env NEURON_EXTRACT_GRAPHS_ONLY=1 neuron_parallel_compile \"${{LAUNCH[@]}}\" train_lora.py \
-             \"${{TRAIN_ARGS[@]}}\" --max_steps {} --run_dir precompile/run --output_dir precompile/output\n",
+             \"${{TRAIN_ARGS[@]}}\" --max_steps {} --save_steps 0 --run_dir precompile/run --output_dir precompile/output\n",
             neuron::PRECOMPILE_STEPS
         );
     }
     s += "srun $AUTO_RESUME --ntasks-per-node=1 \"${LAUNCH[@]}\" train_lora.py \"${TRAIN_ARGS[@]}\"\n";
     if neuron {
-        // The adapter is sharded by tensor parallelism: consolidated beside its adapter_config.json, it is a standard PEFT adapter.
-        s += &format!("optimum-cli neuron consolidate {OUTPUT} {OUTPUT}/adapter_default\n");
-        s += &format!("\"$PYTHON\" train_lora.py \"${{TRAIN_ARGS[@]}}\" --finish_from {OUTPUT}/adapter_default\n");
+        // The adapter is sharded by tensor parallelism: `optimum-cli neuron consolidate`, run by the script
+        // (so the run's heartbeat goes on), makes it a standard PEFT adapter.
+        s += "\"$PYTHON\" train_lora.py \"${TRAIN_ARGS[@]}\" --consolidate\n";
     }
     s
 }
@@ -346,7 +389,7 @@ mod tests {
             "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
             // 32 x 4 over 2 nodes x 4 GPUs: 4 x 4 on each of 8 replicas, 128 examples per step as configured.
             "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4,
-            "learning_rate": 2e-4, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "warmup_steps": 0, "num_train_epochs": 3,
+            "learning_rate": 2e-4, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "warmup_steps": -1, "num_train_epochs": 3,
             "max_steps": -1, "eval_steps": 5, "early_stopping_patience": 3, "early_stopping_threshold": 0.01,
             "gradient_checkpointing": true, "seed": 7, "max_length": 128, "bf16": true, "deepspeed": "ds_config.json",
             "tensor_parallel_size": 1, "zero_1": false, "save_steps": 5,
@@ -365,7 +408,7 @@ mod tests {
         ] {
             assert!(script.contains(line), "{line} in\n{script}");
         }
-        assert!(!script.contains("neuron") && !script.contains("--exclusive"));
+        assert!(!script.contains("neuron") && script.contains("#SBATCH --exclusive"));
         let ds: serde_json::Value = serde_json::from_str(job.text("ds_config.json")).unwrap();
         assert_eq!((ds["zero_optimization"]["stage"].as_u64(), ds["train_micro_batch_size_per_gpu"].as_str()), (Some(3), Some("auto")));
         // The tokenised examples are the local trainer's: same count, loss only where it takes loss.
@@ -386,6 +429,15 @@ mod tests {
         }
         assert!(text_has_prompt_masked(&dir.path().join("data/train.tokens.jsonl")));
         assert!(not_honoured(&config, &p).is_empty(), "{:?}", not_honoured(&config, &p));
+        // max_steps reaches the Trainer only when it is what stops the run (the Trainer would train on past the epochs).
+        let steps = |max_steps: Option<usize>| {
+            let mut c = config.clone();
+            (c.training.max_steps, c.training.epochs) = (max_steps, 1);
+            let (_, args) = written_and_read_back(&super::job(&c, &p, "m").unwrap());
+            args["max_steps"].as_i64().unwrap()
+        };
+        let per_epoch = Layout::of(&p).steps_per_epoch(train.examples.len(), 4, 4) as i64;
+        assert_eq!((steps(Some(1)), steps(Some(100_000)), steps(None)), (1, -1, -1), "{per_epoch} steps an epoch");
         // Full fine-tuning is the engine's alone.
         let mut full = config.clone();
         full.training.mode = crate::config::TrainMode::Full;
@@ -413,43 +465,51 @@ mod tests {
         std::fs::write(llama.path().join("config.json"), cfg).unwrap();
         let mut p = profile(Target::Neuron, 1, 1);
         (p.cluster.instance_type, p.cluster.precompile) = ("trn2.48xlarge".into(), true);
+        // Its 6 heads (2 key/value heads) do not split over the instance's TP 4: said before submitting, with what fits.
+        let e = job(&story_a(Some(llama.path())), &p, "x").unwrap_err().to_string();
+        assert!(e.contains("6 attention heads") && e.contains("set cluster.tensor_parallel to 1 or 2 "), "{e}");
+        p.cluster.tensor_parallel = 2;
         let job = job(&story_a(Some(llama.path())), &p, "hr-lora-2").unwrap();
         let (_dir, args) = written_and_read_back(&job);
-        // 64 NeuronCores with TP 4: 16 replicas, so 2 x 4 each keeps 32 x 4.
+        // 64 NeuronCores with TP 2: 32 replicas, so 1 x 4 each keeps 32 x 4; no evaluation on Trainium.
         for (key, want) in [
             ("accelerator", serde_json::json!("neuron")),
-            ("tensor_parallel_size", 4.into()),
+            ("tensor_parallel_size", 2.into()),
             ("zero_1", true.into()),
-            ("per_device_train_batch_size", 2.into()),
+            ("per_device_train_batch_size", 1.into()),
             ("gradient_accumulation_steps", 4.into()),
             ("deepspeed", serde_json::Value::Null),
+            ("validation_file", serde_json::Value::Null),
+            ("eval_steps", 0.into()),
+            ("early_stopping_patience", 0.into()),
         ] {
             assert_eq!(args[key], want, "{key}");
         }
+        assert!(job.text("data/validation.tokens.jsonl").is_empty() && !job.text("data/train.tokens.jsonl").is_empty());
         let script = job.text("job.sbatch");
         for line in [
             "#SBATCH --exclusive",
             "export NEURON_CC_FLAGS=",
             "export NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS=3",
-            "LAUNCH=(torchrun --standalone --nproc_per_node=64)",
-            "env NEURON_EXTRACT_GRAPHS_ONLY=1 neuron_parallel_compile \"${LAUNCH[@]}\" train_lora.py \"${TRAIN_ARGS[@]}\" --max_steps 5 --run_dir precompile/run",
-            "optimum-cli neuron consolidate output output/adapter_default",
-            "\"$PYTHON\" train_lora.py \"${TRAIN_ARGS[@]}\" --finish_from output/adapter_default",
+            "LAUNCH=(\"$PYTHON\" -m torch.distributed.run --standalone --nproc_per_node=64)",
+            "env NEURON_EXTRACT_GRAPHS_ONLY=1 neuron_parallel_compile \"${LAUNCH[@]}\" train_lora.py \"${TRAIN_ARGS[@]}\" --max_steps 5 --save_steps 0 --run_dir precompile/run",
+            "\"$PYTHON\" train_lora.py \"${TRAIN_ARGS[@]}\" --consolidate",
         ] {
             assert!(script.contains(line), "{line} in\n{script}");
         }
         // Pre-compilation runs before training, consolidation after it.
         let at = |s: &str| script.find(s).unwrap();
-        assert!(at("neuron_parallel_compile") < at("srun $AUTO_RESUME") && at("srun $AUTO_RESUME") < at("consolidate"));
-        assert!(not_honoured(&story_a(None), &p).iter().any(|n| n.contains("auto-resume")));
-        // Two trn1.32xlarge nodes: rendezvous over EFA, 64 processes with TP 8, 8 replicas.
+        assert!(at("neuron_parallel_compile") < at("srun $AUTO_RESUME") && at("srun $AUTO_RESUME") < at("--consolidate"));
+        let notes = not_honoured(&story_a(None), &p);
+        assert!(notes.iter().any(|n| n.contains("auto-resume")) && notes.iter().any(|n| n.contains("does not evaluate")), "{notes:?}");
+        // Two trn1.32xlarge nodes: rendezvous over EFA, 64 processes with TP 2, 32 replicas.
         (p.cluster.instance_type, p.cluster.nodes) = ("trn1.32xlarge".into(), 2);
-        assert_eq!(Layout::of(&p).data_parallel(), 8);
+        assert_eq!(Layout::of(&p).data_parallel(), 32);
         let two = super::job(&story_a(Some(llama.path())), &p, "hr-lora-3").unwrap();
         let script = two.text("job.sbatch");
         assert!(script.contains("--nproc_per_node=32 --rdzv_id") && script.contains("FI_PROVIDER=efa"), "{script}");
         let (_dir, args) = written_and_read_back(&two);
-        assert_eq!((args["per_device_train_batch_size"].as_u64(), args["tensor_parallel_size"].as_u64()), (Some(4), Some(8)));
+        assert_eq!((args["per_device_train_batch_size"].as_u64(), args["tensor_parallel_size"].as_u64()), (Some(1), Some(2)));
     }
 
     #[test]

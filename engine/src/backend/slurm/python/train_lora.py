@@ -59,7 +59,7 @@ def parse_args(argv=None):
     p.add_argument("--adam_epsilon", type=float, default=1e-8)
     p.add_argument("--lr_scheduler_type", choices=["cosine", "linear", "constant_with_warmup"], required=True)
     p.add_argument("--warmup_ratio", type=float, default=0.0)
-    p.add_argument("--warmup_steps", type=int, default=0, help="overrides --warmup_ratio when > 0")
+    p.add_argument("--warmup_steps", type=int, default=-1, help="overrides --warmup_ratio when 0 or more")
     p.add_argument("--num_train_epochs", type=int, required=True)
     p.add_argument("--max_steps", type=int, default=-1)
     p.add_argument("--max_grad_norm", type=float, default=1.0)
@@ -69,14 +69,14 @@ def parse_args(argv=None):
     p.add_argument("--gradient_checkpointing", action="store_true")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--logging_steps", type=int, default=1)
-    p.add_argument("--save_steps", type=int, default=0, help="0: save at each epoch's end")
+    p.add_argument("--save_steps", type=int, default=0, help="0: only the final adapter (with validation, checkpoints follow evaluations)")
     p.add_argument("--save_total_limit", type=int, default=2)
     p.add_argument("--max_length", type=int, required=True, help="examples are at most this long (Neuron pads to it)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 where the hardware has it")
     p.add_argument("--deepspeed", help="DeepSpeed config file (cuda)")
     p.add_argument("--tensor_parallel_size", type=int, default=1, help="Neuron tensor parallelism")
     p.add_argument("--zero_1", action="store_true", help="Neuron ZeRO-1 optimizer sharding")
-    p.add_argument("--finish_from", help="only mark the run finished with the adapter in this folder (after consolidation)")
+    p.add_argument("--consolidate", action="store_true", help="after Neuron training: consolidate the adapter's shards into adapter/")
     p.add_argument("--check_args", action="store_true", help="print the parsed arguments as JSON and exit")
     args = p.parse_args(argv)
     args.target_modules = [m for m in args.target_modules.split(",") if m]
@@ -191,7 +191,10 @@ class Utilisation:
     `nvidia-smi` on GPUs, `neuron-monitor`'s JSON reports on Trainium."""
 
     def __init__(self, accelerator):
+        """Samples `accelerator`'s ("cuda", "neuron"; None: none, on every rank but the first)."""
         self.value = None
+        if accelerator is None:
+            return
         target = self._nvidia if accelerator == "cuda" else self._neuron
         if shutil.which("nvidia-smi" if accelerator == "cuda" else "neuron-monitor"):
             threading.Thread(target=target, daemon=True).start()
@@ -257,6 +260,22 @@ class Collate:
 STOP = threading.Event()
 
 
+def stop_everywhere():
+    """Whether any worker got SIGTERM: on GPUs the flag is all-reduced, so every rank stops
+    at the same step (a rank that went on alone would hang in the next collective)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_backend() not in ("nccl", "gloo"):
+        return STOP.is_set()
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    flag = torch.tensor([1.0 if STOP.is_set() else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    if flag.item() > 0:
+        STOP.set()
+    return STOP.is_set()
+
+
 def on_sigterm(signum, frame):
     """scancel (and Slurm's time limit) send SIGTERM: stop after this step and save."""
     STOP.set()
@@ -274,7 +293,7 @@ def workbench_callback(run, collate, utilisation, data_parallel):
             run.update(total_steps=state.max_steps, step=state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):
-            if STOP.is_set():
+            if stop_everywhere():
                 control.should_training_stop = True
                 control.should_save = True
 
@@ -337,7 +356,7 @@ def training_arguments(cls, args, has_validation):
         remove_unused_columns=False,
         disable_tqdm=True,
     )
-    if args.warmup_steps > 0:
+    if args.warmup_steps >= 0:
         kw["warmup_steps"] = args.warmup_steps
     elif "warmup_ratio" in names:
         kw["warmup_ratio"] = args.warmup_ratio
@@ -351,18 +370,16 @@ def training_arguments(cls, args, has_validation):
             kw[name + "_kwargs"] = {"use_reentrant": False}
     strategy = "eval_strategy" if "eval_strategy" in names else "evaluation_strategy"
     if has_validation:
+        # As the local trainer does, the adapter kept is the one of the best validation loss:
+        # checkpoints follow evaluations, and the best is loaded at the end.
         kw[strategy] = "steps" if args.eval_steps > 0 else "epoch"
-        if args.eval_steps > 0:
-            kw["eval_steps"] = args.eval_steps
-    if args.early_stopping_patience > 0 and has_validation:
-        # Early stopping keeps the best checkpoint: saving follows evaluation.
         kw.update(save_strategy=kw[strategy], load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
         if args.eval_steps > 0:
-            kw["save_steps"] = args.eval_steps
+            kw.update(eval_steps=args.eval_steps, save_steps=args.eval_steps)
     elif args.save_steps > 0:
         kw.update(save_strategy="steps", save_steps=args.save_steps)
     else:
-        kw["save_strategy"] = "epoch"
+        kw["save_strategy"] = "no"
     if args.deepspeed:
         kw["deepspeed"] = args.deepspeed
     if args.accelerator == "neuron":
@@ -388,15 +405,28 @@ def lora_config(args):
     )
 
 
+def dtype_argument():
+    """`from_pretrained`'s name for the weights' dtype: `dtype` since transformers 4.56, `torch_dtype` before."""
+    import transformers
+    from packaging.version import Version
+
+    return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+
+
 def cuda_trainer(args, train, validation, collate, callbacks):
     """transformers Trainer + PEFT (DeepSpeed through the Trainer's `deepspeed` argument)."""
     import torch
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
+    if not torch.cuda.is_available() and os.environ.get("WORKBENCH_ALLOW_CPU") != "1":
+        raise RuntimeError(
+            "no CUDA device on this node (%s): submit to a partition with GPUs, or set WORKBENCH_ALLOW_CPU=1 in the "
+            "profile's set-up lines to train on its CPUs" % socket.gethostname()
+        )
     targs = training_arguments(TrainingArguments, args, bool(validation))
     dtype = torch.bfloat16 if targs.bf16 else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(args.model, **{dtype_argument(): dtype})
     if args.gradient_checkpointing:
         model.enable_input_require_grads()
     model = get_peft_model(model, lora_config(args))
@@ -408,7 +438,9 @@ def cuda_trainer(args, train, validation, collate, callbacks):
 def neuron_trainer(args, train, validation, collate, callbacks):
     """optimum-neuron: the model sharded by tensor parallelism, LoRA through PEFT's LoraConfig,
     trained by NeuronSFTTrainer on the already tokenised examples (as optimum-neuron's
-    examples/training/qwen3/finetune_qwen3.py does, with the dataset preparation skipped)."""
+    examples/training/qwen3/finetune_qwen3.py does, with the dataset preparation skipped).
+    optimum-neuron 0.4 does not evaluate during training (NeuronTrainingArguments refuses
+    do_eval, NeuronTrainer an eval_dataset): the job passes no validation set."""
     import torch
     from optimum.neuron import NeuronSFTConfig, NeuronSFTTrainer, NeuronTrainingArguments
     from optimum.neuron.models.training import NeuronModelForCausalLM
@@ -418,27 +450,39 @@ def neuron_trainer(args, train, validation, collate, callbacks):
 
     # trl's trainers expect datasets' tables (trl depends on datasets).
     train = Dataset.from_list(train)
-    validation = Dataset.from_list(validation) if validation else None
-    targs = training_arguments(NeuronTrainingArguments, args, bool(validation))
+    targs = training_arguments(NeuronTrainingArguments, args, False)
     model = NeuronModelForCausalLM.from_pretrained(args.model, targs.trn_config, torch_dtype=torch.bfloat16 if args.bf16 else torch.float32)
     sft = NeuronSFTConfig(max_length=args.max_length, packing=False, dataset_kwargs={"skip_prepare_dataset": True}, **targs.to_dict())
     trainer = NeuronSFTTrainer(
         args=sft, model=model, peft_config=lora_config(args), processing_class=AutoTokenizer.from_pretrained(args.model),
-        train_dataset=train, eval_dataset=validation or None, data_collator=collate, callbacks=callbacks,
+        train_dataset=train, data_collator=collate, callbacks=callbacks,
     )
     return trainer, trainer.model
 
 
-def finish_from(args, run):
-    """After `optimum-cli neuron consolidate`: the consolidated adapter becomes the run's adapter/."""
-    adapter = os.path.join(args.run_dir, "adapter")
+def consolidate(args, run):
+    """After Neuron training: `optimum-cli neuron consolidate` joins the tensor-parallel shards
+    of the adapter saved in output/adapter_default beside its adapter_config.json (as
+    optimum-neuron's Qwen3 tutorial does), which then becomes the run's adapter/ (the shards
+    left behind). The run's heartbeat goes on meanwhile."""
+    saved = os.path.join(args.output_dir, "adapter_default")
+    run.update(message="consolidating the adapter")
+    subprocess.run(["optimum-cli", "neuron", "consolidate", args.output_dir, saved], check=True)
+    publish(saved, args.run_dir, ignore=shutil.ignore_patterns("adapter_shards"))
+    if run.status["state"] == "running":
+        run.update(state="finished", message=None)
+    else:
+        run.update(message=None)
+
+
+def publish(folder, run_dir, ignore=None):
+    """Copies a saved adapter into the run's adapter/ whole (a sibling first, then renamed)."""
+    adapter = os.path.join(run_dir, "adapter")
     tmp = adapter + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(args.finish_from, tmp)
+    shutil.copytree(folder, tmp, ignore=ignore)
     shutil.rmtree(adapter, ignore_errors=True)
     os.replace(tmp, adapter)
-    state = run.status["state"] if run.status["state"] != "running" else "finished"
-    run.update(state=state, message=None)
 
 
 def train(args, run):
@@ -446,12 +490,15 @@ def train(args, run):
     from transformers.trainer_utils import get_last_checkpoint
 
     run.update(state="running", message=None)
+    rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     data_parallel = max(1, world // max(1, args.tensor_parallel_size))
     train_set = read_examples(args.train_file)
-    validation = read_examples(args.validation_file) if args.validation_file else []
+    # optimum-neuron does not evaluate during training (see neuron_trainer).
+    evaluate = args.accelerator == "cuda" and args.validation_file
+    validation = read_examples(args.validation_file) if evaluate else []
     collate = Collate(pad_to=args.max_length if args.accelerator == "neuron" else None)
-    callbacks = [workbench_callback(run, collate, Utilisation(args.accelerator), data_parallel)]
+    callbacks = [workbench_callback(run, collate, Utilisation(args.accelerator if rank == 0 else None), data_parallel)]
     if args.early_stopping_patience > 0 and validation:
         callbacks.append(EarlyStoppingCallback(args.early_stopping_patience, args.early_stopping_threshold))
     build = cuda_trainer if args.accelerator == "cuda" else neuron_trainer
@@ -464,20 +511,23 @@ def train(args, run):
     trainer.train(resume_from_checkpoint=resume)
     state = trainer.state
     if STOP.is_set():
-        end = ("cancelled", "cancelled (SIGTERM from Slurm); checkpoint in %s" % args.output_dir)
+        # Cancelled, the time limit, or torchrun stopping the others after a worker failed: Slurm knows
+        # which, and the workbench's sync sets the final state from it.
+        end = ("running", "stopped by SIGTERM after step %d; Slurm's final state follows" % state.global_step)
     elif state.max_steps > 0 and state.global_step < state.max_steps:
         end = ("early_stopped", "validation loss stopped improving")
     else:
         end = ("finished", None)
     if args.accelerator == "neuron":
-        # The adapter is sharded by tensor parallelism until `optimum-cli neuron consolidate` (next in job.sbatch).
+        # Saved sharded by tensor parallelism into output/adapter_default; `--consolidate` (next in job.sbatch) joins it.
         trainer.save_model(args.output_dir)
-        run.update(state="running" if end[0] == "finished" else end[0], message=end[1] or "consolidating the adapter")
+        run.update(state="running" if end[0] == "finished" else end[0], message=end[1] or "trained; consolidating next")
         return
-    if int(os.environ.get("RANK", "0")) == 0:
-        model.save_pretrained(os.path.join(args.run_dir, "adapter.tmp"))
-        shutil.rmtree(os.path.join(args.run_dir, "adapter"), ignore_errors=True)
-        os.replace(os.path.join(args.run_dir, "adapter.tmp"), os.path.join(args.run_dir, "adapter"))
+    # Every rank saves (DeepSpeed ZeRO-3 gathers the adapter's shards); the main process writes.
+    saved = os.path.join(args.output_dir, "final-adapter")
+    trainer.save_model(saved)
+    if rank == 0:
+        publish(saved, args.run_dir)
     run.update(state=end[0], message=end[1])
 
 
@@ -489,8 +539,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_sigterm)
     run = Run(args.run_dir, int(os.environ.get("RANK", "0")) == 0, args.config)
     try:
-        if args.finish_from:
-            finish_from(args, run)
+        if args.consolidate:
+            consolidate(args, run)
         else:
             train(args, run)
     except BaseException as e:
