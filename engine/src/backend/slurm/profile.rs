@@ -211,5 +211,16 @@ mod tests {
         };
         assert!(bad.check().unwrap_err().contains("time_limit"));
         assert!(Profile::default().check().unwrap_err().contains("ssh.host"));
+        // #SBATCH values are read without a shell: plain names only; a TP degree must divide the instance's cores.
+        let mut p = Profile { ssh: SshTarget { host: "h".into(), ..Default::default() }, ..Default::default() };
+        p.cluster.partition = "gpu queue#1".into();
+        assert!(p.check().unwrap_err().contains("cluster.partition"));
+        p.cluster.partition = "p4d.24xl,gpu-a".into();
+        (p.cluster.target, p.cluster.tensor_parallel) = (Target::Neuron, 3);
+        assert!(p.check().unwrap_err().contains("does not divide the 32 NeuronCores"));
+        p.cluster.tensor_parallel = 1;
+        assert_eq!(p.check(), Ok(()));
+        p.cluster.instance_type = "p5.48xlarge".into();
+        assert!(p.check().unwrap_err().contains("not a Trainium instance"));
     }
 }
