@@ -72,6 +72,25 @@ fn profile(workbench: &str) -> Profile {
     }
 }
 
+/// A copy of the loopback's ssh_config, `dir/name`, that reads its known hosts from `hosts`.
+fn ssh_config_reading(dir: &Path, name: &str, hosts: &Path) -> PathBuf {
+    let config = std::fs::read_to_string(PathBuf::from(WORK).join("ssh/ssh_config")).unwrap();
+    let config: Vec<String> =
+        config
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("UserKnownHostsFile") {
+                    format!("  UserKnownHostsFile {}", hosts.display())
+                } else {
+                    l.into()
+                }
+            })
+            .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, config.join("\n")).unwrap();
+    path
+}
+
 /// Submits `cfg` as job `name` and starts its local run directory under `runs`.
 fn submit(conn: &Connection, cfg: &TrainConfig, name: &str, runs: &Path) -> (String, PathBuf) {
     let job = job_dir::build(cfg, &conn.profile, name).unwrap();
@@ -222,31 +241,14 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     assert!(other_key.status.success());
     let key = std::fs::read_to_string(dir.path().join("other.pub")).unwrap();
     std::fs::write(&hosts, format!("[127.0.0.1]:2222 {}\n", key.split_whitespace().take(2).collect::<Vec<_>>().join(" "))).unwrap();
-    let config = std::fs::read_to_string(PathBuf::from(WORK).join("ssh/ssh_config")).unwrap();
-    let config: String = config
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("UserKnownHostsFile") {
-                format!("  UserKnownHostsFile {}", hosts.display())
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(dir.path().join("ssh_config"), config).unwrap();
-    changed.ssh.config_file = Some(dir.path().join("ssh_config"));
+    changed.ssh.config_file = Some(ssh_config_reading(dir.path(), "ssh_config", &hosts));
     let e = Connection::new(changed).unwrap().test().unwrap_err().to_string();
     assert!(e.contains("CHANGED"), "{e}");
     // A host seen for the first time: its key is shown (the server's own fingerprint), a wrong
     // fingerprint is refused, the right one is written to the known_hosts file ssh reads, and then it connects.
     let fresh_hosts = dir.path().join("fresh/known_hosts");
-    let fresh_config = std::fs::read_to_string(dir.path().join("ssh_config"))
-        .unwrap()
-        .replace(&hosts.display().to_string(), &fresh_hosts.display().to_string());
-    std::fs::write(dir.path().join("ssh_config_fresh"), fresh_config).unwrap();
     let mut fresh = profile("workbench");
-    fresh.ssh.config_file = Some(dir.path().join("ssh_config_fresh"));
+    fresh.ssh.config_file = Some(ssh_config_reading(dir.path(), "ssh_config_fresh", &fresh_hosts));
     let e = Connection::new(fresh.clone()).unwrap().test().unwrap_err().to_string();
     assert!(e.contains("not known yet"), "{e}");
     let events = |task: RemoteTask| {
@@ -302,22 +304,9 @@ fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
     };
     // A second profile whose known_hosts lacks the login node's key (listed first, so the tab opens on it).
     let fresh_hosts = dir.path().join("fresh_known_hosts");
-    let fresh_config = std::fs::read_to_string(PathBuf::from(WORK).join("ssh/ssh_config")).unwrap();
-    let fresh_config: String = fresh_config
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("UserKnownHostsFile") {
-                format!("  UserKnownHostsFile {}", fresh_hosts.display())
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(dir.path().join("ssh_config_fresh"), fresh_config).unwrap();
     let mut fresh = profile(env!("CARGO_BIN_EXE_workbench"));
     fresh.name = "a-fresh".into();
-    fresh.ssh.config_file = Some(dir.path().join("ssh_config_fresh"));
+    fresh.ssh.config_file = Some(ssh_config_reading(dir.path(), "ssh_config_fresh", &fresh_hosts));
     std::fs::write(profiles.join("a-fresh.toml"), toml::to_string(&fresh).unwrap()).unwrap();
     let mut h = window(&cfg);
     h.run();
