@@ -318,7 +318,7 @@ fn a_reviewer_rates_blind_by_keyboard_and_the_results_follow_the_models() {
         press(&mut h, &[a, Num1, b, Num1, better, Enter, Enter]);
     }
     h.get_by_label("Results").click();
-    h.run();
+    wait_until(&mut h, "the results job", |app| app.review.results_job.is_none() && app.review.results.is_some());
     let r = h.state().review.results.clone().expect("results");
     let all = engine::human_eval::ratings::read(&Evaluation::ratings_path(&eval_dir)).unwrap();
     assert_eq!(all.all.len(), 4, "two reviewers, two items each");

@@ -66,6 +66,9 @@ pub enum Job {
     CreateEvaluation(Box<Plan>),
     /// A model rates an evaluation's items as an automatic judge.
     Judge(Box<JudgeRequest>),
+    /// The results of the human evaluation in this folder (statistics with
+    /// bootstrap intervals: work for a job on large evaluations).
+    Results(PathBuf),
     /// Work on a Slurm cluster: test a profile, submit and watch a run, watch, cancel, fetch.
     Remote(Box<RemoteTask>),
 }
@@ -89,6 +92,8 @@ pub enum JobKind {
     CreateEvaluation,
     /// A model judging an evaluation.
     Judge,
+    /// Computing a human evaluation's results.
+    Results,
     /// Talking to a cluster.
     Remote,
 }
@@ -105,6 +110,7 @@ impl Job {
             Job::ListModels(_) => JobKind::ListModels,
             Job::CreateEvaluation(_) => JobKind::CreateEvaluation,
             Job::Judge(_) => JobKind::Judge,
+            Job::Results(_) => JobKind::Results,
             Job::Remote(_) => JobKind::Remote,
         }
     }
@@ -142,6 +148,8 @@ pub enum JobEvent {
     EvaluationCreated(PathBuf),
     /// What [`Job::Judge`] rated.
     Judged(Box<Judged>),
+    /// The results [`Job::Results`] computed, for the evaluation in this folder.
+    Results(PathBuf, Box<crate::human_eval::results::Results>),
     /// What a [`Job::Remote`] did.
     Remote(Box<RemoteEvent>),
     /// A [`Job::Remote`] finished what it was asked.
@@ -414,6 +422,12 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
             ctx.send(match result {
                 Ok(j) => JobEvent::Judged(Box::new(j)),
                 Err(crate::Error::Cancelled) => JobEvent::Cancelled,
+                Err(e) => JobEvent::Failed(e.to_string()),
+            });
+        }
+        Job::Results(dir) => {
+            ctx.send(match crate::human_eval::results::Results::load(&dir) {
+                Ok(loaded) => JobEvent::Results(dir, Box::new(loaded.results)),
                 Err(e) => JobEvent::Failed(e.to_string()),
             });
         }

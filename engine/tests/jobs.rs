@@ -236,6 +236,13 @@ fn an_evaluation_is_generated_as_a_job_with_progress_and_its_answers_are_frozen(
         "{:?}",
         judged.unreadable
     );
+    // Its results come from a job too (two models, two criteria, no person has rated yet); a missing folder is named.
+    let job = engine.start(Job::Results(made.clone())).unwrap();
+    let (dir, results) = wait_for(&engine, job, |e| if let JobEvent::Results(d, r) = e { Some((d.clone(), r.clone())) } else { None });
+    assert_eq!((dir, results.criteria.len(), results.reviewers.len()), (made.clone(), 4, 0), "{results:?}");
+    let missing = engine.start(Job::Results(made.join("nowhere"))).unwrap();
+    let e = wait_for(&engine, missing, |e| if let JobEvent::Failed(e) = e { Some(e.clone()) } else { None });
+    assert!(e.contains("nowhere"), "{e}");
     // The same folder again is refused before anything is generated.
     let again = engine.start(Job::CreateEvaluation(Box::new(plan))).unwrap();
     let e = wait_for(&engine, again, |e| if let JobEvent::Failed(e) = e { Some(e.clone()) } else { None });

@@ -325,6 +325,7 @@ impl WorkbenchApp {
             ReviewAction::Judge(req) => {
                 self.review.judge_job = self.start_job(Job::Judge(req)).map(|job| (job, 0, 0));
             }
+            ReviewAction::Results(dir) => self.review.results_job = self.start_job(Job::Results(dir)),
             ReviewAction::Cancel(job) => self.engine.jobs.cancel(job),
         }
     }
@@ -362,6 +363,8 @@ impl WorkbenchApp {
                 self.remote.on_event(ev.job, &ev.event);
             } else if job.is_some() && job == self.review.judge_job.map(|j| j.0) {
                 self.review.on_judge_event(&ev.event);
+            } else if job.is_some() && job == self.review.results_job {
+                self.review.on_results_event(&ev.event);
             } else if let Some(i) = self.compare.column_of(ev.job) {
                 self.compare.on_event(i, &ev.event);
             }

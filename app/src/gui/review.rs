@@ -33,6 +33,8 @@ pub enum ReviewAction {
     Create(Box<Plan>),
     /// A model rates the evaluation's items (an engine job).
     Judge(Box<JudgeRequest>),
+    /// Compute the results of the evaluation in this folder (an engine job).
+    Results(PathBuf),
     /// Stop generating answers, or judging.
     Cancel(JobId),
 }
@@ -84,6 +86,10 @@ pub struct ReviewPanel {
     pub judge: Option<Target>,
     /// The judging job, with its items done and in all.
     pub judge_job: Option<(JobId, usize, usize)>,
+    /// The job computing the results, if one runs.
+    pub results_job: Option<JobId>,
+    /// Results are wanted (after a judge rated): asked for on the next frame.
+    results_wanted: bool,
     markdown: CommonMarkCache,
 }
 
@@ -109,6 +115,8 @@ impl ReviewPanel {
             import_replace: false,
             judge: None,
             judge_job: None,
+            results_job: None,
+            results_wanted: false,
             markdown: CommonMarkCache::default(),
         };
         p.refresh();
@@ -202,11 +210,21 @@ impl ReviewPanel {
                     text += &format!("; {} replies were unreadable ({})", j.unreadable.len(), j.unreadable.join("; "));
                 }
                 self.notice = Some((text, !j.unreadable.is_empty()));
-                self.results = self.selected.as_deref().and_then(|d| Results::load(d).ok()).map(|l| l.results);
+                self.results_wanted = true;
             }
             JobEvent::Failed(e) => self.notice = Some((format!("judging failed: {e}"), true)),
             JobEvent::Cancelled => self.notice = Some(("judging cancelled; the ratings made so far are kept".into(), true)),
             JobEvent::Ended => self.judge_job = None,
+            _ => {}
+        }
+    }
+
+    /// Applies an event of the results job: results of the evaluation still shown are kept.
+    pub fn on_results_event(&mut self, ev: &JobEvent) {
+        match ev {
+            JobEvent::Results(dir, r) if self.selected.as_deref() == Some(dir.as_path()) => self.results = Some((**r).clone()),
+            JobEvent::Failed(e) => self.notice = Some((e.clone(), true)),
+            JobEvent::Ended => self.results_job = None,
             _ => {}
         }
     }
@@ -567,12 +585,15 @@ impl ReviewPanel {
                     Err(e) => (format!("{e:#}"), true),
                 });
             }
-            if ui.button("Results").clicked() {
-                match self.selected.as_deref().map(Results::load) {
-                    Some(Ok(loaded)) => self.results = Some(loaded.results),
-                    Some(Err(e)) => self.notice = Some((e.to_string(), true)),
+            let results = ui.add_enabled(self.results_job.is_none(), egui::Button::new("Results"));
+            if results.clicked() || std::mem::take(&mut self.results_wanted) {
+                match self.selected.clone() {
+                    Some(dir) => action = Some(ReviewAction::Results(dir)),
                     None => self.notice = Some(("pick an evaluation first".into(), true)),
                 }
+            }
+            if self.results_job.is_some() {
+                ui.spinner();
             }
         });
         if let Some((text, bad)) = &self.notice {
