@@ -102,6 +102,8 @@ impl RemotePanel {
                 self.setup = p.cluster.setup.join("\n");
                 self.price = if p.cluster.price_per_node_hour > 0.0 { p.cluster.price_per_node_hour.to_string() } else { String::new() };
                 self.profile = p;
+                // What the last test found was about the profile shown before.
+                (self.report, self.host_key) = (None, None);
             }
             Err(e) => self.notice = Some((format!("{}: {e}", path.display()), true)),
         }
@@ -324,8 +326,6 @@ impl RemotePanel {
                     .get(&r.path)
                     .map_or_else(|| format!("{:?}", r.state.unwrap_or(engine::runs::RunState::Running)).to_lowercase(), |w| w.1.clone());
                 ui.label(state);
-                // Only the run's own profile: another could reach another cluster, where the same job id is someone else's.
-                let profile = self.saved(&remote.profile);
                 let mut clicked = None;
                 if ui.button(format!("Watch {}", r.name)).clicked() {
                     clicked = Some(0);
@@ -340,7 +340,9 @@ impl RemotePanel {
                     let shown = self.log.as_ref().is_some_and(|(p, _, _)| *p == r.path);
                     self.log = (!shown).then(|| (r.path.clone(), None, String::new()));
                 }
-                match (clicked, profile) {
+                // Only the run's own profile (read when a button is clicked): another could reach another
+                // cluster, where the same job id is someone else's.
+                match (clicked, clicked.and_then(|_| self.saved(&remote.profile))) {
                     (None, _) => {}
                     (Some(_), None) => {
                         self.notice =
