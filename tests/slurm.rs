@@ -280,6 +280,11 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     no_slurm.cluster.setup = vec!["export PATH=/nonexistent".into()];
     let e = Connection::new(no_slurm).unwrap().test().unwrap_err().to_string();
     assert!(e.contains("sbatch is not found"), "{e}");
+    // A set-up line that fails (a venv that is not there) is named, not taken for a missing sbatch.
+    let mut bad_setup = profile("workbench");
+    bad_setup.cluster.setup = vec!["source /nonexistent/venv/bin/activate".into()];
+    let e = Connection::new(bad_setup).unwrap().test().unwrap_err().to_string();
+    assert!(e.contains("set-up lines fail") && e.contains("/nonexistent/venv/bin/activate"), "{e}");
 }
 
 #[test]

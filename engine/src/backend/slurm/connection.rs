@@ -107,6 +107,24 @@ impl Connection {
     /// SSH reachable, Slurm's commands there, its partitions, the workbench
     /// program, Python and its training packages, and what the target lacks.
     pub fn test(&self) -> Result<ConnectionReport> {
+        // The set-up lines alone first, stopping at the first that fails (a venv path, a module name):
+        // named as such, not taken for a missing sbatch.
+        let setup = &self.profile.cluster.setup;
+        if !setup.is_empty() {
+            match self.profile.ssh.run(&self.control_dir, &format!("set -e\n{}", setup.join("\n"))) {
+                Ok(_) => {}
+                Err(SshError::Failed { stderr, .. }) => {
+                    return Err(Error::Other(format!(
+                        "the profile's set-up lines fail on the login node ({}): fix the module name or environment path",
+                        stderr.trim()
+                    )));
+                }
+                Err(SshError::MissingCommand(c)) => {
+                    return Err(Error::Other(format!("the profile's set-up lines fail on the login node: `{c}` is not found there")));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let sbatch = match self.profile.ssh.run(&self.control_dir, &self.with_setup("command -v sbatch")) {
             Ok(path) => path,
             Err(SshError::Failed { .. } | SshError::MissingCommand(_)) => {

@@ -129,6 +129,18 @@ pub fn out_of_memory_line(log: &str) -> Option<&str> {
     })
 }
 
+/// The last line of a job's output that names an error (a Python
+/// exception, a shell's "No such file", a program's "error:"), leaving out
+/// srun's own summary of the exit code, which Slurm's state already says.
+pub fn last_error_line(log: &str) -> Option<&str> {
+    log.lines().map(str::trim).rev().find(|line| {
+        let lower = line.to_ascii_lowercase();
+        let generic = lower.starts_with("srun: error:") && lower.contains("exited with exit code");
+        !generic
+            && (lower.contains("error") || lower.contains("exception") || lower.contains("no such file") || lower.contains("not found"))
+    })
+}
+
 /// The job id `sbatch --parsable` printed ("123" or "123;cluster").
 pub fn parse_sbatch(stdout: &str) -> Result<String, String> {
     let line = stdout.lines().map(str::trim).find(|l| !l.is_empty()).ok_or("sbatch printed no job id")?;
@@ -228,5 +240,14 @@ mod tests {
         let torch = "Traceback (most recent call last):\n  torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n";
         assert!(out_of_memory_line(torch).unwrap().contains("CUDA out of memory"));
         assert_eq!(out_of_memory_line("step 1 loss 2.3\nended: Failed\n"), None);
+    }
+
+    #[test]
+    fn the_last_error_of_a_jobs_output_is_found_without_sruns_summary() {
+        let log = "/venv/bin/python3: Error while finding module specification for 'torch.distributed.run' (ModuleNotFoundError: No module named 'torch')\n\
+                   srun: error: node1: task 0: Exited with exit code 1\n";
+        assert!(last_error_line(log).unwrap().contains("No module named 'torch'"));
+        assert!(last_error_line("job.sbatch: line 9: /fsx/venv/bin/activate: No such file or directory\n").unwrap().contains("activate"));
+        assert_eq!(last_error_line("step 1\nsrun: error: vm: task 0: Exited with exit code 1\n"), None);
     }
 }

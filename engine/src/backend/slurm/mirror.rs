@@ -8,8 +8,8 @@
 //! connection, a sleeping laptop or a restarted window neither loses nor
 //! repeats a record. When Slurm says the job ended but the run's own status
 //! still says running (killed for memory, time limit, a failed node), the
-//! status is set from Slurm's state with its reason (and an out-of-memory
-//! line of the job's output, where there is one).
+//! status is set from Slurm's state with its reason, and for a failed job
+//! the line of its output that says why (running out of memory, an error).
 
 use std::path::Path;
 
@@ -112,15 +112,16 @@ pub fn sync(conn: &Connection, local: &Path) -> Result<Synced> {
         let mut status = Status::read(local)?;
         if status.state == RunState::Running {
             status.state = ended;
-            // Slurm sees an exit code; the job's output may say why (the OOM killer, a failed allocation).
-            let oom =
-                (ended == RunState::Failed).then(|| job_state::out_of_memory_line(&String::from_utf8_lossy(&log)).map(str::to_string));
-            status.message = Some(match oom.flatten() {
-                Some(line) => format!(
-                    "Slurm job {}: ran out of memory ({line}); lower the batch size, turn on gradient checkpointing, or ask for more memory",
-                    remote.job_id
+            // Slurm sees an exit code; the job's output may say why (the OOM killer, a missing module).
+            let output = String::from_utf8_lossy(&log);
+            let failed = ended == RunState::Failed;
+            let id = &remote.job_id;
+            status.message = Some(match (job_state::out_of_memory_line(&output), job_state::last_error_line(&output)) {
+                (Some(line), _) if failed => format!(
+                    "Slurm job {id}: ran out of memory ({line}); lower the batch size, turn on gradient checkpointing, or ask for more memory"
                 ),
-                None => format!("Slurm job {}: {}", remote.job_id, j.describe()),
+                (_, Some(line)) if failed => format!("Slurm job {id}: {}; its output says: {line}", j.describe()),
+                _ => format!("Slurm job {id}: {}", j.describe()),
             });
             status.write(local)?;
         }
