@@ -272,6 +272,21 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     assert!(matches!(&seen[..], [RemoteEvent::Trusted(f), RemoteEvent::Tested(_)] if *f == fresh_hosts), "{seen:?}");
     assert!(std::fs::read_to_string(&fresh_hosts).unwrap().starts_with("[127.0.0.1]:2222 ssh-ed25519 "));
     Connection::new(fresh).unwrap().test().unwrap();
+    // Under a HostKeyAlias, the key is recorded under the alias as written (ssh adds no port to it), and then it connects.
+    let aliased_hosts = dir.path().join("aliased/known_hosts");
+    let aliased_config = ssh_config_reading(dir.path(), "ssh_config_aliased", &aliased_hosts);
+    let text = std::fs::read_to_string(&aliased_config).unwrap() + "\n  HostKeyAlias loopback-alias\n";
+    std::fs::write(&aliased_config, text).unwrap();
+    let mut aliased = profile("workbench");
+    aliased.ssh.config_file = Some(aliased_config);
+    let (done, seen) = events(RemoteTask::Test(aliased.clone()));
+    done.unwrap();
+    let Some(RemoteEvent::UnknownHostKey(key)) = seen.first() else { panic!("{seen:?}") };
+    assert_eq!(key.host, "loopback-alias");
+    let (done, seen) = events(RemoteTask::Trust(aliased, server.clone()));
+    done.unwrap();
+    assert!(matches!(&seen[..], [RemoteEvent::Trusted(_), RemoteEvent::Tested(_)]), "{seen:?}");
+    assert!(std::fs::read_to_string(&aliased_hosts).unwrap().starts_with("loopback-alias ssh-ed25519 "));
     let unreachable =
         Profile { ssh: SshTarget { host: "127.0.0.1".into(), port: Some(2999), ..Default::default() }, ..profile("workbench") };
     let e = Connection::new(unreachable).unwrap().test().unwrap_err().to_string();
@@ -400,7 +415,8 @@ fn the_gpu_targets_python_job_trains_through_slurm_on_cpu_and_its_adapter_evalua
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
     let mut p = profile("workbench");
-    p.cluster.target = Target::Cuda;
+    // The loopback cluster has no GPU resources (GRES) to ask for.
+    (p.cluster.target, p.cluster.request_gpus) = (Target::Cuda, false);
     // No GPU here: the job is told it may train on the CPUs (else it stops, saying there is no CUDA device).
     p.cluster.setup = vec![format!("source {}/bin/activate", venv.display()), "export WORKBENCH_ALLOW_CPU=1".into()];
     let conn = Connection::new(p).unwrap();

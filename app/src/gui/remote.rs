@@ -436,6 +436,10 @@ impl RemotePanel {
                     .labelled_by(l.id);
                 text_row(ui, "Python", &mut c.python, "python3 of the set-up environment");
                 ui.end_row();
+                ui.label("");
+                ui.checkbox(&mut c.request_gpus, "Ask Slurm for the GPUs (--gpus-per-node)")
+                    .on_hover_text("off on clusters where Slurm does not manage GPUs as a resource (GRES)");
+                ui.end_row();
             }
             Target::Neuron => {
                 number_row(ui, "Nodes", &mut c.nodes);

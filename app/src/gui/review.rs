@@ -586,7 +586,8 @@ impl ReviewPanel {
                 });
             }
             let results = ui.add_enabled(self.results_job.is_none(), egui::Button::new("Results"));
-            if results.clicked() || std::mem::take(&mut self.results_wanted) {
+            let wanted = self.results_job.is_none() && std::mem::take(&mut self.results_wanted);
+            if results.clicked() || wanted {
                 match self.selected.clone() {
                     Some(dir) => action = Some(ReviewAction::Results(dir)),
                     None => self.notice = Some(("pick an evaluation first".into(), true)),

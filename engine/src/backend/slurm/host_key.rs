@@ -35,8 +35,8 @@ impl HostKey {
 struct Resolved {
     /// The host name to connect to.
     host: String,
-    /// The name known_hosts records it under (`HostKeyAlias`, else the host name).
-    alias: String,
+    /// The `HostKeyAlias` known_hosts records it under, as written (ssh adds no port to it).
+    alias: Option<String>,
     /// The port.
     port: u16,
     /// Reached through a jump host or proxy command.
@@ -60,7 +60,7 @@ fn resolved(target: &SshTarget) -> Result<Resolved> {
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' '))).map(str::trim);
     let host = field("hostname").unwrap_or(&target.host).to_string();
-    let alias = field("hostkeyalias").filter(|a| *a != "none").unwrap_or(&host).to_string();
+    let alias = field("hostkeyalias").filter(|a| *a != "none").map(str::to_string);
     let port = field("port").and_then(|p| p.parse().ok()).unwrap_or(22);
     let proxied = field("proxyjump").is_some_and(|p| p != "none") || field("proxycommand").is_some_and(|p| p != "none");
     let file = field("userknownhostsfile").and_then(|f| f.split_whitespace().next()).unwrap_or("~/.ssh/known_hosts");
@@ -111,8 +111,13 @@ pub fn scan(target: &SshTarget) -> Result<HostKey> {
         .args(["-T", "10", "-p", &port.to_string(), &host])
         .output()
         .map_err(|e| Error::Other(format!("cannot run ssh-keyscan: {e}; install the OpenSSH client")))?;
-    // known_hosts names the host as ssh looks it up: its HostKeyAlias where the config sets one.
-    let named = if port == 22 { alias } else { format!("[{alias}]:{port}") };
+    // known_hosts names the host as ssh looks it up: its HostKeyAlias as written where the config sets
+    // one, else the host name, with the port when it is not 22.
+    let named = match alias {
+        Some(alias) => alias,
+        None if port == 22 => host.clone(),
+        None => format!("[{host}]:{port}"),
+    };
     let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())

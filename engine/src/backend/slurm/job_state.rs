@@ -133,12 +133,19 @@ pub fn out_of_memory_line(log: &str) -> Option<&str> {
 /// exception, a shell's "No such file", a program's "error:"), leaving out
 /// srun's own summary of the exit code, which Slurm's state already says.
 pub fn last_error_line(log: &str) -> Option<&str> {
-    log.lines().map(str::trim).rev().find(|line| {
-        let lower = line.to_ascii_lowercase();
-        let generic = lower.starts_with("srun: error:") && lower.contains("exited with exit code");
-        !generic
-            && (lower.contains("error") || lower.contains("exception") || lower.contains("no such file") || lower.contains("not found"))
-    })
+    // Summaries that say a worker failed, not why: srun's, torchrun's ChildFailedError block, warnings.
+    let summary = |lower: &str| {
+        (lower.starts_with("srun: error:") && lower.contains("exited with exit code"))
+            || ["error_file:", "traceback :", "childfailederror", "elastic/errors.html", "[warning]"].iter().any(|s| lower.contains(s))
+    };
+    let lines: Vec<(&str, String)> =
+        log.lines().map(str::trim).map(|l| (l, l.to_ascii_lowercase())).filter(|(_, lower)| !summary(lower)).collect();
+    // A Python exception ("ModuleNotFoundError: ...") says it best; else the last line naming an error.
+    let exception = |line: &str| {
+        ["Error: ", "Exception: "].iter().any(|k| line.find(k).is_some_and(|i| i > 0 && line.as_bytes()[i - 1].is_ascii_alphanumeric()))
+    };
+    let naming = |lower: &str| ["error", "exception", "no such file", "not found"].iter().any(|k| lower.contains(k));
+    lines.iter().rev().find(|(l, _)| exception(l)).or_else(|| lines.iter().rev().find(|(_, lower)| naming(lower))).map(|(l, _)| *l)
 }
 
 /// The job id `sbatch --parsable` printed ("123" or "123;cluster").
@@ -249,5 +256,14 @@ mod tests {
         assert!(last_error_line(log).unwrap().contains("No module named 'torch'"));
         assert!(last_error_line("job.sbatch: line 9: /fsx/venv/bin/activate: No such file or directory\n").unwrap().contains("activate"));
         assert_eq!(last_error_line("step 1\nsrun: error: vm: task 0: Exited with exit code 1\n"), None);
+        // torchrun's summary of a failed worker names no cause: the worker's own exception is quoted.
+        let torchrun = "Traceback (most recent call last):\n  File \"train_lora.py\", line 500, in <module>\n\
+                        RuntimeError: CUDA error: an illegal memory access was encountered\n\
+                        torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n\
+                        ============================================================\n\
+                        train_lora.py FAILED\n  exitcode  : 1 (pid: 4242)\n  error_file: <N/A>\n\
+                        traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html\n\
+                        srun: error: gpu-1: task 0: Exited with exit code 1\n";
+        assert_eq!(last_error_line(torchrun), Some("RuntimeError: CUDA error: an illegal memory access was encountered"));
     }
 }

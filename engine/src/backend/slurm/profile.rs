@@ -87,6 +87,9 @@ pub struct Cluster {
     pub tensor_parallel: u32,
     /// DeepSpeed ZeRO stage for the cuda target (0: none, 2 or 3).
     pub deepspeed: u8,
+    /// Ask Slurm for `tasks_per_node` GPUs per node (`--gpus-per-node`, cuda target): a step sees only the
+    /// GPUs it was given where Slurm manages them; false on clusters without GPU resources (GRES).
+    pub request_gpus: bool,
 }
 
 impl Default for Cluster {
@@ -107,6 +110,7 @@ impl Default for Cluster {
             precompile: false,
             tensor_parallel: 0,
             deepspeed: 0,
+            request_gpus: true,
         }
     }
 }

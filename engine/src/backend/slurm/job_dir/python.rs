@@ -192,8 +192,9 @@ pub fn train_args(
         Schedule::Constant => "constant_with_warmup",
     };
     let target = profile.cluster.target;
-    // The Trainer always trains max_steps when given: only when it is what stops the run (as locally).
-    let max_steps = t.max_steps.filter(|&m| t.total_steps(steps_per_epoch) == m).map_or(-1, |m| m as i64);
+    // The run's steps as the local trainer counts them (the Trainer's epochs round the last accumulation
+    // window down): max_steps makes the Trainer train exactly as many.
+    let max_steps = t.total_steps(steps_per_epoch);
     // optimum-neuron does not evaluate during training.
     let evaluates = target == Target::Cuda;
     let mut args: Vec<(&str, Option<String>)> = vec![
@@ -226,7 +227,8 @@ pub fn train_args(
         ("early_stopping_threshold", Some(t.early_stopping_min_delta.to_string())),
         ("seed", Some(t.seed.to_string())),
         ("logging_steps", Some(t.log_every.max(1).to_string())),
-        ("save_steps", Some(t.checkpoint_every.to_string())),
+        // Trainium checkpoints cannot be resumed from (see neuron): none are written.
+        ("save_steps", Some(if evaluates { t.checkpoint_every } else { 0 }.to_string())),
         ("save_total_limit", Some(t.keep_checkpoints.max(1).to_string())),
         ("max_length", Some(config.data.max_seq_len.to_string())),
         ("bf16", None),
@@ -252,9 +254,11 @@ fn sbatch(profile: &Profile, name: &str, args: &[(String, Option<String>)]) -> S
     let c = &profile.cluster;
     let layout = Layout::of(profile);
     let neuron = c.target == Target::Neuron;
-    // Whole nodes, as the AWS samples take them: the Neuron runtime owns every core, and torchrun's
-    // workers need the node's GPUs and CPUs (without GRES, Slurm would hand out one CPU).
-    let mut s = sbatch_head(profile, name, c.nodes, &["--exclusive"]);
+    // Whole nodes, as the AWS samples take them: the Neuron runtime owns every core, and torchrun's workers
+    // need the node's CPUs. GPUs must also be asked for: an exclusive job's step does not get them implicitly.
+    let gpus = format!("--gpus-per-node={}", c.tasks_per_node);
+    let extra: Vec<&str> = if c.target == Target::Cuda && c.request_gpus { vec!["--exclusive", &gpus] } else { vec!["--exclusive"] };
+    let mut s = sbatch_head(profile, name, c.nodes, &extra);
     s += "export PYTHONUNBUFFERED=1\n";
     if neuron {
         s += &neuron::environment(c.nodes);
@@ -347,6 +351,13 @@ mod tests {
         c
     }
 
+    /// How many training examples `config` has, as the job tokenises them.
+    fn train_count(config: &TrainConfig) -> usize {
+        let model_config = crate::model::ModelConfig::load(&config.model.path).unwrap();
+        let chat = crate::chat::ChatFormat::load(&config.model.path, &model_config, &config.data.chat_template).unwrap();
+        Dataset::for_training(config, &chat).unwrap().0.examples.len()
+    }
+
     fn profile(target: Target, nodes: u32, tasks_per_node: u32) -> Profile {
         Profile {
             name: "hyperpod".into(),
@@ -390,7 +401,7 @@ mod tests {
             // 32 x 4 over 2 nodes x 4 GPUs: 4 x 4 on each of 8 replicas, 128 examples per step as configured.
             "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4,
             "learning_rate": 2e-4, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "warmup_steps": -1, "num_train_epochs": 3,
-            "max_steps": -1, "eval_steps": 5, "early_stopping_patience": 3, "early_stopping_threshold": 0.01,
+            "max_steps": 3 * Layout::of(&p).steps_per_epoch(train_count(&config), 4, 4), "eval_steps": 5, "early_stopping_patience": 3, "early_stopping_threshold": 0.01,
             "gradient_checkpointing": true, "seed": 7, "max_length": 128, "bf16": true, "deepspeed": "ds_config.json",
             "tensor_parallel_size": 1, "zero_1": false, "save_steps": 5,
         });
@@ -400,6 +411,7 @@ mod tests {
         let script = job.text("job.sbatch");
         for line in [
             "#SBATCH --nodes=2",
+            "#SBATCH --gpus-per-node=4",
             "#SBATCH --ntasks-per-node=1",
             "source /fsx/venv/bin/activate",
             "--nproc_per_node=4 --rdzv_id=\"$SLURM_JOB_ID\" --rdzv_backend=c10d",
@@ -429,7 +441,7 @@ mod tests {
         }
         assert!(text_has_prompt_masked(&dir.path().join("data/train.tokens.jsonl")));
         assert!(not_honoured(&config, &p).is_empty(), "{:?}", not_honoured(&config, &p));
-        // max_steps reaches the Trainer only when it is what stops the run (the Trainer would train on past the epochs).
+        // max_steps is the run's steps as the local trainer counts them: the smaller of max_steps and the epochs'.
         let steps = |max_steps: Option<usize>| {
             let mut c = config.clone();
             (c.training.max_steps, c.training.epochs) = (max_steps, 1);
@@ -437,7 +449,7 @@ mod tests {
             args["max_steps"].as_i64().unwrap()
         };
         let per_epoch = Layout::of(&p).steps_per_epoch(train.examples.len(), 4, 4) as i64;
-        assert_eq!((steps(Some(1)), steps(Some(100_000)), steps(None)), (1, -1, -1), "{per_epoch} steps an epoch");
+        assert_eq!((steps(Some(1)), steps(Some(100_000)), steps(None)), (1, per_epoch, per_epoch));
         // Full fine-tuning is the engine's alone.
         let mut full = config.clone();
         full.training.mode = crate::config::TrainMode::Full;

@@ -469,9 +469,10 @@ def consolidate(args, run):
     run.update(message="consolidating the adapter")
     subprocess.run(["optimum-cli", "neuron", "consolidate", args.output_dir, saved], check=True)
     publish(saved, args.run_dir, ignore=shutil.ignore_patterns("adapter_shards"))
-    if run.status["state"] == "running":
+    stopped = (run.status["message"] or "").startswith("stopped by SIGTERM")
+    if run.status["state"] == "running" and not stopped:
         run.update(state="finished", message=None)
-    else:
+    elif not stopped:
         run.update(message=None)
 
 
