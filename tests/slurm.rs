@@ -167,7 +167,12 @@ fn a_run_on_slurm_over_ssh_is_watched_fetched_cancelled_and_its_failures_explain
     mirror::fetch(&conn, &local2).unwrap();
     let fetched = engine::runs::RunDir::open(&local2).unwrap().checkpoints();
     assert!(!fetched.is_empty() && fetched.iter().all(|(_, d)| d.is_dir()), "{fetched:?}");
-    assert!(!local2.join(".checkpoints.fetching").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&local2)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary folder is left: {leftovers:?}");
 
     // 3. A job that fails before training: the status says so with the exit code.
     let failing = Connection::new(profile("/bin/false")).unwrap();

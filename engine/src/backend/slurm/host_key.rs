@@ -6,7 +6,7 @@
 //! `ssh-keyscan` reads the keys; `ssh-keygen -l` prints their fingerprints.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use super::ssh::SshTarget;
@@ -138,17 +138,11 @@ pub fn trust(target: &SshTarget, fingerprint: &str) -> Result<HostKey> {
     let Some((line, _)) = now.keys.iter().find(|(_, f)| f == fingerprint || f.ends_with(&format!(" {fingerprint}"))) else {
         return Err(Error::Other(format!("{} no longer offers the key {fingerprint}: {}; nothing was accepted", now.host, now.describe())));
     };
-    append_line(&now.known_hosts, line)?;
-    Ok(now)
-}
-
-/// Appends `line` to the `known_hosts` file (made, with its folder, if missing) and fsyncs it.
-fn append_line(file: &Path, line: &str) -> Result<()> {
-    if let Some(dir) = file.parent() {
+    if let Some(dir) = now.known_hosts.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file).map_err(|e| Error::io(file, e))?;
-    writeln!(f, "{line}").and_then(|()| f.sync_data()).map_err(|e| Error::io(file, e))
+    crate::atomic::append_line(&now.known_hosts, line)?;
+    Ok(now)
 }
 
 #[cfg(test)]
@@ -169,9 +163,5 @@ mod tests {
         assert_eq!(print, format!("ED25519 {reference}"));
         assert!(fingerprint("not a key").is_err());
         assert!(expand_home("~/.ssh/known_hosts").ends_with(".ssh/known_hosts") && !expand_home("~/x").starts_with("~"));
-        let file = dir.path().join("new/known_hosts");
-        append_line(&file, &line).unwrap();
-        append_line(&file, &line).unwrap();
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{line}\n{line}\n"));
     }
 }

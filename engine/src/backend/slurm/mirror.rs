@@ -148,7 +148,8 @@ pub fn fetch(conn: &Connection, local: &Path) -> Result<()> {
     for name in [files::ADAPTER, files::CHECKPOINTS] {
         let path = format!("{run}/{name}");
         if conn.run(&format!("test -d {} && echo yes || true", super::ssh::quote(&path)))?.trim() == "yes" {
-            fetch_whole(conn, &path, &local.join(name))?;
+            // Whole: into a temporary sibling, then renamed, so a reader never sees half an adapter.
+            crate::atomic::write_dir(&local.join(name), |tmp| conn.fetch(&path, tmp))?;
             fetched += 1;
         }
     }
@@ -156,17 +157,4 @@ pub fn fetch(conn: &Connection, local: &Path) -> Result<()> {
         return Err(Error::run(local, format!("{run} has no adapter or checkpoints yet; fetch again when the run has saved one")));
     }
     Ok(())
-}
-
-/// Copies the remote folder `from` to `to` whole: into a sibling first
-/// (kept between tries, so rsync resumes it), then renamed into place, so a
-/// reader never sees half an adapter.
-fn fetch_whole(conn: &Connection, from: &str, to: &Path) -> Result<()> {
-    let name = to.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let part = to.with_file_name(format!(".{name}.fetching"));
-    conn.fetch(from, &part)?;
-    if to.exists() {
-        std::fs::remove_dir_all(to).map_err(|e| Error::io(to, e))?;
-    }
-    std::fs::rename(&part, to).map_err(|e| Error::io(to, e))
 }
