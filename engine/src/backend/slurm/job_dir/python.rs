@@ -201,7 +201,6 @@ pub fn train_args(
         ("accelerator", Some(target.name().into())),
         ("model", Some(model.into())),
         ("train_file", Some("data/train.tokens.jsonl".into())),
-        ("validation_file", evaluates.then(|| "data/validation.tokens.jsonl".into())),
         ("run_dir", Some(format!("runs/{name}"))),
         ("output_dir", Some(OUTPUT.into())),
         ("config", Some("config.toml".into())),
@@ -233,8 +232,10 @@ pub fn train_args(
         ("max_length", Some(config.data.max_seq_len.to_string())),
         ("bf16", None),
     ];
-    // No validation file on Trainium: the argument is left out.
-    args.retain(|(k, v)| v.is_some() || !matches!(*k, "validation_file"));
+    // No validation file on Trainium (it does not evaluate).
+    if evaluates {
+        args.push(("validation_file", Some("data/validation.tokens.jsonl".into())));
+    }
     if t.gradient_checkpointing {
         args.push(("gradient_checkpointing", None));
     }
