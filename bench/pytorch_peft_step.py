@@ -51,6 +51,9 @@ def main() -> int:
     ap.add_argument("--model", help="a model directory to train instead of the random reference shape")
     ap.add_argument("--batch", type=int, default=SHAPE["batch"], help="examples per batch (default: 8)")
     ap.add_argument("--seq", type=int, default=SHAPE["seq"], help="tokens per example (default: 256)")
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                    help="bf16: mixed precision as the Trainer's bf16=True runs it on a CPU (torch.autocast to bfloat16 "
+                         "around the forward pass; weights, LoRA factors and AdamW stay float32)")
     args = ap.parse_args()
 
     import warnings
@@ -98,7 +101,8 @@ def main() -> int:
 
     def step() -> float:
         opt.zero_grad(set_to_none=True)
-        loss = model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
         loss.backward()
         opt.step()
         return loss.item()
@@ -126,6 +130,7 @@ def main() -> int:
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "steps": args.steps,
         "gradient_checkpointing": args.gradient_checkpointing,
+        "precision": args.precision,
         "attn_implementation": args.attn,
         "threads": torch.get_num_threads(),
         "trainable_params": trainable,

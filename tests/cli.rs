@@ -89,6 +89,35 @@ fn kill_dash_9_then_resume_reproduces_the_uninterrupted_run() {
     assert_eq!(losses(&run), expected);
 }
 
+/// `training.precision = "bf16"`: the run's log says which precision it got. On a CPU with AMX it learns as the f32 run does,
+/// within bf16's rounding, without being the same run; elsewhere it is the f32
+/// run exactly.
+#[test]
+fn bf16_training_says_what_it_got_and_learns_like_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), "epochs = 4\neval_every = 0");
+    let out = workbench(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let f32_losses = losses(&run_dirs(dir.path()).pop().unwrap());
+    let bf16 = std::fs::read_to_string(&cfg).unwrap().replace("epochs = 4", "epochs = 4\nprecision = \"bf16\"");
+    std::fs::write(&cfg, bf16).unwrap();
+    let out = workbench(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run = run_dirs(dir.path()).pop().unwrap();
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    let bf16_losses = losses(&run);
+    assert_eq!(bf16_losses.len(), f32_losses.len());
+    if log.contains("precision: bf16 products of the frozen weights on AMX") {
+        let worst = bf16_losses.iter().zip(&f32_losses).map(|((_, b), (_, f))| ((b - f) / f).abs()).fold(0.0, f64::max);
+        assert!(worst < 0.05, "bf16 losses {bf16_losses:?} vs f32 {f32_losses:?}");
+        assert!(worst > 1e-7, "bf16 gave the f32 run exactly: were the products bf16?");
+        assert!(bf16_losses.last().unwrap().1 < bf16_losses[0].1, "{bf16_losses:?}");
+    } else {
+        assert!(log.contains("bf16 was asked for, but it needs a CPU with AMX") && log.contains("training in f32"), "{log}");
+        assert_eq!(bf16_losses, f32_losses);
+    }
+}
+
 #[test]
 fn sigterm_checkpoints_and_marks_the_run_cancelled_and_the_local_backend_sends_it() {
     use engine::backend::{Backend, LocalBackend};

@@ -133,6 +133,42 @@ pub enum Schedule {
     Constant,
 }
 
+/// The precision of a training step's matrix products with the frozen
+/// weights (the forward product and the input gradient).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Everything in f32.
+    #[default]
+    F32,
+    /// bf16 mixed precision: the frozen weights' products in bfloat16 with
+    /// f32 accumulation on a CPU with AMX (Intel Xeon since Sapphire Rapids);
+    /// adapters, gradients, norms, attention and the optimizer stay f32.
+    /// Elsewhere training runs in f32 and says so.
+    Bf16,
+}
+
+impl Precision {
+    /// Both, in the order offered.
+    pub const ALL: [Precision; 2] = [Precision::F32, Precision::Bf16];
+
+    /// The name in a config file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| format!("unknown precision {s:?}: f32 or bf16"))
+    }
+}
+
 /// `[training]`: optimisation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -173,6 +209,8 @@ pub struct TrainingSection {
     pub early_stopping_min_delta: f64,
     /// Recompute each layer's activations in the backward pass to save memory.
     pub gradient_checkpointing: bool,
+    /// Precision of the frozen weights' matrix products (`f32` or `bf16`).
+    pub precision: Precision,
     /// Seed for initialisation, shuffling, splitting and dropout.
     pub seed: u64,
     /// Write a metrics record every N optimizer steps.
@@ -232,6 +270,7 @@ impl Default for TrainingSection {
             early_stopping_patience: 0,
             early_stopping_min_delta: 0.0,
             gradient_checkpointing: false,
+            precision: Precision::F32,
             seed: 42,
             log_every: 1,
             checkpoint_every: 0,

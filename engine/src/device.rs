@@ -5,6 +5,12 @@ use candle_core::Device;
 
 use crate::error::{Error, Result};
 
+/// Whether this CPU trains in bf16 (`training.precision = "bf16"`): it has
+/// the AMX tile unit and the operating system lets this process use it.
+pub fn cpu_has_amx() -> bool {
+    crate::model::kernels::amx::available()
+}
+
 /// A compute device named in a config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceKind {

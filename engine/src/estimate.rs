@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::config::{TrainConfig, TrainMode};
+use crate::config::{Precision, TrainConfig, TrainMode};
 use crate::model::ModelConfig;
 use crate::model::llama::memory::{head_floats, layer_floats_per_token};
 
@@ -34,7 +34,8 @@ pub struct Estimate {
     pub parameters: u64,
     /// Parameters the optimizer updates.
     pub trainable: u64,
-    /// Model weights.
+    /// Model weights (with their bf16 packing when a LoRA run on the CPU
+    /// trains in bf16).
     pub weights_bytes: u64,
     /// Gradients: trainable parameters, plus (off the CPU, or in full
     /// fine-tuning) the frozen weights' gradients that the autograd computes
@@ -132,7 +133,20 @@ fn estimate_only(cfg: &TrainConfig, m: &ModelConfig) -> Estimate {
     } else {
         params * F32
     };
-    let weights = params * F32;
+    // bf16 training packs every frozen projection and the output layer twice in bf16 (one f32's worth).
+    let packed = if fused_cpu && cfg.training.precision == Precision::Bf16 {
+        let per_layer: u64 = crate::config::LINEAR_MODULES
+            .iter()
+            .map(|t| {
+                let (fin, fout) = m.linear_shape(t);
+                (fin * fout) as u64
+            })
+            .sum();
+        (per_layer * layers + head_weights) * F32
+    } else {
+        0
+    };
+    let weights = params * F32 + packed;
     let optimizer = 2 * trainable * F32;
     let act = if cfg.training.gradient_checkpointing { checkpointed } else { activations };
     Estimate {
@@ -252,6 +266,20 @@ mod tests {
         assert_eq!(e.parameters, 7_241_732_096);
         assert_eq!(e.trainable, 167_772_160);
         assert_eq!(e.rule_of_thumb_full_bytes, 24 * 7_241_732_096);
+    }
+
+    /// bf16 on the CPU adds the packed frozen weights: every projection and
+    /// the output layer, 2 x 2 bytes per value; nothing on a GPU.
+    #[test]
+    fn bf16_adds_the_packed_frozen_weights_on_the_cpu() {
+        let m = mistral_7b();
+        let mut cfg = story_a();
+        let f32_weights = estimate(&cfg, &m, None).weights_bytes;
+        cfg.training.precision = Precision::Bf16;
+        let embeddings = 2 * 32_000 * 4096u64;
+        assert_eq!(estimate(&cfg, &m, None).weights_bytes - f32_weights, 4 * (7_241_732_096 - embeddings - 65 * 4096 + 32_000 * 4096));
+        cfg.model.device = "cuda:0".into();
+        assert_eq!(estimate(&cfg, &m, None).weights_bytes, f32_weights);
     }
 
     #[test]

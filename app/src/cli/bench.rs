@@ -90,6 +90,9 @@ enum What {
         /// Tokens per example.
         #[arg(long, default_value_t = 256)]
         seq: usize,
+        /// Precision of the frozen weights' products: f32, or bf16 (AMX; f32 where the CPU lacks it, as training does).
+        #[arg(long, default_value = "f32")]
+        precision: engine::config::Precision,
     },
 }
 
@@ -108,8 +111,8 @@ fn reference_config() -> ModelConfig {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     match args.what {
-        What::TrainStep { model, steps, gradient_checkpointing, batch, seq } => {
-            train_step(model.as_deref(), steps, gradient_checkpointing, batch, seq)
+        What::TrainStep { model, steps, gradient_checkpointing, batch, seq, precision } => {
+            train_step(model.as_deref(), steps, gradient_checkpointing, (batch, seq), precision)
         }
         What::Serve { model, clients, requests, max_tokens, quantize } => {
             super::bench_serve::serve(&model, &clients, requests, max_tokens, quantize)
@@ -172,7 +175,13 @@ fn decode(
     Ok(())
 }
 
-fn train_step(model_dir: Option<&std::path::Path>, steps: usize, gradient_checkpointing: bool, batch: usize, seq: usize) -> Result<()> {
+fn train_step(
+    model_dir: Option<&std::path::Path>,
+    steps: usize,
+    gradient_checkpointing: bool,
+    (batch, seq): (usize, usize),
+    precision: engine::config::Precision,
+) -> Result<()> {
     let device = Device::Cpu;
     let mut model = match model_dir {
         Some(dir) => Model::load(dir, DType::F32, &device)?,
@@ -181,6 +190,7 @@ fn train_step(model_dir: Option<&std::path::Path>, steps: usize, gradient_checkp
     let vocab = model.config.vocab_size as u32;
     let targets = engine::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
     model.add_lora(&LoraSpec { rank: 16, alpha: 32.0, dropout: 0.0, targets }, 0)?;
+    let bf16 = precision == engine::config::Precision::Bf16 && model.use_bf16_products()?;
     let trainable: usize = model.trainable().iter().map(|p| p.var.elem_count()).sum();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let examples = (0..batch)
@@ -209,6 +219,7 @@ fn train_step(model_dir: Option<&std::path::Path>, steps: usize, gradient_checkp
         "batch": batch,
         "seq": seq,
         "gradient_checkpointing": gradient_checkpointing,
+        "precision": if bf16 { "bf16" } else { "f32" },
         "median_step_s": median,
         "tokens_per_s": (batch * seq) as f64 / median,
         "peak_rss_bytes": engine::device::peak_rss_bytes(),

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Color32, RichText};
-use engine::config::{LINEAR_MODULES, Schedule, TrainConfig, TrainMode, TrainOn};
+use engine::config::{LINEAR_MODULES, Precision, Schedule, TrainConfig, TrainMode, TrainOn};
 use engine::error::FieldError;
 use engine::estimate::{Estimate, estimate, human_bytes};
 use engine::model::ModelConfig;
@@ -320,6 +320,23 @@ impl ConfigEditor {
         num_field(ui, "Max gradient norm", &mut t.max_grad_norm, 0.1, "Clip the global gradient norm; 0 = off");
         ui.checkbox(&mut t.gradient_checkpointing, "Gradient checkpointing")
             .on_hover_text("Recompute each layer's activations in the backward pass: much less memory, about a third more time");
+        ui.horizontal(|ui| {
+            ui.label("Precision").on_hover_text(
+                "bf16: the frozen weights' matrix products in bfloat16 on the CPU's AMX unit (Intel Xeon since Sapphire Rapids), \
+                 about 1.6x faster; adapters, gradients and the optimizer stay f32",
+            );
+            for p in Precision::ALL {
+                ui.selectable_value(&mut t.precision, p, p.name());
+            }
+            if t.precision == Precision::Bf16 {
+                let (text, color) = if engine::device::cpu_has_amx() {
+                    ("this CPU has AMX", Color32::from_rgb(60, 150, 60))
+                } else {
+                    ("this CPU has no AMX: the run will train in f32", Color32::from_rgb(200, 120, 0))
+                };
+                ui.label(RichText::new(text).color(color).small());
+            }
+        });
         num_field(ui, "Seed", &mut t.seed, 1.0, "The same seed repeats a run exactly");
         num_field(ui, "Checkpoint every (steps)", &mut t.checkpoint_every, 1.0, "Resumable checkpoints; 0 = only on cancel");
         text_field(ui, "Run name", &mut self.config.run.name, "Runs are stored as NAME-DATE-TIME");

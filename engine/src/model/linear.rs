@@ -11,7 +11,7 @@ use std::sync::Arc;
 use candle_core::{Result, Tensor, Var};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use super::kernels::projection::{self, DropoutMask, LoraFactors};
+use super::kernels::projection::{self, Bf16Weight, DropoutMask, LoraFactors};
 
 /// The low-rank update of one projection.
 #[derive(Debug, Clone)]
@@ -67,12 +67,15 @@ pub struct Linear {
     /// The weight quantized for inference ([`crate::model::llama::quantize`]);
     /// `weight` is then a stand-in of its shape.
     pub quantized: Option<Arc<candle_core::quantized::QMatMul>>,
+    /// The frozen weight packed for bf16 training products
+    /// ([`crate::model::Model::use_bf16_products`]).
+    pub(crate) bf16: Option<Arc<Bf16Weight>>,
 }
 
 impl Linear {
     /// A plain projection, with a bias or without.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias, lora: None, quantized: None }
+        Self { weight, bias, lora: None, quantized: None, bf16: None }
     }
 
     /// Applies the projection to `x` of shape `[.., in]`, with `mask` (drawn

@@ -3,7 +3,7 @@
 
 use candle_core::DType;
 
-use crate::config::{TrainConfig, TrainMode};
+use crate::config::{Precision, TrainConfig, TrainMode};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::{LoraSpec, Model};
@@ -20,6 +20,9 @@ pub struct Session {
     pub validation: Dataset,
     /// The adapter's shape (LoRA mode).
     pub lora: Option<LoraSpec>,
+    /// Whether the frozen weights' products run in bf16 (`training.precision
+    /// = "bf16"` on a CPU with AMX).
+    pub bf16: bool,
 }
 
 impl Session {
@@ -41,7 +44,22 @@ impl Session {
                 None
             }
         };
-        Ok(Self { config: config.clone(), model, train, validation, lora })
+        let bf16 = config.training.precision == Precision::Bf16 && model.use_bf16_products()?;
+        Ok(Self { config: config.clone(), model, train, validation, lora, bf16 })
+    }
+
+    /// The log line on the precision of a run that asked for bf16: whether
+    /// it got it.
+    pub fn precision_note(&self) -> Option<String> {
+        (self.config.training.precision == Precision::Bf16).then(|| {
+            if self.bf16 {
+                format!("precision: bf16 products of the frozen weights on AMX ({} MiB packed)", self.model.bf16_bytes() >> 20)
+            } else {
+                "precision: bf16 was asked for, but it needs a CPU with AMX (Intel Xeon since Sapphire Rapids) and LoRA \
+                 on the CPU: training in f32"
+                    .to_string()
+            }
+        })
     }
 
     /// Optimizer steps in one epoch (the last accumulation window may be short).

@@ -38,6 +38,7 @@ pub fn train(config: &TrainConfig, ctl: &mut dyn Control) -> Result<Outcome> {
     let state = TrainerState::fresh(config.training.seed);
     let opt = new_optimizer(&session)?;
     run.log(&format!("started: {} train / {} validation examples", session.train.examples.len(), session.validation.examples.len()))?;
+    note_precision(&session, &run, ctl)?;
     run_to_end(session, run, opt, state, ctl)
 }
 
@@ -62,7 +63,17 @@ pub fn resume(run_dir: &Path, ctl: &mut dyn Control) -> Result<Outcome> {
     };
     crate::runs::metrics::truncate_after(&run.metrics_path(), state.step)?;
     run.log(&format!("resumed from step {}", state.step))?;
+    note_precision(&session, &run, ctl)?;
     run_to_end(session, run, opt, state, ctl)
+}
+
+/// Logs (and reports) whether a run that asked for bf16 got it.
+fn note_precision(s: &Session, run: &RunDir, ctl: &mut dyn Control) -> Result<()> {
+    if let Some(note) = s.precision_note() {
+        run.log(&note)?;
+        ctl.emit(Event::Log(note));
+    }
+    Ok(())
 }
 
 fn new_optimizer(s: &Session) -> Result<AdamW> {

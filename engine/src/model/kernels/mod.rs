@@ -12,12 +12,14 @@
 //! - [`swiglu`]: the MLP's gated activation.
 //! - [`cross_entropy`]: the fused weighted token cross-entropy.
 //! - [`matvec`]: a few rows times a weight's transpose (decoding's projections).
+//! - [`amx`]: bf16 products with a packed frozen weight on Intel AMX (bf16 training).
 //!
 //! This module holds what the fused kernels share: an input's storage read as
 //! one contiguous typed slice (and a tensor an op holds read the same way),
 //! the dtype dispatch [`by_dtype!`], the error for a dtype they do not
 //! implement, the matrix product they call and a vectorisable f32 `exp`.
 
+pub(crate) mod amx;
 pub(crate) mod attention;
 pub mod cross_entropy;
 pub(crate) mod matvec;

@@ -21,6 +21,7 @@
 
 use std::sync::Arc;
 
+use super::amx::{self, Packed};
 use super::{Operand, by_dtype, gemm_raw, held, slice, uninit_output};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType};
@@ -136,6 +137,75 @@ fn matmul_into<T: WithDType>(dst: &mut [T], m: usize, n: usize, k: usize, lhs: M
     unsafe { gemm_raw(m, n, k, dst.as_mut_ptr(), n as isize, operand(lhs), operand(rhs), scale, accumulate, true) }
 }
 
+/// A frozen weight `W [out, in]` packed for bf16 products on AMX
+/// ([`amx`], `training.precision = "bf16"`): `W^T` for the forward product,
+/// `W` for the input gradient.
+#[derive(Debug)]
+pub struct Bf16Weight {
+    forward: Packed,
+    backward: Packed,
+}
+
+impl Bf16Weight {
+    /// Packs the f32 weight `w [out, in]`; None unless the tile unit is
+    /// [`amx::available`] here.
+    pub(crate) fn pack(w: &Tensor) -> Result<Option<Self>> {
+        if !amx::available() {
+            return Ok(None);
+        }
+        let (out, inp) = w.dims2()?;
+        let w = w.contiguous()?;
+        let guard = w.storage_and_layout();
+        let values = held::<f32>(&guard, "bf16 packing", "weight")?;
+        Ok(Some(Self { forward: Packed::transposed(values, out, inp), backward: Packed::plain(values, out, inp) }))
+    }
+
+    /// Bytes held (both packings).
+    pub fn bytes(&self) -> usize {
+        self.forward.bytes() + self.backward.bytes()
+    }
+}
+
+/// A frozen weight `W [out, in]` as the kernels read it: its values, and
+/// its bf16 packing when the products run in bf16.
+#[derive(Clone, Copy)]
+pub(crate) struct FrozenWeight<'a, T> {
+    /// `W`, row-major.
+    pub values: &'a [T],
+    /// `W` packed for bf16 products (f32 models only).
+    pub bf16: Option<&'a Bf16Weight>,
+}
+
+impl<'a, T> FrozenWeight<'a, T> {
+    /// A weight whose products run in `T`.
+    pub(crate) fn plain(values: &'a [T]) -> Self {
+        Self { values, bf16: None }
+    }
+}
+
+/// `s` as f32 values when `T` is f32 (the bf16 products read and write f32).
+fn as_f32<T: WithDType>(s: &[T]) -> Option<&[f32]> {
+    // SAFETY: T is f32 (same size, alignment and bit validity).
+    (T::DTYPE == DType::F32).then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// [`as_f32`] for a destination.
+fn as_f32_mut<T: WithDType>(s: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: T is f32 (same size, alignment and bit validity); the borrow is moved into the result.
+    (T::DTYPE == DType::F32).then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
+}
+
+/// `dst (+)= lhs [m, k] B` with the frozen `B` either packed (bf16 on AMX, `T` f32) or as `rhs`.
+fn frozen_product<T: WithDType>(dst: &mut [T], lhs: &[T], m: usize, packed: Option<&Packed>, rhs: impl FnOnce(&mut [T]), accumulate: bool) {
+    if let Some(p) = packed
+        && let Some(l) = as_f32(lhs)
+    {
+        let d = as_f32_mut(dst).expect("the destination has the input's type");
+        return amx::matmul(&mut d[..m * p.n()], &l[..m * p.k()], m, p, accumulate);
+    }
+    rhs(dst)
+}
+
 /// `m ⊙ x * factor`: the adapter's input under dropout.
 fn masked<T: WithDType>(x: &[T], mask: &DropoutMask) -> Vec<T> {
     let factor = T::from_f64(mask.factor);
@@ -182,12 +252,13 @@ fn transpose<T: Copy>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
 pub(crate) fn forward_into<T: WithDType>(
     dst: &mut [T],
     x: &[T],
-    w: &[T],
+    w: FrozenWeight<'_, T>,
     (n, fin, fout): (usize, usize, usize),
     lora: Option<&AdapterSlices<'_, T>>,
     accumulate: bool,
 ) {
-    matmul_into(dst, n, fout, fin, Mat::rows(x, fin), Mat::transposed(w, fin), T::one(), accumulate);
+    let base = |d: &mut [T]| matmul_into(d, n, fout, fin, Mat::rows(x, fin), Mat::transposed(w.values, fin), T::one(), accumulate);
+    frozen_product(dst, x, n, w.bf16.map(|b| &b.forward), base, accumulate);
     if let Some(l) = lora {
         let down = l.down(&l.input(x), n, fin);
         matmul_into(dst, n, fout, l.r, Mat::rows(&down, l.r), Mat::transposed(l.b, l.r), T::one(), true);
@@ -201,13 +272,14 @@ pub(crate) fn forward_into<T: WithDType>(
 pub(crate) fn backward_into<T: WithDType>(
     gx: &mut [T],
     x: &[T],
-    w: &[T],
+    w: FrozenWeight<'_, T>,
     g: &[T],
     (n, fin, fout): (usize, usize, usize),
     lora: Option<&AdapterSlices<'_, T>>,
     accumulate: bool,
 ) -> Option<(Vec<T>, Vec<T>)> {
-    matmul_into(gx, n, fin, fout, Mat::rows(g, fout), Mat::rows(w, fin), T::one(), accumulate);
+    let base = |d: &mut [T]| matmul_into(d, n, fin, fout, Mat::rows(g, fout), Mat::rows(w.values, fin), T::one(), accumulate);
+    frozen_product(gx, g, n, w.bf16.map(|b| &b.backward), base, accumulate);
     let l = lora?;
     let (r, scale) = (l.r, T::from_f64(l.scale));
     // The layouts of these low-rank products were chosen by timing them
@@ -246,7 +318,7 @@ impl CustomOp2 for Frozen {
         fn run<T: WithDType>(x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
             let ((n, fin), (fout, _)) = (matrix(lx)?, lw.shape().dims2()?);
             let (x, w) = (slice::<T>(x, lx, OP, "x")?, slice::<T>(w, lw, OP, "weight")?);
-            let y = uninit_output(n * fout, |y| forward_into(y, x, w, (n, fin, fout), None, false));
+            let y = uninit_output(n * fout, |y| forward_into(y, x, FrozenWeight::plain(w), (n, fin, fout), None, false));
             Ok((T::to_cpu_storage_owned(y), with_last(lx, fout)))
         }
         check_shapes(lx, lw)?;
@@ -272,7 +344,7 @@ impl CustomOp2 for FrozenGrad {
             let ((n, fout), (_, fin)) = (matrix(lg)?, lw.shape().dims2()?);
             let (g, w) = (slice::<T>(g, lg, OP, "grad")?, slice::<T>(w, lw, OP, "weight")?);
             let gx = uninit_output(n * fin, |gx| {
-                backward_into(gx, &[], w, g, (n, fin, fout), None, false);
+                backward_into(gx, &[], FrozenWeight::plain(w), g, (n, fin, fout), None, false);
             });
             Ok((T::to_cpu_storage_owned(gx), with_last(lg, fin)))
         }
@@ -340,7 +412,7 @@ impl CustomOp3 for Adapted {
             let lora = AdapterSlices { a, b, r, scale: op.scale, mask: op.mask.as_ref() };
             let w = op.w.storage_and_layout();
             let w = held::<T>(&w, OP, "weight")?;
-            let y = uninit_output(n * fout, |y| forward_into(y, x, w, (n, fin, fout), Some(&lora), false));
+            let y = uninit_output(n * fout, |y| forward_into(y, x, FrozenWeight::plain(w), (n, fin, fout), Some(&lora), false));
             Ok((T::to_cpu_storage_owned(y), with_last(lx, fout)))
         }
         check_shapes(lx, la)?;
@@ -395,7 +467,8 @@ impl CustomOp3 for AdaptedGrad {
             let (w, b) = (held::<T>(&w, OP, "weight")?, held::<T>(&b, OP, "lora_B")?);
             let lora = AdapterSlices { a, b, r, scale: op.scale, mask: op.mask.as_ref() };
             let mut grads = None;
-            let mut all = uninit_output(n * fin, |gx| grads = backward_into(gx, x, w, g, (n, fin, fout), Some(&lora), false));
+            let mut all =
+                uninit_output(n * fin, |gx| grads = backward_into(gx, x, FrozenWeight::plain(w), g, (n, fin, fout), Some(&lora), false));
             let (ga, gb) = grads.expect("an adapter has gradients");
             all.extend(ga);
             all.extend(gb);

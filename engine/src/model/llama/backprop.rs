@@ -181,12 +181,17 @@ mod tests {
     /// autograd ([`accumulate_composed`]) on a tiny random model with LoRA
     /// dropout on all seven projections and non-zero B factors: the largest
     /// differences relative to the loss and to the largest gradient value.
-    fn fused_vs_composed(dtype: DType, checkpointing: bool) -> (f64, f64) {
+    /// With `bf16` the fused side runs its frozen products in bf16 (f32
+    /// models, where the CPU has AMX), the composed side stays f32.
+    fn fused_vs_composed(dtype: DType, checkpointing: bool, bf16: bool) -> (f64, f64) {
         let mut model = Model::random(crate::sample_build::tiny_model_config(64), 4, dtype, &Device::Cpu).unwrap();
         let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
         model.add_lora(&LoraSpec { rank: 3, alpha: 6.0, dropout: 0.2, targets }, 5).unwrap();
         for p in model.trainable() {
             p.var.set(&p.var.as_tensor().randn_like(0.0, 0.3).unwrap()).unwrap();
+        }
+        if bf16 {
+            assert!(model.use_bf16_products().unwrap(), "packed where the CPU has AMX");
         }
         assert!(fused_layer::applies(&model));
         let examples = (0..2u32)
@@ -219,7 +224,7 @@ mod tests {
     #[test]
     fn composed_autograd_matches_fused_layers_in_f64() {
         for checkpointing in [false, true] {
-            let (loss, grads) = fused_vs_composed(DType::F64, checkpointing);
+            let (loss, grads) = fused_vs_composed(DType::F64, checkpointing, false);
             assert!(loss < 1e-9 && grads < 1e-9, "checkpointing {checkpointing}: loss {loss:e}, gradients {grads:e}");
         }
     }
@@ -229,8 +234,31 @@ mod tests {
     #[test]
     fn composed_autograd_matches_fused_layers_in_f32() {
         for checkpointing in [false, true] {
-            let (loss, grads) = fused_vs_composed(DType::F32, checkpointing);
+            let (loss, grads) = fused_vs_composed(DType::F32, checkpointing, false);
             assert!(loss < 1e-4 && grads < 1e-3, "checkpointing {checkpointing}: loss {loss:e}, gradients {grads:e}");
+        }
+    }
+
+    /// bf16 products (AMX): within bf16's rounding of f32 autograd (8
+    /// significant bits: 2e-2 relative for the loss and the gradients), and
+    /// measurably not f32 (so the bf16 path did run). Where the CPU has no
+    /// AMX nothing is packed and training stays f32, which is what is checked there.
+    #[test]
+    fn bf16_products_stay_within_bf16_rounding_of_f32() {
+        let mut model = Model::random(crate::sample_build::tiny_model_config(64), 4, DType::F32, &Device::Cpu).unwrap();
+        let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
+        model.add_lora(&LoraSpec { rank: 3, alpha: 6.0, dropout: 0.0, targets }, 5).unwrap();
+        let packed = model.use_bf16_products().unwrap();
+        assert_eq!(packed, crate::model::kernels::amx::available());
+        assert_eq!(packed, model.bf16_bytes() > 0);
+        if !packed {
+            eprintln!("no AMX-BF16 on this machine: bf16 training falls back to f32, checked above");
+            return;
+        }
+        for checkpointing in [false, true] {
+            let (loss, grads) = fused_vs_composed(DType::F32, checkpointing, true);
+            assert!(loss < 2e-2 && grads < 2e-2, "checkpointing {checkpointing}: loss {loss:e}, gradients {grads:e}");
+            assert!(loss > 1e-6 || grads > 1e-5, "bf16 products gave f32 results: loss {loss:e}, gradients {grads:e}");
         }
     }
 }

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use super::Model;
 use crate::data::Batch;
 use crate::model::kernels::cross_entropy::{row_grad_in_place, row_nll};
-use crate::model::kernels::projection::{backward_into, forward_into};
+use crate::model::kernels::projection::{FrozenWeight, backward_into, forward_into};
 use crate::model::kernels::{Real, held, norm, uninit_output};
 
 const OP: &str = "fused head";
@@ -47,7 +47,8 @@ pub(crate) fn loss_and_grad<T: Real>(model: &Model, x: &[T], batch: &Batch, scal
     let rows: Vec<usize> = (0..n).filter(|&r| weights[r] != 0.0).collect();
     let norm_guard = model.norm.storage_and_layout();
     let head_guard = model.lm_head.storage_and_layout();
-    let (w_norm, w_head) = (held::<T>(&norm_guard, OP, "norm")?, held::<T>(&head_guard, OP, "lm_head")?);
+    let w_norm = held::<T>(&norm_guard, OP, "norm")?;
+    let w_head = FrozenWeight { values: held::<T>(&head_guard, OP, "lm_head")?, bf16: model.head_bf16.as_deref() };
 
     let hs = norm::forward(x, w_norm, eps);
     let mut g_hs = vec![T::zero(); n * h];

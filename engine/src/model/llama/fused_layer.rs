@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use super::{LayerView, Model, Pass};
 use crate::model::kernels::attention::{self, Geometry};
-use crate::model::kernels::projection::{AdapterSlices, DropoutMask, backward_into, forward_into};
+use crate::model::kernels::projection::{AdapterSlices, DropoutMask, FrozenWeight, backward_into, forward_into};
 use crate::model::kernels::{Real, held, norm, swiglu, uninit_output};
 
 const OP: &str = "fused layer";
@@ -63,7 +63,7 @@ struct Weights<'a, T> {
 
 /// One projection's frozen weight and bias, its shape and its adapter factors.
 struct Projection<'a, T> {
-    w: &'a [T],
+    w: FrozenWeight<'a, T>,
     bias: Option<&'a [T]>,
     fin: usize,
     fout: usize,
@@ -89,7 +89,8 @@ fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'
             _ => None,
         };
         let bias = bias.as_ref().map(|b| held(b, OP, "bias")).transpose()?;
-        projections.push(Projection { w: held(w, OP, "weight")?, bias, fin, fout, adapter });
+        let w = FrozenWeight { values: held(w, OP, "weight")?, bf16: p.bf16.as_deref() };
+        projections.push(Projection { w, bias, fin, fout, adapter });
     }
     f(&Weights { input_norm: held(&norms[0], OP, "norm")?, post_norm: held(&norms[1], OP, "norm")?, projections })
 }

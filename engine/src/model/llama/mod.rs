@@ -11,8 +11,10 @@
 //! - [`kv_cache`]: the forward pass of generation, one new token at a time over cached keys and values.
 //! - [`backprop`]: loss and gradients of a micro-batch, layer by layer.
 //! - [`memory`]: the activation memory a layer keeps per token.
+//! - `bf16`: the frozen weights packed for bf16 training products (AMX).
 
 pub mod backprop;
+mod bf16;
 mod decode;
 pub(crate) mod fused_head;
 pub(crate) mod fused_layer;
@@ -115,6 +117,8 @@ pub struct Model {
     head_quantized: Option<std::sync::Arc<candle_core::quantized::QMatMul>>,
     /// How the weights are quantized ([`Model::quantize`]).
     quantization: Option<quantize::Quantization>,
+    /// The output layer packed for bf16 training products ([`Model::use_bf16_products`]).
+    head_bf16: Option<std::sync::Arc<super::kernels::projection::Bf16Weight>>,
 }
 
 /// What the fused CPU layer ([`fused_layer`]) reads of one decoder layer.
@@ -231,6 +235,7 @@ impl Model {
             device: device.clone(),
             head_quantized: None,
             quantization: None,
+            head_bf16: None,
         })
     }
 
@@ -290,6 +295,7 @@ impl Model {
     /// weights (for a merged model directory).
     pub fn merge_lora(&mut self) -> Result<()> {
         self.full_precision("merge an adapter into the model")?;
+        self.drop_bf16_products();
         for layer in &mut self.layers {
             for (_, _, lin) in layer.named_linears_mut() {
                 if let Some(lora) = lin.lora.take() {
@@ -305,6 +311,7 @@ impl Model {
     /// Makes every weight trainable (full fine-tuning).
     pub fn make_fully_trainable(&mut self) -> Result<()> {
         self.full_precision("train every weight")?;
+        self.drop_bf16_products();
         let tied = self.config.tie_word_embeddings;
         let mut trainable = Vec::new();
         for (name, tensor) in self.named_weights_mut() {
