@@ -120,12 +120,14 @@ impl Packed {
     }
 
     /// `k` (rows of `B`).
-    pub(crate) fn k(&self) -> usize {
+    #[cfg(test)]
+    fn k(&self) -> usize {
         self.k
     }
 
     /// `n` (columns of `B`).
-    pub(crate) fn n(&self) -> usize {
+    #[cfg(test)]
+    fn n(&self) -> usize {
         self.n
     }
 
@@ -146,15 +148,39 @@ impl Packed {
 
 /// `dst [m, n] = a [m, k] b` (or `dst += ...` with `accumulate`), `a` and
 /// `dst` row-major f32, `a` rounded to bf16. Only where [`available`].
-pub(crate) fn matmul(dst: &mut [f32], a: &[f32], m: usize, b: &Packed, accumulate: bool) {
-    assert!(available(), "amx: the tile unit is not available here");
-    assert!(a.len() >= m * b.k && dst.len() >= m * b.n, "amx: operands too small for {m} x {} x {}", b.k, b.n);
-    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    tiles::matmul(dst, a, m, b, accumulate);
+#[cfg(test)]
+fn matmul(dst: &mut [f32], a: &[f32], m: usize, b: &Packed, accumulate: bool) {
+    matmul_rows(dst, &Rows::new(a, m, b.k), b, accumulate);
 }
 
-/// `a [m, k]` (row-major f32) as bf16 rows of `k` rounded up to whole tiles,
-/// `m` rounded up to whole 32-row blocks, padding zero.
+/// [`matmul`] with the left operand already rounded (one rounding for
+/// several products with the same input).
+pub(crate) fn matmul_rows(dst: &mut [f32], a: &Rows, b: &Packed, accumulate: bool) {
+    assert!(available(), "amx: the tile unit is not available here");
+    assert!(a.k == b.k && dst.len() >= a.m * b.n, "amx: operands [{}, {}] x [{}, {}] do not fit", a.m, a.k, b.k, b.n);
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    tiles::matmul(dst, a, b, accumulate);
+}
+
+/// A left operand `[m, k]` rounded to bf16: rows of `k` rounded up to whole
+/// tiles, `m` rounded up to whole 32-row blocks, padding zero.
+pub(crate) struct Rows {
+    values: Vec<u16>,
+    m: usize,
+    k: usize,
+    /// Row stride (`k` rounded up to whole tiles).
+    kp: usize,
+}
+
+impl Rows {
+    /// Rounds the row-major f32 `a [m, k]`.
+    pub(crate) fn new(a: &[f32], m: usize, k: usize) -> Self {
+        assert!(a.len() >= m * k, "amx: {} values for {m} x {k}", a.len());
+        let (values, kp) = to_bf16_rows(a, m, k);
+        Self { values, m, k, kp }
+    }
+}
+
 fn to_bf16_rows(a: &[f32], m: usize, k: usize) -> (Vec<u16>, usize) {
     let kp = k.div_ceil(TILE_K) * TILE_K;
     let len = m.div_ceil(2 * TILE_ROWS) * 2 * TILE_ROWS * kp;
@@ -205,7 +231,7 @@ mod tiles {
 
     use rayon::prelude::*;
 
-    use super::{Packed, ROW_CHUNK, TILE_K, TILE_LEN, TILE_ROWS, to_bf16_rows};
+    use super::{Packed, ROW_CHUNK, Rows, TILE_K, TILE_LEN, TILE_ROWS};
 
     /// The tile configuration: palette 1, eight tiles of 16 rows of 64 bytes
     /// (C: tmm0-3, A: tmm4-5, B: tmm6-7).
@@ -232,12 +258,11 @@ mod tiles {
     unsafe impl Send for Dst {}
     unsafe impl Sync for Dst {}
 
-    pub(super) fn matmul(dst: &mut [f32], a: &[f32], m: usize, b: &Packed, accumulate: bool) {
-        let (n, k) = (b.n, b.k);
+    pub(super) fn matmul(dst: &mut [f32], a: &Rows, b: &Packed, accumulate: bool) {
+        let (m, n, kp) = (a.m, b.n, a.kp);
         if m == 0 || n == 0 {
             return;
         }
-        let (a16, kp) = to_bf16_rows(a, m, k);
         let block = 2 * TILE_ROWS;
         let (row_blocks, col_blocks) = (m.div_ceil(block), n.div_ceil(block));
         let chunk_blocks = ROW_CHUNK / block;
@@ -248,7 +273,7 @@ mod tiles {
             let (chunk, part) = (task / col_parts, task % col_parts);
             let rows = chunk * chunk_blocks..((chunk + 1) * chunk_blocks).min(row_blocks);
             let cols = part * col_blocks / col_parts..(part + 1) * col_blocks / col_parts;
-            let kernel = Kernel { a: &a16, kp, b, m, n, dst: out, accumulate };
+            let kernel = Kernel { a: &a.values, kp, b, m, n, dst: out, accumulate };
             // SAFETY: `available()` was checked by the caller; the blocks of
             // the tasks are disjoint and inside `dst` (m x n).
             unsafe { kernel.run(rows, cols) };

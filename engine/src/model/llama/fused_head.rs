@@ -56,7 +56,9 @@ pub(crate) fn loss_and_grad<T: Real>(model: &Model, x: &[T], batch: &Batch, scal
     for block in rows.chunks(block_rows(v)) {
         let c = block.len();
         let input: Vec<T> = block.iter().flat_map(|&r| hs[r * h..(r + 1) * h].iter().copied()).collect();
-        let mut logits = uninit_output(c * v, |d| forward_into(d, &input, w_head, (c, h, v), None, false));
+        let mut logits = uninit_output(c * v, |d| {
+            forward_into(d, &input, w_head, (c, h, v), None, false);
+        });
         sum += logits
             .par_chunks_mut(v)
             .zip(block.par_iter())
@@ -68,7 +70,7 @@ pub(crate) fn loss_and_grad<T: Real>(model: &Model, x: &[T], batch: &Batch, scal
             })
             .sum::<f64>();
         let g = uninit_output(c * h, |d| {
-            backward_into(d, &input, w_head, &logits, (c, h, v), None, false);
+            backward_into(d, &input, w_head, &logits, (c, h, v), None, None, false);
         });
         for (k, &r) in block.iter().enumerate() {
             g_hs[r * h..(r + 1) * h].copy_from_slice(&g[k * h..(k + 1) * h]);

@@ -52,6 +52,8 @@ pub(crate) struct Tape<T> {
     up: Vec<T>,
     act: Vec<T>,
     masks: [Option<DropoutMask>; 7],
+    /// Each adapter's `s (m ⊙ x) A^T` (the backward pass recomputes one that is missing).
+    downs: [Option<Vec<T>>; 7],
 }
 
 /// A layer's weights as slices: norms, then per projection `W` and the adapter.
@@ -117,10 +119,11 @@ fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: 
     let masks = model.dropout_masks(i, n, pass)?;
     let eps = cfg.rms_norm_eps;
     with_weights(&view, |w: &Weights<'_, T>| {
+        let downs: std::cell::RefCell<[Option<Vec<T>>; 7]> = Default::default();
         let project = |j: usize, input: &[T], dst: &mut [T], accumulate: bool| {
             let p = &w.projections[j];
             let adapter = p.adapter.map(|(a, b, r, scale)| AdapterSlices { a, b, r, scale, mask: masks[j].as_ref() });
-            forward_into(dst, input, p.w, (n, p.fin, p.fout), adapter.as_ref(), accumulate);
+            downs.borrow_mut()[j] = forward_into(dst, input, p.w, (n, p.fin, p.fout), adapter.as_ref(), accumulate);
             if let Some(bias) = p.bias {
                 dst.par_chunks_mut(p.fout).for_each(|row| row.iter_mut().zip(bias).for_each(|(y, &b)| *y += b));
             }
@@ -141,7 +144,7 @@ fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: 
             project(6, &act, &mut out, true);
             out
         });
-        Ok((out, Tape { hs1, q, k, v, ctx, x2, hs2, gate, up, act, masks }))
+        Ok((out, Tape { hs1, q, k, v, ctx, x2, hs2, gate, up, act, masks, downs: downs.into_inner() }))
     })
 }
 
@@ -168,7 +171,8 @@ pub(crate) fn backward<T: Real>(
         let mut back = |j: usize, input: &[T], g: &[T], dst: &mut [T], accumulate: bool| {
             let p = &w.projections[j];
             let adapter = p.adapter.map(|(a, b, r, scale)| AdapterSlices { a, b, r, scale, mask: tape.masks[j].as_ref() });
-            if let Some(pair) = backward_into(dst, input, p.w, g, (n, p.fin, p.fout), adapter.as_ref(), accumulate) {
+            let down = tape.downs[j].as_deref();
+            if let Some(pair) = backward_into(dst, input, p.w, g, (n, p.fin, p.fout), adapter.as_ref(), down, accumulate) {
                 adapter_grads.push((j, pair));
             }
         };
