@@ -68,6 +68,25 @@ fn applying_memory_advice_keeps_the_effective_batch() {
 }
 
 #[test]
+fn choosing_bf16_says_whether_this_cpu_has_amx_and_the_estimate_counts_the_packing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.run();
+    let f32_weights = h.state().editor.estimate.as_ref().unwrap().weights_bytes;
+    assert!(h.query_by_label_contains("AMX").is_none());
+    h.get_by_label("bf16").click();
+    h.run();
+    assert_eq!(h.state().editor.config.training.precision, engine::config::Precision::Bf16);
+    let hint = if engine::device::cpu_has_amx() { "this CPU has AMX" } else { "this CPU has no AMX: the run will train in f32" };
+    h.get_by_label(hint);
+    assert!(h.state().editor.estimate.as_ref().unwrap().weights_bytes > f32_weights);
+    h.get_by_label("f32").click();
+    h.run();
+    assert!(h.query_by_label_contains("AMX").is_none());
+    assert_eq!(h.state().editor.estimate.as_ref().unwrap().weights_bytes, f32_weights);
+}
+
+#[test]
 fn launch_watch_points_arrive_then_cancel() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_setup(dir.path(), "epochs = 200\neval_every = 2");
