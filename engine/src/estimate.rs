@@ -26,6 +26,9 @@ const PER_VOCAB_ENTRY: u64 = 1280;
 const ACTIVATION_SCALE: f64 = 1.04;
 /// The same for gradient checkpointing.
 const CHECKPOINTED_SCALE: f64 = 1.25;
+/// The bf16 packing raises the measured peak by 1.2x its own size (SmolLM2,
+/// `bench/memory_calibration.sh`: allocator slack around the per-weight packing).
+const PACKED_SCALE_PERCENT: u64 = 120;
 
 /// The estimate for one config.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -142,7 +145,7 @@ fn estimate_only(cfg: &TrainConfig, m: &ModelConfig) -> Estimate {
                 (fin * fout) as u64
             })
             .sum();
-        (per_layer * layers + head_weights) * F32
+        (per_layer * layers + head_weights) * F32 * PACKED_SCALE_PERCENT / 100
     } else {
         0
     };
@@ -269,7 +272,7 @@ mod tests {
     }
 
     /// bf16 on the CPU adds the packed frozen weights: every projection and
-    /// the output layer, 2 x 2 bytes per value; nothing on a GPU.
+    /// the output layer, 2 x 2 bytes per value (with the measured slack); nothing on a GPU.
     #[test]
     fn bf16_adds_the_packed_frozen_weights_on_the_cpu() {
         let m = mistral_7b();
@@ -277,7 +280,8 @@ mod tests {
         let f32_weights = estimate(&cfg, &m, None).weights_bytes;
         cfg.training.precision = Precision::Bf16;
         let embeddings = 2 * 32_000 * 4096u64;
-        assert_eq!(estimate(&cfg, &m, None).weights_bytes - f32_weights, 4 * (7_241_732_096 - embeddings - 65 * 4096 + 32_000 * 4096));
+        let packed = 4 * (7_241_732_096 - embeddings - 65 * 4096 + 32_000 * 4096);
+        assert_eq!(estimate(&cfg, &m, None).weights_bytes - f32_weights, packed * 120 / 100);
         cfg.model.device = "cuda:0".into();
         assert_eq!(estimate(&cfg, &m, None).weights_bytes, f32_weights);
     }
