@@ -316,14 +316,15 @@ mod tiles {
                             }
                             (scratch.as_mut_ptr(), 32 * 4)
                         };
+                        // The four 16 x 16 tiles of the block: top left, top right, bottom left, bottom right.
+                        let q = [c, c.add(16), c.byte_add(16 * ldc), c.byte_add(16 * ldc).add(16)];
                         if self.accumulate {
                             asm!(
-                                "tileloadd tmm0, [{c0} + {ldc}*1]",
-                                "tileloadd tmm1, [{c1} + {ldc}*1]",
-                                "tileloadd tmm2, [{c2} + {ldc}*1]",
-                                "tileloadd tmm3, [{c3} + {ldc}*1]",
-                                c0 = in(reg) c, c1 = in(reg) c.add(16), c2 = in(reg) c.byte_add(16 * ldc),
-                                c3 = in(reg) c.byte_add(16 * ldc).add(16), ldc = in(reg) ldc,
+                                "tileloadd tmm0, [{q0} + {ldc}*1]",
+                                "tileloadd tmm1, [{q1} + {ldc}*1]",
+                                "tileloadd tmm2, [{q2} + {ldc}*1]",
+                                "tileloadd tmm3, [{q3} + {ldc}*1]",
+                                q0 = in(reg) q[0], q1 = in(reg) q[1], q2 = in(reg) q[2], q3 = in(reg) q[3], ldc = in(reg) ldc,
                                 options(nostack, readonly),
                             );
                         } else {
@@ -351,12 +352,11 @@ mod tiles {
                             );
                         }
                         asm!(
-                            "tilestored [{c0} + {ldc}*1], tmm0",
-                            "tilestored [{c1} + {ldc}*1], tmm1",
-                            "tilestored [{c2} + {ldc}*1], tmm2",
-                            "tilestored [{c3} + {ldc}*1], tmm3",
-                            c0 = in(reg) c, c1 = in(reg) c.add(16), c2 = in(reg) c.byte_add(16 * ldc),
-                            c3 = in(reg) c.byte_add(16 * ldc).add(16), ldc = in(reg) ldc,
+                            "tilestored [{q0} + {ldc}*1], tmm0",
+                            "tilestored [{q1} + {ldc}*1], tmm1",
+                            "tilestored [{q2} + {ldc}*1], tmm2",
+                            "tilestored [{q3} + {ldc}*1], tmm3",
+                            q0 = in(reg) q[0], q1 = in(reg) q[1], q2 = in(reg) q[2], q3 = in(reg) q[3], ldc = in(reg) ldc,
                             options(nostack),
                         );
                         if !whole {

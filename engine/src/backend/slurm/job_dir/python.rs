@@ -18,7 +18,7 @@ use super::neuron;
 use super::{JobDir, sbatch_head, shared_model};
 use crate::backend::slurm::profile::{Profile, Target};
 use crate::backend::slurm::ssh::quote;
-use crate::config::{Schedule, TrainConfig};
+use crate::config::{Precision, Schedule, TrainConfig};
 use crate::data::Dataset;
 use crate::error::Result;
 
@@ -106,6 +106,9 @@ pub fn not_honoured(config: &TrainConfig, profile: &Profile) -> Vec<String> {
             "checkpoints follow evaluations ({}), not training.checkpoint_every, so the adapter kept is the best one, as locally",
             if t.eval_every > 0 { format!("every {} steps", t.eval_every) } else { "at each epoch's end".into() }
         ));
+    }
+    if c.target == Target::Neuron && t.precision == Precision::F32 {
+        out.push("Trainium trains in bf16: training.precision = \"f32\" is not used".into());
     }
     if c.target == Target::Neuron {
         out.push(
@@ -230,8 +233,11 @@ pub fn train_args(
         ("save_steps", Some(if evaluates { t.checkpoint_every } else { 0 }.to_string())),
         ("save_total_limit", Some(t.keep_checkpoints.max(1).to_string())),
         ("max_length", Some(config.data.max_seq_len.to_string())),
-        ("bf16", None),
     ];
+    // bf16 mixed precision as asked for; Trainium always trains in bf16.
+    if t.precision == Precision::Bf16 || target == Target::Neuron {
+        args.push(("bf16", None));
+    }
     // No validation file on Trainium (it does not evaluate).
     if evaluates {
         args.push(("validation_file", Some("data/validation.tokens.jsonl".into())));
@@ -349,6 +355,7 @@ mod tests {
         let t = &mut c.training;
         (t.batch_size, t.grad_accum, t.learning_rate, t.warmup_ratio, t.epochs, t.max_steps) = (32, 4, 2e-4, 0.1, 3, None);
         (t.early_stopping_patience, t.early_stopping_min_delta, t.gradient_checkpointing, t.seed) = (3, 0.01, true, 7);
+        t.precision = Precision::Bf16;
         c
     }
 
@@ -409,6 +416,10 @@ mod tests {
         for (key, want) in expect.as_object().unwrap() {
             assert_eq!(&args[key], want, "{key}");
         }
+        // An f32 config trains the GPU job in f32.
+        let mut f32_config = config.clone();
+        f32_config.training.precision = Precision::F32;
+        assert!(!train_args(&f32_config, &p, "m", "x", 10).iter().any(|(k, _)| k == "bf16"));
         let script = job.text("job.sbatch");
         for line in [
             "#SBATCH --nodes=2",
@@ -515,6 +526,11 @@ mod tests {
         assert!(at("neuron_parallel_compile") < at("srun $AUTO_RESUME") && at("srun $AUTO_RESUME") < at("--consolidate"));
         let notes = not_honoured(&story_a(None), &p);
         assert!(notes.iter().any(|n| n.contains("auto-resume")) && notes.iter().any(|n| n.contains("does not evaluate")), "{notes:?}");
+        // An f32 config still trains in bf16 on Trainium, and is told so.
+        let mut f32_config = story_a(Some(llama.path()));
+        f32_config.training.precision = Precision::F32;
+        assert!(not_honoured(&f32_config, &p).iter().any(|n| n.contains("Trainium trains in bf16")));
+        assert!(train_args(&f32_config, &p, "m", "x", 10).iter().any(|(k, _)| k == "bf16"));
         // Two trn1.32xlarge nodes: rendezvous over EFA, 64 processes with TP 2, 32 replicas.
         (p.cluster.instance_type, p.cluster.nodes) = ("trn1.32xlarge".into(), 2);
         assert_eq!(Layout::of(&p).data_parallel(), 32);
