@@ -143,7 +143,8 @@ pub enum Precision {
     F32,
     /// bf16 mixed precision: the frozen weights' products in bfloat16 with
     /// f32 accumulation on a CPU with AMX (Intel Xeon since Sapphire Rapids);
-    /// adapters, gradients, norms, attention and the optimizer stay f32.
+    /// the adapters' weights and weight gradients, norms, attention and the
+    /// optimizer stay f32.
     /// Elsewhere training runs in f32 and says so.
     Bf16,
 }

@@ -37,8 +37,8 @@ pub struct Estimate {
     pub parameters: u64,
     /// Parameters the optimizer updates.
     pub trainable: u64,
-    /// Model weights (with their bf16 packing when a LoRA run on the CPU
-    /// trains in bf16).
+    /// Model weights (with their bf16 packing when a LoRA run on this CPU
+    /// trains in bf16 on AMX).
     pub weights_bytes: u64,
     /// Gradients: trainable parameters, plus (off the CPU, or in full
     /// fine-tuning) the frozen weights' gradients that the autograd computes
@@ -136,8 +136,9 @@ fn estimate_only(cfg: &TrainConfig, m: &ModelConfig) -> Estimate {
     } else {
         params * F32
     };
-    // bf16 training packs every frozen projection and the output layer twice in bf16 (one f32's worth).
-    let packed = if fused_cpu && cfg.training.precision == Precision::Bf16 {
+    // bf16 training packs every frozen projection and the output layer twice in bf16 (one f32's worth),
+    // where this CPU has AMX (elsewhere the run trains in f32).
+    let packed = if fused_cpu && cfg.training.precision == Precision::Bf16 && crate::device::cpu_has_amx() {
         let per_layer: u64 = crate::config::LINEAR_MODULES
             .iter()
             .map(|t| {
@@ -271,8 +272,9 @@ mod tests {
         assert_eq!(e.rule_of_thumb_full_bytes, 24 * 7_241_732_096);
     }
 
-    /// bf16 on the CPU adds the packed frozen weights: every projection and
-    /// the output layer, 2 x 2 bytes per value (with the measured slack); nothing on a GPU.
+    /// bf16 on a CPU with AMX adds the packed frozen weights: every projection
+    /// and the output layer, 2 x 2 bytes per value (with the measured slack);
+    /// nothing on a CPU without AMX (the run trains in f32) or on a GPU.
     #[test]
     fn bf16_adds_the_packed_frozen_weights_on_the_cpu() {
         let m = mistral_7b();
@@ -281,7 +283,8 @@ mod tests {
         cfg.training.precision = Precision::Bf16;
         let embeddings = 2 * 32_000 * 4096u64;
         let packed = 4 * (7_241_732_096 - embeddings - 65 * 4096 + 32_000 * 4096);
-        assert_eq!(estimate(&cfg, &m, None).weights_bytes - f32_weights, packed * 120 / 100);
+        let expected = if crate::device::cpu_has_amx() { packed * 120 / 100 } else { 0 };
+        assert_eq!(estimate(&cfg, &m, None).weights_bytes - f32_weights, expected);
         cfg.model.device = "cuda:0".into();
         assert_eq!(estimate(&cfg, &m, None).weights_bytes, f32_weights);
     }

@@ -323,7 +323,7 @@ impl ConfigEditor {
         ui.horizontal(|ui| {
             ui.label("Precision").on_hover_text(
                 "bf16: the frozen weights' matrix products in bfloat16 on the CPU's AMX unit (Intel Xeon since Sapphire Rapids), \
-                 about 1.7x faster; adapters, gradients and the optimizer stay f32",
+                 1.4-1.7x faster a step; the adapters' weights and gradients and the optimizer stay f32",
             );
             for p in Precision::ALL {
                 ui.selectable_value(&mut t.precision, p, p.name());

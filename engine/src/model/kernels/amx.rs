@@ -1,15 +1,17 @@
 //! Matrix products in bfloat16 on Intel AMX (Advanced Matrix Extensions, in
 //! Xeon processors since Sapphire Rapids): `C [m, n] (+)= A [m, k] B [k, n]`
-//! with `A` rounded from f32 to bf16 on the fly, `B` a frozen weight packed
-//! once ([`Packed`]) and `C` accumulated in f32.
+//! with `A` rounded from f32 to bf16 once per operand ([`Rows`]), `B` packed
+//! ([`Packed`]: a frozen weight once, an adapter factor per call) and `C`
+//! accumulated in f32.
 //!
 //! Why: on such a CPU the tile unit multiplies bf16 several times faster
-//! than AVX-512 multiplies f32 (on SmolLM2's projections, 1,024 rows: 560-920
-//! GFLOP/s here against 220-260 for f32 `gemm`). Training with
-//! `training.precision = "bf16"` runs the frozen weights' products here (the
-//! forward `x W^T` and the input gradient `g W`, [`super::projection`]);
-//! the adapters, their gradients, norms, attention and the optimizer stay f32,
-//! which is the usual bf16 mixed precision of LoRA training.
+//! than AVX-512 multiplies f32 (on SmolLM2's shapes, rounding included:
+//! 540-920 GFLOP/s against 200-260 for f32 `gemm`). Training with
+//! `training.precision = "bf16"` runs here the frozen weights' products (the
+//! forward `x W^T` and the input gradient `g W`, [`super::projection`]) and
+//! the adapter's products that read the same full-width input (`x A^T`,
+//! `g B`); the adapters' weight gradients, norms, attention, the loss and the
+//! optimizer stay f32, as in the usual bf16 mixed precision of LoRA training.
 //!
 //! Layout (Intel's `TDPBF16PS`): `A` tiles are 16 rows of 32 bf16; `B`
 //! tiles are 16 rows of 16 column pairs, each pair two consecutive `k` of
@@ -30,8 +32,6 @@ const TILE_ROWS: usize = 16;
 const TILE_K: usize = 32;
 /// bf16 values in one packed tile.
 const TILE_LEN: usize = TILE_ROWS * TILE_K;
-/// Rows of `A` one task converts and keeps in cache (256 rows of 1,536 bf16: 768 KiB).
-const ROW_CHUNK: usize = 256;
 
 /// Whether this machine runs [`matmul`]: AMX-BF16 present and tile data
 /// granted to this process (asked once).
@@ -76,8 +76,7 @@ fn from_bf16(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 
-/// A frozen right operand `B [k, n]` in bf16, packed into AMX tiles.
-#[derive(Debug)]
+/// A right operand `B [k, n]` in bf16, packed into AMX tiles.
 pub(crate) struct Packed {
     k: usize,
     n: usize,
@@ -155,6 +154,8 @@ fn matmul(dst: &mut [f32], a: &[f32], m: usize, b: &Packed, accumulate: bool) {
 
 /// [`matmul`] with the left operand already rounded (one rounding for
 /// several products with the same input).
+// Off x86_64 Linux the kernel is compiled out: nothing reads its operands there.
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(unused_variables))]
 pub(crate) fn matmul_rows(dst: &mut [f32], a: &Rows, b: &Packed, accumulate: bool) {
     assert!(available(), "amx: the tile unit is not available here");
     assert!(a.k == b.k && dst.len() >= a.m * b.n, "amx: operands [{}, {}] x [{}, {}] do not fit", a.m, a.k, b.k, b.n);
@@ -164,6 +165,7 @@ pub(crate) fn matmul_rows(dst: &mut [f32], a: &Rows, b: &Packed, accumulate: boo
 
 /// A left operand `[m, k]` rounded to bf16: rows of `k` rounded up to whole
 /// tiles, `m` rounded up to whole 32-row blocks, padding zero.
+#[cfg_attr(not(all(target_arch = "x86_64", target_os = "linux")), allow(dead_code))]
 pub(crate) struct Rows {
     values: Vec<u16>,
     m: usize,
@@ -178,6 +180,13 @@ impl Rows {
         assert!(a.len() >= m * k, "amx: {} values for {m} x {k}", a.len());
         let (values, kp) = to_bf16_rows(a, m, k);
         Self { values, m, k, kp }
+    }
+}
+
+impl std::fmt::Debug for Packed {
+    /// Its shape and size, not its values (hundreds of MB for a model).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Packed {{ k: {}, n: {}, bytes: {} }}", self.k, self.n, self.bytes())
     }
 }
 
@@ -231,7 +240,10 @@ mod tiles {
 
     use rayon::prelude::*;
 
-    use super::{Packed, ROW_CHUNK, Rows, TILE_K, TILE_LEN, TILE_ROWS};
+    use super::{Packed, Rows, TILE_K, TILE_LEN, TILE_ROWS};
+
+    /// Rows of `A` one task keeps in cache (256 rows of 1,536 bf16: 768 KiB).
+    const ROW_CHUNK: usize = 256;
 
     /// The tile configuration: palette 1, eight tiles of 16 rows of 64 bytes
     /// (C: tmm0-3, A: tmm4-5, B: tmm6-7).

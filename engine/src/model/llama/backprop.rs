@@ -222,9 +222,6 @@ mod tests {
         for ((f, c), p) in fused.iter().zip(&composed).zip(model.trainable()) {
             let d = value((f - c).unwrap().abs().unwrap().max_all().unwrap());
             assert!(value(c.abs().unwrap().max_all().unwrap()) > 0.0, "no gradient for {}", p.name);
-            if d / largest > 0.05 {
-                eprintln!("DBG {} {}", p.name, d / largest);
-            }
             worst = worst.max(d / largest);
         }
         ((fused_loss - composed_loss).abs() / composed_loss, worst)

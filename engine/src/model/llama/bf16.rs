@@ -2,7 +2,7 @@
 //! every frozen projection weight and the output layer packed once for the
 //! AMX tile unit ([`crate::model::kernels::amx`]), which the fused layer and
 //! head then use for their frozen products. The f32 weights stay: evaluation,
-//! generation and the adapters' own products use them.
+//! generation and the validation passes during training use them.
 
 use std::sync::Arc;
 

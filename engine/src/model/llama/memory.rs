@@ -7,9 +7,10 @@ use crate::model::ModelConfig;
 /// Values kept per token in one layer (f32 count), as this engine's autograd
 /// holds them. On the CPU the fused layer ([`super::fused_layer`]) keeps the
 /// layer input, both norms' outputs, the residual sum, q, k (rotated), v,
-/// the attention output, gate, up and the SwiGLU product, and nothing per key
-/// position (attention probabilities are recomputed in the backward pass);
-/// LoRA dropout adds a one-byte mask per adapter input. Other devices run the
+/// the attention output, gate, up and the SwiGLU product, each adapter's
+/// rank-r input product, and nothing per key position (attention
+/// probabilities are recomputed in the backward pass); LoRA dropout adds a
+/// one-byte mask per adapter input. Other devices run the
 /// composed ops, which also keep the transposed and repeated heads, the
 /// attention scores and softmax (per key position) and the LoRA
 /// intermediates.
@@ -23,7 +24,8 @@ pub(crate) fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: us
     let targets = if lora { cfg.lora.resolved_targets() } else { Vec::new() };
     if cfg.model.device == "cpu" {
         let masks: u64 = if dropout { targets.iter().map(|t| m.linear_shape(t).0 as u64).sum::<u64>().div_ceil(4) } else { 0 };
-        return 4 * h + 2 * q + 2 * kv + 3 * i + masks;
+        let downs = (targets.len() * cfg.lora.rank) as u64;
+        return 4 * h + 2 * q + 2 * kv + 3 * i + masks + downs;
     }
     let heads = m.num_attention_heads as u64;
     let norms = 2 * 4 * h;

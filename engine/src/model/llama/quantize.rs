@@ -115,6 +115,7 @@ impl Model {
         if let Some(done) = self.quantization {
             candle_core::bail!("the model is already quantized ({done})");
         }
+        self.drop_bf16_products();
         for (i, layer) in self.layers.iter_mut().enumerate() {
             for (group, module, lin) in layer.named_linears_mut() {
                 let (qm, stand_in) = quantize(&format!("model.layers.{i}.{group}.{module}.weight"), &lin.weight)?;
