@@ -139,14 +139,7 @@ fn estimate_only(cfg: &TrainConfig, m: &ModelConfig) -> Estimate {
     // bf16 training packs every frozen projection and the output layer twice in bf16 (one f32's worth),
     // where this CPU has AMX (elsewhere the run trains in f32).
     let packed = if fused_cpu && cfg.training.precision == Precision::Bf16 && crate::device::cpu_has_amx() {
-        let per_layer: u64 = crate::config::LINEAR_MODULES
-            .iter()
-            .map(|t| {
-                let (fin, fout) = m.linear_shape(t);
-                (fin * fout) as u64
-            })
-            .sum();
-        (per_layer * layers + head_weights) * F32 * PACKED_SCALE_PERCENT / 100
+        (m.projection_weights_per_layer() as u64 * layers + head_weights) * F32 * PACKED_SCALE_PERCENT / 100
     } else {
         0
     };

@@ -222,16 +222,21 @@ impl ModelConfig {
         }
     }
 
-    /// Total parameter count.
-    pub fn num_parameters(&self) -> usize {
-        let per_layer: usize = crate::config::LINEAR_MODULES
+    /// Weight values of one layer's seven projections (biases and norms not counted).
+    pub fn projection_weights_per_layer(&self) -> usize {
+        crate::config::LINEAR_MODULES
             .iter()
             .map(|m| {
                 let (i, o) = self.linear_shape(m);
-                i * o + if self.has_bias(m) { o } else { 0 }
+                i * o
             })
-            .sum::<usize>()
-            + 2 * self.hidden_size;
+            .sum()
+    }
+
+    /// Total parameter count.
+    pub fn num_parameters(&self) -> usize {
+        let biases: usize = crate::config::LINEAR_MODULES.iter().filter(|m| self.has_bias(m)).map(|m| self.linear_shape(m).1).sum();
+        let per_layer = self.projection_weights_per_layer() + biases + 2 * self.hidden_size;
         let embed = self.vocab_size * self.hidden_size;
         let head = if self.tie_word_embeddings { 0 } else { embed };
         embed + head + self.hidden_size + per_layer * self.num_hidden_layers

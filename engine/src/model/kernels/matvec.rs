@@ -44,17 +44,14 @@ pub(crate) fn matvec<T: WithDType>(dst: &mut [T], x: &[T], w: &[T], (m, k, n): (
 /// or AVX2 + FMA where the CPU has them, else plain loops.
 fn dots<T: WithDType>(x: &[T], rows: &[T], k: usize, out: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
-    if T::DTYPE == candle_core::DType::F32 {
-        // SAFETY: T is f32 (its DTYPE says so), so the slices reinterpret as they are.
-        let f = |s: &[T]| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) };
-        let o = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()) };
+    if let (Some(x), Some(rows), Some(o)) = (super::as_f32(x), super::as_f32(rows), super::as_f32_mut(out)) {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { x86::dots_avx512(f(x), f(rows), k, o) };
+            return unsafe { x86::dots_avx512(x, rows, k, o) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: as above.
-            return unsafe { x86::dots_avx2(f(x), f(rows), k, o) };
+            return unsafe { x86::dots_avx2(x, rows, k, o) };
         }
     }
     for (o, row) in out.iter_mut().zip(rows.chunks_exact(k)) {

@@ -17,7 +17,8 @@
 //! This module holds what the fused kernels share: an input's storage read as
 //! one contiguous typed slice (and a tensor an op holds read the same way),
 //! the dtype dispatch [`by_dtype!`], the error for a dtype they do not
-//! implement, the matrix product they call and a vectorisable f32 `exp`.
+//! implement, f32 views of generic slices, the matrix product they call and
+//! a vectorisable f32 `exp`.
 
 pub(crate) mod amx;
 pub(crate) mod attention;
@@ -72,6 +73,18 @@ macro_rules! by_dtype {
     };
 }
 pub(crate) use by_dtype;
+
+/// `s` as f32 values when `T` is f32 (for kernels written for f32 only).
+pub(crate) fn as_f32<T: WithDType>(s: &[T]) -> Option<&[f32]> {
+    // SAFETY: T is f32 (same size, alignment and bit validity).
+    (T::DTYPE == candle_core::DType::F32).then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// [`as_f32`] for a destination.
+pub(crate) fn as_f32_mut<T: WithDType>(s: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: T is f32 (same size, alignment and bit validity); the borrow is moved into the result.
+    (T::DTYPE == candle_core::DType::F32).then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
+}
 
 /// A buffer of `len` elements for a kernel that writes every one of them
 /// (with [`gemm_raw`] without `accumulate`, or otherwise) before anything reads it.

@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use super::amx::{self, Packed};
-use super::{Operand, by_dtype, gemm_raw, held, slice, uninit_output};
+use super::{Operand, as_f32, as_f32_mut, by_dtype, gemm_raw, held, slice, uninit_output};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType};
 
@@ -181,18 +181,6 @@ impl<'a, T> FrozenWeight<'a, T> {
     pub(crate) fn plain(values: &'a [T]) -> Self {
         Self { values, bf16: None }
     }
-}
-
-/// `s` as f32 values when `T` is f32 (the bf16 products read and write f32).
-fn as_f32<T: WithDType>(s: &[T]) -> Option<&[f32]> {
-    // SAFETY: T is f32 (same size, alignment and bit validity).
-    (T::DTYPE == DType::F32).then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
-}
-
-/// [`as_f32`] for a destination.
-fn as_f32_mut<T: WithDType>(s: &mut [T]) -> Option<&mut [f32]> {
-    // SAFETY: T is f32 (same size, alignment and bit validity); the borrow is moved into the result.
-    (T::DTYPE == DType::F32).then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
 }
 
 /// `lhs [m, k]` rounded for bf16 products when the weight has a bf16
