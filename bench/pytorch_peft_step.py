@@ -54,6 +54,8 @@ def main() -> int:
     ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
                     help="bf16: mixed precision as the Trainer's bf16=True runs it on a CPU (torch.autocast to bfloat16 "
                          "around the forward pass; weights, LoRA factors and AdamW stay float32)")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu, or cuda / cuda:N (the same spelling as the workbench's --device)")
     args = ap.parse_args()
 
     import warnings
@@ -87,6 +89,8 @@ def main() -> int:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, bias="none", target_modules=TARGETS, task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
+    device = torch.device(args.device)
+    model.to(device)
     model.train()
     if args.gradient_checkpointing:
         assert model.base_model.model.model.gradient_checkpointing, "gradient checkpointing did not turn on"
@@ -97,15 +101,15 @@ def main() -> int:
     print(f"trainable parameters: {trainable:,} of {total:,}{expected}", file=sys.stderr)
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
 
-    input_ids = torch.randint(0, s["vocab"], (s["batch"], s["seq"]))
+    input_ids = torch.randint(0, s["vocab"], (s["batch"], s["seq"])).to(device)
 
     def step() -> float:
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
             loss = model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
         loss.backward()
         opt.step()
-        return loss.item()
+        return loss.item()  # waits for the device
 
     # Wall time is what counts; process CPU time (all threads) is printed too,
     # since on a shared machine wall >> cpu / threads shows contention.
@@ -131,6 +135,7 @@ def main() -> int:
         "steps": args.steps,
         "gradient_checkpointing": args.gradient_checkpointing,
         "precision": args.precision,
+        "device": args.device,
         "attn_implementation": args.attn,
         "threads": torch.get_num_threads(),
         "trainable_params": trainable,

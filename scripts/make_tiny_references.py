@@ -4,6 +4,13 @@ logits, for the architectures the shipped sample model does not cover:
 
     engine/tests/fixtures/tiny-qwen2/        Qwen2ForCausalLM (q/k/v biases, untied head)
     engine/tests/fixtures/tiny-llama3-rope/  LlamaForCausalLM with Llama 3 rope scaling, explicit head_dim
+    engine/tests/fixtures/tiny-qwen3/        Qwen3ForCausalLM (per-head q/k norms, head_dim * heads != hidden)
+
+Norm weights are drawn around one and biases around zero, so that a model
+that skips or misplaces a norm or a bias fails. Families in ADAPTERS also get
+adapter/ (a PEFT LoRA adapter on every linear layer, its B factors non-zero)
+and reference_logits_adapter.safetensors: transformers + PEFT's logits with
+the adapter applied.
 
 Each folder gets config.json and model.safetensors (float32, random weights
 from a fixed seed) and reference_logits.safetensors in the layout of
@@ -21,7 +28,7 @@ import sys
 import torch
 from safetensors.torch import save_file
 import transformers
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 COMMON = dict(
     vocab_size=96,
@@ -54,7 +61,51 @@ MODELS = {
             tie_word_embeddings=True,
         )
     ),
+    "tiny-qwen3": lambda: Qwen3ForCausalLM(
+        Qwen3Config(**COMMON, head_dim=12, rope_theta=1_000_000.0, tie_word_embeddings=False, attention_bias=False)
+    ),
 }
+
+# Families whose fixture also carries a PEFT adapter and the logits with it.
+ADAPTERS = {"tiny-qwen3"}
+
+
+def reference_logits(model, path, meta):
+    """transformers' logits for two fixed random inputs, and its greedy continuation of the first, saved at `path`."""
+    g = torch.Generator().manual_seed(11)
+    tensors = {}
+    for i, seq in enumerate((9, 48)):
+        ids = torch.randint(0, COMMON["vocab_size"], (seq,), generator=g)
+        with torch.no_grad():
+            logits = model(ids.unsqueeze(0)).logits[0].float()
+        tensors[f"input_ids_{i}"] = ids.to(torch.int64).contiguous()
+        tensors[f"logits_{i}"] = logits.contiguous()
+    # Greedy decoding with transformers' own cache: 12 new tokens after the
+    # first input, end-of-sequence tokens included (none stops or is suppressed).
+    new = []
+    with torch.no_grad():
+        out = model(input_ids=tensors["input_ids_0"].unsqueeze(0), use_cache=True)
+        for _ in range(12):
+            new.append(int(out.logits[0, -1].argmax()))
+            out = model(input_ids=torch.tensor([[new[-1]]]), past_key_values=out.past_key_values, use_cache=True)
+    tensors["greedy_0"] = torch.tensor(new, dtype=torch.int64)
+    save_file(tensors, path, metadata=meta)
+
+
+def save_adapter(model, out, meta):
+    """A PEFT LoRA adapter on every linear layer with non-zero B, and the logits with it."""
+    import peft
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, config).eval()
+    with torch.no_grad():
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0.0, 0.2)
+    peft_model.save_pretrained(os.path.join(out, "adapter"))
+    os.remove(os.path.join(out, "adapter", "README.md"))  # PEFT's model card template
+    reference_logits(peft_model, os.path.join(out, "reference_logits_adapter.safetensors"), {**meta, "peft": peft.__version__})
 
 
 def main() -> int:
@@ -62,23 +113,20 @@ def main() -> int:
     for name, make in MODELS.items():
         torch.manual_seed(7)
         model = make().eval()
-        # Biases are zero-initialised by transformers; give them values so a model that ignores them fails.
+        # Biases are zero-initialised and norms one-initialised by transformers;
+        # give them values so a model that ignores or misplaces them fails.
         with torch.no_grad():
             for n, p in model.named_parameters():
                 if n.endswith(".bias"):
                     p.normal_(0.0, 0.5)
+                elif "norm" in n:
+                    p.normal_(1.0, 0.3)
         out = os.path.join(root, name)
         model.save_pretrained(out, safe_serialization=True)
-        g = torch.Generator().manual_seed(11)
-        tensors = {}
-        for i, seq in enumerate((9, 48)):
-            ids = torch.randint(0, COMMON["vocab_size"], (seq,), generator=g)
-            with torch.no_grad():
-                logits = model(ids.unsqueeze(0)).logits[0].float()
-            tensors[f"input_ids_{i}"] = ids.to(torch.int64).contiguous()
-            tensors[f"logits_{i}"] = logits.contiguous()
         meta = {"transformers": transformers.__version__, "torch": torch.__version__, "architecture": type(model).__name__}
-        save_file(tensors, os.path.join(out, "reference_logits.safetensors"), metadata=meta)
+        reference_logits(model, os.path.join(out, "reference_logits.safetensors"), meta)
+        if name in ADAPTERS:
+            save_adapter(model, out, meta)
         for extra in ("generation_config.json",):
             path = os.path.join(out, extra)
             if os.path.exists(path):

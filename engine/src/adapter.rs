@@ -149,10 +149,20 @@ impl AdapterConfig {
         if let Some((_, what)) = unsupported.iter().find(|(on, _)| *on) {
             return Err(format!("{what} is not supported"));
         }
-        let targets = match &self.target_modules {
+        // PEFT matches a target by the module path's last part, and writes "all-linear"
+        // out as full paths (`model.layers.0.self_attn.q_proj`); an adapter on only
+        // some layers is then refused by `load_into`, which finds tensors missing.
+        let listed = match &self.target_modules {
             TargetModules::List(l) => l.clone(),
             TargetModules::One(s) => vec![s.clone()],
         };
+        let mut targets: Vec<String> = Vec::new();
+        for t in listed {
+            let module = t.rsplit('.').next().unwrap_or(&t).to_string();
+            if !targets.contains(&module) {
+                targets.push(module);
+            }
+        }
         if let Some(bad) = targets.iter().find(|m| *m != "all-linear" && !crate::config::LINEAR_MODULES.contains(&m.as_str())) {
             return Err(format!("target module {bad:?} is not one of {}", crate::config::LINEAR_MODULES.join(", ")));
         }

@@ -4,14 +4,14 @@
 //! run will not fit (e.g. batch 32 x accum 4 -> batch 16 x accum 8).
 //!
 //! The activation model counts the tensors this engine's autograd keeps per
-//! token and layer (`model::llama::memory`), in bytes of f32; `docs/BENCHMARKS.md`
+//! token and layer (`model::decoder::memory`), in bytes of f32; `docs/BENCHMARKS.md`
 //! compares it with measured peak memory.
 
 use serde::Serialize;
 
 use crate::config::{Precision, TrainConfig, TrainMode};
 use crate::model::ModelConfig;
-use crate::model::llama::memory::{head_floats, layer_floats_per_token};
+use crate::model::decoder::memory::{head_floats, layer_floats_per_token};
 
 /// Bytes per f32 value.
 const F32: u64 = 4;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use engine::data::{Dataset, conversation::parse_line};
-use engine::model::llama::backprop::accumulate;
+use engine::model::decoder::backprop::accumulate;
 use engine::model::{LoraSpec, Model, Pass, weights};
 use engine::train::gradients::GradAccumulator;
 
@@ -227,8 +227,12 @@ fn sliding_window_limits_attention() {
 /// (made by `scripts/reference_logits.py` or `scripts/make_tiny_references.py`)
 /// over every stored input; at least two inputs.
 fn worst_reference_diff(dir: &Path, model: &Model) -> f64 {
-    let reference = weights::load_file(&dir.join("reference_logits.safetensors"), DType::F32, &Device::Cpu)
-        .unwrap_or_else(|e| panic!("{}: reference logits: {e}", dir.display()));
+    worst_diff_against(&dir.join("reference_logits.safetensors"), model)
+}
+
+/// [`worst_reference_diff`] against the reference file `file`.
+fn worst_diff_against(file: &Path, model: &Model) -> f64 {
+    let reference = weights::load_file(file, DType::F32, &Device::Cpu).unwrap_or_else(|e| panic!("{}: reference logits: {e}", file.display()));
     let mut compared = 0;
     let mut worst = 0f64;
     for i in 0.. {
@@ -240,7 +244,7 @@ fn worst_reference_diff(dir: &Path, model: &Model) -> f64 {
         worst = worst.max(max_abs_diff(&logits, expected));
         compared += 1;
     }
-    assert!(compared >= 2, "{}: the reference file holds {compared} inputs", dir.display());
+    assert!(compared >= 2, "{}: the reference file holds {compared} inputs", file.display());
     worst
 }
 
@@ -277,6 +281,49 @@ fn qwen2_and_llama3_rope_scaling_match_transformers() {
     let unscaled = Model::load(dir.path(), DType::F32, &Device::Cpu).unwrap();
     let diff = worst_reference_diff(dir.path(), &unscaled);
     assert!(diff > 10.0 * LOGIT_TOLERANCE, "rope scaling made no visible difference ({diff})");
+}
+
+/// Greedy decoding with the engine's KV cache (prefill, then one token a
+/// step) continues the reference file's first input with the tokens
+/// transformers' `generate` chose (`greedy_0`).
+fn assert_greedy_decoding_matches(file: &Path, model: &Model) {
+    use engine::model::decoder::kv_cache::KvCache;
+    let reference = weights::load_file(file, DType::U32, &Device::Cpu).unwrap();
+    let prompt = reference["input_ids_0"].unsqueeze(0).unwrap();
+    let want: Vec<u32> = reference["greedy_0"].to_vec1().unwrap();
+    let mut cache = KvCache::new(model);
+    let argmax = |logits: Tensor| logits.flatten_all().unwrap().argmax(0).unwrap().to_scalar::<u32>().unwrap();
+    let mut got = vec![argmax(model.forward_cached(&prompt, &mut cache).unwrap())];
+    while got.len() < want.len() {
+        let last = Tensor::new(&[[*got.last().unwrap()]], &Device::Cpu).unwrap();
+        got.push(argmax(model.forward_cached(&last, &mut cache).unwrap()));
+    }
+    assert_eq!(got, want, "{}: greedy tokens differ from transformers'", file.display());
+}
+
+/// Qwen3 (per-head q/k norms, a query width other than the hidden size, norms
+/// away from one): transformers' logits and greedy tokens, without and with a
+/// PEFT-made adapter (B non-zero, on every linear layer, `target_modules` as
+/// PEFT writes "all-linear" out), in f32.
+#[test]
+fn qwen3_matches_transformers_and_peft() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-qwen3");
+    let mut model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(model.config.family().model_type, "qwen3");
+    let diff = worst_reference_diff(&dir, &model);
+    assert!(diff < LOGIT_TOLERANCE, "max |logit difference| {diff}");
+    assert_greedy_decoding_matches(&dir.join("reference_logits.safetensors"), &model);
+    let adapted = dir.join("reference_logits_adapter.safetensors");
+    let base_vs_adapted = worst_diff_against(&adapted, &model);
+    assert!(base_vs_adapted > 10.0 * LOGIT_TOLERANCE, "the adapter changes nothing ({base_vs_adapted})");
+    engine::adapter::load_into(&mut model, &dir.join("adapter")).unwrap();
+    let diff = worst_diff_against(&adapted, &model);
+    assert!(diff < LOGIT_TOLERANCE, "with the adapter: max |logit difference| {diff}");
+    assert_greedy_decoding_matches(&adapted, &model);
+    // Merged into the weights, the adapter computes the same logits.
+    model.merge_lora().unwrap();
+    let diff = worst_diff_against(&adapted, &model);
+    assert!(diff < LOGIT_TOLERANCE, "merged: max |logit difference| {diff}");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use anyhow::Result;
 use candle_core::{DType, Device};
 use engine::chat::template::Encoded;
 use engine::data::Dataset;
-use engine::model::llama::backprop::accumulate;
+use engine::model::decoder::backprop::accumulate;
 use engine::model::{LoraSpec, Model, ModelConfig, Pass};
 use engine::train::gradients::GradAccumulator;
 use engine::train::optimizer::{AdamW, AdamWParams};
@@ -52,8 +52,8 @@ enum What {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         /// Quantized weights: q8_0 or q4_0.
-        #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::llama::quantize::Quantization::parse)]
-        quantize: Option<engine::model::llama::quantize::Quantization>,
+        #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::decoder::quantize::Quantization::parse)]
+        quantize: Option<engine::model::decoder::quantize::Quantization>,
     },
     /// The OpenAI-compatible server under 1, 4 and 16 concurrent streaming clients: throughput, p50 / p99 latency.
     Serve {
@@ -70,8 +70,8 @@ enum What {
         #[arg(long, default_value_t = 64)]
         max_tokens: usize,
         /// Quantized weights: q8_0 or q4_0.
-        #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::llama::quantize::Quantization::parse)]
-        quantize: Option<engine::model::llama::quantize::Quantization>,
+        #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::decoder::quantize::Quantization::parse)]
+        quantize: Option<engine::model::decoder::quantize::Quantization>,
     },
     /// Forward + backward + AdamW on vocab 4096, hidden 512, 8 layers (or a real model), LoRA r=16 on all linear layers, batch 8 x 256.
     TrainStep {
@@ -93,6 +93,9 @@ enum What {
         /// Precision of the frozen weights' products: f32, or bf16 (AMX; f32 where the CPU lacks it, as training does).
         #[arg(long, default_value = "f32")]
         precision: engine::config::Precision,
+        /// Where to train: cpu, cuda:N (a build with the `cuda` feature) or metal:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
 }
 
@@ -111,8 +114,8 @@ fn reference_config() -> ModelConfig {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     match args.what {
-        What::TrainStep { model, steps, gradient_checkpointing, batch, seq, precision } => {
-            train_step(model.as_deref(), steps, gradient_checkpointing, (batch, seq), precision)
+        What::TrainStep { model, steps, gradient_checkpointing, batch, seq, precision, device } => {
+            train_step(model.as_deref(), steps, gradient_checkpointing, (batch, seq), precision, &device)
         }
         What::Serve { model, clients, requests, max_tokens, quantize } => {
             super::bench_serve::serve(&model, &clients, requests, max_tokens, quantize)
@@ -133,7 +136,7 @@ fn decode(
     prompt_tokens: usize,
     new_tokens: usize,
     rounds: usize,
-    quantize: Option<engine::model::llama::quantize::Quantization>,
+    quantize: Option<engine::model::decoder::quantize::Quantization>,
 ) -> Result<()> {
     use engine::generate::{GenerateRequest, Loaded, SamplingParams};
     let loaded = Loaded::load_with(dir, None, "model", quantize)?;
@@ -181,8 +184,9 @@ fn train_step(
     gradient_checkpointing: bool,
     (batch, seq): (usize, usize),
     precision: engine::config::Precision,
+    device_name: &str,
 ) -> Result<()> {
-    let device = Device::Cpu;
+    let device = engine::device::open(device_name)?;
     let mut model = match model_dir {
         Some(dir) => Model::load(dir, DType::F32, &device)?,
         None => Model::random(reference_config(), 0, DType::F32, &device)?,
@@ -206,6 +210,7 @@ fn train_step(
         let mut acc = GradAccumulator::new(model.trainable().len());
         accumulate(&model, &b, Pass::Train { seed: i as u64 }, 1.0 / b.n_targets as f64, gradient_checkpointing, &mut acc)?;
         opt.step(&acc.finish(&model)?, 1e-4)?;
+        device.synchronize()?;
         if i > 0 {
             times.push(t0.elapsed().as_secs_f64());
         }
@@ -220,6 +225,7 @@ fn train_step(
         "seq": seq,
         "gradient_checkpointing": gradient_checkpointing,
         "precision": if bf16 { "bf16" } else { "f32" },
+        "device": device_name,
         "median_step_s": median,
         "tokens_per_s": (batch * seq) as f64 / median,
         "peak_rss_bytes": engine::device::peak_rss_bytes(),

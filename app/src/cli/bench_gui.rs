@@ -41,7 +41,7 @@ pub fn gui_frame(runs: usize, points: usize, frames: usize) -> Result<()> {
             }
             text.push_str("}\n");
         }
-        std::fs::write(run.metrics_path(), text)?;
+        engine::atomic::write(&run.metrics_path(), text.as_bytes())?;
     }
     let mut app = WorkbenchApp::new(Workspace::new(dir.path().join("runs"), sample.clone()));
     app.runs.refresh();

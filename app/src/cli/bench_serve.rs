@@ -13,7 +13,7 @@ use engine::data::conversation::{Message, Role};
 use engine::generate::target::AnswerSettings;
 use engine::generate::{Loaded, SamplingParams};
 use engine::jobs::CancelFlag;
-use engine::model::llama::quantize::Quantization;
+use engine::model::decoder::quantize::Quantization;
 use engine::remote::Endpoint;
 use engine::serve::{ServeOptions, ServedModel};
 

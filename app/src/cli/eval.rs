@@ -1,6 +1,6 @@
 //! `workbench eval`: perplexity of base and adapters on a held-out set.
 
-use engine::model::llama::quantize::Quantization;
+use engine::model::decoder::quantize::Quantization;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};

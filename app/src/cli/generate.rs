@@ -59,8 +59,8 @@ pub struct Args {
     #[arg(long)]
     ignore_eos: bool,
     /// Quantize the weights for inference: q8_0 (8-bit) or q4_0 (4-bit).
-    #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::llama::quantize::Quantization::parse)]
-    quantize: Option<engine::model::llama::quantize::Quantization>,
+    #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::decoder::quantize::Quantization::parse)]
+    quantize: Option<engine::model::decoder::quantize::Quantization>,
     /// Print the finished generation as JSON instead of streaming it.
     #[arg(long)]
     json: bool,

@@ -23,6 +23,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// The window's tabs by the names `--tab` takes (`gui::Tab::parse` reads them).
+pub const TAB_NAMES: [&str; 8] = ["configure", "monitor", "data", "evaluate", "chat", "compare", "review", "remote"];
+
 /// LoRA Workbench: prepare, run, watch and judge LoRA fine-tuning of chat models.
 #[derive(Debug, Parser)]
 #[command(name = "workbench", version, about)]
@@ -34,7 +37,7 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     runs_dir: Option<PathBuf>,
     /// Open the window on this tab.
-    #[arg(long, value_parser = ["configure", "monitor", "data", "evaluate"])]
+    #[arg(long, value_parser = TAB_NAMES)]
     tab: Option<String>,
     /// Open the window editing this config file (TOML).
     #[arg(long, value_name = "FILE")]

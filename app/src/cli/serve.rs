@@ -39,8 +39,8 @@ pub struct Args {
     #[arg(long, default_value = "model")]
     chat_template: String,
     /// Serve quantized weights: q8_0 (8-bit, as Story A served) or q4_0 (4-bit).
-    #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::llama::quantize::Quantization::parse)]
-    quantize: Option<engine::model::llama::quantize::Quantization>,
+    #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::decoder::quantize::Quantization::parse)]
+    quantize: Option<engine::model::decoder::quantize::Quantization>,
 }
 
 /// Runs the subcommand.
@@ -82,6 +82,9 @@ pub fn run(args: Args) -> Result<()> {
     println!("serving {} on http://{}/v1 (OpenAI API: /v1/models, /v1/chat/completions, /v1/completions)", names.join(", "), server.addr);
     if args.api_key.is_some() {
         println!("clients must send Authorization: Bearer <the API key>");
+    }
+    if let Some(warning) = engine::serve::exposure_warning(server.addr, args.api_key.is_some()) {
+        eprintln!("{warning}");
     }
     for (name, dir, rank) in &vllm {
         println!("the same with vLLM: {}", engine::serve::vllm::command(&base_dir, name, dir, *rank));

@@ -64,6 +64,20 @@ impl Tab {
     }
 }
 
+#[cfg(test)]
+mod tab_tests {
+    use super::Tab;
+
+    /// Every name `--tab` accepts opens a tab, each a different one.
+    #[test]
+    fn every_tab_name_the_command_line_takes_opens_its_tab() {
+        let tabs: Vec<Tab> = crate::cli::TAB_NAMES.iter().map(|n| Tab::parse(Some(n)).unwrap_or_else(|| panic!("--tab {n}"))).collect();
+        for (i, a) in tabs.iter().enumerate() {
+            assert!(!tabs[i + 1..].contains(a), "two names open {a:?}");
+        }
+    }
+}
+
 /// What survives a restart (eframe persistence).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Remembered {

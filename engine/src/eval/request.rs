@@ -23,7 +23,7 @@ pub struct EvalRequest {
     /// The chat template (`data.chat_template`: `model`, `mistral` or a file).
     pub chat_template: String,
     /// Quantize the weights for inference first (the perplexity cost of 8- or 4-bit serving).
-    pub quantization: Option<crate::model::llama::quantize::Quantization>,
+    pub quantization: Option<crate::model::decoder::quantize::Quantization>,
 }
 
 impl EvalRequest {

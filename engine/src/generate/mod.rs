@@ -1,5 +1,5 @@
 //! Generation: a prompt's continuation, token by token, with a key/value
-//! cache ([`crate::model::llama::kv_cache`]), greedy or sampled
+//! cache ([`crate::model::decoder::kv_cache`]), greedy or sampled
 //! ([`sampler`]), streamed as whole characters ([`stream`]), ended by a stop
 //! token, a stop string, the token limit or a cancel; with its time to first
 //! token and decoding speed.
@@ -25,7 +25,7 @@ use crate::chat::ChatFormat;
 use crate::data::conversation::Message;
 use crate::error::{Error, Result};
 use crate::jobs::CancelFlag;
-use crate::model::llama::kv_cache::KvCache;
+use crate::model::decoder::kv_cache::KvCache;
 use crate::model::{Model, ModelConfig};
 pub use sampler::SamplingParams;
 
@@ -136,7 +136,7 @@ impl Loaded {
         model_dir: &Path,
         adapter: Option<&Path>,
         chat_template: &str,
-        quantization: Option<crate::model::llama::quantize::Quantization>,
+        quantization: Option<crate::model::decoder::quantize::Quantization>,
     ) -> Result<Self> {
         let mut model = match quantization {
             Some(q) => Model::load_quantized(model_dir, q)?,

@@ -1,10 +1,12 @@
-//! `config.json` of a Hugging Face Llama / Mistral / Qwen2-style model. Field
-//! names are Hugging Face's, so the file is read and written unchanged.
+//! `config.json` of a Hugging Face decoder model (the families in
+//! [`super::arch`]). Field names are Hugging Face's, so the file is read and
+//! written unchanged.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::arch::{self, Family};
 use super::rope_scaling::RopeScaling;
 use crate::error::{Error, Result};
 
@@ -81,10 +83,6 @@ pub struct ModelConfig {
     pub use_sliding_window: Option<bool>,
 }
 
-/// The `model_type`s this engine computes correctly.
-pub const SUPPORTED_MODEL_TYPES: [&str; 3] = ["llama", "mistral", "qwen2"];
-/// The `architectures` entries this engine computes correctly.
-pub const SUPPORTED_ARCHITECTURES: [&str; 3] = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"];
 
 fn default_model_type() -> String {
     "mistral".into()
@@ -141,45 +139,46 @@ impl ModelConfig {
         Ok(self.rope_scaling()?.inv_freq(self.head_dim(), self.rope_theta))
     }
 
-    /// The sliding attention window in force: Mistral's `sliding_window`;
-    /// Qwen2's only with `use_sliding_window`.
+    /// The decoder family ([`arch`]) this config describes. A config that
+    /// passed [`ModelConfig::check`] always has one.
+    ///
+    /// # Panics
+    /// On an unsupported `model_type` (configs from files are checked first).
+    pub fn family(&self) -> &'static Family {
+        arch::by_model_type(&self.model_type).unwrap_or_else(|| panic!("model_type {:?} was not checked", self.model_type))
+    }
+
+    /// The sliding attention window in force, as the family reads the config.
     pub fn attention_window(&self) -> Option<usize> {
-        if self.model_type == "qwen2" && self.use_sliding_window != Some(true) { None } else { self.sliding_window }
+        (self.family().window)(self)
     }
 
     /// Whether projection `module` (a [`crate::config::LINEAR_MODULES`] name) has a bias.
     pub fn has_bias(&self, module: &str) -> bool {
-        match module {
-            "q_proj" | "k_proj" | "v_proj" => self.model_type == "qwen2" || self.attention_bias == Some(true),
-            "o_proj" => self.model_type != "qwen2" && self.attention_bias == Some(true),
-            _ => self.mlp_bias == Some(true),
-        }
+        (self.family().bias)(self, module)
     }
 
     /// Checks internal consistency and support.
     pub fn check(&self) -> std::result::Result<(), String> {
-        if !SUPPORTED_MODEL_TYPES.contains(&self.model_type.as_str()) {
+        let supported = || arch::FAMILIES.iter().map(|f| f.model_type).collect::<Vec<_>>().join(", ");
+        let Some(family) = arch::by_model_type(&self.model_type) else {
             return Err(format!(
                 "model_type {:?} is not supported yet (supported: {}); its weights would be read wrongly",
                 self.model_type,
-                SUPPORTED_MODEL_TYPES.join(", ")
+                supported()
             ));
-        }
-        if let Some(other) = self.architectures.iter().find(|a| !SUPPORTED_ARCHITECTURES.contains(&a.as_str())) {
-            return Err(format!(
-                "architectures names {other:?}, which is not supported yet (supported: {})",
-                SUPPORTED_ARCHITECTURES.join(", ")
-            ));
+        };
+        // The weights are read as `model_type` says (as transformers' AutoModel does);
+        // a class no family has means a checkpoint of some other design.
+        if let Some(other) = self.architectures.iter().find(|a| !arch::FAMILIES.iter().any(|f| f.class == a.as_str())) {
+            let classes: Vec<&str> = arch::FAMILIES.iter().map(|f| f.class).collect();
+            return Err(format!("architectures names {other:?}, which is not supported yet (supported: {})", classes.join(", ")));
         }
         if self.hidden_act != "silu" {
             return Err(format!("hidden_act {:?} is not supported (only silu)", self.hidden_act));
         }
         self.rope_scaling()?;
-        if self.model_type == "qwen2" && self.use_sliding_window == Some(true) {
-            return Err("use_sliding_window = true is not supported yet for qwen2 (its per-layer max_window_layers rule); \
-                        set it to false (Qwen2 models are trained without it)"
-                .into());
-        }
+        (family.check)(self)?;
         if self.num_attention_heads == 0 || !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return Err("num_attention_heads must be a positive multiple of num_key_value_heads".into());
         }
@@ -236,7 +235,8 @@ impl ModelConfig {
     /// Total parameter count.
     pub fn num_parameters(&self) -> usize {
         let biases: usize = crate::config::LINEAR_MODULES.iter().filter(|m| self.has_bias(m)).map(|m| self.linear_shape(m).1).sum();
-        let per_layer = self.projection_weights_per_layer() + biases + 2 * self.hidden_size;
+        let qk_norms = if self.family().qk_norm { 2 * self.head_dim() } else { 0 };
+        let per_layer = self.projection_weights_per_layer() + biases + 2 * self.hidden_size + qk_norms;
         let embed = self.vocab_size * self.hidden_size;
         let head = if self.tie_word_embeddings { 0 } else { embed };
         embed + head + self.hidden_size + per_layer * self.num_hidden_layers

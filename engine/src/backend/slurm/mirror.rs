@@ -57,7 +57,7 @@ pub struct Synced {
 /// Starts following `job_id` in the new local run directory `local`, with the run's local `config`.
 pub fn start(local: &Path, config: &crate::config::TrainConfig, remote: &RemoteRun) -> Result<()> {
     crate::atomic::write_dir(local, |tmp| {
-        std::fs::write(tmp.join(files::CONFIG), config.to_toml()).map_err(|e| Error::io(tmp, e))?;
+        crate::atomic::write(&tmp.join(files::CONFIG), config.to_toml().as_bytes())?;
         let mut status = Status::new_local(RunState::Running, 0);
         status.message = Some(format!("submitted as Slurm job {}", remote.job_id));
         status.host = format!("slurm:{}", remote.profile);

@@ -49,7 +49,7 @@ impl ExportType {
 /// What an export wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportReport {
-    /// `general.architecture` written (`llama`, `qwen2`).
+    /// `general.architecture` written (`llama`, `qwen2`, `qwen3`).
     pub architecture: String,
     /// Tensors per type (`Q8_0`: 211, `F32`: 61).
     pub tensor_types: std::collections::BTreeMap<String, usize>,
@@ -81,12 +81,10 @@ pub fn export_model(
 ) -> Result<ExportReport> {
     let config = model.config.clone();
     let unsupported = |m: String| Error::model(tokenizer_dir.join("config.json"), m);
-    let arch = match config.model_type.as_str() {
-        // llama.cpp's converter writes Mistral models as llama.
-        "llama" | "mistral" => "llama",
-        "qwen2" => "qwen2",
-        other => return Err(unsupported(format!("model_type {other:?} has no GGUF export"))),
+    let Some(gguf) = &config.family().gguf else {
+        return Err(unsupported(format!("llama.cpp has no {} architecture to export to", config.model_type)));
     };
+    let arch = gguf.arch;
     if config.rope_scaling().map_err(unsupported)? != RopeScaling::Default {
         return Err(unsupported("the GGUF export of a model with RoPE scaling is not supported yet".into()));
     }
@@ -370,6 +368,14 @@ mod tests {
         assert_eq!((r.architecture.as_str(), r.pre_tokenizer.as_str()), ("qwen2", "qwen2"));
         assert_eq!(r.tensor_types.get("Q8_0"), Some(&(2 * 7 + 2)));
         assert_eq!(r.tensor_types.get("F32"), Some(&(2 * 2 + 1 + 2 * 3)));
+    }
+
+    /// Qwen3: its q/k norms as `attn_q_norm` / `attn_k_norm` in F32, q/k rows not permuted.
+    #[test]
+    fn f16_export_of_qwen3_keeps_its_q_k_norms() {
+        let r = assert_round_trip(&Fixture { architecture: "qwen3".into(), head_dim: 16, ..Fixture::default() }, ExportType::F16, 2e-3);
+        assert_eq!(r.architecture, "qwen3");
+        assert_eq!(r.tensor_types.get("F32"), Some(&(2 * 2 + 1 + 2 * 2)));
     }
 
     #[test]

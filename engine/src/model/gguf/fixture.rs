@@ -137,7 +137,7 @@ pub fn sentencepiece_vocab() -> (Vec<String>, Vec<f32>, Vec<i32>) {
     (tokens, scores, types)
 }
 
-/// Writes a tiny random Llama (or Qwen2, by `fx.architecture`) as a GGUF file at `path`; returns the model it
+/// Writes a tiny random model of the family `fx.architecture` names (llama, qwen2, qwen3) as a GGUF file at `path`; returns the model it
 /// holds (in f32, Hugging Face layout) to compare an import against.
 pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
     let (tokens, merges, types, scores) = if fx.sentencepiece {
@@ -147,10 +147,12 @@ pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
         let (tokens, merges, types) = vocab();
         (tokens, merges, types, Vec::new())
     };
-    let qwen2 = fx.architecture == "qwen2";
+    // An architecture the importer lacks (to test its refusal) is written with Llama's tensors.
+    let family = crate::model::arch::by_gguf_arch(&fx.architecture).unwrap_or(&crate::model::arch::FAMILIES[0]);
+    let qwen = family.model_type.starts_with("qwen");
     let config = ModelConfig {
-        architectures: vec![if qwen2 { "Qwen2ForCausalLM" } else { "LlamaForCausalLM" }.into()],
-        model_type: if qwen2 { "qwen2" } else { "llama" }.into(),
+        architectures: vec![family.class.into()],
+        model_type: family.model_type.into(),
         tie_word_embeddings: fx.tied,
         hidden_size: fx.hidden_size,
         intermediate_size: fx.intermediate_size,
@@ -187,7 +189,7 @@ pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
         metadata.push(("tokenizer.ggml.scores".into(), Value::Array(scores.iter().map(|s| Value::F32(*s)).collect())));
     } else {
         metadata.push(("tokenizer.ggml.model".into(), Value::String("gpt2".into())));
-        metadata.push(("tokenizer.ggml.pre".into(), Value::String(if qwen2 { "qwen2" } else { "smollm" }.into())));
+        metadata.push(("tokenizer.ggml.pre".into(), Value::String(if qwen { "qwen2" } else { "smollm" }.into())));
         metadata.push(("tokenizer.ggml.merges".into(), strings(&merges)));
         metadata.push(("tokenizer.ggml.padding_token_id".into(), Value::U32(2)));
         metadata.push(("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)));

@@ -9,11 +9,7 @@ use candle_core::quantized::gguf_file::Value;
 
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
-
-/// The `general.architecture` values this importer converts, with the
-/// `model_type` and `architectures` entry written to `config.json`.
-pub const SUPPORTED: [(&str, &str, &str); 3] =
-    [("llama", "llama", "LlamaForCausalLM"), ("mistral", "mistral", "MistralForCausalLM"), ("qwen2", "qwen2", "Qwen2ForCausalLM")];
+use crate::model::arch::{self, Family};
 
 /// The metadata of one file, with the file's path for error messages.
 pub(crate) struct Meta<'a> {
@@ -137,21 +133,17 @@ impl<'a> Meta<'a> {
         items.iter().map(|i| item(i).ok_or_else(|| self.wrong(key, what, i))).collect::<Result<Vec<_>>>().map(Some)
     }
 
-    /// `general.architecture`, checked against [`SUPPORTED`]: the
-    /// `(model_type, architectures entry)` to write.
-    pub(crate) fn architecture(&self) -> Result<(&'a str, &'static str, &'static str)> {
-        let arch = self.str("general.architecture")?;
-        match SUPPORTED.iter().find(|(a, _, _)| *a == arch) {
-            Some((_, model_type, class)) => Ok((arch, model_type, class)),
-            None => {
-                let names: Vec<&str> = SUPPORTED.iter().map(|(a, _, _)| *a).collect();
-                Err(self.error(format!(
-                    "general.architecture is {arch:?}, which this importer does not convert (supported: {}); \
-use a GGUF of a Llama-, Mistral- or Qwen2-architecture model",
-                    names.join(", ")
-                )))
-            }
-        }
+    /// `general.architecture` and the family it names ([`arch::by_gguf_arch`]).
+    pub(crate) fn architecture(&self) -> Result<(&'a str, &'static Family)> {
+        let name = self.str("general.architecture")?;
+        arch::by_gguf_arch(name).map(|family| (name, family)).ok_or_else(|| {
+            let names: Vec<&str> = arch::FAMILIES.iter().filter(|f| f.gguf.is_some()).map(|f| f.model_type).collect();
+            self.error(format!(
+                "general.architecture is {name:?}, which this importer does not convert (supported: {}); \
+use a GGUF of a model of one of those architectures",
+                names.join(", ")
+            ))
+        })
     }
 }
 
@@ -159,7 +151,7 @@ use a GGUF of a Llama-, Mistral- or Qwen2-architecture model",
 /// embedding matrix's row count (the truth the weights fix), `tied` whether the
 /// file has no separate `output.weight`.
 pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dtype: &str) -> Result<ModelConfig> {
-    let (arch, model_type, class) = meta.architecture()?;
+    let (arch, family) = meta.architecture()?;
     let key = |k: &str| format!("{arch}.{k}");
     let hidden_size = meta.usize(&key("embedding_length"))?;
     let heads = meta.usize(&key("attention.head_count"))?;
@@ -193,8 +185,8 @@ pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dty
         return Err(meta.error(format!("{} is {kind:?}; RoPE scaling is not supported yet", key("rope.scaling.type"))));
     }
     let config = ModelConfig {
-        architectures: vec![class.to_string()],
-        model_type: model_type.to_string(),
+        architectures: vec![family.class.to_string()],
+        model_type: family.model_type.to_string(),
         vocab_size: vocab_rows,
         hidden_size,
         intermediate_size: meta.usize(&key("feed_forward_length"))?,

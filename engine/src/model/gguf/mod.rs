@@ -77,7 +77,7 @@ pub fn import(path: &Path, out_dir: &Path, dtype: DType, mut progress: impl FnMu
         Error::model(path, format!("not a readable GGUF file ({e}); {hint}"))
     })?;
     let meta = Meta::new(&content.metadata, path);
-    let (architecture, _, _) = meta.architecture()?;
+    let (architecture, _) = meta.architecture()?;
     let embed = content.tensor_infos.get("token_embd.weight").ok_or_else(|| {
         meta.error("tensor token_embd.weight (our model.embed_tokens.weight) is missing; the file is incomplete or damaged")
     })?;

@@ -17,7 +17,7 @@ use candle_core::{DType, Device, Tensor};
 use super::metadata::Meta;
 use crate::error::Result;
 use crate::model::ModelConfig;
-use crate::model::llama::hf_tensor_shapes;
+use crate::model::decoder::hf_tensor_shapes;
 
 /// The tensor types the importer reads.
 pub const SUPPORTED_TYPES: [GgmlDType; 7] =
@@ -45,8 +45,10 @@ pub fn type_name(t: GgmlDType) -> &'static str {
 }
 
 /// llama.cpp's tensor names within block `N` and ours within `model.layers.N`.
-const LAYER_NAMES: [(&str, &str); 9] = [
+const LAYER_NAMES: [(&str, &str); 11] = [
     ("attn_norm", "input_layernorm"),
+    ("attn_q_norm", "self_attn.q_norm"),
+    ("attn_k_norm", "self_attn.k_norm"),
     ("attn_q", "self_attn.q_proj"),
     ("attn_k", "self_attn.k_proj"),
     ("attn_v", "self_attn.v_proj"),
@@ -153,9 +155,10 @@ use a GGUF quantised to one of those (Q4_K_M, Q6_K, Q8_0 and F16 files are)",
 }
 
 /// The head count of llama.cpp's row permutation of tensor `hf`: its converter
-/// permutes Llama's and Mistral's `q_proj` / `k_proj` weights (not Qwen2's).
+/// permutes the `q_proj` / `k_proj` weights of some families (Llama's and
+/// Mistral's, not Qwen's: [`crate::model::arch::Gguf::permutes_qk`]).
 pub fn permuted_heads(config: &ModelConfig, hf: &str) -> Option<usize> {
-    if !["llama", "mistral"].contains(&config.model_type.as_str()) {
+    if !config.family().gguf.as_ref().is_some_and(|g| g.permutes_qk) {
         None
     } else if hf.ends_with("self_attn.q_proj.weight") {
         Some(config.num_attention_heads)

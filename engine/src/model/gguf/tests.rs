@@ -117,7 +117,8 @@ fn assert_exact_round_trip(fx: &Fixture) {
     assert_eq!(report.architecture, fx.architecture);
     assert_eq!(report.tied_embeddings, fx.tied);
     let biases = if fx.architecture == "qwen2" { 2 * 3 } else { 0 };
-    assert_eq!(report.tensor_types.get("F32"), Some(&(2 * 9 + 2 + usize::from(!fx.tied) + biases)));
+    let qk_norms = if fx.architecture == "qwen3" { 2 * 2 } else { 0 };
+    assert_eq!(report.tensor_types.get("F32"), Some(&(2 * 9 + 2 + usize::from(!fx.tied) + biases + qk_norms)));
 }
 
 #[test]
@@ -129,6 +130,12 @@ fn f32_import_round_trips_every_tensor_exactly_and_the_logits() {
 #[test]
 fn qwen2_with_biases_round_trips_exactly() {
     assert_exact_round_trip(&Fixture { architecture: "qwen2".into(), ..Fixture::default() });
+}
+
+/// Qwen3: per-head q/k norms (`attn_q_norm`, `attn_k_norm`), rows not permuted.
+#[test]
+fn qwen3_with_q_k_norms_round_trips_exactly() {
+    assert_exact_round_trip(&Fixture { architecture: "qwen3".into(), head_dim: 16, ..Fixture::default() });
 }
 
 #[test]
@@ -205,7 +212,7 @@ fn progress_counts_every_tensor() {
 #[test]
 fn an_unsupported_architecture_is_named_with_the_supported_ones() {
     let err = import_err(&Fixture { architecture: "gemma2".into(), ..Fixture::default() });
-    assert!(err.contains("\"gemma2\"") && err.contains("llama, mistral, qwen2"), "{err}");
+    assert!(err.contains("\"gemma2\"") && err.contains("llama, mistral, qwen2, qwen3"), "{err}");
 }
 
 #[test]

@@ -33,6 +33,19 @@ const TILE_K: usize = 32;
 /// bf16 values in one packed tile.
 const TILE_LEN: usize = TILE_ROWS * TILE_K;
 
+/// For tests of the tile unit: true (skip, saying what is not checked) where
+/// this CPU lacks it; a failure instead when `REQUIRE_AMX=1`, so that a run
+/// on an AMX machine cannot pass by skipping.
+#[cfg(test)]
+pub(crate) fn skip_without_amx(what: &str) -> bool {
+    if available() {
+        return false;
+    }
+    assert!(std::env::var("REQUIRE_AMX").as_deref() != Ok("1"), "REQUIRE_AMX=1 but this CPU has no AMX-BF16 tile unit: {what}");
+    eprintln!("no AMX-BF16 on this machine: {what}");
+    true
+}
+
 /// Whether this machine runs [`matmul`]: AMX-BF16 present and tile data
 /// granted to this process (asked once).
 pub(crate) fn available() -> bool {
@@ -240,6 +253,7 @@ mod tiles {
 
     use rayon::prelude::*;
 
+    use super::super::SharedMut;
     use super::{Packed, Rows, TILE_K, TILE_LEN, TILE_ROWS};
 
     /// Rows of `A` one task keeps in cache (256 rows of 1,536 bf16: 768 KiB).
@@ -262,13 +276,6 @@ mod tiles {
         }
     }
 
-    /// Where a destination pointer may be shared between the tasks (each
-    /// writes its own blocks).
-    #[derive(Clone, Copy)]
-    struct Dst(*mut f32);
-    // SAFETY: the tasks write disjoint blocks of the destination.
-    unsafe impl Send for Dst {}
-    unsafe impl Sync for Dst {}
 
     pub(super) fn matmul(dst: &mut [f32], a: &Rows, b: &Packed, accumulate: bool) {
         let (m, n, kp) = (a.m, b.n, a.kp);
@@ -280,7 +287,7 @@ mod tiles {
         let chunk_blocks = ROW_CHUNK / block;
         let row_chunks = row_blocks.div_ceil(chunk_blocks);
         let col_parts = rayon::current_num_threads().clamp(1, col_blocks);
-        let out = Dst(dst.as_mut_ptr());
+        let out = SharedMut::new(dst);
         (0..row_chunks * col_parts).into_par_iter().for_each(|task| {
             let (chunk, part) = (task / col_parts, task % col_parts);
             let rows = chunk * chunk_blocks..((chunk + 1) * chunk_blocks).min(row_blocks);
@@ -292,6 +299,87 @@ mod tiles {
         });
     }
 
+    /// The operands of one 32 x 32 block of C.
+    struct Block {
+        /// C's block (row stride `ldc` bytes): its four 16 x 16 tiles are at
+        /// `c`, `c + 16`, `c + 16 rows`, `c + 16 rows + 16`.
+        c: *mut f32,
+        ldc: usize,
+        /// A's two 16-row strips (row stride `lda` bytes), bf16 pairs.
+        a: [*const u16; 2],
+        lda: usize,
+        /// B's two column strips of tiles, `k_tiles` tiles each, 1,024 bytes a tile.
+        b: [*const u16; 2],
+        k_tiles: usize,
+    }
+
+    /// `C += A B` (or `C = A B` without `accumulate`) for one block: C's four
+    /// tiles loaded (or zeroed), the k loop and the store in one `asm!` block,
+    /// so that the tile registers (tmm0-7, which Rust cannot name as clobbers)
+    /// hold values only inside it.
+    ///
+    /// # Safety
+    /// The tile configuration of [`Config`] is loaded; every address the
+    /// block reads or writes lies inside live allocations (A and B padded to
+    /// whole tiles, C a whole block of the destination or the scratch block).
+    unsafe fn block(o: &Block, accumulate: bool) {
+        let q2 = o.c.wrapping_byte_add(16 * o.ldc);
+        // SAFETY: as the function's contract says; the asm touches no stack
+        // and writes memory only through the C tiles' stores.
+        unsafe {
+            asm!(
+                "test {acc}, {acc}",
+                "jz 2f",
+                "tileloadd tmm0, [{q0} + {ldc}*1]",
+                "tileloadd tmm1, [{q0} + {ldc}*1 + 64]",
+                "tileloadd tmm2, [{q2} + {ldc}*1]",
+                "tileloadd tmm3, [{q2} + {ldc}*1 + 64]",
+                "jmp 3f",
+                "2:",
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                "3:",
+                "test {k}, {k}",
+                "jz 5f",
+                "4:",
+                "tileloadd tmm4, [{a0} + {lda}*1]",
+                "tileloadd tmm5, [{a1} + {lda}*1]",
+                "tileloadd tmm6, [{b0} + {row}*1]",
+                "tileloadd tmm7, [{b1} + {row}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                "tdpbf16ps tmm3, tmm5, tmm7",
+                // The next k tile: 32 bf16 values further along A's rows, the next tile of B's strips.
+                "add {a0}, 64",
+                "add {a1}, 64",
+                "add {b0}, 1024",
+                "add {b1}, 1024",
+                "dec {k}",
+                "jnz 4b",
+                "5:",
+                "tilestored [{q0} + {ldc}*1], tmm0",
+                "tilestored [{q0} + {ldc}*1 + 64], tmm1",
+                "tilestored [{q2} + {ldc}*1], tmm2",
+                "tilestored [{q2} + {ldc}*1 + 64], tmm3",
+                acc = in(reg) usize::from(accumulate),
+                q0 = in(reg) o.c,
+                q2 = in(reg) q2,
+                ldc = in(reg) o.ldc,
+                k = inout(reg) o.k_tiles => _,
+                a0 = inout(reg) o.a[0] => _,
+                a1 = inout(reg) o.a[1] => _,
+                lda = in(reg) o.lda,
+                b0 = inout(reg) o.b[0] => _,
+                b1 = inout(reg) o.b[1] => _,
+                row = in(reg) 64usize,
+                options(nostack),
+            );
+        }
+    }
+
     /// One task's view of the product.
     struct Kernel<'a> {
         a: &'a [u16],
@@ -299,12 +387,16 @@ mod tiles {
         b: &'a Packed,
         m: usize,
         n: usize,
-        dst: Dst,
+        dst: SharedMut<f32>,
         accumulate: bool,
     }
 
     impl Kernel<'_> {
         /// The 32 x 32 blocks `rows x cols` of the destination.
+        ///
+        /// # Safety
+        /// The CPU grants the tile unit ([`super::available`]); the blocks lie
+        /// inside the product and no other thread writes them meanwhile.
         unsafe fn run(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) {
             let config = Config::new();
             let k_tiles = self.kp / TILE_K;
@@ -321,56 +413,24 @@ mod tiles {
                         let (r0, c0) = (rb * 32, cb * 32);
                         let whole = r0 + 32 <= self.m && c0 + 32 <= self.n;
                         let (c, ldc) = if whole {
-                            (self.dst.0.add(r0 * self.n + c0), self.n * 4)
+                            (self.dst.at(r0 * self.n + c0), self.n * 4)
                         } else {
                             if self.accumulate {
                                 self.gather(&mut scratch, r0, c0);
                             }
                             (scratch.as_mut_ptr(), 32 * 4)
                         };
-                        // The four 16 x 16 tiles of the block: top left, top right, bottom left, bottom right.
-                        let q = [c, c.add(16), c.byte_add(16 * ldc), c.byte_add(16 * ldc).add(16)];
-                        if self.accumulate {
-                            asm!(
-                                "tileloadd tmm0, [{q0} + {ldc}*1]",
-                                "tileloadd tmm1, [{q1} + {ldc}*1]",
-                                "tileloadd tmm2, [{q2} + {ldc}*1]",
-                                "tileloadd tmm3, [{q3} + {ldc}*1]",
-                                q0 = in(reg) q[0], q1 = in(reg) q[1], q2 = in(reg) q[2], q3 = in(reg) q[3], ldc = in(reg) ldc,
-                                options(nostack, readonly),
-                            );
-                        } else {
-                            asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
-                        }
                         let a0 = self.a.as_ptr().add(r0 * self.kp);
                         let b0 = self.b.tiles.as_ptr().add(2 * cb * k_tiles * TILE_LEN);
-                        for kt in 0..k_tiles {
-                            asm!(
-                                "tileloadd tmm4, [{a0} + {lda}*1]",
-                                "tileloadd tmm5, [{a1} + {lda}*1]",
-                                "tileloadd tmm6, [{b0} + {row}*1]",
-                                "tileloadd tmm7, [{b1} + {row}*1]",
-                                "tdpbf16ps tmm0, tmm4, tmm6",
-                                "tdpbf16ps tmm1, tmm4, tmm7",
-                                "tdpbf16ps tmm2, tmm5, tmm6",
-                                "tdpbf16ps tmm3, tmm5, tmm7",
-                                a0 = in(reg) a0.add(kt * TILE_K),
-                                a1 = in(reg) a0.add(TILE_ROWS * self.kp + kt * TILE_K),
-                                b0 = in(reg) b0.add(kt * TILE_LEN),
-                                b1 = in(reg) b0.add((k_tiles + kt) * TILE_LEN),
-                                lda = in(reg) lda,
-                                row = in(reg) 64usize,
-                                options(nostack, readonly),
-                            );
-                        }
-                        asm!(
-                            "tilestored [{q0} + {ldc}*1], tmm0",
-                            "tilestored [{q1} + {ldc}*1], tmm1",
-                            "tilestored [{q2} + {ldc}*1], tmm2",
-                            "tilestored [{q3} + {ldc}*1], tmm3",
-                            q0 = in(reg) q[0], q1 = in(reg) q[1], q2 = in(reg) q[2], q3 = in(reg) q[3], ldc = in(reg) ldc,
-                            options(nostack),
-                        );
+                        let operands = Block {
+                            c,
+                            ldc,
+                            a: [a0, a0.add(TILE_ROWS * self.kp)],
+                            lda,
+                            b: [b0, b0.add(k_tiles * TILE_LEN)],
+                            k_tiles,
+                        };
+                        block(&operands, self.accumulate);
                         if !whole {
                             self.scatter(&scratch, r0, c0);
                         }
@@ -381,22 +441,28 @@ mod tiles {
         }
 
         /// The part of the 32 x 32 block at `(r0, c0)` inside `dst` into `scratch`.
+        ///
+        /// # Safety
+        /// `r0 < m` and `c0 < n`; no other thread writes this block meanwhile.
         unsafe fn gather(&self, scratch: &mut [f32; 1024], r0: usize, c0: usize) {
             for r in 0..32 {
                 for q in 0..32 {
                     let (i, j) = (r0 + r, c0 + q);
                     // SAFETY: (i, j) is inside dst (m x n).
-                    scratch[r * 32 + q] = if i < self.m && j < self.n { unsafe { *self.dst.0.add(i * self.n + j) } } else { 0.0 };
+                    scratch[r * 32 + q] = if i < self.m && j < self.n { unsafe { *self.dst.at(i * self.n + j) } } else { 0.0 };
                 }
             }
         }
 
         /// `scratch` back into the part of the block at `(r0, c0)` inside `dst`.
+        ///
+        /// # Safety
+        /// `r0 < m` and `c0 < n`; no other thread reads or writes this block meanwhile.
         unsafe fn scatter(&self, scratch: &[f32; 1024], r0: usize, c0: usize) {
             for r in 0..32.min(self.m - r0) {
                 for q in 0..32.min(self.n - c0) {
                     // SAFETY: (r0 + r, c0 + q) is inside dst (m x n).
-                    unsafe { *self.dst.0.add((r0 + r) * self.n + c0 + q) = scratch[r * 32 + q] };
+                    unsafe { *self.dst.at((r0 + r) * self.n + c0 + q) = scratch[r * 32 + q] };
                 }
             }
         }
@@ -468,8 +534,7 @@ mod tests {
     /// can be checked, and training never calls the kernel.
     #[test]
     fn the_tile_kernel_computes_the_rounded_product() {
-        if !available() {
-            eprintln!("no AMX-BF16 on this machine: the tile kernel is not run");
+        if skip_without_amx("the tile kernel is not run") {
             return;
         }
         for &(m, k, n) in &[(64, 64, 64), (33, 70, 45), (1, 5, 3), (300, 96, 40), (40, 600, 130)] {

@@ -17,7 +17,7 @@ use candle_core::{CpuStorage, CustomOp3, D, DType, Device, Layout, Result, Shape
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::{KernelExp, Operand, by_dtype, gemm_raw, held, slice, uninit_output};
+use super::{KernelExp, Operand, SharedMut, by_dtype, gemm_raw, held, slice, uninit_output};
 use crate::model::config::ModelConfig;
 
 /// Query rows per block of the score matrix.
@@ -116,6 +116,48 @@ pub fn attend_cached(q: &Tensor, k: &Tensor, v: &Tensor, heads: Heads, scale: f6
     candle_nn::ops::softmax(&scores, D::Minus1)?.matmul(&v)?.transpose(1, 2)?.reshape((b, tq, width))
 }
 
+/// Attention of one position's queries `q [heads.q * d]` (position `pos`) over
+/// the cached keys and values of positions `0..pos` (`cached_k`, `cached_v`:
+/// rows of `heads.kv * d`) and this position's own `k`, `v` (decoding, f32 on
+/// the CPU): within `window` when set. Returns `[heads.q * d]`.
+pub(crate) fn attend_row<'a>(
+    q: &[f32],
+    (cached_k, cached_v): (&'a [f32], &'a [f32]),
+    (k, v): (&'a [f32], &'a [f32]),
+    (heads, pos): (Heads, usize),
+    scale: f32,
+    window: Option<usize>,
+) -> Vec<f32> {
+    let d = q.len() / heads.q;
+    let kv_width = heads.kv * d;
+    let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
+    let mut ctx = vec![0f32; heads.q * d];
+    let mut scores = Vec::with_capacity(pos + 1 - first);
+    for (head, out) in ctx.chunks_mut(d).enumerate() {
+        let g = head / (heads.q / heads.kv);
+        let qh = &q[head * d..(head + 1) * d];
+        // Head g of position j: in the cache before `pos`, in this position's own row at `pos`.
+        let pick = |cached: &'a [f32], own: &'a [f32], j: usize| -> &'a [f32] {
+            if j < pos { &cached[j * kv_width + g * d..][..d] } else { &own[g * d..][..d] }
+        };
+        let key = |j: usize| pick(cached_k, k, j);
+        let value = |j: usize| pick(cached_v, v, j);
+        scores.clear();
+        scores.extend((first..=pos).map(|j| scale * key(j).iter().zip(qh).map(|(a, b)| a * b).sum::<f32>()));
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut total = 0.0;
+        for s in scores.iter_mut() {
+            *s = (*s - max).exp();
+            total += *s;
+        }
+        for (j, p) in (first..=pos).zip(&scores) {
+            let w = p / total;
+            out.iter_mut().zip(value(j)).for_each(|(o, v)| *o += w * v);
+        }
+    }
+    ctx
+}
+
 /// Repeats each key/value head `n` times for grouped-query attention.
 fn repeat_kv(x: Tensor, n: usize) -> Result<Tensor> {
     if n == 1 {
@@ -191,24 +233,6 @@ fn first_visible(i: usize, window: Option<usize>) -> usize {
     window.map_or(0, |w| (i + 1).saturating_sub(w))
 }
 
-/// A pointer that parallel work items write through, each to its own elements.
-#[derive(Clone, Copy)]
-struct Shared<T>(*mut T);
-// SAFETY: the kernels below give every work item disjoint elements.
-unsafe impl<T> Send for Shared<T> {}
-unsafe impl<T> Sync for Shared<T> {}
-
-impl<T> Shared<T> {
-    /// The element `offset` past the start.
-    ///
-    /// # Safety
-    /// `offset` must lie inside the allocation.
-    unsafe fn at(&self, offset: usize) -> *mut T {
-        // SAFETY: upheld by the caller.
-        unsafe { self.0.add(offset) }
-    }
-}
-
 /// Row pointer helpers for the kernels: `q`-layout and `kv`-layout operands.
 fn rows<T>(ptr: *const T, offset: usize, row: usize) -> Operand<T> {
     // SAFETY (of the offset): callers pass offsets inside the tensor.
@@ -259,7 +283,7 @@ unsafe fn probabilities<T: WithDType + Float + KernelExp>(
 pub(crate) fn forward<T: WithDType + Float + KernelExp>(g: &Geometry, q: &[T], k: &[T], v: &[T], scale: T) -> Vec<T> {
     let (t, d) = (g.t, g.d);
     uninit_output::<T>(q.len(), |out| {
-        let out = Shared(out.as_mut_ptr());
+        let out = SharedMut::new(out);
         (0..g.b * g.nh).into_par_iter().for_each_init(
             || vec![T::zero(); t * t],
             |p, item| {
@@ -292,7 +316,7 @@ pub(crate) fn backward<T: WithDType + Float + KernelExp>(
 ) -> Vec<T> {
     let (t, d) = (g.t, g.d);
     let mut all = vec![T::zero(); q.len() + 2 * k.len()];
-    let base = Shared(all.as_mut_ptr());
+    let base = SharedMut::new(&mut all);
     let (dq_at, dk_at, dv_at) = (0, q.len(), q.len() + k.len());
     (0..g.b * g.nkv).into_par_iter().for_each_init(
         || (vec![T::zero(); t * t], vec![T::zero(); t * t]),

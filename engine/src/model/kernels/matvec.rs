@@ -21,7 +21,7 @@ const ROWS_PER_ITEM: usize = 32;
 /// sleeping, which a decoding step's hundreds of short products need).
 pub(crate) fn matvec<T: WithDType>(dst: &mut [T], x: &[T], w: &[T], (m, k, n): (usize, usize, usize), scale: T, accumulate: bool) {
     assert!(m <= MAX_ROWS && x.len() >= m * k && w.len() >= n * k && dst.len() >= m * n, "matvec: operands too small");
-    let dst_at = dst.as_mut_ptr() as usize;
+    let shared = super::SharedMut::new(dst);
     let item = |range: std::ops::Range<usize>| {
         let mut out = [T::zero(); ROWS_PER_ITEM];
         for block in range {
@@ -30,7 +30,7 @@ pub(crate) fn matvec<T: WithDType>(dst: &mut [T], x: &[T], w: &[T], (m, k, n): (
             for i in 0..m {
                 dots(&x[i * k..(i + 1) * k], &w[j0 * k..j1 * k], k, out);
                 // SAFETY: each block writes only its own columns j0..j1 of each row, inside `dst` (asserted above).
-                let d = unsafe { std::slice::from_raw_parts_mut((dst_at as *mut T).add(i * n + j0), j1 - j0) };
+                let d = unsafe { std::slice::from_raw_parts_mut(shared.at(i * n + j0), j1 - j0) };
                 for (d, &v) in d.iter_mut().zip(out.iter()) {
                     *d = if accumulate { *d + scale * v } else { scale * v };
                 }

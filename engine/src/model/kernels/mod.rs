@@ -2,7 +2,7 @@
 //! operation that picks its fused CPU kernel (f32, f64) or candle's composed
 //! ops (other devices and dtypes) itself, keeps the composed form callable
 //! (`pub(crate)`, so tests compare the two), and offers the slice functions
-//! the fused decoder layer (`model::llama::fused_layer`) calls.
+//! the fused decoder layer (`model::decoder::fused_layer`) calls.
 //!
 //! - [`projection`]: a frozen-weight projection with its optional LoRA update.
 //! - [`attention`]: grouped-query causal attention, and the causal /
@@ -88,15 +88,49 @@ pub(crate) fn as_f32_mut<T: WithDType>(s: &mut [T]) -> Option<&mut [f32]> {
 
 /// A buffer of `len` elements for a kernel that writes every one of them
 /// (with [`gemm_raw`] without `accumulate`, or otherwise) before anything reads it.
+///
+/// The buffer is handed over as `MaybeUninit` storage viewed as `&mut [T]`:
+/// the element types (f32, f64) have no invalid bit patterns and no drop, so
+/// the view is sound for writing, and `fill` must write every element before
+/// it reads one (reading first would see arbitrary, not undefined-behaviour,
+/// values; the kernels never do).
 pub(crate) fn uninit_output<T: WithDType>(len: usize, fill: impl FnOnce(&mut [T])) -> Vec<T> {
-    let mut out = Vec::with_capacity(len);
-    // SAFETY: `fill` writes all `len` elements before `set_len` exposes them;
-    // the element types (f32, f64) have no invalid bit patterns.
-    unsafe {
-        fill(std::slice::from_raw_parts_mut(out.as_mut_ptr(), len));
-        out.set_len(len);
+    let mut out: Vec<std::mem::MaybeUninit<T>> = Vec::with_capacity(len);
+    // SAFETY: MaybeUninit<T> needs no initialisation; the capacity is `len`.
+    unsafe { out.set_len(len) };
+    // SAFETY: MaybeUninit<T> has T's layout, and every bit pattern is a valid
+    // f32 / f64 (the only `WithDType`s the kernels fill), so the slice may be
+    // written and, once written, read as T.
+    fill(unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<T>(), len) });
+    let mut out = std::mem::ManuallyDrop::new(out);
+    // SAFETY: `fill` wrote every element; same allocation, length, capacity and layout.
+    unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast::<T>(), out.len(), out.capacity()) }
+}
+
+/// A destination that parallel work items write through, each to its own
+/// elements (the one way the kernels share an output across threads).
+#[derive(Clone, Copy)]
+pub(crate) struct SharedMut<T>(*mut T);
+// SAFETY: the kernels give every work item disjoint elements of the destination.
+unsafe impl<T> Send for SharedMut<T> {}
+// SAFETY: as above; no two items touch one element.
+unsafe impl<T> Sync for SharedMut<T> {}
+
+impl<T> SharedMut<T> {
+    /// Shares `dst` for the time of one parallel region.
+    pub(crate) fn new(dst: &mut [T]) -> Self {
+        Self(dst.as_mut_ptr())
     }
-    out
+
+    /// The element `offset` past the start.
+    ///
+    /// # Safety
+    /// `offset` must lie inside the destination, and no other work item may
+    /// touch that element meanwhile.
+    pub(crate) unsafe fn at(&self, offset: usize) -> *mut T {
+        // SAFETY: upheld by the caller.
+        unsafe { self.0.add(offset) }
+    }
 }
 
 /// A matrix operand of [`gemm_raw`]: its first element and its row and column strides.

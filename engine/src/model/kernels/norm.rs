@@ -1,4 +1,5 @@
-//! RMSNorm, `x / sqrt(mean(x^2) + eps) * weight` over the last dimension.
+//! RMSNorm, `x / sqrt(mean(x^2) + eps) * weight` over the last dimension, or
+//! over each group of `weight.len()` values of it (each head: Qwen3's q/k norms).
 //! On the CPU (f32, f64) one fused pass per row, rows in parallel, with a
 //! fused backward (`inv * gw - x * inv^3 * sum(gw * x) / n`, `gw = g * weight`)
 //! instead of the six composed ops and their broadcasts; other devices and
@@ -13,8 +14,13 @@ use super::{Real, by_dtype, slice};
 
 const OP: &str = "rms-norm";
 
-/// RMSNorm of `x [.., n]` with `weight [n]`.
+/// RMSNorm of `x [.., g * n]` with `weight [n]`, over each of the `g` groups
+/// of `n` values (one group: the usual norm; one per head: a q/k norm).
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let (last, n) = (x.dim(D::Minus1)?, weight.elem_count());
+    if n == 0 || !last.is_multiple_of(n) {
+        candle_core::bail!("{OP}: the last dimension ({last}) is not a multiple of the weight's length ({n})");
+    }
     if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) && weight.dtype() == x.dtype() {
         x.contiguous()?.apply_op2(&weight.contiguous()?, RmsNorm { eps })
     } else {
@@ -24,6 +30,13 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
 
 /// [`rms_norm`] with candle's ops.
 pub(crate) fn composed(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let (last, n) = (x.dim(D::Minus1)?, weight.elem_count());
+    if last != n {
+        let mut groups = x.dims().to_vec();
+        groups.pop();
+        groups.extend([last / n, n]);
+        return composed(&x.reshape(groups)?, weight, eps)?.reshape(x.shape());
+    }
     let inv = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
     x.broadcast_mul(&inv)?.broadcast_mul(weight)
 }
@@ -171,5 +184,15 @@ mod tests {
         let x = Var::from_tensor(&Tensor::randn(0f64, 2.0, (2, 3, 16), &Device::Cpu).unwrap()).unwrap();
         let w = Var::from_tensor(&Tensor::randn(1f64, 0.3, 16, &Device::Cpu).unwrap()).unwrap();
         assert_same(&[&x, &w], |t| rms_norm(t[0], t[1], 1e-5).unwrap(), |t| composed(t[0], t[1], 1e-5).unwrap());
+    }
+
+    /// Per-head norms (a weight of one head's width over rows of four heads).
+    #[test]
+    fn fused_matches_composed_over_each_head() {
+        let x = Var::from_tensor(&Tensor::randn(0f64, 2.0, (2, 3, 4 * 8), &Device::Cpu).unwrap()).unwrap();
+        let w = Var::from_tensor(&Tensor::randn(1f64, 0.3, 8, &Device::Cpu).unwrap()).unwrap();
+        assert_same(&[&x, &w], |t| rms_norm(t[0], t[1], 1e-6).unwrap(), |t| composed(t[0], t[1], 1e-6).unwrap());
+        let odd = Tensor::randn(1f64, 0.3, 7, &Device::Cpu).unwrap();
+        assert!(rms_norm(x.as_tensor(), &odd, 1e-6).unwrap_err().to_string().contains("not a multiple"));
     }
 }

@@ -13,7 +13,7 @@
 //! Matrix products run on `gemm` (the crate candle uses) in rayon's pool, the
 //! pool the other fused kernels use too. [`forward_into`] and
 //! [`backward_into`] work on slices, for the candle ops here and for the
-//! fused decoder layer (`model::llama::fused_layer`).
+//! fused decoder layer (`model::decoder::fused_layer`).
 //!
 //! [`project`] is the one entry point: the fused kernel on the CPU in f32 or
 //! f64 with a frozen weight, candle's composed ops ([`composed`]) elsewhere
@@ -604,10 +604,12 @@ mod tests {
             (0..len).map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect()
         };
         let (x, w, a, b, g) = (values(n * fin, 1), values(fout * fin, 2), values(r * fin, 3), values(fout * r, 4), values(n * fout, 5));
-        let Some(packed) = Bf16Weight::pack(&Tensor::from_vec(w.clone(), (fout, fin), &Device::Cpu).unwrap()).unwrap() else {
-            eprintln!("no AMX-BF16 on this machine: nothing packed, the f32 kernel runs");
+        let packed = Bf16Weight::pack(&Tensor::from_vec(w.clone(), (fout, fin), &Device::Cpu).unwrap()).unwrap();
+        assert_eq!(packed.is_some(), amx::available());
+        if amx::skip_without_amx("nothing packed, the f32 kernel runs") {
             return;
-        };
+        }
+        let packed = packed.expect("packed where AMX is available");
         let mask = DropoutMask { keep: Arc::new((0..n * fin).map(|i| i % 3 != 0).collect()), factor: 1.5 };
         for (m, accumulate) in [(None, false), (Some(&mask), true)] {
             let lora = AdapterSlices { a: &a, b: &b, r, scale: 0.5, mask: m };

@@ -58,7 +58,7 @@ pub fn job(config: &TrainConfig, profile: &Profile, name: &str) -> JobDir {
         name: name.into(),
         model: (local_model, key),
         uploads,
-        files: vec![("config.toml".into(), remote.to_toml().into_bytes()), ("job.sbatch".into(), script.into_bytes())],
+        files: vec![(crate::runs::files::CONFIG.into(), remote.to_toml().into_bytes()), ("job.sbatch".into(), script.into_bytes())],
     }
 }
 

@@ -149,7 +149,7 @@ pub fn job(config: &TrainConfig, profile: &Profile, name: &str) -> Result<JobDir
     remote.model.path = remote_model.clone().into();
     remote.run.runs_dir = "runs".into();
     let mut files = vec![
-        ("config.toml".to_string(), remote.to_toml().into_bytes()),
+        (crate::runs::files::CONFIG.to_string(), remote.to_toml().into_bytes()),
         ("train_lora.py".to_string(), TRAIN_SCRIPT.as_bytes().to_vec()),
         ("data/train.tokens.jsonl".to_string(), tokens_jsonl(&train)),
     ];
@@ -206,7 +206,7 @@ pub fn train_args(
         ("train_file", Some("data/train.tokens.jsonl".into())),
         ("run_dir", Some(format!("runs/{name}"))),
         ("output_dir", Some(OUTPUT.into())),
-        ("config", Some("config.toml".into())),
+        ("config", Some(crate::runs::files::CONFIG.into())),
         ("lora_r", Some(l.rank.to_string())),
         ("lora_alpha", Some(l.alpha.to_string())),
         ("lora_dropout", Some(l.dropout.to_string())),

@@ -34,6 +34,7 @@ pub(crate) fn applies(model: &Model) -> bool {
         let v = model.layer_view(i);
         !v.input_norm.is_variable()
             && !v.post_norm.is_variable()
+            && !v.qk_norms.is_some_and(|(q, k)| q.is_variable() || k.is_variable())
             && v.projections.iter().all(|p| !p.weight.is_variable() && !p.bias.as_ref().is_some_and(|b| b.is_variable()))
     });
     model.device().is_cpu() && matches!(model.dtype(), DType::F32 | DType::F64) && !model.trainable().is_empty() && frozen
@@ -42,6 +43,9 @@ pub(crate) fn applies(model: &Model) -> bool {
 /// What the forward pass keeps for the backward pass.
 pub(crate) struct Tape<T> {
     hs1: Vec<T>,
+    /// The q and k projections before their per-head norms, where the family has them.
+    q_raw: Option<Vec<T>>,
+    k_raw: Option<Vec<T>>,
     q: Vec<T>,
     k: Vec<T>,
     v: Vec<T>,
@@ -60,6 +64,8 @@ pub(crate) struct Tape<T> {
 struct Weights<'a, T> {
     input_norm: &'a [T],
     post_norm: &'a [T],
+    /// The per-head q and k norms' weights.
+    qk_norms: Option<(&'a [T], &'a [T])>,
     projections: Vec<Projection<'a, T>>,
 }
 
@@ -76,6 +82,7 @@ struct Projection<'a, T> {
 /// Runs `f` on the layer's weights as slices (read guards held meanwhile).
 fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'_, T>) -> Result<R>) -> Result<R> {
     let norms = [view.input_norm.storage_and_layout(), view.post_norm.storage_and_layout()];
+    let qk_norms = view.qk_norms.map(|(q, k)| (q.storage_and_layout(), k.storage_and_layout()));
     let weights: Vec<_> = view.projections.iter().map(|p| p.weight.storage_and_layout()).collect();
     let biases: Vec<_> = view.projections.iter().map(|p| p.bias.as_ref().map(|b| b.storage_and_layout())).collect();
     let adapters: Vec<_> = view
@@ -94,7 +101,11 @@ fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'
         let w = FrozenWeight { values: held(w, OP, "weight")?, bf16: p.bf16.as_deref() };
         projections.push(Projection { w, bias, fin, fout, adapter });
     }
-    f(&Weights { input_norm: held(&norms[0], OP, "norm")?, post_norm: held(&norms[1], OP, "norm")?, projections })
+    let qk_norms = match &qk_norms {
+        Some((q, k)) => Some((held(q, OP, "q_norm")?, held(k, OP, "k_norm")?)),
+        None => None,
+    };
+    f(&Weights { input_norm: held(&norms[0], OP, "norm")?, post_norm: held(&norms[1], OP, "norm")?, qk_norms, projections })
 }
 
 /// Layer `i` on `x [b * t, hidden]` (row-major): the output and the tape.
@@ -130,8 +141,15 @@ fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: 
         };
         let fresh = |j: usize, input: &[T]| uninit_output(n * w.projections[j].fout, |d| project(j, input, d, false));
         let hs1 = norm::forward(x, w.input_norm, eps);
-        let q = view.rope.rotate(&fresh(0, &hs1), t, w.projections[0].fout, false)?;
-        let k = view.rope.rotate(&fresh(1, &hs1), t, w.projections[1].fout, false)?;
+        // The per-head norm's input is kept for its backward pass.
+        let head_norm = |raw: Vec<T>, weight: Option<&[T]>| match weight {
+            Some(weight) => (norm::forward(&raw, weight, eps), Some(raw)),
+            None => (raw, None),
+        };
+        let (q, q_raw) = head_norm(fresh(0, &hs1), w.qk_norms.map(|n| n.0));
+        let (k, k_raw) = head_norm(fresh(1, &hs1), w.qk_norms.map(|n| n.1));
+        let q = view.rope.rotate(&q, t, w.projections[0].fout, false)?;
+        let k = view.rope.rotate(&k, t, w.projections[1].fout, false)?;
         let v = fresh(2, &hs1);
         let ctx = attention::forward(&Geometry::of(cfg, b, t), &q, &k, &v, T::from_f64(cfg.attention_scale()));
         let mut x2 = x.to_vec();
@@ -144,7 +162,7 @@ fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: 
             project(6, &act, &mut out, true);
             out
         });
-        Ok((out, Tape { hs1, q, k, v, ctx, x2, hs2, gate, up, act, masks, downs: downs.into_inner() }))
+        Ok((out, Tape { hs1, q_raw, k_raw, q, k, v, ctx, x2, hs2, gate, up, act, masks, downs: downs.into_inner() }))
     })
 }
 
@@ -191,8 +209,12 @@ pub(crate) fn backward<T: Real>(
         let all = attention::backward(&Geometry::of(cfg, b, t), (&tape.q, &tape.k, &tape.v), &tape.ctx, &g_ctx, scale);
         let (gq, rest) = all.split_at(tape.q.len());
         let (gk, gv) = rest.split_at(tape.k.len());
-        let gq = view.rope.rotate(gq, t, w.projections[0].fout, true)?;
-        let gk = view.rope.rotate(gk, t, w.projections[1].fout, true)?;
+        let head_norm_grad = |g: Vec<T>, raw: &Option<Vec<T>>, weight: Option<&[T]>| match (raw, weight) {
+            (Some(raw), Some(weight)) => norm::grad_x(raw, weight, &g, eps),
+            _ => g,
+        };
+        let gq = head_norm_grad(view.rope.rotate(gq, t, w.projections[0].fout, true)?, &tape.q_raw, w.qk_norms.map(|n| n.0));
+        let gk = head_norm_grad(view.rope.rotate(gk, t, w.projections[1].fout, true)?, &tape.k_raw, w.qk_norms.map(|n| n.1));
         let g_hs1 = uninit_output(n * width(0), |d| {
             back(0, &tape.hs1, &gq, d, false);
             back(1, &tape.hs1, &gk, d, true);
@@ -246,13 +268,23 @@ mod tests {
         mistral.sliding_window = Some(40);
         let mut qwen2 = crate::sample_build::tiny_model_config(64);
         qwen2.model_type = "qwen2".into();
-        for cfg in [mistral, qwen2] {
+        for cfg in [mistral, qwen2, qwen3_config()] {
             check_layer_against_autograd(cfg);
         }
     }
 
+    /// A tiny Qwen3: per-head q/k norms, a head width that does not divide the hidden size.
+    fn qwen3_config() -> crate::model::ModelConfig {
+        let mut cfg = crate::sample_build::tiny_model_config(64);
+        cfg.model_type = "qwen3".into();
+        cfg.architectures = vec!["Qwen3ForCausalLM".into()];
+        cfg.head_dim = Some(cfg.hidden_size / cfg.num_attention_heads + 2);
+        cfg
+    }
+
     fn check_layer_against_autograd(cfg: crate::model::ModelConfig) {
         let mut model = Model::random(cfg, 5, DType::F64, &Device::Cpu).unwrap();
+        model.perturb_norms(0.3);
         let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
         model.add_lora(&LoraSpec { rank: 3, alpha: 6.0, dropout: 0.2, targets }, 9).unwrap();
         for p in model.trainable() {

@@ -73,9 +73,7 @@ impl Model {
         for (i, layer) in self.layers.iter().enumerate() {
             let a = &layer.self_attn;
             let hs = rms_norm(&x, &layer.input_layernorm, cfg.rms_norm_eps)?;
-            let q = self.rope.apply_from(&a.q_proj.forward(&hs, None)?, offset)?;
-            let k = self.rope.apply_from(&a.k_proj.forward(&hs, None)?, offset)?;
-            let v = a.v_proj.forward(&hs, None)?;
+            let (q, k, v) = self.queries_keys_values(a, &hs, [None, None, None], Some(offset))?;
             let rows = |t: &Tensor| t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
             let (new_k, new_v) = (rows(&k)?, rows(&v)?);
             let (k, v) = if offset == 0 {
@@ -107,15 +105,17 @@ mod tests {
 
     /// Prefill then token by token (the slice path, [`super::super::decode`]),
     /// with a LoRA adapter and grouped-query heads, with a sliding window
-    /// shorter than the sequence, and with Qwen2's q/k/v biases: each step's
+    /// shorter than the sequence, with Qwen2's q/k/v biases and with Qwen3's
+    /// per-head q/k norms (all norms away from one): each step's
     /// logits equal the full forward pass's at that position.
     #[test]
     fn cached_steps_equal_full_recomputation() {
-        for (window, model_type) in [(None, "mistral"), (Some(5), "mistral"), (None, "qwen2")] {
+        for (window, model_type) in [(None, "mistral"), (Some(5), "mistral"), (None, "qwen2"), (None, "qwen3")] {
             let mut cfg = crate::sample_build::tiny_model_config(64);
             cfg.sliding_window = window;
             cfg.model_type = model_type.into();
             let mut model = Model::random(cfg, 4, DType::F32, &Device::Cpu).unwrap();
+            model.perturb_norms(0.3);
             let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
             model.add_lora(&LoraSpec { rank: 2, alpha: 4.0, dropout: 0.1, targets }, 1).unwrap();
             for p in model.trainable() {

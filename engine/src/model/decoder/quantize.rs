@@ -181,7 +181,7 @@ mod tests {
     use super::*;
     use crate::model::Pass;
     use crate::model::fused_check::max_diff;
-    use crate::model::llama::kv_cache::KvCache;
+    use crate::model::decoder::kv_cache::KvCache;
 
     fn sample() -> Model {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data/model");

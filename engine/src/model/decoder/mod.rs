@@ -1,7 +1,8 @@
-//! The Llama/Mistral/Qwen2 decoder: token embedding, `num_hidden_layers` blocks of
-//! (RMSNorm, grouped-query attention with RoPE (optionally scaled), q/k/v
-//! biases where the architecture has them (Qwen2) and an optional sliding window,
-//! RMSNorm, SwiGLU MLP), final RMSNorm and the output projection. Field names
+//! The decoder every family shares: token embedding, `num_hidden_layers` blocks of
+//! (RMSNorm, grouped-query attention with RoPE (optionally scaled), and what the
+//! family's description ([`crate::model::arch::Family`]) adds: biases, q/k norms
+//! per head, a sliding window; RMSNorm, SwiGLU MLP), final RMSNorm and the output
+//! projection. Field names
 //! follow the checkpoint's tensor names (`model.layers.N.self_attn.q_proj.weight`);
 //! LoRA parameters are named by their module path
 //! (`model.layers.N.self_attn.q_proj.lora_A.weight`).
@@ -81,6 +82,9 @@ struct SelfAttn {
     k_proj: Linear,
     v_proj: Linear,
     o_proj: Linear,
+    /// RMSNorm weights over each query and key head (`[head_dim]`), where the family has them.
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
 }
 
 /// SwiGLU MLP of one layer.
@@ -129,6 +133,8 @@ pub(crate) struct LayerView<'a> {
     pub post_norm: &'a Tensor,
     /// q, k, v, o, gate, up, down ([`LINEAR_MODULES`] order).
     pub projections: [&'a Linear; 7],
+    /// `self_attn.q_norm.weight` and `self_attn.k_norm.weight`, where the family has them.
+    pub qk_norms: Option<(&'a Tensor, &'a Tensor)>,
     /// The model's rotary tables.
     pub rope: &'a Rope,
 }
@@ -143,8 +149,19 @@ impl Layer {
 /// The seven projections of a layer, in [`LINEAR_MODULES`] order, with their
 /// (group, module) names.
 fn named_projections<'a>(a: &'a mut SelfAttn, m: &'a mut Mlp) -> impl Iterator<Item = (&'static str, &'static str, &'a mut Linear)> {
-    let all = [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj, &mut m.gate_proj, &mut m.up_proj, &mut m.down_proj];
-    LINEAR_MODULES.into_iter().zip(all).map(|(name, l)| (module_group(name), name, l))
+    named_parts(a, m).0
+}
+
+/// A layer's seven projections (as [`named_projections`]) and, apart, its
+/// per-head norms by module name, for walking both at once.
+#[allow(clippy::type_complexity)]
+fn named_parts<'a>(
+    a: &'a mut SelfAttn,
+    m: &'a mut Mlp,
+) -> (impl Iterator<Item = (&'static str, &'static str, &'a mut Linear)>, [(&'static str, &'a mut Option<Tensor>); 2]) {
+    let SelfAttn { q_proj, k_proj, v_proj, o_proj, q_norm, k_norm } = a;
+    let all = [q_proj, k_proj, v_proj, o_proj, &mut m.gate_proj, &mut m.up_proj, &mut m.down_proj];
+    (LINEAR_MODULES.into_iter().zip(all).map(|(name, l)| (module_group(name), name, l)), [("q_norm", q_norm), ("k_norm", k_norm)])
 }
 
 /// The block a projection belongs to: `self_attn` or `mlp`.
@@ -186,13 +203,18 @@ impl Model {
                 let bias = if config.has_bias(m) { Some(take(&format!("{p}.{group}.{m}.bias"), &[fout])?) } else { None };
                 Ok::<_, String>(Linear::new(weight, bias))
             };
-            let self_attn = SelfAttn {
-                q_proj: lin("self_attn", "q_proj")?,
-                k_proj: lin("self_attn", "k_proj")?,
-                v_proj: lin("self_attn", "v_proj")?,
-                o_proj: lin("self_attn", "o_proj")?,
-            };
+            let q_proj = lin("self_attn", "q_proj")?;
+            let k_proj = lin("self_attn", "k_proj")?;
+            let v_proj = lin("self_attn", "v_proj")?;
+            let o_proj = lin("self_attn", "o_proj")?;
             let mlp = Mlp { gate_proj: lin("mlp", "gate_proj")?, up_proj: lin("mlp", "up_proj")?, down_proj: lin("mlp", "down_proj")? };
+            let (q_norm, k_norm) = if config.family().qk_norm {
+                let d = config.head_dim();
+                (Some(take(&format!("{p}.self_attn.q_norm.weight"), &[d])?), Some(take(&format!("{p}.self_attn.k_norm.weight"), &[d])?))
+            } else {
+                (None, None)
+            };
+            let self_attn = SelfAttn { q_proj, k_proj, v_proj, o_proj, q_norm, k_norm };
             layers.push(Layer {
                 input_layernorm: take(&format!("{p}.input_layernorm.weight"), &[h])?,
                 self_attn,
@@ -335,7 +357,13 @@ impl Model {
             let Layer { input_layernorm, self_attn, post_attention_layernorm, mlp } = layer;
             out.push((format!("{p}.input_layernorm.weight"), input_layernorm));
             out.push((format!("{p}.post_attention_layernorm.weight"), post_attention_layernorm));
-            for (group, module, lin) in named_projections(self_attn, mlp) {
+            let (projections, head_norms) = named_parts(self_attn, mlp);
+            for (name, w) in head_norms {
+                if let Some(w) = w {
+                    out.push((format!("{p}.self_attn.{name}.weight"), w));
+                }
+            }
+            for (group, module, lin) in projections {
                 let Linear { weight, bias, .. } = lin;
                 out.push((format!("{p}.{group}.{module}.weight"), weight));
                 if let Some(bias) = bias {
@@ -392,6 +420,7 @@ impl Model {
             input_norm: &l.input_layernorm,
             post_norm: &l.post_attention_layernorm,
             projections: [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.up_proj, &m.down_proj],
+            qk_norms: a.q_norm.as_ref().zip(a.k_norm.as_ref()),
             rope: &self.rope,
         }
     }
@@ -418,12 +447,37 @@ impl Model {
         let a = &layer.self_attn;
         // No reshapes: each would add a gradient copy to the backward pass.
         let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?;
-        let q = self.rope.apply(&a.q_proj.forward(&hs, mq.as_ref())?)?;
-        let k = self.rope.apply(&a.k_proj.forward(&hs, mk.as_ref())?)?;
-        let v = a.v_proj.forward(&hs, mv.as_ref())?;
+        let (q, k, v) = self.queries_keys_values(a, &hs, [mq.as_ref(), mk.as_ref(), mv.as_ref()], None)?;
         let ctx = attention(&q, &k, &v, Heads::of(cfg), cfg.attention_scale(), mask, cfg.attention_window())?;
         let x = (x + a.o_proj.forward(&ctx, mo.as_ref())?)?;
         self.mlp_residual(layer, &x, [mg.as_ref(), mu.as_ref(), md.as_ref()])
+    }
+
+    /// The queries and keys (normalised per head where the family does, then
+    /// rotated) and the values of the normalised input `hs`: positions from
+    /// `cached` on (generation), else from 0 through the fused rotation.
+    fn queries_keys_values(
+        &self,
+        a: &SelfAttn,
+        hs: &Tensor,
+        masks: [Option<&DropoutMask>; 3],
+        cached: Option<usize>,
+    ) -> CResult<(Tensor, Tensor, Tensor)> {
+        let eps = self.config.rms_norm_eps;
+        let rotated = |lin: &Linear, norm: &Option<Tensor>, mask: Option<&DropoutMask>| {
+            let x = lin.forward(hs, mask)?;
+            let x = match norm {
+                Some(w) => rms_norm(&x, w, eps)?,
+                None => x,
+            };
+            match cached {
+                Some(offset) => self.rope.apply_from(&x, offset),
+                None => self.rope.apply(&x),
+            }
+        };
+        let q = rotated(&a.q_proj, &a.q_norm, masks[0])?;
+        let k = rotated(&a.k_proj, &a.k_norm, masks[1])?;
+        Ok((q, k, a.v_proj.forward(hs, masks[2])?))
     }
 
     /// The second half of a layer: `x + down(swiglu(gate(norm(x)), up(norm(x))))`,
@@ -481,6 +535,19 @@ impl Model {
     }
 }
 
+#[cfg(test)]
+impl Model {
+    /// Draws every norm weight around one (normal, standard deviation `sd`)
+    /// instead of all ones, so that a test notices a norm skipped or misplaced.
+    pub(crate) fn perturb_norms(&mut self, sd: f64) {
+        for (name, t) in self.named_weights_mut() {
+            if name.ends_with("norm.weight") {
+                *t = t.randn_like(1.0, sd).expect("a random tensor");
+            }
+        }
+    }
+}
+
 /// Names and shapes of every tensor a checkpoint of `config` holds.
 pub fn hf_tensor_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     let (h, v) = (config.hidden_size, config.vocab_size);
@@ -489,6 +556,10 @@ pub fn hf_tensor_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
         let p = format!("model.layers.{i}");
         out.push((format!("{p}.input_layernorm.weight"), vec![h]));
         out.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+        if config.family().qk_norm {
+            out.push((format!("{p}.self_attn.q_norm.weight"), vec![config.head_dim()]));
+            out.push((format!("{p}.self_attn.k_norm.weight"), vec![config.head_dim()]));
+        }
         for module in LINEAR_MODULES {
             let (fin, fout) = config.linear_shape(module);
             out.push((format!("{p}.{}.{module}.weight", module_group(module)), vec![fout, fin]));

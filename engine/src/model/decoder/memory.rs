@@ -7,7 +7,8 @@ use crate::model::ModelConfig;
 /// Values kept per token in one layer (f32 count), as this engine's autograd
 /// holds them. On the CPU the fused layer ([`super::fused_layer`]) keeps the
 /// layer input, both norms' outputs, the residual sum, q, k (rotated), v,
-/// the attention output, gate, up and the SwiGLU product, each adapter's
+/// the attention output, gate, up and the SwiGLU product (and where the family
+/// normalises each q/k head, the q and k projections before the norm), each adapter's
 /// rank-r input product, and nothing per key position (attention
 /// probabilities are recomputed in the backward pass); LoRA dropout adds a
 /// one-byte mask per adapter input. Other devices run the
@@ -22,15 +23,19 @@ pub(crate) fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: us
     let lora = cfg.training.mode == TrainMode::Lora;
     let dropout = lora && cfg.lora.dropout > 0.0;
     let targets = if lora { cfg.lora.resolved_targets() } else { Vec::new() };
+    let qk_norm = m.family().qk_norm;
     if cfg.model.device == "cpu" {
         let masks: u64 = if dropout { targets.iter().map(|t| m.linear_shape(t).0 as u64).sum::<u64>().div_ceil(4) } else { 0 };
         let downs = (targets.len() * cfg.lora.rank) as u64;
-        return 4 * h + 2 * q + 2 * kv + 3 * i + masks + downs;
+        let head_norm_inputs = if qk_norm { q + kv } else { 0 };
+        return 4 * h + 2 * q + 2 * kv + 3 * i + masks + downs + head_norm_inputs;
     }
     let heads = m.num_attention_heads as u64;
     let norms = 2 * 4 * h;
     let projections = (q + 2 * kv) * 2 + q * 2 + 2 * h + 4 * i + 2 * h;
     let rope = 5 * (q + kv);
+    // The composed per-head norm keeps its input, the normalised values and the product with its weight.
+    let head_norms = if qk_norm { 3 * (q + kv) } else { 0 };
     let repeat = 2 * q;
     let attention = 6 * heads * seq as u64;
     let adapters: u64 = targets
@@ -40,7 +45,7 @@ pub(crate) fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: us
             cfg.lora.rank as u64 + 3 * fout as u64 + if dropout { 2 * fin as u64 } else { 0 }
         })
         .sum();
-    norms + projections + rope + repeat + attention + adapters
+    norms + projections + rope + head_norms + repeat + attention + adapters
 }
 
 /// Values the head (final norm, output projection, loss) holds at its peak

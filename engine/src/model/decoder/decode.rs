@@ -3,8 +3,8 @@
 //! per-op overhead (an allocation, a dispatch and often a thread hand-over
 //! for each of some fifty small ops a layer) would cost as much as the
 //! weights' reading. The projections stream each weight once
-//! ([`matvec`]); norms, rotation, attention over the cached keys and values,
-//! and the MLP's gate run in place. Adapters apply unmerged.
+//! ([`matvec`]); norms, rotation, attention over the cached keys and values
+//! ([`attend_row`]) and the MLP's gate run on the row. Adapters apply unmerged.
 //! [`super::kv_cache`] calls it for single-token steps of f32 CPU models and
 //! checks it against full recomputation.
 
@@ -13,6 +13,7 @@ use candle_core::{Module, Result, Tensor};
 
 use super::kv_cache::KvCache;
 use super::{Layer, Model};
+use crate::model::kernels::attention::{Heads, attend_row};
 use crate::model::kernels::matvec::matvec;
 use crate::model::kernels::{held, norm, swiglu};
 use crate::model::linear::Linear;
@@ -155,34 +156,14 @@ impl Model {
         let a = &layer.self_attn;
         let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?;
         let [mut q, mut k, v]: [Vec<f32>; 3] = project_all(&[&a.q_proj, &a.k_proj, &a.v_proj], &hs)?.try_into().expect("three projections");
+        if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
+            q = rms_norm(&q, qn, cfg.rms_norm_eps)?;
+            k = rms_norm(&k, kn, cfg.rms_norm_eps)?;
+        }
         self.rope.rotate_at(&mut q, pos)?;
         self.rope.rotate_at(&mut k, pos)?;
-        let d = cfg.head_dim();
-        let (heads, kv_heads) = (q.len() / d, k.len() / d);
-        let (keys, values) = cache.layer(i);
-        let first = cfg.attention_window().map_or(0, |w| (pos + 1).saturating_sub(w));
-        let scale = cfg.attention_scale() as f32;
-        let kv_width = kv_heads * d;
-        let mut ctx = vec![0f32; heads * d];
-        let mut scores = Vec::with_capacity(pos + 1 - first);
-        for (head, out) in ctx.chunks_mut(d).enumerate() {
-            let g = head / (heads / kv_heads);
-            let qh = &q[head * d..(head + 1) * d];
-            let key = |j: usize| if j < pos { &keys[j * kv_width + g * d..j * kv_width + (g + 1) * d] } else { &k[g * d..(g + 1) * d] };
-            let value = |j: usize| if j < pos { &values[j * kv_width + g * d..j * kv_width + (g + 1) * d] } else { &v[g * d..(g + 1) * d] };
-            scores.clear();
-            scores.extend((first..=pos).map(|j| scale * key(j).iter().zip(qh).map(|(a, b)| a * b).sum::<f32>()));
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut total = 0.0;
-            for s in scores.iter_mut() {
-                *s = (*s - max).exp();
-                total += *s;
-            }
-            for (j, p) in (first..=pos).zip(&scores) {
-                let w = p / total;
-                out.iter_mut().zip(value(j)).for_each(|(o, v)| *o += w * v);
-            }
-        }
+        let heads = (Heads::of(cfg), pos);
+        let ctx = attend_row(&q, cache.layer(i), (&k, &v), heads, cfg.attention_scale() as f32, cfg.attention_window());
         let o = project(&a.o_proj, &ctx)?;
         x.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
         Ok((k, v))

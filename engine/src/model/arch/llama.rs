@@ -1,0 +1,21 @@
+//! Llama (1, 2, 3, 3.x; SmolLM2) and Mistral: the plain decoder. RMSNorm, grouped-query
+//! attention with RoPE (optionally scaled), SwiGLU; biases only where the config
+//! asks (`attention_bias`, `mlp_bias`); Mistral's optional `sliding_window`.
+//! llama.cpp writes both as `llama`, with the q/k rows permuted.
+
+use super::{Family, Gguf, llama_biases};
+use crate::model::config::ModelConfig;
+
+/// `LlamaForCausalLM`.
+pub(super) const LLAMA: Family = Family {
+    model_type: "llama",
+    class: "LlamaForCausalLM",
+    gguf: Some(Gguf { arch: "llama", permutes_qk: true }),
+    bias: llama_biases,
+    qk_norm: false,
+    window: |cfg: &ModelConfig| cfg.sliding_window,
+    check: |_| Ok(()),
+};
+
+/// `MistralForCausalLM`: Llama's layer with an optional sliding window.
+pub(super) const MISTRAL: Family = Family { model_type: "mistral", class: "MistralForCausalLM", ..LLAMA };

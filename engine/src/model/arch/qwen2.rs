@@ -1,0 +1,18 @@
+//! Qwen2 and Qwen2.5: Llama's layer with biases on q, k and v (never on o or the
+//! MLP). Its sliding window applies only with `use_sliding_window`, per layer
+//! (`max_window_layers`), which is refused. llama.cpp writes it as `qwen2`,
+//! without permuting q/k.
+
+use super::{Family, Gguf, qwen_check, qwen_window};
+use crate::model::config::ModelConfig;
+
+/// `Qwen2ForCausalLM`.
+pub(super) const QWEN2: Family = Family {
+    model_type: "qwen2",
+    class: "Qwen2ForCausalLM",
+    gguf: Some(Gguf { arch: "qwen2", permutes_qk: false }),
+    bias: |_: &ModelConfig, module: &str| matches!(module, "q_proj" | "k_proj" | "v_proj"),
+    qk_norm: false,
+    window: qwen_window,
+    check: qwen_check,
+};

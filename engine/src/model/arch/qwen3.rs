@@ -1,0 +1,18 @@
+//! Qwen3 (dense): Llama's layer with an RMSNorm over each query and key head
+//! before the rotation (`q_norm`, `k_norm`), an explicit `head_dim` (so the
+//! query width need not be the hidden size), biases only with
+//! `attention_bias`. The sliding window is Qwen2's rule (refused when on).
+//! llama.cpp writes it as `qwen3`, without permuting q/k.
+
+use super::{Family, Gguf, llama_biases, qwen_check, qwen_window};
+
+/// `Qwen3ForCausalLM`.
+pub(super) const QWEN3: Family = Family {
+    model_type: "qwen3",
+    class: "Qwen3ForCausalLM",
+    gguf: Some(Gguf { arch: "qwen3", permutes_qk: false }),
+    bias: llama_biases,
+    qk_norm: true,
+    window: qwen_window,
+    check: qwen_check,
+};

@@ -1,0 +1,84 @@
+//! The invariants of ARCHITECTURE.md that no compiler checks, checked on the
+//! engine's source (the code before a file's `#[cfg(test)]` module; test
+//! helpers and fixtures write files as they like).
+
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Each engine source file that is not test code, with its non-test text.
+fn engine_sources() -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    for path in rust_files(&src) {
+        let name = path.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+        if name.ends_with("tests.rs") || name.ends_with("fixture.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap().to_string();
+        out.push((name, code));
+    }
+    assert!(out.len() > 50, "the engine's sources were not found");
+    out
+}
+
+/// The places in `sources` (outside `allowed` files) whose code contains any of `needles`.
+fn offenders(sources: &[(String, String)], allowed: &[&str], needles: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (name, code) in sources {
+        if allowed.contains(&name.as_str()) {
+            continue;
+        }
+        for (i, line) in code.lines().enumerate() {
+            if needles.iter().any(|n| line.contains(n.as_str())) && !line.trim_start().starts_with("//") {
+                found.push(format!("{name}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+/// Every file is written atomically: only `atomic` creates files.
+#[test]
+fn only_atomic_writes_files() {
+    let needles = ["fs::write(".to_string(), "File::create(".to_string()];
+    let found = offenders(&engine_sources(), &["atomic.rs"], &needles);
+    assert!(found.is_empty(), "files written outside `atomic` (use crate::atomic):\n{}", found.join("\n"));
+}
+
+/// The run directory's file names are spelled only in `runs::files`.
+#[test]
+fn run_file_names_are_spelled_only_in_runs_files() {
+    let sources = engine_sources();
+    let files = &sources.iter().find(|(n, _)| n == "runs/files.rs").expect("runs/files.rs").1;
+    let names: Vec<String> =
+        files.lines().filter_map(|l| l.split("&str = ").nth(1)).map(|v| v.trim_end_matches(';').to_string()).collect();
+    assert!(names.len() >= 10 && names.contains(&"\"metrics.jsonl\"".to_string()), "{names:?}");
+    let found = offenders(&sources, &["runs/files.rs"], &names);
+    assert!(found.is_empty(), "run file names spelled outside runs::files:\n{}", found.join("\n"));
+}
+
+/// Families are told apart only by their description: nothing outside
+/// `model::arch` compares `model_type`.
+#[test]
+fn only_the_architecture_files_compare_model_types() {
+    let needles = ["model_type ==".to_string(), "model_type.as_str()".to_string(), "model_type !=".to_string()];
+    let found = offenders(&engine_sources(), &[], &needles)
+        .into_iter()
+        .filter(|place| !place.starts_with("model/arch/"))
+        .collect::<Vec<_>>();
+    assert!(found.is_empty(), "model_type compared outside model::arch (add to the Family instead):\n{}", found.join("\n"));
+}
