@@ -232,7 +232,8 @@ fn worst_reference_diff(dir: &Path, model: &Model) -> f64 {
 
 /// [`worst_reference_diff`] against the reference file `file`.
 fn worst_diff_against(file: &Path, model: &Model) -> f64 {
-    let reference = weights::load_file(file, DType::F32, &Device::Cpu).unwrap_or_else(|e| panic!("{}: reference logits: {e}", file.display()));
+    let reference =
+        weights::load_file(file, DType::F32, &Device::Cpu).unwrap_or_else(|e| panic!("{}: reference logits: {e}", file.display()));
     let mut compared = 0;
     let mut worst = 0f64;
     for i in 0.. {

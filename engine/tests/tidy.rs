@@ -64,8 +64,7 @@ fn only_atomic_writes_files() {
 fn run_file_names_are_spelled_only_in_runs_files() {
     let sources = engine_sources();
     let files = &sources.iter().find(|(n, _)| n == "runs/files.rs").expect("runs/files.rs").1;
-    let names: Vec<String> =
-        files.lines().filter_map(|l| l.split("&str = ").nth(1)).map(|v| v.trim_end_matches(';').to_string()).collect();
+    let names: Vec<String> = files.lines().filter_map(|l| l.split("&str = ").nth(1)).map(|v| v.trim_end_matches(';').to_string()).collect();
     assert!(names.len() >= 10 && names.contains(&"\"metrics.jsonl\"".to_string()), "{names:?}");
     let found = offenders(&sources, &["runs/files.rs"], &names);
     assert!(found.is_empty(), "run file names spelled outside runs::files:\n{}", found.join("\n"));
@@ -76,9 +75,7 @@ fn run_file_names_are_spelled_only_in_runs_files() {
 #[test]
 fn only_the_architecture_files_compare_model_types() {
     let needles = ["model_type ==".to_string(), "model_type.as_str()".to_string(), "model_type !=".to_string()];
-    let found = offenders(&engine_sources(), &[], &needles)
-        .into_iter()
-        .filter(|place| !place.starts_with("model/arch/"))
-        .collect::<Vec<_>>();
+    let found =
+        offenders(&engine_sources(), &[], &needles).into_iter().filter(|place| !place.starts_with("model/arch/")).collect::<Vec<_>>();
     assert!(found.is_empty(), "model_type compared outside model::arch (add to the Family instead):\n{}", found.join("\n"));
 }

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::{DType, Device};
+use candle_core::DType;
 use engine::chat::template::Encoded;
 use engine::data::Dataset;
 use engine::model::decoder::backprop::accumulate;

@@ -5,12 +5,9 @@
 //! another machine exactly like a local one.
 //!
 //! - [`local`]: this machine's engine ([`crate::jobs::Engine`]).
-//! - [`slurm`]: a Slurm cluster over SSH (its building blocks so far).
-//!
-//! A remote backend (Slurm over SSH) is shaped the same way: `start` submits
-//! the job and starts a local job that keeps the run directory's files in
-//! sync; the other operations find the run by its directory, since the run
-//! outlives the window that launched it.
+//! - [`slurm`]: a Slurm cluster over SSH. Its work runs as `Job::Remote`
+//!   (test, submit and watch, cancel, fetch), which keeps a local mirror of
+//!   the run directory in sync; it does not implement [`Backend`] yet.
 
 pub mod local;
 pub mod slurm;

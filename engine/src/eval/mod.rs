@@ -1,5 +1,5 @@
 //! Evaluation: perplexity of a base model and adapters on held-out data
-//! (human evaluation joins it here later).
+//! (human evaluation, with its own folder format, is `crate::human_eval`).
 //!
 //! - [`request`]: what to evaluate, built one way for the window and the CLI.
 //! - [`perplexity`]: mean token loss, perplexity, the base-vs-adapters table.

@@ -83,7 +83,6 @@ pub struct ModelConfig {
     pub use_sliding_window: Option<bool>,
 }
 
-
 fn default_model_type() -> String {
     "mistral".into()
 }

@@ -19,19 +19,19 @@
 
 pub mod arch;
 pub mod config;
+pub mod decoder;
 pub mod fetch;
 pub mod gguf;
 pub mod kernels;
 pub(crate) mod linear;
-pub mod decoder;
 pub mod merge;
 pub mod rope_scaling;
 pub mod tokenizer;
 pub mod weights;
 
 pub use config::ModelConfig;
-pub use linear::LoraSpec;
 pub use decoder::{Model, Pass, Trainable};
+pub use linear::LoraSpec;
 pub use weights::save_model_dir;
 
 /// Checks for the fused CPU ops.

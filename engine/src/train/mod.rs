@@ -1,7 +1,9 @@
-//! Training: gradients (with optional gradient checkpointing), AdamW, the
-//! learning-rate schedule, resumable checkpoints and the training loop.
+//! Training: summed gradients, AdamW, the learning-rate schedule, resumable
+//! checkpoints and the training loop. The loss and gradients of one
+//! micro-batch (plain or checkpointed) are the model's own
+//! (`model::decoder::backprop`), handed to the accumulator here.
 //!
-//! - [`gradients`]: loss and gradients of one micro-batch, plain or checkpointed.
+//! - [`gradients`]: gradients summed over an accumulation window, their norm and clipping.
 //! - [`optimizer`]: AdamW over the trainable parameters, with savable state.
 //! - [`schedule`]: warmup then cosine / linear / constant learning rate.
 //! - [`checkpoint`]: what a resumable checkpoint holds and how it is written.

@@ -180,8 +180,8 @@ mod tests {
 
     use super::*;
     use crate::model::Pass;
-    use crate::model::fused_check::max_diff;
     use crate::model::decoder::kv_cache::KvCache;
+    use crate::model::fused_check::max_diff;
 
     fn sample() -> Model {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data/model");

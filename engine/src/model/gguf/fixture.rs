@@ -148,7 +148,7 @@ pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
         (tokens, merges, types, Vec::new())
     };
     // An architecture the importer lacks (to test its refusal) is written with Llama's tensors.
-    let family = crate::model::arch::by_gguf_arch(&fx.architecture).unwrap_or(&crate::model::arch::FAMILIES[0]);
+    let family = crate::model::arch::by_gguf_arch(&fx.architecture).unwrap_or(crate::model::arch::FAMILIES[0]);
     let qwen = family.model_type.starts_with("qwen");
     let config = ModelConfig {
         architectures: vec![family.class.into()],

@@ -276,7 +276,6 @@ mod tiles {
         }
     }
 
-
     pub(super) fn matmul(dst: &mut [f32], a: &Rows, b: &Packed, accumulate: bool) {
         let (m, n, kp) = (a.m, b.n, a.kp);
         if m == 0 || n == 0 {
@@ -401,9 +400,9 @@ mod tiles {
             let config = Config::new();
             let k_tiles = self.kp / TILE_K;
             let lda = self.kp * 2;
-            // SAFETY (all blocks below): tile loads read 16 rows of 64 bytes
-            // inside `a` (padded to whole blocks) and inside `b`'s tiles
-            // (padded to whole strip pairs); stores go to `dst` only for
+            // SAFETY: the caller granted the tile unit; tile loads read 16 rows
+            // of 64 bytes inside `a` (padded to whole blocks) and inside `b`'s
+            // tiles (padded to whole strip pairs); stores go to `dst` only for
             // blocks wholly inside it, to `scratch` otherwise.
             unsafe {
                 asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
@@ -422,14 +421,8 @@ mod tiles {
                         };
                         let a0 = self.a.as_ptr().add(r0 * self.kp);
                         let b0 = self.b.tiles.as_ptr().add(2 * cb * k_tiles * TILE_LEN);
-                        let operands = Block {
-                            c,
-                            ldc,
-                            a: [a0, a0.add(TILE_ROWS * self.kp)],
-                            lda,
-                            b: [b0, b0.add(k_tiles * TILE_LEN)],
-                            k_tiles,
-                        };
+                        let operands =
+                            Block { c, ldc, a: [a0, a0.add(TILE_ROWS * self.kp)], lda, b: [b0, b0.add(k_tiles * TILE_LEN)], k_tiles };
                         block(&operands, self.accumulate);
                         if !whole {
                             self.scatter(&scratch, r0, c0);

@@ -78,14 +78,17 @@ mod x86 {
                 let tail = |row: &[f32]| x[body..k].iter().zip(&row[body..k]).map(|(a, b)| a * b).sum::<f32>();
                 let (xp, n) = (x.as_ptr(), out.len());
                 let mut j = 0;
-                // SAFETY (all pointer reads): rows j..j+4 and columns c..c+lanes <= body <= k lie inside the asserted lengths.
+                // The pointer reads below: rows j..j+ROWS and columns c..c+lanes <= body <= k lie inside the asserted lengths.
                 while j + ROWS <= n {
+                    // SAFETY: row j + q < n starts inside `rows` (asserted above).
                     let p: [*const f32; ROWS] = std::array::from_fn(|q| unsafe { rows.as_ptr().add((j + q) * k) });
                     let mut a = [$zero(); ROWS];
                     let mut c = 0;
                     while c < body {
+                        // SAFETY: columns c..c + lanes <= k of `x` (asserted above); the CPU has the feature.
                         let xv = unsafe { $load(xp.add(c)) };
                         for q in 0..ROWS {
+                            // SAFETY: as above, of row j + q.
                             a[q] = $fma(xv, unsafe { $load(p[q].add(c)) }, a[q]);
                         }
                         c += $lanes;
@@ -96,11 +99,14 @@ mod x86 {
                     j += ROWS;
                 }
                 for (jj, o) in out.iter_mut().enumerate().skip(j) {
+                    // SAFETY: row jj < n starts inside `rows` (asserted above).
                     let row = unsafe { rows.as_ptr().add(jj * k) };
                     let mut a = $zero();
                     let mut c = 0;
                     while c < body {
-                        a = $fma(unsafe { $load(xp.add(c)) }, unsafe { $load(row.add(c)) }, a);
+                        // SAFETY: columns c..c + lanes <= k of `x` and of row jj (asserted above).
+                        let (xv, wv) = unsafe { ($load(xp.add(c)), $load(row.add(c))) };
+                        a = $fma(xv, wv, a);
                         c += $lanes;
                     }
                     *o = $sum(a) + tail(&rows[jj * k..(jj + 1) * k]);
