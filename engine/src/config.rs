@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, FieldError, Result};
 
-/// The seven linear projections LoRA can adapt, in Hugging Face names.
-pub const LINEAR_MODULES: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+pub use crate::model::LINEAR_MODULES;
 
 /// A complete training configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::config::{Precision, TrainConfig, TrainMode};
 use crate::model::ModelConfig;
-use crate::model::decoder::memory::{head_floats, layer_floats_per_token};
+use crate::model::decoder::memory::{Training, head_floats, layer_floats_per_token};
 
 /// Bytes per f32 value.
 const F32: u64 = 4;
@@ -120,8 +120,11 @@ fn estimate_only(cfg: &TrainConfig, m: &ModelConfig) -> Estimate {
     let seq = cfg.data.max_seq_len;
     let tokens = (cfg.training.batch_size * seq) as u64;
     let layers = m.num_hidden_layers as u64;
-    let per_layer = layer_floats_per_token(m, cfg, seq) * tokens * F32;
-    let head = head_floats(m, cfg, tokens) * F32;
+    let targets = cfg.lora.resolved_targets();
+    let lora = (cfg.training.mode == TrainMode::Lora).then_some((&targets[..], cfg.lora.rank, cfg.lora.dropout > 0.0));
+    let training = Training { cpu: cfg.model.device == "cpu", lora };
+    let per_layer = layer_floats_per_token(m, &training, seq) * tokens * F32;
+    let head = head_floats(m, &training, tokens) * F32;
     let activations = ((per_layer * layers + head) as f64 * ACTIVATION_SCALE) as u64;
     let checkpointed = (((m.hidden_size as u64 * tokens * F32) * (layers + 2) + per_layer + head) as f64 * CHECKPOINTED_SCALE) as u64;
     let frozen_grads = params - trainable;

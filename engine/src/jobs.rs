@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -182,26 +182,7 @@ pub struct JobInfo {
     pub run_dir: Option<PathBuf>,
 }
 
-/// A cancellation flag shared between a job and whoever may cancel it.
-#[derive(Debug, Clone, Default)]
-pub struct CancelFlag(Arc<AtomicBool>);
-
-impl CancelFlag {
-    /// A flag that is not set.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks the job to stop.
-    pub fn set(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether the job was asked to stop.
-    pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use workbench_core::cancel::CancelFlag;
 
 /// How a training job is steered between steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

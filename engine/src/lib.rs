@@ -11,16 +11,13 @@
 //! See `ARCHITECTURE.md` at the repository root for the module map.
 
 pub mod adapter;
-pub mod atomic;
 pub mod backend;
 pub mod chat;
 pub mod comparisons;
 pub mod config;
 pub mod conversations;
 pub mod data;
-pub mod device;
 pub mod documents;
-pub mod error;
 pub mod estimate;
 pub mod eval;
 pub mod generate;
@@ -32,5 +29,8 @@ pub mod runs;
 pub mod sample_build;
 pub mod serve;
 pub mod train;
+
+pub use workbench_core::{atomic, error};
+pub use workbench_model::device;
 
 pub use error::{Error, Result};

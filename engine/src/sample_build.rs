@@ -15,6 +15,7 @@ use tokenizers::processors::PostProcessorWrapper;
 use tokenizers::{AddedToken, DecoderWrapper, PreTokenizerWrapper, Tokenizer, TokenizerImpl};
 
 use crate::error::{Error, Result};
+pub use crate::model::presets::{sample_model_config, tiny_model_config};
 use crate::model::{Model, ModelConfig};
 
 /// Special tokens, in id order: unknown, BOS, EOS and the Mistral
@@ -46,35 +47,6 @@ pub fn train_tokenizer(files: &[&Path], vocab_size: usize, out_dir: &Path) -> Re
     Ok(tok)
 }
 
-/// The sample model's architecture for a vocabulary of `vocab_size`.
-pub fn sample_model_config(vocab_size: usize) -> ModelConfig {
-    ModelConfig {
-        architectures: vec!["MistralForCausalLM".into()],
-        model_type: "mistral".into(),
-        vocab_size,
-        hidden_size: 192,
-        intermediate_size: 512,
-        num_hidden_layers: 4,
-        num_attention_heads: 6,
-        num_key_value_heads: Some(2),
-        head_dim: Some(32),
-        hidden_act: "silu".into(),
-        max_position_embeddings: 512,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10_000.0,
-        sliding_window: None,
-        tie_word_embeddings: false,
-        bos_token_id: Some(1),
-        eos_token_id: Some(2),
-        torch_dtype: Some("float32".into()),
-        rope_scaling: None,
-        rope_parameters: None,
-        attention_bias: None,
-        mlp_bias: None,
-        use_sliding_window: None,
-    }
-}
-
 /// Writes a randomly initialised model of `config` (seeded) with the
 /// tokenizer of `tokenizer_dir` as a Hugging Face directory `out_dir`.
 pub fn init_model_dir(config: ModelConfig, seed: u64, tokenizer_dir: &Path, out_dir: &Path) -> Result<()> {
@@ -90,21 +62,6 @@ pub fn corpus_to_jsonl(corpus: &Path, out: &Path) -> Result<usize> {
         text.split("\n\n").map(str::trim).filter(|d| !d.is_empty()).map(|d| serde_json::json!({ "text": d }).to_string()).collect();
     crate::atomic::write(out, (docs.join("\n") + "\n").as_bytes())?;
     Ok(docs.len())
-}
-
-/// The tiny architecture used by tests and quick experiments: the sample
-/// tokenizer's vocabulary, width 32, two layers, grouped-query attention.
-pub fn tiny_model_config(vocab_size: usize) -> ModelConfig {
-    ModelConfig {
-        hidden_size: 32,
-        intermediate_size: 64,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: Some(2),
-        head_dim: Some(8),
-        max_position_embeddings: 256,
-        ..sample_model_config(vocab_size)
-    }
 }
 
 /// Writes a randomly initialised tiny model directory that uses the tokenizer

@@ -1,5 +1,6 @@
 //! The invariants of ARCHITECTURE.md that no compiler checks, checked on the
-//! engine's source (the code before a file's `#[cfg(test)]` module; test
+//! source of the engine's crates (`engine/src`, `engine/core/src`,
+//! `engine/model/src`; the code before a file's `#[cfg(test)]` module: test
 //! helpers and fixtures write files as they like).
 
 use std::path::{Path, PathBuf};
@@ -18,12 +19,18 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Each engine source file that is not test code, with its non-test text.
+/// The engine's folder (this crate's; the lower crates are inside it).
+fn engine_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Each engine source file that is not test code, named from `engine/`
+/// (`src/jobs.rs`, `core/src/atomic.rs`, `model/src/arch/qwen3.rs`), with its non-test text.
 fn engine_sources() -> Vec<(String, String)> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let root = engine_dir();
     let mut out = Vec::new();
-    for path in rust_files(&src) {
-        let name = path.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+    for path in ["src", "core/src", "model/src"].iter().flat_map(|dir| rust_files(&root.join(dir))) {
+        let name = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
         if name.ends_with("tests.rs") || name.ends_with("fixture.rs") {
             continue;
         }
@@ -55,7 +62,7 @@ fn offenders(sources: &[(String, String)], allowed: &[&str], needles: &[String])
 #[test]
 fn only_atomic_writes_files() {
     let needles = ["fs::write(".to_string(), "File::create(".to_string()];
-    let found = offenders(&engine_sources(), &["atomic.rs"], &needles);
+    let found = offenders(&engine_sources(), &["core/src/atomic.rs"], &needles);
     assert!(found.is_empty(), "files written outside `atomic` (use crate::atomic):\n{}", found.join("\n"));
 }
 
@@ -64,7 +71,7 @@ fn only_atomic_writes_files() {
 #[test]
 fn run_file_names_are_spelled_only_in_runs_files() {
     let sources = engine_sources();
-    let files = &sources.iter().find(|(n, _)| n == "runs/files.rs").expect("runs/files.rs").1;
+    let files = &sources.iter().find(|(n, _)| n == "src/runs/files.rs").expect("src/runs/files.rs").1;
     let names: Vec<String> = files
         .lines()
         .filter_map(|l| l.split("&str = ").nth(1))
@@ -72,7 +79,7 @@ fn run_file_names_are_spelled_only_in_runs_files() {
         .filter(|v| v.contains('.'))
         .collect();
     assert!(names.len() >= 8 && names.contains(&"\"metrics.jsonl\"".to_string()), "{names:?}");
-    let found = offenders(&sources, &["runs/files.rs"], &names);
+    let found = offenders(&sources, &["src/runs/files.rs"], &names);
     assert!(found.is_empty(), "run file names spelled outside runs::files:\n{}", found.join("\n"));
 }
 
@@ -82,6 +89,17 @@ fn run_file_names_are_spelled_only_in_runs_files() {
 fn only_the_architecture_files_compare_model_types() {
     let needles = ["model_type ==".to_string(), "model_type.as_str()".to_string(), "model_type !=".to_string()];
     let found =
-        offenders(&engine_sources(), &[], &needles).into_iter().filter(|place| !place.starts_with("model/arch/")).collect::<Vec<_>>();
+        offenders(&engine_sources(), &[], &needles).into_iter().filter(|place| !place.starts_with("model/src/arch/")).collect::<Vec<_>>();
     assert!(found.is_empty(), "model_type compared outside model::arch (add to the Family instead):\n{}", found.join("\n"));
+}
+
+/// The window and the command line reach the engine through its facade
+/// alone: the app depends on `workbench-engine` and on no lower engine crate.
+#[test]
+fn the_front_ends_use_only_the_facade() {
+    let manifest = std::fs::read_to_string(engine_dir().join("../app/Cargo.toml")).unwrap();
+    assert!(manifest.contains("workbench-engine"), "app/Cargo.toml does not name the engine");
+    for lower in ["workbench-core", "workbench-model"] {
+        assert!(!manifest.contains(lower), "app/Cargo.toml depends on {lower}: use what workbench-engine re-exports");
+    }
 }

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+pub use crate::model::Batch;
+
+use candle_core::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -46,21 +48,6 @@ pub struct LengthStats {
     pub max: usize,
     /// Tokens that carry loss, in all.
     pub trained_tokens: usize,
-}
-
-/// A padded micro-batch: inputs and next-token targets, `[batch, seq]`.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    /// Input ids (u32).
-    pub inputs: Tensor,
-    /// Target ids (u32): the next token of each input position.
-    pub targets: Tensor,
-    /// Loss weight per target (f32: 1 trained, 0 prompt or padding).
-    pub weights: Tensor,
-    /// Number of trained targets.
-    pub n_targets: usize,
-    /// Number of real (non-padding) tokens.
-    pub n_tokens: usize,
 }
 
 impl Dataset {
@@ -168,30 +155,8 @@ impl Dataset {
 
     /// Builds the padded batch of the examples at `indices`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Result<Batch> {
-        let t = indices.iter().map(|&i| self.examples[i].ids.len() - 1).max().unwrap_or(0);
-        let b = indices.len();
-        let (mut inputs, mut targets, mut weights) = (vec![0u32; b * t], vec![0u32; b * t], vec![0f32; b * t]);
-        let (mut n_targets, mut n_tokens) = (0, 0);
-        for (row, &i) in indices.iter().enumerate() {
-            let ex = &self.examples[i];
-            let len = ex.ids.len() - 1;
-            n_tokens += len;
-            for p in 0..len {
-                inputs[row * t + p] = ex.ids[p];
-                targets[row * t + p] = ex.ids[p + 1];
-                if ex.trained[p + 1] {
-                    weights[row * t + p] = 1.0;
-                    n_targets += 1;
-                }
-            }
-        }
-        Ok(Batch {
-            inputs: Tensor::from_vec(inputs, (b, t), device)?,
-            targets: Tensor::from_vec(targets, (b * t,), device)?,
-            weights: Tensor::from_vec(weights, (b * t,), device)?,
-            n_targets,
-            n_tokens,
-        })
+        let rows: Vec<(&[u32], &[bool])> = indices.iter().map(|&i| (&self.examples[i].ids[..], &self.examples[i].trained[..])).collect();
+        Ok(Batch::new(&rows, device)?)
     }
 
     /// Consecutive batches over all examples in file order (for evaluation).

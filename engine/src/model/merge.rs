@@ -58,10 +58,10 @@ mod tests {
         let ids = Tensor::new(&[[1u32, 5, 9, 2, 33, 7]], &Device::Cpu).unwrap();
         let with_adapter = base.forward(&ids, Pass::Eval).unwrap();
         let merged = Model::load(&out, DType::F32, &Device::Cpu).unwrap().forward(&ids, Pass::Eval).unwrap();
-        let d = crate::model::fused_check::max_diff(&with_adapter, &merged);
+        let d = crate::model::testing::max_diff(&with_adapter, &merged);
         assert!(d < 1e-4, "merged logits differ from base + adapter by {d}");
         let plain = Model::load(&base_dir, DType::F32, &Device::Cpu).unwrap().forward(&ids, Pass::Eval).unwrap();
-        assert!(crate::model::fused_check::max_diff(&plain, &merged) > 1e-3, "the adapter changed nothing: the test cannot tell");
+        assert!(crate::model::testing::max_diff(&plain, &merged) > 1e-3, "the adapter changed nothing: the test cannot tell");
         assert!(out.join("tokenizer_config.json").is_file(), "the chat template comes along");
     }
 }

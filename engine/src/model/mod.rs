@@ -1,61 +1,18 @@
-//! The model: a decoder of one of the supported families, with optional LoRA adapters.
+//! The model: a decoder of one of the supported families, with optional LoRA
+//! adapters (the `workbench-model` crate, re-exported here), and what sits
+//! above the model and its adapters: GGUF import and export, merging, fetching.
 //!
-//! - [`arch`]: the families (Llama, Mistral, Qwen2, Qwen3), one file each: what
-//!   each one's checkpoint holds and computes beyond the shared decoder.
-//! - [`config`]: the Hugging Face `config.json` fields.
-//! - [`rope_scaling`]: RoPE frequencies, default, linear or Llama 3 scaled.
-//! - [`weights`]: loading and saving safetensors in Hugging Face layout.
-//! - [`linear`]: the (optionally LoRA-adapted) linear projection and its dropout.
-//! - [`kernels`]: the operations (projection, attention, norm, RoPE, SwiGLU,
-//!   cross-entropy), each fused on the CPU and composed elsewhere.
-//! - [`decoder`]: the decoder every family shares (tensor names as in the
-//!   checkpoint), reading its family's description: its fused CPU layer, the
-//!   KV-cache and decode paths, its layer-by-layer backpropagation and its
-//!   activation memory count.
-//! - [`tokenizer`]: loading `tokenizer.json` and checking it against the model.
-//! - [`gguf`]: importing a GGUF file (llama.cpp) as a Hugging Face model directory.
+//! - `arch`, `config`, `decoder`, `kernels`, `linear`, `presets`, `rope_scaling`,
+//!   `tokenizer`, `weights`, `batch`, `gradients`: `workbench-model`'s modules.
+//! - [`gguf`]: importing a GGUF file (llama.cpp) as a Hugging Face model directory, and exporting one.
 //! - [`fetch`]: models a Python package ships as GGUF, fetched with pip and imported.
 //! - [`merge`]: folding a LoRA adapter into its base as a full model directory.
 
-pub mod arch;
-pub mod config;
-pub mod decoder;
 pub mod fetch;
 pub mod gguf;
-pub mod kernels;
-pub(crate) mod linear;
 pub mod merge;
-pub mod rope_scaling;
-pub mod tokenizer;
-pub mod weights;
 
-pub use config::ModelConfig;
-pub use decoder::{Model, Pass, Trainable};
-pub use linear::LoraSpec;
-pub use weights::save_model_dir;
-
-/// Checks for the fused CPU ops.
-#[cfg(test)]
-pub(crate) mod fused_check {
-    use candle_core::{DType, Tensor, Var};
-
-    /// The largest absolute difference between two tensors (any float dtype).
-    pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
-    }
-
-    /// Asserts that `fused` and `composed`, applied to `inputs`, give the same
-    /// output and the same gradients for every input under a random upstream gradient.
-    pub fn assert_same(inputs: &[&Var], fused: impl Fn(&[&Tensor]) -> Tensor, composed: impl Fn(&[&Tensor]) -> Tensor) {
-        let xs: Vec<&Tensor> = inputs.iter().map(|v| v.as_tensor()).collect();
-        let (f, p) = (fused(&xs), composed(&xs));
-        assert!(max_diff(&f, &p) < 1e-12, "outputs differ by {}", max_diff(&f, &p));
-        let up = f.randn_like(0.0, 1.0).unwrap();
-        let gf = (f * &up).unwrap().sum_all().unwrap().backward().unwrap();
-        let gp = (p * &up).unwrap().sum_all().unwrap().backward().unwrap();
-        for (i, x) in xs.iter().enumerate() {
-            let d = max_diff(gf.get(x).unwrap(), gp.get(x).unwrap());
-            assert!(d < 1e-10, "the gradient of input {i} differs by {d}");
-        }
-    }
-}
+pub use workbench_model::{
+    Batch, LINEAR_MODULES, LoraSpec, Model, ModelConfig, Pass, Trainable, arch, batch, config, decoder, gradients, kernels, linear,
+    presets, rope_scaling, save_model_dir, testing, tokenizer, weights,
+};

@@ -306,7 +306,7 @@ mod tests {
     use super::super::fixture::{self, Fixture};
     use super::super::import;
     use super::*;
-    use crate::model::fused_check::max_diff;
+    use crate::model::testing::max_diff;
     use crate::model::{ModelConfig, Pass};
 
     /// A fixture GGUF imported as a model directory: (temp dir, model dir).

@@ -13,7 +13,7 @@ use super::fixture::{self, Fixture};
 use super::metadata::Meta;
 use super::tensors::{permute, read_f32, reverse_permute};
 use super::{ImportReport, import};
-use crate::model::fused_check::max_diff;
+use crate::model::testing::max_diff;
 use crate::model::{Model, ModelConfig, Pass};
 
 /// Writes the fixture, imports it with `dtype`; returns (original model, output dir, report).

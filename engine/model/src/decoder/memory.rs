@@ -1,8 +1,17 @@
 //! The activation memory one decoder layer keeps per token while training,
-//! and what the head needs, for the memory estimate (`crate::estimate`).
+//! and what the head needs, for the engine's memory estimate.
 
-use crate::config::{TrainConfig, TrainMode};
-use crate::model::ModelConfig;
+use crate::ModelConfig;
+
+/// What a training setup decides about the activations kept.
+#[derive(Debug, Clone)]
+pub struct Training<'a> {
+    /// Whether the CPU trains (the fused layer and head); else the composed ops.
+    pub cpu: bool,
+    /// The LoRA adapters' target projections and rank, and whether dropout is on;
+    /// None in full fine-tuning.
+    pub lora: Option<(&'a [String], usize, bool)>,
+}
 
 /// Values kept per token in one layer (f32 count), as this engine's autograd
 /// holds them. On the CPU the fused layer ([`super::fused_layer`]) keeps the
@@ -15,18 +24,16 @@ use crate::model::ModelConfig;
 /// composed ops, which also keep the transposed and repeated heads, the
 /// attention scores and softmax (per key position) and the LoRA
 /// intermediates.
-pub(crate) fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: usize) -> u64 {
+pub fn layer_floats_per_token(m: &ModelConfig, t: &Training<'_>, seq: usize) -> u64 {
     let h = m.hidden_size as u64;
     let i = m.intermediate_size as u64;
     let q = (m.num_attention_heads * m.head_dim()) as u64;
     let kv = (m.kv_heads() * m.head_dim()) as u64;
-    let lora = cfg.training.mode == TrainMode::Lora;
-    let dropout = lora && cfg.lora.dropout > 0.0;
-    let targets = if lora { cfg.lora.resolved_targets() } else { Vec::new() };
+    let (targets, rank, dropout): (&[String], usize, bool) = t.lora.unwrap_or((&[], 0, false));
     let qk_norm = m.family().qk_norm;
-    if cfg.model.device == "cpu" {
+    if t.cpu {
         let masks: u64 = if dropout { targets.iter().map(|t| m.linear_shape(t).0 as u64).sum::<u64>().div_ceil(4) } else { 0 };
-        let downs = (targets.len() * cfg.lora.rank) as u64;
+        let downs = (targets.len() * rank) as u64;
         let head_norm_inputs = if qk_norm { q + kv } else { 0 };
         return 4 * h + 2 * q + 2 * kv + 3 * i + masks + downs + head_norm_inputs;
     }
@@ -42,7 +49,7 @@ pub(crate) fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: us
         .iter()
         .map(|t| {
             let (fin, fout) = m.linear_shape(t);
-            cfg.lora.rank as u64 + 3 * fout as u64 + if dropout { 2 * fin as u64 } else { 0 }
+            rank as u64 + 3 * fout as u64 + if dropout { 2 * fin as u64 } else { 0 }
         })
         .sum();
     norms + projections + rope + head_norms + repeat + attention + adapters
@@ -52,9 +59,9 @@ pub(crate) fn layer_floats_per_token(m: &ModelConfig, cfg: &TrainConfig, seq: us
 /// for `tokens` tokens (f32 count). On the CPU with LoRA ([`super::fused_head`]):
 /// the normalised input and its gradient, and one block of logits. Elsewhere
 /// candle's autograd keeps the logits, their log-softmax and gradients.
-pub(crate) fn head_floats(m: &ModelConfig, cfg: &TrainConfig, tokens: u64) -> u64 {
+pub fn head_floats(m: &ModelConfig, t: &Training<'_>, tokens: u64) -> u64 {
     let (h, v) = (m.hidden_size as u64, m.vocab_size as u64);
-    if cfg.model.device == "cpu" && cfg.training.mode == TrainMode::Lora {
+    if t.cpu && t.lora.is_some() {
         let block = (super::fused_head::block_rows(m.vocab_size) as u64).min(tokens);
         return 3 * h * tokens + block * (v + h);
     }

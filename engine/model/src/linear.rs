@@ -13,6 +13,9 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use super::kernels::projection::{self, Bf16Weight, DropoutMask, LoraFactors};
 
+/// The seven linear projections LoRA can adapt, in Hugging Face names.
+pub const LINEAR_MODULES: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
 /// The low-rank update of one projection.
 #[derive(Debug, Clone)]
 pub struct Lora {
@@ -64,11 +67,11 @@ pub struct Linear {
     pub bias: Option<Tensor>,
     /// The adapter, if this module is targeted.
     pub lora: Option<Lora>,
-    /// The weight quantized for inference ([`crate::model::decoder::quantize`]);
+    /// The weight quantized for inference ([`crate::decoder::quantize`]);
     /// `weight` is then a stand-in of its shape.
     pub quantized: Option<Arc<candle_core::quantized::QMatMul>>,
     /// The frozen weight packed for bf16 training products
-    /// ([`crate::model::Model::use_bf16_products`]).
+    /// ([`crate::Model::use_bf16_products`]).
     pub(crate) bf16: Option<Arc<Bf16Weight>>,
 }
 

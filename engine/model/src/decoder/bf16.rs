@@ -1,6 +1,6 @@
 //! bf16 mixed-precision training on the CPU (`training.precision = "bf16"`):
 //! every frozen projection weight and the output layer packed once for the
-//! AMX tile unit ([`crate::model::kernels::amx`]), which the fused layer and
+//! AMX tile unit ([`crate::kernels::amx`]), which the fused layer and
 //! head then use for their frozen products. The f32 weights stay: evaluation,
 //! generation and the validation passes during training use them.
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use candle_core::{DType, Result};
 
 use super::Model;
-use crate::model::kernels::projection::Bf16Weight;
+use crate::kernels::projection::Bf16Weight;
 
 impl Model {
     /// Packs the frozen weights for bf16 products, where this CPU has AMX
@@ -18,7 +18,7 @@ impl Model {
     /// trained themselves). Call it after the adapters are attached.
     pub fn use_bf16_products(&mut self) -> Result<bool> {
         self.full_precision("compute in bf16")?;
-        if !(self.device.is_cpu() && self.dtype == DType::F32 && crate::model::kernels::amx::available()) {
+        if !(self.device.is_cpu() && self.dtype == DType::F32 && crate::kernels::amx::available()) {
             return Ok(false);
         }
         for layer in &mut self.layers {

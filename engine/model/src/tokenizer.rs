@@ -4,8 +4,8 @@ use std::path::Path;
 
 use tokenizers::Tokenizer;
 
+use crate::ModelConfig;
 use crate::error::{Error, Result};
-use crate::model::ModelConfig;
 
 /// Loads `DIR/tokenizer.json` and checks every token id fits the model's
 /// embedding matrix.

@@ -125,7 +125,7 @@ impl CustomOp3 for SwigluGrad {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fused_check::assert_same;
+    use crate::testing::assert_same;
     use candle_core::{Device, Var};
 
     #[test]

@@ -1,6 +1,6 @@
 //! The decoder every family shares: token embedding, `num_hidden_layers` blocks of
 //! (RMSNorm, grouped-query attention with RoPE (optionally scaled), and what the
-//! family's description ([`crate::model::arch::Family`]) adds: biases, q/k norms
+//! family's description ([`crate::arch::Family`]) adds: biases, q/k norms
 //! per head, a sliding window; RMSNorm, SwiGLU MLP), final RMSNorm and the output
 //! projection. Field names
 //! follow the checkpoint's tensor names (`model.layers.N.self_attn.q_proj.weight`);
@@ -20,7 +20,7 @@ mod decode;
 pub(crate) mod fused_head;
 pub(crate) mod fused_layer;
 pub mod kv_cache;
-pub(crate) mod memory;
+pub mod memory;
 pub mod quantize;
 
 use std::collections::HashMap;
@@ -39,8 +39,8 @@ use super::kernels::projection::DropoutMask;
 use super::kernels::rope::Rope;
 use super::kernels::swiglu::swiglu;
 use super::linear::{Linear, Lora, LoraSpec, seeded_rng};
-use crate::config::LINEAR_MODULES;
 use crate::error::{Error, Result};
+use crate::linear::LINEAR_MODULES;
 
 /// Whether a forward pass trains (with dropout drawn from a seed) or evaluates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +140,7 @@ pub(crate) struct LayerView<'a> {
 }
 
 impl Layer {
-    /// The seven projections in [`crate::config::LINEAR_MODULES`] order.
+    /// The seven projections in [`crate::linear::LINEAR_MODULES`] order.
     fn named_linears_mut(&mut self) -> impl Iterator<Item = (&'static str, &'static str, &mut Linear)> {
         named_projections(&mut self.self_attn, &mut self.mlp)
     }

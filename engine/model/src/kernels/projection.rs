@@ -507,7 +507,7 @@ mod tests {
     use candle_core::{Device, Var};
 
     use super::*;
-    use crate::model::fused_check::{assert_same, max_diff};
+    use crate::testing::{assert_same, max_diff};
 
     fn randn(shape: (usize, usize)) -> Tensor {
         Tensor::randn(0f64, 1.0, shape, &Device::Cpu).unwrap()

@@ -68,7 +68,7 @@ macro_rules! by_dtype {
         match $dtype {
             candle_core::DType::F32 => $run::<f32>($($arg),*),
             candle_core::DType::F64 => $run::<f64>($($arg),*),
-            _ => $crate::model::kernels::only_f32_f64($op),
+            _ => $crate::kernels::only_f32_f64($op),
         }
     };
 }

@@ -13,10 +13,10 @@ use candle_core::{Module, Result, Tensor};
 
 use super::kv_cache::KvCache;
 use super::{Layer, Model};
-use crate::model::kernels::attention::{Heads, attend_row};
-use crate::model::kernels::matvec::matvec;
-use crate::model::kernels::{held, norm, swiglu};
-use crate::model::linear::Linear;
+use crate::kernels::attention::{Heads, attend_row};
+use crate::kernels::matvec::matvec;
+use crate::kernels::{held, norm, swiglu};
+use crate::linear::Linear;
 
 const OP: &str = "decode step";
 

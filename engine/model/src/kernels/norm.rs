@@ -176,7 +176,7 @@ impl CustomOp2 for RmsNormGradW {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fused_check::assert_same;
+    use crate::testing::assert_same;
     use candle_core::{Device, Var};
 
     #[test]

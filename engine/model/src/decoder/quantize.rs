@@ -13,7 +13,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Result, Tensor};
 
 use super::Model;
-use crate::model::linear::Linear;
+use crate::linear::Linear;
 
 /// Which quantized format inference weights take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -81,7 +81,7 @@ impl Model {
     /// in memory at a time besides the embedding (what [`Model::quantize`]
     /// after [`Model::load`] would hold all at once).
     pub fn load_quantized(dir: &std::path::Path, q: Quantization) -> crate::error::Result<Self> {
-        let config = crate::model::ModelConfig::load(dir)?;
+        let config = crate::ModelConfig::load(dir)?;
         let mut blocks = std::collections::HashMap::new();
         let mut quantize_projection = |name: &str, t: Tensor| -> Result<Tensor> {
             let projection = name.ends_with("_proj.weight") || (name == "lm_head.weight" && !config.tie_word_embeddings);
@@ -93,7 +93,7 @@ impl Model {
             Ok(stand_in)
         };
         let device = candle_core::Device::Cpu;
-        let tensors = crate::model::weights::load_model_dir_with(dir, candle_core::DType::F32, &device, &mut quantize_projection)?;
+        let tensors = crate::weights::load_model_dir_with(dir, candle_core::DType::F32, &device, &mut quantize_projection)?;
         let mut model =
             Self::from_tensors(config, tensors, candle_core::DType::F32, &device).map_err(|m| crate::error::Error::model(dir, m))?;
         model.quantize_with(q, |name, w| match blocks.remove(name) {
@@ -136,7 +136,7 @@ impl Model {
     }
 
     /// An error naming `what` for a quantized model, which can only generate and evaluate.
-    pub(crate) fn full_precision(&self, what: &str) -> Result<()> {
+    pub fn full_precision(&self, what: &str) -> Result<()> {
         match self.quantization {
             Some(q) => candle_core::bail!("cannot {what}: its weights are quantized ({q}) for inference; load the model again"),
             None => Ok(()),
@@ -147,7 +147,7 @@ impl Model {
     pub(crate) fn output_logits(&self, x: &Tensor) -> Result<Tensor> {
         match &self.head_quantized {
             Some(q) => q.forward(&pad_input(q, x)?),
-            None => crate::model::kernels::projection::project(x, &self.lm_head, None),
+            None => crate::kernels::projection::project(x, &self.lm_head, None),
         }
     }
 }
@@ -179,9 +179,9 @@ mod tests {
     use candle_core::{DType, Device};
 
     use super::*;
-    use crate::model::Pass;
-    use crate::model::decoder::kv_cache::KvCache;
-    use crate::model::fused_check::max_diff;
+    use crate::Pass;
+    use crate::decoder::kv_cache::KvCache;
+    use crate::testing::max_diff;
 
     fn sample() -> Model {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data/model");
@@ -226,7 +226,7 @@ mod tests {
             assert!(model.quantize(q).unwrap_err().to_string().contains("already quantized"));
             assert!(model.merge_lora().unwrap_err().to_string().contains("quantized"));
             let dir = tempfile::tempdir().unwrap();
-            let err = crate::model::weights::save_model_dir(&mut model, dir.path(), &dir.path().join("out")).unwrap_err();
+            let err = crate::weights::save_model_dir(&mut model, dir.path(), &dir.path().join("out")).unwrap_err();
             assert!(err.to_string().contains("quantized"), "{err}");
         }
     }

@@ -14,10 +14,10 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, Var, backprop::GradStore};
 
 use super::{Model, Pass, fused_head, fused_layer};
-use crate::data::Batch;
-use crate::model::kernels::Real;
-use crate::model::kernels::cross_entropy::weighted_nll_sum;
-use crate::train::gradients::GradAccumulator;
+use crate::batch::Batch;
+use crate::gradients::GradAccumulator;
+use crate::kernels::Real;
+use crate::kernels::cross_entropy::weighted_nll_sum;
 
 /// Forward and backward of `batch`; the loss is the sum of token losses times
 /// `scale` (1 / trained tokens of the whole accumulation window, so that the
@@ -173,9 +173,7 @@ mod tests {
     use candle_core::Device;
 
     use super::*;
-    use crate::chat::template::Encoded;
-    use crate::data::Dataset;
-    use crate::model::LoraSpec;
+    use crate::LoraSpec;
 
     /// The loss and every adapter gradient of the fused layers and of candle's
     /// autograd ([`accumulate_composed`]) on a tiny random model with LoRA
@@ -184,11 +182,11 @@ mod tests {
     /// With `bf16` the fused side runs its frozen products in bf16 (f32
     /// models, where the CPU has AMX), the composed side stays f32.
     fn fused_vs_composed(dtype: DType, checkpointing: bool, bf16: bool, (seed, b_std): (u64, f64)) -> (f64, f64) {
-        let mut model = Model::random(crate::sample_build::tiny_model_config(64), 4, dtype, &Device::Cpu).unwrap();
-        let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
+        let mut model = Model::random(crate::presets::tiny_model_config(64), 4, dtype, &Device::Cpu).unwrap();
+        let targets = crate::linear::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
         model.add_lora(&LoraSpec { rank: 3, alpha: 6.0, dropout: 0.2, targets }, 5).unwrap();
         // Adapter factors from a fixed seed: A of scale 0.3, B of scale `b_std` (non-zero, as after some training).
-        let mut rng = crate::model::linear::seeded_rng(seed);
+        let mut rng = crate::linear::seeded_rng(seed);
         for p in model.trainable() {
             let std = if p.name.contains("lora_B") { b_std } else { 0.3 };
             let values: Vec<f64> = (0..p.var.elem_count())
@@ -200,13 +198,10 @@ mod tests {
             assert!(model.use_bf16_products().unwrap(), "packed where the CPU has AMX");
         }
         assert!(fused_layer::applies(&model));
-        let examples = (0..2u32)
-            .map(|e| Encoded {
-                ids: (0..20u32).map(|i| (i * 5 + e * 11 + 1) % 64).collect(),
-                trained: (0..20).map(|i| i % 3 != 0).collect(),
-            })
-            .collect();
-        let batch = Dataset { examples, ..Default::default() }.batch(&[0, 1], &Device::Cpu).unwrap();
+        let ids: Vec<Vec<u32>> = (0..2u32).map(|e| (0..20u32).map(|i| (i * 5 + e * 11 + 1) % 64).collect()).collect();
+        let trained: Vec<bool> = (0..20).map(|i| i % 3 != 0).collect();
+        let rows: Vec<(&[u32], &[bool])> = ids.iter().map(|r| (&r[..], &trained[..])).collect();
+        let batch = crate::Batch::new(&rows, &Device::Cpu).unwrap();
         let pass = Pass::Train { seed: 7 };
         let run = |composed: bool| {
             let mut acc = GradAccumulator::new(model.trainable().len());
@@ -254,13 +249,13 @@ mod tests {
     /// AMX nothing is packed and training stays f32, which is what is checked there.
     #[test]
     fn bf16_products_stay_within_bf16_rounding_of_f32() {
-        let mut model = Model::random(crate::sample_build::tiny_model_config(64), 4, DType::F32, &Device::Cpu).unwrap();
-        let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
+        let mut model = Model::random(crate::presets::tiny_model_config(64), 4, DType::F32, &Device::Cpu).unwrap();
+        let targets = crate::linear::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
         model.add_lora(&LoraSpec { rank: 3, alpha: 6.0, dropout: 0.0, targets }, 5).unwrap();
         let packed = model.use_bf16_products().unwrap();
-        assert_eq!(packed, crate::model::kernels::amx::available());
+        assert_eq!(packed, crate::kernels::amx::available());
         assert_eq!(packed, model.bf16_bytes() > 0);
-        if crate::model::kernels::amx::skip_without_amx("bf16 training falls back to f32, checked above") {
+        if crate::kernels::amx::skip_without_amx("bf16 training falls back to f32, checked above") {
             return;
         }
         for checkpointing in [false, true] {

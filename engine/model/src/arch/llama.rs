@@ -4,7 +4,7 @@
 //! llama.cpp writes both as `llama`, with the q/k rows permuted.
 
 use super::{Family, Gguf, llama_biases};
-use crate::model::config::ModelConfig;
+use crate::config::ModelConfig;
 
 /// `LlamaForCausalLM`.
 pub(super) const LLAMA: Family = Family {

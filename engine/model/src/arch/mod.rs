@@ -1,6 +1,6 @@
 //! The decoder families, one file each. A family is described once, as a
 //! [`Family`]: what its checkpoint holds beyond the shared decoder
-//! ([`crate::model::decoder`]) and what it computes differently. Every path
+//! ([`crate::decoder`]) and what it computes differently. Every path
 //! reads the description instead of testing `model_type`: the composed
 //! (autograd) layer GPUs run, the fused CPU training layer, the KV-cache
 //! prefill and the one-row decode step, the tensor list (loading, saving,
@@ -26,7 +26,7 @@ pub struct Family {
     pub class: &'static str,
     /// How llama.cpp stores the family (None: llama.cpp has no such architecture).
     pub gguf: Option<Gguf>,
-    /// Whether projection `module` (a [`crate::config::LINEAR_MODULES`] name) has a bias under this config.
+    /// Whether projection `module` (a [`crate::linear::LINEAR_MODULES`] name) has a bias under this config.
     pub bias: fn(&ModelConfig, &str) -> bool,
     /// An RMSNorm over each query and key head before the rotation
     /// (`self_attn.q_norm.weight`, `self_attn.k_norm.weight`, `[head_dim]`).

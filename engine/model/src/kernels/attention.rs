@@ -18,7 +18,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use super::{KernelExp, Operand, SharedMut, by_dtype, gemm_raw, held, slice, uninit_output};
-use crate::model::config::ModelConfig;
+use crate::config::ModelConfig;
 
 /// Query rows per block of the score matrix.
 const BLOCK: usize = 64;
@@ -473,7 +473,7 @@ mod tests {
     use candle_core::{Device, Var};
 
     use super::*;
-    use crate::model::fused_check::assert_same;
+    use crate::testing::assert_same;
 
     /// Two row blocks (t > BLOCK), two query heads per key/value head.
     #[test]

@@ -152,7 +152,7 @@ impl ModelConfig {
         (self.family().window)(self)
     }
 
-    /// Whether projection `module` (a [`crate::config::LINEAR_MODULES`] name) has a bias.
+    /// Whether projection `module` (a [`crate::linear::LINEAR_MODULES`] name) has a bias.
     pub fn has_bias(&self, module: &str) -> bool {
         (self.family().bias)(self, module)
     }
@@ -222,7 +222,7 @@ impl ModelConfig {
 
     /// Weight values of one layer's seven projections (biases and norms not counted).
     pub fn projection_weights_per_layer(&self) -> usize {
-        crate::config::LINEAR_MODULES
+        crate::linear::LINEAR_MODULES
             .iter()
             .map(|m| {
                 let (i, o) = self.linear_shape(m);
@@ -233,7 +233,7 @@ impl ModelConfig {
 
     /// Total parameter count.
     pub fn num_parameters(&self) -> usize {
-        let biases: usize = crate::config::LINEAR_MODULES.iter().filter(|m| self.has_bias(m)).map(|m| self.linear_shape(m).1).sum();
+        let biases: usize = crate::linear::LINEAR_MODULES.iter().filter(|m| self.has_bias(m)).map(|m| self.linear_shape(m).1).sum();
         let qk_norms = if self.family().qk_norm { 2 * self.head_dim() } else { 0 };
         let per_layer = self.projection_weights_per_layer() + biases + 2 * self.hidden_size + qk_norms;
         let embed = self.vocab_size * self.hidden_size;

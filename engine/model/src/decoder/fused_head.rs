@@ -9,17 +9,17 @@
 //! (`w * scale * (softmax - onehot)`) and multiplied back into the hidden
 //! gradient before the next block; rows without loss (prompts, padding) are
 //! never projected. Same function and gradients as [`Model::head`] with
-//! [`weighted_nll_sum`](crate::model::kernels::cross_entropy::weighted_nll_sum)
+//! [`weighted_nll_sum`](crate::kernels::cross_entropy::weighted_nll_sum)
 //! under candle's autograd (tested below).
 
 use candle_core::{DType, Result};
 use rayon::prelude::*;
 
 use super::Model;
-use crate::data::Batch;
-use crate::model::kernels::cross_entropy::{row_grad_in_place, row_nll};
-use crate::model::kernels::projection::{FrozenWeight, backward_into, forward_into};
-use crate::model::kernels::{Real, held, norm, uninit_output};
+use crate::batch::Batch;
+use crate::kernels::cross_entropy::{row_grad_in_place, row_nll};
+use crate::kernels::projection::{FrozenWeight, backward_into, forward_into};
+use crate::kernels::{Real, held, norm, uninit_output};
 
 const OP: &str = "fused head";
 /// Logit values per block of rows (64 MiB of f32)...
@@ -84,8 +84,8 @@ mod tests {
     use candle_core::{Device, Tensor, Var};
 
     use super::*;
-    use crate::model::fused_check::max_diff;
-    use crate::model::kernels::cross_entropy::weighted_nll_sum;
+    use crate::kernels::cross_entropy::weighted_nll_sum;
+    use crate::testing::max_diff;
 
     /// Loss and input gradient equal to candle's autograd over the composed
     /// head, with rows without loss, tied and untied heads, and a vocabulary
@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn matches_candle_autograd_on_the_head() {
         for (vocab, tied) in [(64, false), (40_000, true)] {
-            let mut cfg = crate::sample_build::tiny_model_config(vocab);
+            let mut cfg = crate::presets::tiny_model_config(vocab);
             cfg.tie_word_embeddings = tied;
             let model = Model::random(cfg, 3, DType::F64, &Device::Cpu).unwrap();
             let (b, t, h) = (2, 150, model.config.hidden_size);

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 /// Whether this CPU trains in bf16 (`training.precision = "bf16"`): it has
 /// the AMX tile unit and the operating system lets this process use it.
 pub fn cpu_has_amx() -> bool {
-    crate::model::kernels::amx::available()
+    crate::kernels::amx::available()
 }
 
 /// A compute device named in a config.

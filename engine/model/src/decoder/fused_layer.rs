@@ -21,9 +21,9 @@ use candle_core::{DType, Result, Var, WithDType};
 use rayon::prelude::*;
 
 use super::{LayerView, Model, Pass};
-use crate::model::kernels::attention::{self, Geometry};
-use crate::model::kernels::projection::{AdapterSlices, DropoutMask, FrozenWeight, backward_into, forward_into};
-use crate::model::kernels::{Real, held, norm, swiglu, uninit_output};
+use crate::kernels::attention::{self, Geometry};
+use crate::kernels::projection::{AdapterSlices, DropoutMask, FrozenWeight, backward_into, forward_into};
+use crate::kernels::{Real, held, norm, swiglu, uninit_output};
 
 const OP: &str = "fused layer";
 
@@ -255,8 +255,8 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     use super::*;
-    use crate::model::LoraSpec;
-    use crate::model::fused_check::max_diff;
+    use crate::LoraSpec;
+    use crate::testing::max_diff;
 
     /// The fused layer and candle's autograd over `Model::layer_forward`
     /// agree on the output, the input's gradient and every adapter gradient:
@@ -264,9 +264,9 @@ mod tests {
     /// (Mistral) or q/k/v biases (Qwen2), LoRA dropout, non-zero B factors.
     #[test]
     fn matches_candle_autograd_on_layer_forward() {
-        let mut mistral = crate::sample_build::tiny_model_config(64);
+        let mut mistral = crate::presets::tiny_model_config(64);
         mistral.sliding_window = Some(40);
-        let mut qwen2 = crate::sample_build::tiny_model_config(64);
+        let mut qwen2 = crate::presets::tiny_model_config(64);
         qwen2.model_type = "qwen2".into();
         for cfg in [mistral, qwen2, qwen3_config()] {
             check_layer_against_autograd(cfg);
@@ -274,18 +274,18 @@ mod tests {
     }
 
     /// A tiny Qwen3: per-head q/k norms, a head width that does not divide the hidden size.
-    fn qwen3_config() -> crate::model::ModelConfig {
-        let mut cfg = crate::sample_build::tiny_model_config(64);
+    fn qwen3_config() -> crate::ModelConfig {
+        let mut cfg = crate::presets::tiny_model_config(64);
         cfg.model_type = "qwen3".into();
         cfg.architectures = vec!["Qwen3ForCausalLM".into()];
         cfg.head_dim = Some(cfg.hidden_size / cfg.num_attention_heads + 2);
         cfg
     }
 
-    fn check_layer_against_autograd(cfg: crate::model::ModelConfig) {
+    fn check_layer_against_autograd(cfg: crate::ModelConfig) {
         let mut model = Model::random(cfg, 5, DType::F64, &Device::Cpu).unwrap();
         model.perturb_norms(0.3);
-        let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
+        let targets = crate::linear::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
         model.add_lora(&LoraSpec { rank: 3, alpha: 6.0, dropout: 0.2, targets }, 9).unwrap();
         for p in model.trainable() {
             p.var.set(&p.var.as_tensor().randn_like(0.0, 0.3).unwrap()).unwrap();

@@ -134,7 +134,7 @@ const TOKENIZER_FILES: [(&str, bool); 4] =
 /// `model.safetensors`, and the tokenizer files copied from
 /// `tokenizer_from`: `tokenizer.json`, and `tokenizer_config.json`,
 /// `chat_template.jinja`, `generation_config.json` where present), atomically.
-pub fn save_model_dir(model: &mut crate::model::Model, tokenizer_from: &Path, dir: &Path) -> Result<()> {
+pub fn save_model_dir(model: &mut crate::Model, tokenizer_from: &Path, dir: &Path) -> Result<()> {
     model.full_precision("save the model").map_err(|e| Error::Model { path: dir.into(), message: e.to_string() })?;
     let tensors = model.hf_tensors();
     let config = model.config.clone();

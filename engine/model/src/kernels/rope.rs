@@ -27,7 +27,7 @@ pub struct Rope {
 
 impl Rope {
     /// Builds tables for `positions` positions from the `head_dim / 2`
-    /// inverse frequencies ([`crate::model::ModelConfig::rope_inv_freq`]).
+    /// inverse frequencies ([`crate::ModelConfig::rope_inv_freq`]).
     pub fn new(head_dim: usize, positions: usize, inv_freq: &[f32], dtype: DType, device: &Device) -> Result<Self> {
         if inv_freq.len() * 2 != head_dim {
             return Err(candle_core::Error::Msg(format!("{OP}: {} frequencies for head_dim {head_dim}", inv_freq.len())));
@@ -178,8 +178,8 @@ impl CustomOp1 for Rotate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fused_check::assert_same;
-    use crate::model::rope_scaling::RopeScaling;
+    use crate::rope_scaling::RopeScaling;
+    use crate::testing::assert_same;
     use candle_core::Var;
 
     fn freqs(d: usize, theta: f64) -> Vec<f32> {

@@ -4,7 +4,7 @@
 //! without permuting q/k.
 
 use super::{Family, Gguf, qwen_check, qwen_window};
-use crate::model::config::ModelConfig;
+use crate::config::ModelConfig;
 
 /// `Qwen2ForCausalLM`.
 pub(super) const QWEN2: Family = Family {

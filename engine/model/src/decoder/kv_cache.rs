@@ -8,8 +8,8 @@
 use candle_core::{DType, Result, Tensor};
 
 use super::Model;
-use crate::model::kernels::attention::{Heads, attend_cached};
-use crate::model::kernels::norm::rms_norm;
+use crate::kernels::attention::{Heads, attend_cached};
+use crate::kernels::norm::rms_norm;
 
 /// Each layer's keys (rotated) and values for the positions seen so far, of
 /// one sequence: `[positions, kv_heads * head_dim]` f32 rows that grow in
@@ -100,8 +100,8 @@ mod tests {
     use candle_core::{DType, Device};
 
     use super::*;
-    use crate::model::fused_check::max_diff;
-    use crate::model::{LoraSpec, Pass};
+    use crate::testing::max_diff;
+    use crate::{LoraSpec, Pass};
 
     /// Prefill then token by token (the slice path, [`super::super::decode`]),
     /// with a LoRA adapter and grouped-query heads, with a sliding window
@@ -111,12 +111,12 @@ mod tests {
     #[test]
     fn cached_steps_equal_full_recomputation() {
         for (window, model_type) in [(None, "mistral"), (Some(5), "mistral"), (None, "qwen2"), (None, "qwen3")] {
-            let mut cfg = crate::sample_build::tiny_model_config(64);
+            let mut cfg = crate::presets::tiny_model_config(64);
             cfg.sliding_window = window;
             cfg.model_type = model_type.into();
             let mut model = Model::random(cfg, 4, DType::F32, &Device::Cpu).unwrap();
             model.perturb_norms(0.3);
-            let targets = crate::config::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
+            let targets = crate::linear::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
             model.add_lora(&LoraSpec { rank: 2, alpha: 4.0, dropout: 0.1, targets }, 1).unwrap();
             for p in model.trainable() {
                 p.var.set(&p.var.as_tensor().randn_like(0.0, 0.3).unwrap()).unwrap();
