@@ -30,7 +30,7 @@ pub mod sample_build;
 pub mod serve;
 pub mod train;
 
-pub use workbench_core::{atomic, error};
+pub use workbench_core::{atomic, cancel, error};
 pub use workbench_model::device;
 
 pub use error::{Error, Result};

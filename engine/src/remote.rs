@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::cancel::CancelFlag;
 use crate::data::conversation::Message;
 use crate::error::{Error, Result};
 use crate::generate::{AnswerStats, FinishReason, SamplingParams};
-use crate::jobs::CancelFlag;
 
 /// An OpenAI-compatible server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

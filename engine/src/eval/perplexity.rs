@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use candle_core::DType;
 
 use super::request::EvalRequest;
+use crate::cancel::CancelFlag;
 use crate::config::TrainOn;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::jobs::CancelFlag;
 use crate::model::Model;
 
 /// Mean loss per trained token of `model` on `ds` (no dropout), and the

@@ -21,10 +21,10 @@ use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
+use crate::cancel::CancelFlag;
 use crate::chat::ChatFormat;
 use crate::data::conversation::Message;
 use crate::error::{Error, Result};
-use crate::jobs::CancelFlag;
 use crate::model::decoder::kv_cache::KvCache;
 use crate::model::{Model, ModelConfig};
 pub use sampler::SamplingParams;

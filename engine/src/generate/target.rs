@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::models::Models;
 use super::{AnswerStats, SamplingParams};
+use crate::cancel::CancelFlag;
 use crate::data::conversation::Message;
 use crate::error::{Error, Result};
-use crate::jobs::CancelFlag;
 use crate::remote::Endpoint;
 use crate::runs::RunDir;
 

@@ -18,12 +18,12 @@ use super::evaluation::{Evaluation, Item};
 use super::ratings::{self, Rating};
 use super::rubric::{Rubric, Scale, Verdict};
 use super::stats::{Rate, Z95, cohen_kappa, pearson, wilson};
+use crate::cancel::CancelFlag;
 use crate::data::conversation::{Message, Role};
 use crate::error::{Error, Result};
 use crate::generate::FinishReason;
 use crate::generate::models::Models;
 use crate::generate::target::{AnswerSettings, Question, Target};
-use crate::jobs::CancelFlag;
 
 /// The judges' ratings, beside `ratings.jsonl`.
 pub const JUDGE_FILE: &str = "judge.jsonl";

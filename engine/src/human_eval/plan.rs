@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use super::evaluation::Evaluation;
 use super::rubric::Rubric;
+use crate::cancel::CancelFlag;
 use crate::comparisons::{Comparison, Prompt};
 use crate::error::{Error, Result};
 use crate::generate::FinishReason;
 use crate::generate::models::Models;
 use crate::generate::target::{AnswerSettings, Question, Target};
-use crate::jobs::CancelFlag;
 
 /// What to generate and where to keep it.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,8 +11,8 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Sender, unbounded};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use crate::cancel::CancelFlag;
 use crate::generate::{GenerateRequest, Generation, Loaded};
-use crate::jobs::CancelFlag;
 
 /// What a request receives from the worker.
 #[derive(Debug)]

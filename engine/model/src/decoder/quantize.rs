@@ -184,7 +184,7 @@ mod tests {
     use crate::testing::max_diff;
 
     fn sample() -> Model {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample_data/model");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample_data/model");
         Model::load(&dir, DType::F32, &Device::Cpu).unwrap()
     }
 

@@ -13,9 +13,9 @@ use super::host_key::HostKey;
 use super::mirror::{self, RemoteRun};
 use super::profile::Profile;
 use super::ssh::SshError;
+use crate::cancel::CancelFlag;
 use crate::config::TrainConfig;
 use crate::error::Result;
-use crate::jobs::CancelFlag;
 use crate::runs::{RunDir, RunState};
 
 /// How often a watched run is synced.
