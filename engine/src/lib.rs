@@ -12,11 +12,8 @@
 
 pub mod adapter;
 pub mod backend;
-pub mod chat;
 pub mod comparisons;
-pub mod config;
 pub mod conversations;
-pub mod data;
 pub mod documents;
 pub mod estimate;
 pub mod eval;
@@ -30,7 +27,9 @@ pub mod sample_build;
 pub mod serve;
 pub mod train;
 
+pub use workbench_config as config;
 pub use workbench_core::{atomic, cancel, error};
+pub use workbench_data::{chat, data};
 pub use workbench_model::device;
 
 pub use error::{Error, Result};

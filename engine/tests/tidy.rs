@@ -1,6 +1,6 @@
 //! The invariants of ARCHITECTURE.md that no compiler checks, checked on the
 //! source of the engine's crates (`engine/src`, `engine/core/src`,
-//! `engine/model/src`; the code before a file's `#[cfg(test)]` module: test
+//! `engine/model/src`, `engine/config/src`, `engine/data/src`; the code before a file's `#[cfg(test)]` module: test
 //! helpers and fixtures write files as they like).
 
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ fn engine_dir() -> &'static Path {
 fn engine_sources() -> Vec<(String, String)> {
     let root = engine_dir();
     let mut out = Vec::new();
-    for path in ["src", "core/src", "model/src"].iter().flat_map(|dir| rust_files(&root.join(dir))) {
+    for path in ["src", "core/src", "model/src", "config/src", "data/src"].iter().flat_map(|dir| rust_files(&root.join(dir))) {
         let name = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
         if name.ends_with("tests.rs") || name.ends_with("fixture.rs") {
             continue;
@@ -99,7 +99,7 @@ fn only_the_architecture_files_compare_model_types() {
 fn the_front_ends_use_only_the_facade() {
     let manifest = std::fs::read_to_string(engine_dir().join("../app/Cargo.toml")).unwrap();
     assert!(manifest.contains("workbench-engine"), "app/Cargo.toml does not name the engine");
-    for lower in ["workbench-core", "workbench-model"] {
+    for lower in ["workbench-core", "workbench-model", "workbench-config", "workbench-data"] {
         assert!(!manifest.contains(lower), "app/Cargo.toml depends on {lower}: use what workbench-engine re-exports");
     }
 }

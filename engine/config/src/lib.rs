@@ -1,5 +1,6 @@
-//! The training configuration: one TOML file with `[model]`, `[data]`,
-//! `[lora]`, `[training]` and `[run]` tables, validated field by field.
+//! The training configuration (LoRA Workbench engine, the layer above the
+//! model): one TOML file with `[model]`, `[data]`, `[lora]`, `[training]` and
+//! `[run]` tables, validated field by field.
 //!
 //! Relative paths in a config file are resolved against the file's own
 //! directory, so a config works from any working directory. The copy stored in
@@ -9,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, FieldError, Result};
+use workbench_core::error::{Error, FieldError, Result};
 
-pub use crate::model::LINEAR_MODULES;
+pub use workbench_model::LINEAR_MODULES;
 
 /// A complete training configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -440,7 +441,7 @@ impl TrainConfig {
         if d.validation_file.is_none() && !(d.validation_ratio > 0.0 && d.validation_ratio < 0.9) {
             bad("data.validation_ratio", format!("must be in (0, 0.9) when there is no validation_file, got {}", d.validation_ratio));
         }
-        if let Err(msg) = crate::device::parse_device_name(&self.model.device) {
+        if let Err(msg) = workbench_model::device::parse_device_name(&self.model.device) {
             bad("model.device", msg);
         }
         if self.run.name.trim().is_empty() || self.run.name.contains(['/', '\\']) {

@@ -99,7 +99,7 @@ impl Dataset {
         };
         for (set, what) in [(&train, "training"), (&validation, "validation")] {
             if set.examples.is_empty() {
-                return Err(crate::Error::Other(format!(
+                return Err(crate::error::Error::Other(format!(
                     "no {what} examples left (after splitting and truncation); add data or raise data.max_seq_len"
                 )));
             }
