@@ -51,9 +51,9 @@ pub enum Job {
     Evaluate(Box<EvalRequest>),
     /// Read and measure a data file.
     AnalyzeData(Box<DataRequest>),
-    /// Fold the adapter of the run in this directory into its base model,
-    /// written to the run's `merged/` folder.
-    Merge(PathBuf),
+    /// Fold an adapter into its base model, written as a full model directory
+    /// (a run's into its `merged/` folder: [`MergeRequest::for_run`]).
+    Merge(Box<crate::model::merge::MergeRequest>),
     /// Generate with a loaded model (shared: a chat keeps it between answers).
     Generate(Arc<Loaded>, Box<GenerateRequest>),
     /// A local or remote model's answer to a conversation (the chat pane, a
@@ -363,8 +363,8 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
                 Err(e) => JobEvent::Failed(e.to_string()),
             });
         }
-        Job::Merge(run_dir) => {
-            ctx.send(match merge_run(&run_dir) {
+        Job::Merge(request) => {
+            ctx.send(match request.run() {
                 Ok(out) => JobEvent::Merged(out),
                 Err(e) => JobEvent::Failed(e.to_string()),
             });
@@ -430,18 +430,6 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
     }
     lock(&ctx.jobs).remove(&ctx.id);
     ctx.send(JobEvent::Ended);
-}
-
-/// Merges the adapter of the run in `run_dir` into its base model, into the run's `merged/` folder.
-fn merge_run(run_dir: &Path) -> crate::Result<PathBuf> {
-    let run = crate::runs::RunDir::open(run_dir)?;
-    let adapter = run.adapter_dir();
-    if !adapter.is_dir() {
-        return Err(crate::Error::run(run_dir, "it has no adapter yet (a run saves one at its first evaluation)"));
-    }
-    let out = run.path.join(crate::runs::files::MERGED);
-    crate::model::merge::merge(&run.config()?.model.path, &adapter, &out)?;
-    Ok(out)
 }
 
 /// A training job: errors before a run directory exists are reported here;

@@ -1,10 +1,12 @@
 //! `workbench merge --run RUN --out DIR` (or `--adapter DIR [--model DIR]`):
 //! a LoRA adapter folded into its base model as a full model directory
-//! (`engine::model::merge`).
+//! (`engine::model::merge`), run as a `Job::Merge` like the window's Merge button.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use engine::jobs::{Job, JobEvent};
+use engine::model::merge::MergeRequest;
 use engine::runs::RunDir;
 
 /// Fold a LoRA adapter into its base model: a full Hugging Face model directory.
@@ -35,9 +37,18 @@ pub struct Source {
 pub fn run(args: Args) -> Result<()> {
     let (base, adapter) = args.source.base_and_adapter()?.context("pass --run RUN_DIR or --adapter DIR")?;
     println!("merging {} into {} ...", adapter.display(), base.display());
-    engine::model::merge::merge(&base, &adapter, &args.out)?;
-    println!("merged model: {}", args.out.display());
-    Ok(())
+    let request = MergeRequest { base, adapter, out: args.out };
+    super::progress::run_job(
+        |engine| engine.start(Job::Merge(Box::new(request))).map_err(anyhow::Error::msg),
+        |event| match event {
+            JobEvent::Merged(out) => {
+                println!("merged model: {}", out.display());
+                Ok(())
+            }
+            JobEvent::Failed(e) => anyhow::bail!(e),
+            _ => Ok(()),
+        },
+    )
 }
 
 impl Source {

@@ -8,12 +8,14 @@
 //! and charts show it); `cancel` and `fetch` act on it by that directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use engine::backend::slurm::profile::Profile;
 use engine::backend::slurm::task::{RemoteEvent, RemoteTask};
+use engine::backend::{Backend, SlurmBackend};
 use engine::config::TrainConfig;
-use engine::jobs::{Job, JobEvent};
+use engine::jobs::{Engine, Job, JobEvent, JobId};
 use engine::runs::{RunState, Status};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -96,15 +98,39 @@ fn load(path: &Path) -> Result<Profile> {
     Ok(profile)
 }
 
+/// How a subcommand's work starts on the engine: runs through the Slurm
+/// backend (as the window starts them), the rest as remote tasks.
+enum Start {
+    /// A remote task as it is.
+    Task(RemoteTask),
+    /// A run of the config on the profile's cluster (`Backend::start`), watched or only submitted.
+    Run(Profile, Box<TrainConfig>, bool),
+    /// Cancelling the run's Slurm job (`Backend::cancel`).
+    Cancel(Profile, PathBuf),
+}
+
+impl Start {
+    /// Starts the work on `engine`, returning its job.
+    fn on(self, engine: &Arc<Engine>) -> Result<JobId> {
+        let backend = |p: Profile| SlurmBackend::new(Arc::clone(engine), p);
+        Ok(match self {
+            Start::Task(task) => engine.start(Job::Remote(Box::new(task))).map_err(anyhow::Error::msg)?,
+            Start::Run(p, cfg, true) => backend(p).start(*cfg)?,
+            Start::Run(p, cfg, false) => backend(p).submit_only().start(*cfg)?,
+            Start::Cancel(p, run) => backend(p).cancel(&run)?.ok_or_else(|| anyhow::anyhow!("the Slurm backend started no job"))?,
+        })
+    }
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let task = match args.what {
+    let start = match args.what {
         What::Profile { target } => {
             println!("{}", toml::to_string_pretty(&Profile::example(target))?.trim_end());
             return Ok(());
         }
-        What::Test { profile } => RemoteTask::Test(load(&profile)?),
-        What::Trust { profile, fingerprint } => RemoteTask::Trust(load(&profile)?, fingerprint),
+        What::Test { profile } => Start::Task(RemoteTask::Test(load(&profile)?)),
+        What::Trust { profile, fingerprint } => Start::Task(RemoteTask::Trust(load(&profile)?, fingerprint)),
         What::Submit { profile, config, runs_dir, watch } => {
             let profile = load(&profile)?;
             let mut cfg = TrainConfig::load(&config)?;
@@ -116,23 +142,23 @@ pub fn run(args: Args) -> Result<()> {
             for n in engine::backend::slurm::job_dir::not_honoured(&cfg, &profile) {
                 eprintln!("note: {n}");
             }
-            RemoteTask::Submit(profile, Box::new(cfg), watch)
+            Start::Run(profile, Box::new(cfg), watch)
         }
-        What::Watch { run, profile } => RemoteTask::Watch(load(&profile)?, run),
-        What::Cancel { run, profile } => RemoteTask::Cancel(load(&profile)?, run),
-        What::Fetch { run, profile } => RemoteTask::Fetch(load(&profile)?, run),
+        What::Watch { run, profile } => Start::Task(RemoteTask::Watch(load(&profile)?, run)),
+        What::Cancel { run, profile } => Start::Cancel(load(&profile)?, run),
+        What::Fetch { run, profile } => Start::Task(RemoteTask::Fetch(load(&profile)?, run)),
     };
-    drive(task)
+    drive(start)
 }
 
 /// Runs the task as an engine job (Ctrl-C stops watching, never the Slurm
 /// job), printing what it reports; a watched run's steps as a progress bar.
-fn drive(task: RemoteTask) -> Result<()> {
+fn drive(start: Start) -> Result<()> {
     let bar = ProgressBar::hidden();
     bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} step {pos}/{len} {msg}").expect("valid template"));
     let (mut failed, mut watched) = (None, None);
     super::progress::run_job(
-        |engine| engine.start(Job::Remote(Box::new(task))).map_err(anyhow::Error::msg),
+        |engine| start.on(engine),
         |event| {
             match event {
                 JobEvent::Remote(e) => match *e {

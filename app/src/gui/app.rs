@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eframe::egui::{self, Color32, RichText};
-use engine::backend::{Backend, LocalBackend};
+use engine::backend::{Backend, LocalBackend, SlurmBackend};
 use engine::config::TrainConfig;
 use engine::jobs::{Engine, Job, JobEvent, JobId};
 use engine::train::Event;
@@ -87,12 +87,41 @@ struct Remembered {
     runs_dir: Option<PathBuf>,
 }
 
+/// Which view follows a job's events (the window's one routing table: [`WorkbenchApp::poll_engine`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// The run being trained (the status bar, the runs list).
+    Train,
+    /// The Evaluate tab.
+    Evaluate,
+    /// The Data tab.
+    Data,
+    /// A run's merge.
+    Merge,
+    /// The Chat tab.
+    Chat,
+    /// The endpoint form's model list.
+    Endpoint,
+    /// The Review tab's new evaluation.
+    Review,
+    /// The Review tab's judge.
+    Judge,
+    /// The Review tab's results.
+    Results,
+    /// The Remote tab (several jobs at once: a task and each watched run).
+    Remote,
+    /// One column of the Compare tab.
+    Compare(usize),
+}
+
 /// Where the window runs its work.
 struct Engines {
     /// Every job of the window (training, evaluation, analysis).
     jobs: Arc<Engine>,
     /// Where runs execute (this machine).
     backend: Box<dyn Backend>,
+    /// The view each running job's events go to, until the job ends.
+    routes: std::collections::HashMap<JobId, Route>,
 }
 
 /// The whole window's state.
@@ -177,7 +206,7 @@ impl WorkbenchApp {
             review: ReviewPanel::new(workspace.evaluations_dir(), workspace.sample_dir.join("evaluations")),
             remote: RemotePanel::new(workspace.runs_dir.with_file_name("remote-profiles")),
             endpoint: EndpointForm::default(),
-            engine: Engines { backend: Box::new(LocalBackend::new(Arc::clone(&engine))), jobs: engine },
+            engine: Engines { backend: Box::new(LocalBackend::new(Arc::clone(&engine))), jobs: engine, routes: Default::default() },
             runs: RunsPanel::new(workspace.runs_dir.clone()),
             workspace,
             editor,
@@ -226,6 +255,7 @@ impl WorkbenchApp {
         }
         match start(self.engine.backend.as_ref()) {
             Ok(job) => {
+                self.follow(job, Route::Train);
                 self.live = LiveRun { active: true, job: Some(job), ..Default::default() };
                 self.tab = Tab::Monitor;
             }
@@ -244,7 +274,7 @@ impl WorkbenchApp {
         let result = match (&self.live.run_dir, action) {
             (Some(dir), StatusAction::Pause) => self.engine.backend.pause(dir, true),
             (Some(dir), StatusAction::Continue) => self.engine.backend.pause(dir, false),
-            (Some(dir), StatusAction::Cancel) => self.engine.backend.cancel(dir),
+            (Some(dir), StatusAction::Cancel) => self.engine.backend.cancel(dir).map(|_| ()),
             (None, StatusAction::Cancel) => {
                 self.live.job.inspect(|&job| self.engine.jobs.cancel(job));
                 Ok(())
@@ -256,10 +286,13 @@ impl WorkbenchApp {
         }
     }
 
-    /// Starts an engine job for a panel; a refusal goes to the banner.
-    fn start_job(&mut self, job: Job) -> Option<JobId> {
+    /// Starts an engine job whose events go to `route`; a refusal goes to the banner.
+    fn start_job(&mut self, job: Job, route: Route) -> Option<JobId> {
         match self.engine.jobs.start(job) {
-            Ok(id) => Some(id),
+            Ok(id) => {
+                self.follow(id, route);
+                Some(id)
+            }
             Err(e) => {
                 self.banner = Some(e);
                 None
@@ -267,10 +300,19 @@ impl WorkbenchApp {
         }
     }
 
+    /// Sends `job`'s events to `route` from now on; a view that follows one
+    /// job at a time stops following the one it had.
+    fn follow(&mut self, job: JobId, route: Route) {
+        if route != Route::Remote {
+            self.engine.routes.retain(|_, r| *r != route);
+        }
+        self.engine.routes.insert(job, route);
+    }
+
     fn on_evaluate(&mut self, action: EvaluateAction) {
         match action {
             EvaluateAction::Run(req) => {
-                self.evaluate.job = self.start_job(Job::Evaluate(req));
+                self.evaluate.job = self.start_job(Job::Evaluate(req), Route::Evaluate);
             }
             EvaluateAction::Cancel => {
                 self.evaluate.job.inspect(|&job| self.engine.jobs.cancel(job));
@@ -281,7 +323,7 @@ impl WorkbenchApp {
     fn on_chat(&mut self, action: ChatAction) {
         match action {
             ChatAction::Ask(question) => {
-                self.chat.job = self.start_job(Job::Ask(question));
+                self.chat.job = self.start_job(Job::Ask(question), Route::Chat);
                 if self.chat.job.is_none() {
                     self.chat.pending = None;
                 }
@@ -296,7 +338,7 @@ impl WorkbenchApp {
         match action {
             CompareAction::Ask(questions) => {
                 for (i, question) in questions {
-                    self.compare.columns[i].job = self.start_job(Job::Ask(Box::new(question)));
+                    self.compare.columns[i].job = self.start_job(Job::Ask(Box::new(question)), Route::Compare(i));
                 }
             }
             CompareAction::Stop(jobs) => jobs.into_iter().for_each(|job| self.engine.jobs.cancel(job)),
@@ -314,16 +356,28 @@ impl WorkbenchApp {
     }
 
     fn on_remote(&mut self, action: RemoteAction) {
-        let RemoteAction::Start(task, watched) = action;
-        if let Some((old, _)) = watched.as_ref().and_then(|run| self.remote.watching.get(run)) {
-            self.engine.jobs.cancel(*old);
-        }
-        let Some(job) = self.start_job(Job::Remote(task)) else { return };
-        match watched {
-            Some(run) => {
-                self.remote.watching.insert(run, (job, "watching".into()));
+        let slurm = |profile: Box<engine::backend::slurm::profile::Profile>| SlurmBackend::new(Arc::clone(&self.engine.jobs), *profile);
+        let started = match action {
+            RemoteAction::Submit(profile, config) => slurm(profile).start(*config).map(Some),
+            RemoteAction::Cancel(profile, run) => slurm(profile).cancel(&run),
+            RemoteAction::Start(task, watched) => {
+                if let Some((old, _)) = watched.as_ref().and_then(|run| self.remote.watching.get(run)) {
+                    self.engine.jobs.cancel(*old);
+                }
+                let Some(job) = self.start_job(Job::Remote(task), Route::Remote) else { return };
+                if let Some(run) = watched {
+                    self.remote.watching.insert(run, (job, "watching".into()));
+                    return;
+                }
+                Ok(Some(job))
             }
-            None => self.remote.job = Some(job),
+        };
+        match started {
+            Ok(job) => {
+                job.inspect(|&job| self.follow(job, Route::Remote));
+                self.remote.job = job;
+            }
+            Err(e) => self.banner = Some(e.to_string()),
         }
     }
 
@@ -331,15 +385,15 @@ impl WorkbenchApp {
         match action {
             ReviewAction::Create(plan) => {
                 let total = plan.answers();
-                self.review.job = self.start_job(Job::CreateEvaluation(plan));
+                self.review.job = self.start_job(Job::CreateEvaluation(plan), Route::Review);
                 if let (Some(_), Some(form)) = (self.review.job, &mut self.review.new) {
                     form.progress = Some((0, total, std::time::Instant::now()));
                 }
             }
             ReviewAction::Judge(req) => {
-                self.review.judge_job = self.start_job(Job::Judge(req)).map(|job| (job, 0, 0));
+                self.review.judge_job = self.start_job(Job::Judge(req), Route::Judge).map(|job| (job, 0, 0));
             }
-            ReviewAction::Results(dir) => self.review.results_job = self.start_job(Job::Results(dir)),
+            ReviewAction::Results(dir) => self.review.results_job = self.start_job(Job::Results(dir), Route::Results),
             ReviewAction::Cancel(job) => self.engine.jobs.cancel(job),
         }
     }
@@ -350,37 +404,32 @@ impl WorkbenchApp {
                 if let Some(old) = self.data.job.take() {
                     self.engine.jobs.cancel(old);
                 }
-                self.data.job = self.start_job(Job::AnalyzeData(req));
+                self.data.job = self.start_job(Job::AnalyzeData(req), Route::Data);
             }
         }
     }
 
-    /// Applies every pending engine event to the view state.
+    /// Applies every pending engine event to the view state: each job's
+    /// events go to the view that follows it ([`Route`]), until it ends.
     pub fn poll_engine(&mut self) {
         while let Ok(ev) = self.engine.jobs.events().try_recv() {
-            let job = Some(ev.job);
-            if job == self.live.job {
-                self.on_train_event(ev.event);
-            } else if job == self.evaluate.job {
-                self.evaluate.on_event(&ev.event);
-            } else if job == self.data.job {
-                self.data.on_event(&ev.event);
-            } else if job == self.merge_job {
-                self.on_merge_event(ev.event);
-            } else if job == self.chat.job {
-                self.chat.on_event(&ev.event);
-            } else if job == self.endpoint.job {
-                self.endpoint.on_event(&ev.event);
-            } else if job == self.review.job {
-                self.review.on_event(&ev.event);
-            } else if self.remote.owns(ev.job) {
-                self.remote.on_event(ev.job, &ev.event);
-            } else if job.is_some() && job == self.review.judge_job.map(|j| j.0) {
-                self.review.on_judge_event(&ev.event);
-            } else if job.is_some() && job == self.review.results_job {
-                self.review.on_results_event(&ev.event);
-            } else if let Some(i) = self.compare.column_of(ev.job) {
-                self.compare.on_event(i, &ev.event);
+            let Some(&route) = self.engine.routes.get(&ev.job) else { continue };
+            if matches!(ev.event, JobEvent::Ended) {
+                self.engine.routes.remove(&ev.job);
+            }
+            match route {
+                Route::Train => self.on_train_event(ev.event),
+                Route::Evaluate => self.evaluate.on_event(&ev.event),
+                Route::Data => self.data.on_event(&ev.event),
+                Route::Merge => self.on_merge_event(ev.event),
+                Route::Chat => self.chat.on_event(&ev.event),
+                Route::Endpoint => self.endpoint.on_event(&ev.event),
+                Route::Review => self.review.on_event(&ev.event),
+                Route::Judge => self.review.on_judge_event(&ev.event),
+                Route::Results => self.review.on_results_event(&ev.event),
+                Route::Remote if self.remote.owns(ev.job) => self.remote.on_event(ev.job, &ev.event),
+                Route::Remote => {}
+                Route::Compare(i) => self.compare.on_event(i, &ev.event),
             }
         }
     }
@@ -472,7 +521,10 @@ impl WorkbenchApp {
         }
         match egui::Panel::left("runs").default_size(340.0).show(ui, |ui| self.runs.ui(ui)).inner {
             Some(RunAction::Resume(run)) => self.resume(run),
-            Some(RunAction::Merge(run)) => self.merge_job = self.start_job(Job::Merge(run)),
+            Some(RunAction::Merge(run)) => match engine::model::merge::MergeRequest::for_run(&run) {
+                Ok(request) => self.merge_job = self.start_job(Job::Merge(Box::new(request)), Route::Merge),
+                Err(e) => self.banner = Some(e.to_string()),
+            },
             None => {}
         }
         egui::CentralPanel::default().show(ui, |ui| {
@@ -532,7 +584,7 @@ impl WorkbenchApp {
     /// The Chat or Compare tab, under the endpoint form they share.
     fn talk_ui(&mut self, ui: &mut egui::Ui) {
         if let Some(endpoint) = self.endpoint.ui(ui) {
-            self.endpoint.job = self.start_job(Job::ListModels(endpoint));
+            self.endpoint.job = self.start_job(Job::ListModels(endpoint), Route::Endpoint);
         }
         let choices = self.targets();
         if self.tab == Tab::Chat {

@@ -88,11 +88,6 @@ impl ComparePanel {
         self.columns.iter().any(|c| c.job.is_some())
     }
 
-    /// The column a job answers in.
-    pub fn column_of(&self, job: JobId) -> Option<usize> {
-        self.columns.iter().position(|c| c.job == Some(job))
-    }
-
     /// Takes an event of column `i`'s job; when the last column finishes,
     /// the answers are recorded and the comparison saved.
     pub fn on_event(&mut self, i: usize, ev: &JobEvent) {

@@ -51,10 +51,10 @@ impl Backend for LocalBackend {
     /// Cancels this engine's job for the run; a run trained by another
     /// process on this host (a `workbench train` in a terminal) gets
     /// SIGTERM, which it handles like Ctrl-C: checkpoint, then stop.
-    fn cancel(&self, run_dir: &Path) -> Result<()> {
+    fn cancel(&self, run_dir: &Path) -> Result<Option<JobId>> {
         if let Some(id) = self.job(run_dir) {
             self.engine.cancel(id);
-            return Ok(());
+            return Ok(None);
         }
         let status = self.status(run_dir)?;
         if !matches!(status.effective_state(), RunState::Running | RunState::Paused) {
@@ -65,7 +65,7 @@ impl Backend for LocalBackend {
         }
         let sent = std::process::Command::new("kill").args(["-TERM", &status.pid.to_string()]).status();
         match sent {
-            Ok(s) if s.success() => Ok(()),
+            Ok(s) if s.success() => Ok(None),
             Ok(s) => Err(Error::run(run_dir, format!("could not signal process {} ({s})", status.pid))),
             Err(e) => Err(Error::run(run_dir, format!("could not run `kill` to signal process {}: {e}", status.pid))),
         }

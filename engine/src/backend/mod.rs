@@ -5,9 +5,9 @@
 //! another machine exactly like a local one.
 //!
 //! - [`local`]: this machine's engine ([`crate::jobs::Engine`]).
-//! - [`slurm`]: a Slurm cluster over SSH. Its work runs as `Job::Remote`
-//!   (test, submit and watch, cancel, fetch), which keeps a local mirror of
-//!   the run directory in sync; it does not implement [`Backend`] yet.
+//! - [`slurm`]: a Slurm cluster over SSH ([`slurm::SlurmBackend`]): its work
+//!   runs as `Job::Remote` (test, submit and watch, cancel, fetch), which
+//!   keeps a local mirror of the run directory in sync.
 
 pub mod local;
 pub mod slurm;
@@ -20,6 +20,7 @@ use crate::jobs::JobId;
 use crate::runs::Status;
 
 pub use local::LocalBackend;
+pub use slurm::SlurmBackend;
 
 /// A place where runs execute.
 pub trait Backend: Send + Sync {
@@ -32,8 +33,10 @@ pub trait Backend: Send + Sync {
     fn resume(&self, run_dir: &Path) -> Result<JobId>;
     /// Pauses (`true`) or continues (`false`) the live run in `run_dir` after its current step.
     fn pause(&self, run_dir: &Path, paused: bool) -> Result<()>;
-    /// Stops the live run in `run_dir` after its current step, with a resumable checkpoint.
-    fn cancel(&self, run_dir: &Path) -> Result<()>;
+    /// Stops the live run in `run_dir` after its current step, with a resumable
+    /// checkpoint; returns the job that carries the cancellation out, where the
+    /// backend starts one (Slurm's `scancel`), so that its outcome can be followed.
+    fn cancel(&self, run_dir: &Path) -> Result<Option<JobId>>;
     /// The run's status, with a vanished writer judged crashed.
     fn status(&self, run_dir: &Path) -> Result<Status>;
 }

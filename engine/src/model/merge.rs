@@ -3,12 +3,41 @@
 //! projection, which transformers (and vLLM without `--enable-lora`) load as
 //! a plain model.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 
 use super::Model;
 use crate::error::Result;
+
+/// What to merge: an adapter, the base model it was trained on, and the folder to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeRequest {
+    /// The base model directory.
+    pub base: PathBuf,
+    /// The adapter directory (PEFT layout).
+    pub adapter: PathBuf,
+    /// The merged model directory to write (atomically).
+    pub out: PathBuf,
+}
+
+impl MergeRequest {
+    /// The adapter of the run in `run_dir` into its base model, written to the run's `merged/` folder.
+    pub fn for_run(run_dir: &Path) -> Result<Self> {
+        let run = crate::runs::RunDir::open(run_dir)?;
+        let adapter = run.adapter_dir();
+        if !adapter.is_dir() {
+            return Err(crate::Error::run(run_dir, "it has no adapter yet (a run saves one at its first evaluation)"));
+        }
+        Ok(Self { base: run.config()?.model.path, adapter, out: run.path.join(crate::runs::files::MERGED) })
+    }
+
+    /// Merges (`Job::Merge` runs this); returns the folder written.
+    pub fn run(&self) -> Result<PathBuf> {
+        merge(&self.base, &self.adapter, &self.out)?;
+        Ok(self.out.clone())
+    }
+}
 
 /// Loads the base model in `base_dir` (f32, CPU), attaches the adapter in
 /// `adapter_dir`, folds it into the weights and writes the merged model to

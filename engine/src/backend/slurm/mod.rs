@@ -12,7 +12,9 @@
 //! - [`connection`]: test, upload, submit, job state, cancel, read from an offset, fetch.
 //! - [`mirror`]: the local run directory of a remote run, kept in step without losing or repeating a metric.
 //! - [`task`]: all of it as engine jobs (test, submit and watch, watch, cancel, fetch).
+//! - [`backend`]: Slurm as a [`crate::backend::Backend`]: start (submit and watch), cancel, status.
 
+pub mod backend;
 pub mod connection;
 pub mod cost;
 pub mod host_key;
@@ -22,3 +24,5 @@ pub mod mirror;
 pub mod profile;
 pub mod ssh;
 pub mod task;
+
+pub use backend::SlurmBackend;
