@@ -13,6 +13,7 @@
 # in a temporary git worktree sharing this tree's target folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[[ $# -ge 1 ]] || { echo "usage: bench/against_commit.sh REV [ROUNDS [MODEL_DIR]]" >&2; exit 2; }
 rev="$1" rounds="${2:-3}" model="${3:-models/smollm2-135m-instruct}"
 bin=target/against
 mkdir -p "$bin"
@@ -25,6 +26,7 @@ cargo build --release -q -p workbench --no-default-features
 cp target/release/workbench "$bin/workbench-tree"
 old="$bin/workbench-$(git rev-parse --short "$rev")" new="$bin/workbench-tree"
 out=$(mktemp)
+trap 'git worktree remove --force "$tree" >/dev/null 2>&1 || true; rm -f "$out"' EXIT
 for r in $(seq "$rounds"); do
   for side in old new; do
     exe=${!side}

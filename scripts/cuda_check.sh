@@ -12,8 +12,11 @@
 #
 # Usage: scripts/cuda_check.sh [cargo check arguments]
 # Environment: CUDA_TOOLKIT_DIR (where to unpack), CUDA_COMPUTE_CAP.
+# Needs: python3 with pip (Debian: python3-pip) to fetch the wheels, and g++ (nvcc's host compiler).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python3 -m pip --version >/dev/null 2>&1 || { echo "cuda_check: python3 -m pip is missing (Debian: apt-get install python3-pip)" >&2; exit 1; }
+command -v g++ >/dev/null || { echo "cuda_check: g++ is missing, nvcc's host compiler (Debian: apt-get install g++)" >&2; exit 1; }
 
 VERSION=13.2.86
 TOOLKIT="${CUDA_TOOLKIT_DIR:-$PWD/target/cuda-toolkit-$VERSION}"
@@ -33,4 +36,5 @@ fi
 export CUDA_ROOT="$ROOT" CUDA_PATH="$ROOT" PATH="$ROOT/bin:$PATH"
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"
 nvcc --version | tail -2
-cargo check -p workbench-engine --features cuda --all-targets "$@"
+# The model crate (where the CUDA paths are) and the facade, their tests too.
+cargo check -p workbench-model -p workbench-engine --features workbench-model/cuda,workbench-engine/cuda --all-targets "$@"

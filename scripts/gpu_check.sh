@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The checks to run on a machine with an NVIDIA GPU, in one go: build with the
-# `cuda` feature, run the engine's tests in that build (the model, kernel and
-# training tests; their composed paths are what CUDA runs), train the shipped
+# `cuda` feature, run the model crate's and the engine's tests in that build
+# (on the CPU: they check that build; the GPU's own work is what follows), train the shipped
 # sample config on the GPU for a few steps, and measure a LoRA training step on
 # the GPU beside PyTorch + PEFT on the same card (bench/pytorch_peft_step.py
 # --device cuda). Results go to target/gpu-check/; record the bench lines in
@@ -19,7 +19,8 @@ nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)}"
 
 cargo build --release -p workbench --no-default-features --features cuda
-cargo test --release -p workbench-engine --features cuda -- model:: train 2>&1 | tee "$out/tests.log"
+# Every test of the model crate (decoder, kernels, fused layer, KV cache) and the engine's.
+cargo test --release -p workbench-model -p workbench-engine --features workbench-model/cuda,workbench-engine/cuda 2>&1 | tee "$out/tests.log"
 
 # A real run on the GPU: the smoke config with the device set, written beside
 # it (its paths are relative to its folder) and removed afterwards.

@@ -364,8 +364,9 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
             });
         }
         Job::Merge(request) => {
-            ctx.send(match request.run() {
+            ctx.send(match request.run(&ctx.cancel) {
                 Ok(out) => JobEvent::Merged(out),
+                Err(crate::Error::Cancelled) => JobEvent::Cancelled,
                 Err(e) => JobEvent::Failed(e.to_string()),
             });
         }

@@ -1,7 +1,8 @@
 //! The invariants of ARCHITECTURE.md that no compiler checks, checked on the
 //! source of the engine's crates (`engine/src`, `engine/core/src`,
-//! `engine/model/src`, `engine/config/src`, `engine/data/src`; the code before a file's `#[cfg(test)]` module: test
-//! helpers and fixtures write files as they like).
+//! `engine/model/src`, `engine/config/src`, `engine/data/src`), without their
+//! `#[cfg(test)]` items and test files: test helpers and fixtures write files
+//! as they like.
 
 use std::path::{Path, PathBuf};
 
@@ -35,11 +36,45 @@ fn engine_sources() -> Vec<(String, String)> {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap().to_string();
-        out.push((name, code));
+        out.push((name, without_test_items(&text)));
     }
     assert!(out.len() > 50, "the engine's sources were not found");
     out
+}
+
+/// `text` without its `#[cfg(test)]` items: each attribute with the item it
+/// marks (an out-of-line `mod x;`, or everything up to the brace that closes
+/// the item's first one), lines kept blank so that line numbers still match.
+fn without_test_items(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "#[cfg(test)]" {
+            out.push(line);
+            continue;
+        }
+        out.push("");
+        let mut depth = 0i64;
+        let mut opened = false;
+        for item in lines.by_ref() {
+            out.push("");
+            depth += item.matches('{').count() as i64 - item.matches('}').count() as i64;
+            opened |= item.contains('{');
+            if (opened && depth <= 0) || (!opened && item.trim_end().ends_with(';')) {
+                break;
+            }
+        }
+    }
+    out.join("\n")
+}
+
+#[test]
+fn test_items_are_left_out_and_the_rest_kept() {
+    let text = "fn a() {}\n#[cfg(test)]\nmod tests;\nfn b() {\n}\n#[cfg(test)]\nmod t {\n    fn c() { x(\"{}\") }\n}\nfn d() {}";
+    let kept = without_test_items(text);
+    assert_eq!(kept.lines().count(), text.lines().count());
+    let names: Vec<&str> = kept.lines().filter(|l| l.starts_with("fn")).collect();
+    assert_eq!(names, ["fn a() {}", "fn b() {", "fn d() {}"]);
 }
 
 /// The places in `sources` (outside `allowed` files) whose code contains any of `needles`.

@@ -46,6 +46,7 @@ pub fn run(args: Args) -> Result<()> {
                 Ok(())
             }
             JobEvent::Failed(e) => anyhow::bail!(e),
+            JobEvent::Cancelled => anyhow::bail!("cancelled: nothing was written"),
             _ => Ok(()),
         },
     )

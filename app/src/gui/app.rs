@@ -367,9 +367,10 @@ impl WorkbenchApp {
                 let Some(job) = self.start_job(Job::Remote(task), Route::Remote) else { return };
                 if let Some(run) = watched {
                     self.remote.watching.insert(run, (job, "watching".into()));
-                    return;
+                } else {
+                    self.remote.job = Some(job);
                 }
-                Ok(Some(job))
+                return;
             }
         };
         match started {

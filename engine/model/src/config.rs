@@ -32,8 +32,9 @@ pub struct ModelConfig {
     /// Key/value heads (grouped-query attention); defaults to the query heads.
     #[serde(default)]
     pub num_key_value_heads: Option<usize>,
-    /// Per-head width; defaults to hidden_size / num_attention_heads.
-    #[serde(default)]
+    /// Per-head width; defaults to the family's ([`Family::default_head_dim`]),
+    /// else hidden_size / num_attention_heads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_dim: Option<usize>,
     /// Activation of the MLP; only `silu` is supported.
     #[serde(default = "default_act")]
@@ -181,7 +182,7 @@ impl ModelConfig {
         if self.num_attention_heads == 0 || !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return Err("num_attention_heads must be a positive multiple of num_key_value_heads".into());
         }
-        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+        if self.head_dim.is_none() && family.default_head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err("hidden_size must be divisible by num_attention_heads".into());
         }
         if !self.head_dim().is_multiple_of(2) {
@@ -195,9 +196,10 @@ impl ModelConfig {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
     }
 
-    /// Per-head width.
+    /// Per-head width: `head_dim`, else the family's default, else the hidden size over the heads.
     pub fn head_dim(&self) -> usize {
-        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads)
+        let family_default = arch::by_model_type(&self.model_type).and_then(|f| f.default_head_dim);
+        self.head_dim.or(family_default).unwrap_or(self.hidden_size / self.num_attention_heads)
     }
 
     /// The factor on the attention scores, `1 / sqrt(head_dim)`.
@@ -268,6 +270,23 @@ mod tests {
         std::fs::write(dir.path().join("config.json"), format!(r#"{{{base},"model_type":"llama","architectures":["LlamaForCausalLM"]}}"#))
             .unwrap();
         assert!(ModelConfig::load(dir.path()).is_ok());
+    }
+
+    /// A Qwen3 config without `head_dim` has transformers' default of 128, not
+    /// hidden / heads; a written config leaves out a `head_dim` it does not have.
+    #[test]
+    fn qwen3_head_dim_defaults_as_transformers_does() {
+        let json = r#"{"vocab_size":64,"hidden_size":1024,"intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":16,
+            "num_key_value_heads":8,"model_type":"qwen3","architectures":["Qwen3ForCausalLM"]}"#;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), json).unwrap();
+        let qwen3 = ModelConfig::load(dir.path()).unwrap();
+        assert_eq!(qwen3.head_dim(), 128);
+        assert_eq!(qwen3.linear_shape("q_proj"), (1024, 16 * 128));
+        std::fs::write(dir.path().join("config.json"), json.replace("qwen3", "qwen2").replace("Qwen3", "Qwen2")).unwrap();
+        let qwen2 = ModelConfig::load(dir.path()).unwrap();
+        assert_eq!(qwen2.head_dim(), 64);
+        assert!(!serde_json::to_string(&qwen2).unwrap().contains("head_dim"));
     }
 
     #[test]

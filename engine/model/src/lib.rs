@@ -43,7 +43,9 @@ pub use linear::{LINEAR_MODULES, LoraSpec};
 pub use weights::save_model_dir;
 
 /// Comparisons of tensors for the tests of this crate and of the crates above
-/// it. They panic (a test's failure) on tensors that cannot be compared.
+/// it (not an API: hidden from the docs). They panic (a test's failure) on
+/// tensors that cannot be compared.
+#[doc(hidden)]
 pub mod testing {
     use candle_core::{DType, Tensor, Var};
 

@@ -32,9 +32,14 @@ impl MergeRequest {
         Ok(Self { base: run.config()?.model.path, adapter, out: run.path.join(crate::runs::files::MERGED) })
     }
 
-    /// Merges (`Job::Merge` runs this); returns the folder written.
-    pub fn run(&self) -> Result<PathBuf> {
-        merge(&self.base, &self.adapter, &self.out)?;
+    /// Merges (`Job::Merge` runs this); returns the folder written. Once
+    /// `cancel` is set it stops before writing anything ([`crate::Error::Cancelled`]).
+    pub fn run(&self, cancel: &crate::cancel::CancelFlag) -> Result<PathBuf> {
+        let mut model = merged(&self.base, &self.adapter)?;
+        if cancel.is_set() {
+            return Err(crate::Error::Cancelled);
+        }
+        super::save_model_dir(&mut model, &self.base, &self.out)?;
         Ok(self.out.clone())
     }
 }

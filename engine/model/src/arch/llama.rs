@@ -15,6 +15,7 @@ pub(super) const LLAMA: Family = Family {
     qk_norm: false,
     window: |cfg: &ModelConfig| cfg.sliding_window,
     check: |_| Ok(()),
+    default_head_dim: None,
 };
 
 /// `MistralForCausalLM`: Llama's layer with an optional sliding window.

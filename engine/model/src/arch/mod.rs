@@ -35,6 +35,10 @@ pub struct Family {
     pub window: fn(&ModelConfig) -> Option<usize>,
     /// What this family refuses in a config (beyond the shared checks).
     pub check: fn(&ModelConfig) -> Result<(), String>,
+    /// The per-head width when `config.json` gives none, where the family
+    /// fixes one (transformers' `Qwen3Config` defaults to 128); None: the
+    /// hidden size over the heads.
+    pub default_head_dim: Option<usize>,
 }
 
 /// A family as llama.cpp's converter writes it.
@@ -54,9 +58,15 @@ pub fn by_model_type(model_type: &str) -> Option<&'static Family> {
     FAMILIES.into_iter().find(|f| f.model_type == model_type)
 }
 
-/// The family a GGUF file's `general.architecture` names, if supported.
+/// The family a GGUF file's `general.architecture` names, if supported: the
+/// first written as that architecture (`llama`: Llama, which Mistral files
+/// also are), else the family of that `model_type` (`mistral`, which some
+/// converters write).
 pub fn by_gguf_arch(arch: &str) -> Option<&'static Family> {
-    FAMILIES.into_iter().find(|f| f.model_type == arch && f.gguf.is_some())
+    FAMILIES
+        .into_iter()
+        .find(|f| f.gguf.as_ref().is_some_and(|g| g.arch == arch))
+        .or_else(|| FAMILIES.into_iter().find(|f| f.model_type == arch && f.gguf.is_some()))
 }
 
 /// Llama's option for biases: `attention_bias` on q, k, v and o, `mlp_bias` on the MLP.

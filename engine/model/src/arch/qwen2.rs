@@ -15,4 +15,5 @@ pub(super) const QWEN2: Family = Family {
     qk_norm: false,
     window: qwen_window,
     check: qwen_check,
+    default_head_dim: None,
 };

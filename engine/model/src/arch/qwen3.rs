@@ -1,6 +1,7 @@
 //! Qwen3 (dense): Llama's layer with an RMSNorm over each query and key head
-//! before the rotation (`q_norm`, `k_norm`), an explicit `head_dim` (so the
-//! query width need not be the hidden size), biases only with
+//! before the rotation (`q_norm`, `k_norm`), an explicit `head_dim` (128 when
+//! `config.json` omits it, as transformers' default; the query width need
+//! not be the hidden size), biases only with
 //! `attention_bias`. The sliding window is Qwen2's rule (refused when on).
 //! llama.cpp writes it as `qwen3`, without permuting q/k.
 
@@ -15,4 +16,5 @@ pub(super) const QWEN3: Family = Family {
     qk_norm: true,
     window: qwen_window,
     check: qwen_check,
+    default_head_dim: Some(128),
 };

@@ -114,6 +114,9 @@ mod tests {
             let mut cfg = crate::presets::tiny_model_config(64);
             cfg.sliding_window = window;
             cfg.model_type = model_type.into();
+            if model_type == "qwen3" {
+                cfg.head_dim = Some(10); // four heads of 10: a query width other than the hidden size
+            }
             let mut model = Model::random(cfg, 4, DType::F32, &Device::Cpu).unwrap();
             model.perturb_norms(0.3);
             let targets = crate::linear::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();

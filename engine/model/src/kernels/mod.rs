@@ -89,18 +89,18 @@ pub(crate) fn as_f32_mut<T: WithDType>(s: &mut [T]) -> Option<&mut [f32]> {
 /// A buffer of `len` elements for a kernel that writes every one of them
 /// (with [`gemm_raw`] without `accumulate`, or otherwise) before anything reads it.
 ///
-/// The buffer is handed over as `MaybeUninit` storage viewed as `&mut [T]`:
-/// the element types (f32, f64) have no invalid bit patterns and no drop, so
-/// the view is sound for writing, and `fill` must write every element before
-/// it reads one (reading first would see arbitrary, not undefined-behaviour,
-/// values; the kernels never do).
+/// The storage is allocated as `MaybeUninit` and handed to `fill` as
+/// `&mut [T]`: `fill` must write every element before reading any (reading
+/// one first would be undefined behaviour). Every caller passes a kernel
+/// that writes its whole output without reading it; the returned `Vec` is
+/// made only after `fill` returns.
 pub(crate) fn uninit_output<T: WithDType>(len: usize, fill: impl FnOnce(&mut [T])) -> Vec<T> {
     let mut out: Vec<std::mem::MaybeUninit<T>> = Vec::with_capacity(len);
     // SAFETY: MaybeUninit<T> needs no initialisation; the capacity is `len`.
     unsafe { out.set_len(len) };
-    // SAFETY: MaybeUninit<T> has T's layout, and every bit pattern is a valid
-    // f32 / f64 (the only `WithDType`s the kernels fill), so the slice may be
-    // written and, once written, read as T.
+    // SAFETY: MaybeUninit<T> has T's layout, and T (f32, f64) has no drop; the
+    // slice is only written before `fill` returns (its contract above), so no
+    // uninitialised element is read.
     fill(unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<T>(), len) });
     let mut out = std::mem::ManuallyDrop::new(out);
     // SAFETY: `fill` wrote every element; same allocation, length, capacity and layout.

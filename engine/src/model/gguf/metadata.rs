@@ -193,7 +193,9 @@ pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dty
         num_hidden_layers: meta.usize(&key("block_count"))?,
         num_attention_heads: heads,
         num_key_value_heads: Some(kv_heads),
-        head_dim: (head_dim * heads != hidden_size).then_some(head_dim),
+        // Written where it is not the hidden size over the heads, and always for a
+        // family whose default is another (Qwen3: transformers reads a missing one as 128).
+        head_dim: (head_dim * heads != hidden_size || family.default_head_dim.is_some()).then_some(head_dim),
         hidden_act: "silu".into(),
         max_position_embeddings: meta.opt_usize(&key("context_length"))?.unwrap_or(4096),
         rms_norm_eps: meta.opt_f64(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
