@@ -6,6 +6,9 @@ logits, for the architectures the shipped sample model does not cover:
     engine/tests/fixtures/tiny-llama3-rope/  LlamaForCausalLM with Llama 3 rope scaling, explicit head_dim
     engine/tests/fixtures/tiny-qwen3/        Qwen3ForCausalLM (per-head q/k norms, head_dim * heads != hidden)
 
+Families in BF16 are also saved in bfloat16 (NAME-bf16/), with the logits
+that float32 computation of those rounded weights gives.
+
 Norm weights are drawn around one and biases around zero, so that a model
 that skips or misplaces a norm or a bias fails. Families in ADAPTERS also get
 adapter/ (a PEFT LoRA adapter on every linear layer, its B factors non-zero)
@@ -22,6 +25,7 @@ Usage (in the venv from scripts/make_reference_venv.sh):
     .venv-ref/bin/python scripts/make_tiny_references.py [OUT_ROOT]
 """
 
+import copy
 import os
 import sys
 
@@ -68,6 +72,8 @@ MODELS = {
 
 # Families whose fixture also carries a PEFT adapter and the logits with it.
 ADAPTERS = {"tiny-qwen3"}
+# Families also saved in bfloat16 (NAME-bf16/), with the logits of those rounded weights computed in float32.
+BF16 = {"tiny-qwen3"}
 
 
 def reference_logits(model, path, meta):
@@ -125,6 +131,12 @@ def main() -> int:
         model.save_pretrained(out, safe_serialization=True)
         meta = {"transformers": transformers.__version__, "torch": torch.__version__, "architecture": type(model).__name__}
         reference_logits(model, os.path.join(out, "reference_logits.safetensors"), meta)
+        if name in BF16:
+            copy.deepcopy(model).to(torch.bfloat16).save_pretrained(out + "-bf16", safe_serialization=True)
+            # As transformers loads that checkpoint to compute in float32 (buffers such as RoPE's made anew).
+            upcast = type(model).from_pretrained(out + "-bf16", dtype=torch.float32).eval()
+            reference_logits(upcast, os.path.join(out + "-bf16", "reference_logits.safetensors"), meta)
+            os.remove(os.path.join(out + "-bf16", "generation_config.json"))
         if name in ADAPTERS:
             save_adapter(model, out, meta)
         for extra in ("generation_config.json",):

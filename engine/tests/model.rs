@@ -327,6 +327,22 @@ fn qwen3_matches_transformers_and_peft() {
     assert!(diff < LOGIT_TOLERANCE, "merged: max |logit difference| {diff}");
 }
 
+/// The same Qwen3 saved by transformers in bfloat16: read (and computed in
+/// f32) as transformers computes those rounded weights in f32, logits and
+/// greedy tokens; and not the f32 model's logits (the rounding shows).
+#[test]
+fn qwen3_in_bfloat16_matches_transformers() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = fixtures.join("tiny-qwen3-bf16");
+    assert_eq!(engine::model::ModelConfig::load(&dir).unwrap().torch_dtype.as_deref(), Some("bfloat16"));
+    let model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
+    let diff = worst_reference_diff(&dir, &model);
+    assert!(diff < LOGIT_TOLERANCE, "max |logit difference| {diff}");
+    assert_greedy_decoding_matches(&dir.join("reference_logits.safetensors"), &model);
+    let against_f32 = worst_diff_against(&fixtures.join("tiny-qwen3/reference_logits.safetensors"), &model);
+    assert!(against_f32 > 10.0 * LOGIT_TOLERANCE, "the bfloat16 rounding changed nothing ({against_f32})");
+}
+
 #[test]
 fn template_tokenisation_marks_only_replies_as_trained() {
     let dir = common::sample_dir().join("model");
