@@ -201,9 +201,17 @@ fn a_client_that_goes_away_mid_stream_cancels_its_generation() {
         body.len()
     )
     .unwrap();
-    let mut first = [0u8; 256];
-    let n = tcp.read(&mut first).unwrap();
-    assert!(String::from_utf8_lossy(&first[..n]).contains("200 OK"));
+    // Read until the first piece of the answer, the chunk after the role's
+    // (the generation has started: the headers and the role's chunk are sent
+    // while the request may still wait in the queue).
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while String::from_utf8_lossy(&seen).matches("data: ").count() < 2 {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended before its first piece: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("200 OK"));
     drop(tcp);
     let deadline = Instant::now() + Duration::from_secs(60);
     while s.stats().1 == 0 && Instant::now() < deadline {
