@@ -32,8 +32,11 @@ impl MergeRequest {
         Ok(Self { base: run.config()?.model.path, adapter, out: run.path.join(crate::runs::files::MERGED) })
     }
 
-    /// Merges (`Job::Merge` runs this); returns the folder written. Once
-    /// `cancel` is set it stops before writing anything ([`crate::Error::Cancelled`]).
+    /// Loads the base model (f32, CPU), attaches the adapter, folds it into
+    /// the weights and writes the merged model to `out` (atomically; tokenizer
+    /// files and chat template come along); returns the folder written.
+    /// `Job::Merge` runs this. Once `cancel` is set it stops before writing
+    /// anything ([`crate::Error::Cancelled`]).
     pub fn run(&self, cancel: &crate::cancel::CancelFlag) -> Result<PathBuf> {
         let mut model = merged(&self.base, &self.adapter)?;
         if cancel.is_set() {
@@ -42,14 +45,6 @@ impl MergeRequest {
         super::save_model_dir(&mut model, &self.base, &self.out)?;
         Ok(self.out.clone())
     }
-}
-
-/// Loads the base model in `base_dir` (f32, CPU), attaches the adapter in
-/// `adapter_dir`, folds it into the weights and writes the merged model to
-/// `out_dir` (atomically; tokenizer files and chat template come along).
-pub fn merge(base_dir: &Path, adapter_dir: &Path, out_dir: &Path) -> Result<()> {
-    let mut model = merged(base_dir, adapter_dir)?;
-    super::save_model_dir(&mut model, base_dir, out_dir)
 }
 
 /// The base model in `base_dir` (f32, CPU) with the adapter in `adapter_dir`
@@ -87,7 +82,8 @@ mod tests {
             p.var.set(&p.var.as_tensor().randn_like(0.0, 0.2).unwrap()).unwrap();
         }
         crate::adapter::save(&base, &spec, &base_dir, &adapter_dir).unwrap();
-        merge(&base_dir, &adapter_dir, &out).unwrap();
+        let request = MergeRequest { base: base_dir.clone(), adapter: adapter_dir.clone(), out: out.clone() };
+        assert_eq!(request.run(&crate::cancel::CancelFlag::new()).unwrap(), out);
 
         let ids = Tensor::new(&[[1u32, 5, 9, 2, 33, 7]], &Device::Cpu).unwrap();
         let with_adapter = base.forward(&ids, Pass::Eval).unwrap();

@@ -3,8 +3,6 @@
 
 use std::path::Path;
 
-pub use crate::model::Batch;
-
 use candle_core::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -15,6 +13,7 @@ use crate::chat::ChatFormat;
 use crate::chat::template::Encoded;
 use crate::config::TrainOn;
 use crate::error::Result;
+pub use crate::model::Batch;
 
 /// Tokenised examples ready for batching.
 #[derive(Debug, Clone, Default)]
