@@ -5,6 +5,14 @@ logits, for the architectures the shipped sample model does not cover:
     engine/tests/fixtures/tiny-qwen2/        Qwen2ForCausalLM (q/k/v biases, untied head)
     engine/tests/fixtures/tiny-llama3-rope/  LlamaForCausalLM with Llama 3 rope scaling, explicit head_dim
     engine/tests/fixtures/tiny-qwen3/        Qwen3ForCausalLM (per-head q/k norms, head_dim * heads != hidden)
+    engine/tests/fixtures/tiny-phi3/         Phi3ForCausalLM as Phi-4-mini is made (fused qkv_proj and
+                                             gate_up_proj, partial rotary, longrope), with a sliding window
+    engine/tests/fixtures/tiny-gemma2/       Gemma2ForCausalLM (1 + w norms, sandwich norms, GELU-tanh,
+                                             embedding scale, attention and final logit soft-capping,
+                                             alternating sliding/full layers, query_pre_attn_scalar)
+    engine/tests/fixtures/tiny-gemma3/       Gemma3ForCausalLM (Gemma 2's layer without soft-capping,
+                                             per-head q/k norms, a local RoPE base on sliding layers,
+                                             linear RoPE scaling on full ones)
 
 Families in BF16 are also saved in bfloat16 (NAME-bf16/), with the logits
 that float32 computation of those rounded weights gives.
@@ -32,7 +40,20 @@ import sys
 import torch
 from safetensors.torch import save_file
 import transformers
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    Gemma2Config,
+    Gemma2ForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    Phi3Config,
+    Phi3ForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
 
 COMMON = dict(
     vocab_size=96,
@@ -68,12 +89,53 @@ MODELS = {
     "tiny-qwen3": lambda: Qwen3ForCausalLM(
         Qwen3Config(**COMMON, head_dim=12, rope_theta=1_000_000.0, tie_word_embeddings=False, attention_bias=False)
     ),
+    # Phi-4-mini's shape in small: 3/4 of each head rotated, longrope (the
+    # inputs stay within original_max_position_embeddings, where the short
+    # factors apply), and a sliding window shorter than the longer input.
+    "tiny-phi3": lambda: Phi3ForCausalLM(
+        Phi3Config(
+            **COMMON,
+            rope_theta=10_000.0,
+            partial_rotary_factor=0.75,
+            rope_scaling={"type": "longrope", "short_factor": [1.0, 1.5, 2.5], "long_factor": [2.0, 3.0, 5.0]},
+            original_max_position_embeddings=64,
+            sliding_window=32,
+            pad_token_id=0,
+            tie_word_embeddings=False,
+        )
+    ),
+    # Windows shorter than the longer input, so that sliding layers differ from full ones.
+    "tiny-gemma2": lambda: Gemma2ForCausalLM(
+        Gemma2Config(
+            **COMMON,
+            head_dim=12,
+            query_pre_attn_scalar=20,
+            attn_logit_softcapping=3.0,
+            final_logit_softcapping=5.0,
+            sliding_window=16,
+            pad_token_id=0,
+        )
+    ),
+    "tiny-gemma3": lambda: Gemma3ForCausalLM(
+        Gemma3TextConfig(
+            **{**COMMON, "num_hidden_layers": 3},
+            head_dim=12,
+            query_pre_attn_scalar=20,
+            sliding_window=16,
+            layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+            rope_parameters={
+                "full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1_000_000.0},
+                "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+            },
+            pad_token_id=0,
+        )
+    ),
 }
 
 # Families whose fixture also carries a PEFT adapter and the logits with it.
-ADAPTERS = {"tiny-qwen3"}
+ADAPTERS = {"tiny-qwen3", "tiny-phi3", "tiny-gemma2", "tiny-gemma3"}
 # Families also saved in bfloat16 (NAME-bf16/), with the logits of those rounded weights computed in float32.
-BF16 = {"tiny-qwen3"}
+BF16 = {"tiny-qwen3", "tiny-phi3", "tiny-gemma3"}
 
 
 def reference_logits(model, path, meta):

@@ -108,8 +108,9 @@ fn yes() -> bool {
 }
 
 impl AdapterConfig {
-    /// The config PEFT would write for `spec`.
-    pub fn from_spec(spec: &LoraSpec, base_model: &Path) -> Self {
+    /// The config PEFT would write for `spec`, with `target_modules` as the
+    /// checkpoint names them (`modules`: [`crate::model::arch::Family::peft_targets`]).
+    pub fn from_spec(spec: &LoraSpec, modules: Vec<String>, base_model: &Path) -> Self {
         Self {
             peft_type: "LORA".into(),
             task_type: Some("CAUSAL_LM".into()),
@@ -117,7 +118,7 @@ impl AdapterConfig {
             r: spec.rank,
             lora_alpha: spec.alpha,
             lora_dropout: spec.dropout,
-            target_modules: TargetModules::List(spec.targets.clone()),
+            target_modules: TargetModules::List(modules),
             bias: none(),
             fan_in_fan_out: false,
             inference_mode: true,
@@ -163,7 +164,7 @@ impl AdapterConfig {
                 targets.push(module);
             }
         }
-        if let Some(bad) = targets.iter().find(|m| *m != "all-linear" && !crate::config::LINEAR_MODULES.contains(&m.as_str())) {
+        if let Some(bad) = targets.iter().find(|m| !crate::config::is_target_name(m)) {
             return Err(format!("target module {bad:?} is not one of {}", crate::config::LINEAR_MODULES.join(", ")));
         }
         let lora = crate::config::LoraSection { rank: self.r, alpha: self.lora_alpha, dropout: self.lora_dropout, target_modules: targets };
@@ -176,7 +177,8 @@ impl AdapterConfig {
 /// replacing any adapter there).
 pub fn save(model: &Model, spec: &LoraSpec, base_model: &Path, dir: &Path) -> Result<()> {
     let tensors: HashMap<String, Tensor> = model.trainable().iter().map(|p| (peft_key(&p.name), p.var.as_tensor().detach())).collect();
-    let config = AdapterConfig::from_spec(spec, base_model);
+    let modules = model.config.family().peft_targets(&spec.targets).map_err(Error::Other)?;
+    let config = AdapterConfig::from_spec(spec, modules, base_model);
     crate::atomic::write_dir(dir, |tmp| {
         crate::atomic::write_json(&tmp.join(CONFIG_FILE), &config)?;
         crate::model::weights::save_file(&tmp.join(WEIGHTS_FILE), &tensors, None)

@@ -105,17 +105,7 @@ fn estimate_only(cfg: &TrainConfig, m: &ModelConfig) -> Estimate {
     let params = m.num_parameters() as u64;
     let trainable = match cfg.training.mode {
         TrainMode::Full => params,
-        TrainMode::Lora => {
-            cfg.lora
-                .resolved_targets()
-                .iter()
-                .map(|t| {
-                    let (fin, fout) = m.linear_shape(t);
-                    (cfg.lora.rank * (fin + fout)) as u64
-                })
-                .sum::<u64>()
-                * m.num_hidden_layers as u64
-        }
+        TrainMode::Lora => m.lora_parameters(&cfg.lora.resolved_targets(), cfg.lora.rank) as u64,
     };
     let seq = cfg.data.max_seq_len;
     let tokens = (cfg.training.batch_size * seq) as u64;

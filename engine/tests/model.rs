@@ -170,7 +170,7 @@ fn adapter_round_trips_through_peft_layout() {
 fn save_tiny_dir(dir: &std::path::Path, model: &mut Model, dtype: DType) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.json"), serde_json::to_string(&model.config).unwrap()).unwrap();
-    let t: HashMap<String, Tensor> = model.hf_tensors().into_iter().map(|(k, v)| (k, v.to_dtype(dtype).unwrap())).collect();
+    let t: HashMap<String, Tensor> = model.hf_tensors().unwrap().into_iter().map(|(k, v)| (k, v.to_dtype(dtype).unwrap())).collect();
     weights::save_file(&dir.join("model.safetensors"), &t, None).unwrap();
 }
 
@@ -191,7 +191,7 @@ fn loads_f32_bf16_f16_and_sharded_weights() {
     let d = dir.path().join("sharded");
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("config.json"), serde_json::to_string(&model.config).unwrap()).unwrap();
-    let all = model.hf_tensors();
+    let all = model.hf_tensors().unwrap();
     let mut names: Vec<&String> = all.keys().collect();
     names.sort();
     let mut map = serde_json::Map::new();
@@ -308,39 +308,89 @@ fn assert_greedy_decoding_matches(file: &Path, model: &Model) {
 /// PEFT writes "all-linear" out), in f32.
 #[test]
 fn qwen3_matches_transformers_and_peft() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-qwen3");
+    assert_matches_transformers_and_peft("tiny-qwen3", "qwen3");
+}
+
+/// Phi-3 as Phi-4-mini is made (fused `qkv_proj` and `gate_up_proj`, 3/4 of
+/// each head rotated, `longrope`, a sliding window shorter than the longer
+/// input): the same checks, the PEFT adapter one `A` per fused module.
+#[test]
+fn phi3_matches_transformers_and_peft() {
+    assert_matches_transformers_and_peft("tiny-phi3", "phi3");
+}
+
+/// The fixture `name`'s model (family `model_type`): transformers' logits and
+/// greedy tokens; with its PEFT adapter, unmerged and merged; and the adapter
+/// saved again by the engine in PEFT's layout (its `target_modules` as the
+/// checkpoint names them) reloads to the same logits.
+fn assert_matches_transformers_and_peft(name: &str, model_type: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     let mut model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
-    assert_eq!(model.config.family().model_type, "qwen3");
+    assert_eq!(model.config.family().model_type, model_type);
     let diff = worst_reference_diff(&dir, &model);
-    assert!(diff < LOGIT_TOLERANCE, "max |logit difference| {diff}");
+    assert!(diff < LOGIT_TOLERANCE, "{name}: max |logit difference| {diff}");
     assert_greedy_decoding_matches(&dir.join("reference_logits.safetensors"), &model);
     let adapted = dir.join("reference_logits_adapter.safetensors");
     let base_vs_adapted = worst_diff_against(&adapted, &model);
-    assert!(base_vs_adapted > 10.0 * LOGIT_TOLERANCE, "the adapter changes nothing ({base_vs_adapted})");
-    engine::adapter::load_into(&mut model, &dir.join("adapter")).unwrap();
+    assert!(base_vs_adapted > 10.0 * LOGIT_TOLERANCE, "{name}: the adapter changes nothing ({base_vs_adapted})");
+    let base = model.clone();
+    let spec = engine::adapter::load_into(&mut model, &dir.join("adapter")).unwrap();
     let diff = worst_diff_against(&adapted, &model);
-    assert!(diff < LOGIT_TOLERANCE, "with the adapter: max |logit difference| {diff}");
+    assert!(diff < LOGIT_TOLERANCE, "{name}: with the adapter: max |logit difference| {diff}");
     assert_greedy_decoding_matches(&adapted, &model);
+    let saved = tempfile::tempdir().unwrap();
+    engine::adapter::save(&model, &spec, &dir, saved.path()).unwrap();
+    let written = std::fs::read_to_string(saved.path().join(engine::adapter::CONFIG_FILE)).unwrap();
+    for module in model.config.family().modules() {
+        assert!(written.contains(&format!("\"{module}\"")), "{name}: saved target_modules lack {module}: {written}");
+    }
+    let mut reloaded = base;
+    engine::adapter::load_into(&mut reloaded, saved.path()).unwrap();
+    let diff = worst_diff_against(&adapted, &reloaded);
+    assert!(diff < LOGIT_TOLERANCE, "{name}: the adapter saved again: max |logit difference| {diff}");
     // Merged into the weights, the adapter computes the same logits.
     model.merge_lora().unwrap();
     let diff = worst_diff_against(&adapted, &model);
-    assert!(diff < LOGIT_TOLERANCE, "merged: max |logit difference| {diff}");
+    assert!(diff < LOGIT_TOLERANCE, "{name}: merged: max |logit difference| {diff}");
 }
 
-/// The same Qwen3 saved by transformers in bfloat16: read (and computed in
+/// Qwen3 and Phi-3 saved by transformers in bfloat16: read (and computed in
 /// f32) as transformers computes those rounded weights in f32, logits and
 /// greedy tokens; and not the f32 model's logits (the rounding shows).
 #[test]
-fn qwen3_in_bfloat16_matches_transformers() {
+fn bfloat16_checkpoints_match_transformers() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let dir = fixtures.join("tiny-qwen3-bf16");
-    assert_eq!(engine::model::ModelConfig::load(&dir).unwrap().torch_dtype.as_deref(), Some("bfloat16"));
-    let model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
-    let diff = worst_reference_diff(&dir, &model);
-    assert!(diff < LOGIT_TOLERANCE, "max |logit difference| {diff}");
-    assert_greedy_decoding_matches(&dir.join("reference_logits.safetensors"), &model);
-    let against_f32 = worst_diff_against(&fixtures.join("tiny-qwen3/reference_logits.safetensors"), &model);
-    assert!(against_f32 > 10.0 * LOGIT_TOLERANCE, "the bfloat16 rounding changed nothing ({against_f32})");
+    for name in ["tiny-qwen3", "tiny-phi3"] {
+        let dir = fixtures.join(format!("{name}-bf16"));
+        assert_eq!(engine::model::ModelConfig::load(&dir).unwrap().torch_dtype.as_deref(), Some("bfloat16"));
+        let model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
+        let diff = worst_reference_diff(&dir, &model);
+        assert!(diff < LOGIT_TOLERANCE, "{name}: max |logit difference| {diff}");
+        assert_greedy_decoding_matches(&dir.join("reference_logits.safetensors"), &model);
+        let against_f32 = worst_diff_against(&fixtures.join(name).join("reference_logits.safetensors"), &model);
+        assert!(against_f32 > 10.0 * LOGIT_TOLERANCE, "{name}: the bfloat16 rounding changed nothing ({against_f32})");
+    }
+}
+
+/// A Phi-3 model directory saved by the engine keeps the checkpoint's fused
+/// tensors (`qkv_proj`, `gate_up_proj`) and loads back to the same logits;
+/// full fine-tuning, which would train the parts apart, is refused by name.
+#[test]
+fn phi3_saves_fused_tensors_and_refuses_full_fine_tuning() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-phi3");
+    let mut model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
+    let tensors = model.hf_tensors().unwrap();
+    assert!(tensors.contains_key("model.layers.0.self_attn.qkv_proj.weight"));
+    assert!(tensors.contains_key("model.layers.1.mlp.gate_up_proj.weight"));
+    assert!(!tensors.keys().any(|k| k.contains("q_proj") || k.contains(".up_proj")), "parts saved apart");
+    let out = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.join("config.json"), out.path().join("config.json")).unwrap();
+    weights::save_file(&out.path().join("model.safetensors"), &tensors, None).unwrap();
+    std::fs::copy(dir.join("reference_logits.safetensors"), out.path().join("reference_logits.safetensors")).unwrap();
+    let again = Model::load(out.path(), DType::F32, &Device::Cpu).unwrap();
+    assert!(worst_reference_diff(out.path(), &again) < LOGIT_TOLERANCE);
+    let err = model.make_fully_trainable().unwrap_err().to_string();
+    assert!(err.contains("phi3") && err.contains("LoRA"), "{err}");
 }
 
 #[test]

@@ -286,13 +286,22 @@ impl Default for RunSection {
     }
 }
 
+/// Whether `module` may be a LoRA target: a projection, a fused module of
+/// some family (`qkv_proj`), or `all-linear`.
+pub fn is_target_name(module: &str) -> bool {
+    module == "all-linear" || LINEAR_MODULES.contains(&module) || workbench_model::arch::fused_parts(module).is_some()
+}
+
 impl LoraSection {
-    /// The target modules with `all-linear` expanded, in canonical order.
+    /// The targeted projections, [`LINEAR_MODULES`] names in their order:
+    /// `all-linear` expanded, and a fused module (Phi-3's `qkv_proj`) as its parts.
     pub fn resolved_targets(&self) -> Vec<String> {
         if self.target_modules.iter().any(|m| m == "all-linear") {
             return LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
         }
-        LINEAR_MODULES.iter().filter(|m| self.target_modules.iter().any(|t| t == *m)).map(|s| s.to_string()).collect()
+        let named =
+            |m: &str| self.target_modules.iter().any(|t| t == m || workbench_model::arch::fused_parts(t).is_some_and(|p| p.contains(&m)));
+        LINEAR_MODULES.iter().filter(|m| named(m)).map(|s| s.to_string()).collect()
     }
 
     /// Scale applied to the low-rank update: alpha / rank.
@@ -393,8 +402,14 @@ impl TrainConfig {
                 bad("lora.target_modules", "choose at least one module, or \"all-linear\"".into());
             }
             for m in &l.target_modules {
-                if m != "all-linear" && !LINEAR_MODULES.contains(&m.as_str()) {
-                    bad("lora.target_modules", format!("unknown module {m:?}; use any of {} or \"all-linear\"", LINEAR_MODULES.join(", ")));
+                if !is_target_name(m) {
+                    bad(
+                        "lora.target_modules",
+                        format!(
+                            "unknown module {m:?}; use any of {} (Phi-3: qkv_proj, gate_up_proj) or \"all-linear\"",
+                            LINEAR_MODULES.join(", ")
+                        ),
+                    );
                 }
             }
         }

@@ -79,6 +79,34 @@ pub struct ModelConfig {
     /// Whether the MLP projections have biases (Llama's option).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mlp_bias: Option<bool>,
+    /// The share of each head that RoPE rotates (Phi-4-mini: 0.75); all of it when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_rotary_factor: Option<f64>,
+    /// The pretraining context of a `longrope` model (Phi-3), when the config keeps it here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_max_position_embeddings: Option<usize>,
+    /// Gemma's name for the MLP activation (`gelu_pytorch_tanh`); wins over `hidden_act` when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_activation: Option<String>,
+    /// Gemma: the attention scores' factor is `query_pre_attn_scalar^-1/2` instead of `head_dim^-1/2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Gemma 2: attention scores become `cap * tanh(score / cap)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attn_logit_softcapping: Option<f64>,
+    /// Gemma 2: output logits become `cap * tanh(logit / cap)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_logit_softcapping: Option<f64>,
+    /// Gemma: each layer's attention, `sliding_attention` or `full_attention`
+    /// (absent: the family's pattern).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_types: Option<Vec<String>>,
+    /// Gemma 3: the RoPE base of the sliding-window layers (`rope_theta` is the full layers').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_local_base_freq: Option<f64>,
+    /// Gemma 3 (older configs): every this-many-th layer attends fully, the others in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window_pattern: Option<usize>,
     /// Qwen2: whether `sliding_window` applies at all (false by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_sliding_window: Option<bool>,
@@ -134,9 +162,37 @@ impl ModelConfig {
         }
     }
 
-    /// RoPE's inverse frequencies, `head_dim / 2` of them, scaled as the config says.
+    /// RoPE's inverse frequencies, `rotary_dim / 2` of them, scaled as the config says.
     pub fn rope_inv_freq(&self) -> std::result::Result<Vec<f32>, String> {
-        Ok(self.rope_scaling()?.inv_freq(self.head_dim(), self.rope_theta))
+        Ok(self.rope_scaling()?.inv_freq(self.rotary_dim(), self.rope_theta))
+    }
+
+    /// The values of each head that RoPE rotates: `partial_rotary_factor` of
+    /// `head_dim` (`partial_rotary_factor` in the config's top level or in
+    /// `rope_parameters`), rounded down as transformers does.
+    pub fn rotary_dim(&self) -> usize {
+        let in_parameters = self.rope_parameters.as_ref().and_then(|p| p.get("partial_rotary_factor")).and_then(|f| f.as_f64());
+        let factor = self.partial_rotary_factor.or(in_parameters).unwrap_or(1.0);
+        (self.head_dim() as f64 * factor) as usize
+    }
+
+    /// The positions the rotary tables cover, and the factor on their
+    /// cosines and sines: `max_position_embeddings` and 1, except under
+    /// `longrope`, whose tables stop at the pretraining context (the long
+    /// factors beyond it are not computed) and whose factor is
+    /// `attention_factor`, else `sqrt(1 + ln(s) / ln(original))` for the
+    /// scaling `s` (`factor`, else `max_position_embeddings / original`), as
+    /// transformers computes it.
+    pub fn rope_positions_and_scale(&self) -> std::result::Result<(usize, f32), String> {
+        let RopeScaling::LongRope { attention_factor, factor, original_max_position_embeddings, .. } = self.rope_scaling()? else {
+            return Ok((self.max_position_embeddings, 1.0));
+        };
+        let original = original_max_position_embeddings
+            .or(self.original_max_position_embeddings.map(|o| o as f64))
+            .unwrap_or(self.max_position_embeddings as f64);
+        let factor = factor.unwrap_or(self.max_position_embeddings as f64 / original);
+        let scale = attention_factor.unwrap_or(if factor <= 1.0 { 1.0 } else { (1.0 + factor.ln() / original.ln()).sqrt() });
+        Ok((original.min(self.max_position_embeddings as f64) as usize, scale as f32))
     }
 
     /// The decoder family ([`arch`]) this config describes. A config that
@@ -177,7 +233,7 @@ impl ModelConfig {
         if self.hidden_act != "silu" {
             return Err(format!("hidden_act {:?} is not supported (only silu)", self.hidden_act));
         }
-        self.rope_scaling()?;
+        let scaling = self.rope_scaling()?;
         (family.check)(self)?;
         if self.num_attention_heads == 0 || !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return Err("num_attention_heads must be a positive multiple of num_key_value_heads".into());
@@ -185,8 +241,23 @@ impl ModelConfig {
         if self.head_dim.is_none() && family.default_head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err("hidden_size must be divisible by num_attention_heads".into());
         }
-        if !self.head_dim().is_multiple_of(2) {
-            return Err("head_dim must be even for rotary embeddings".into());
+        if !self.rotary_dim().is_multiple_of(2) || self.rotary_dim() == 0 || self.rotary_dim() > self.head_dim() {
+            return Err(format!(
+                "the rotary width ({} of head_dim {}, partial_rotary_factor) must be even and in 2..=head_dim",
+                self.rotary_dim(),
+                self.head_dim()
+            ));
+        }
+        if let RopeScaling::LongRope { short_factor, long_factor, .. } = scaling {
+            let want = self.rotary_dim() / 2;
+            if short_factor.len() != want || long_factor.len() != want {
+                return Err(format!(
+                    "rope_scaling: longrope needs {want} short_factor and long_factor values (rotary_dim / 2), \
+                     got {} and {}",
+                    short_factor.len(),
+                    long_factor.len()
+                ));
+            }
         }
         Ok(())
     }
@@ -207,7 +278,8 @@ impl ModelConfig {
         1.0 / (self.head_dim() as f64).sqrt()
     }
 
-    /// (input features, output features) of a linear projection by its name.
+    /// (input features, output features) of a linear projection by its name
+    /// (a fused module's: all its parts' rows).
     pub fn linear_shape(&self, module: &str) -> (usize, usize) {
         let (h, i) = (self.hidden_size, self.intermediate_size);
         let q = self.num_attention_heads * self.head_dim();
@@ -218,7 +290,10 @@ impl ModelConfig {
             "o_proj" => (q, h),
             "gate_proj" | "up_proj" => (h, i),
             "down_proj" => (i, h),
-            other => panic!("unknown linear module {other}"),
+            fused => match arch::fused_parts(fused) {
+                Some(parts) => (h, parts.iter().map(|p| self.linear_shape(p).1).sum()),
+                None => panic!("unknown linear module {fused}"),
+            },
         }
     }
 
@@ -231,6 +306,23 @@ impl ModelConfig {
                 i * o
             })
             .sum()
+    }
+
+    /// The parameters of a LoRA adapter of `rank` on the projections
+    /// `targets` ([`crate::linear::LINEAR_MODULES`] names) of every layer: one
+    /// adapter per checkpoint module (a fused module's parts share one).
+    pub fn lora_parameters(&self, targets: &[String], rank: usize) -> usize {
+        let family = self.family();
+        let per_layer: usize = family
+            .modules()
+            .into_iter()
+            .filter(|m| targets.iter().any(|t| t == m || family.fused_of(t).is_some_and(|f| f.module == *m)))
+            .map(|m| {
+                let (fin, fout) = self.linear_shape(m);
+                rank * (fin + fout)
+            })
+            .sum();
+        per_layer * self.num_hidden_layers
     }
 
     /// Total parameter count.

@@ -27,6 +27,10 @@ pub struct Lora {
     pub scale: f64,
     /// Dropout probability on the adapter's input.
     pub dropout: f64,
+    /// Where this projection's rows sit in `b` when the adapter is one over a
+    /// fused module (Phi-3's `qkv_proj`: `A` shared by q, k and v, `B`'s
+    /// rows split among them): (first row, rows). None: all of `b`.
+    pub rows: Option<(usize, usize)>,
 }
 
 impl Lora {
@@ -34,14 +38,34 @@ impl Lora {
     /// dtype and device): A ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's
     /// `kaiming_uniform_(a=sqrt(5))`, as PEFT does), B = 0, so the adapted
     /// layer starts equal to the base layer.
-    pub fn new(weight: &Tensor, spec: &LoraSpec, rng: &mut StdRng) -> Result<Self> {
-        let ((out_f, in_f), rank) = (weight.dims2()?, spec.rank);
+    /// The adapter of a fused module with `out_f` output rows in all and
+    /// `weight`'s input width, dtype and device.
+    pub fn new(weight: &Tensor, out_f: usize, spec: &LoraSpec, rng: &mut StdRng) -> Result<Self> {
+        let ((_, in_f), rank) = (weight.dims2()?, spec.rank);
         let (dtype, device) = (weight.dtype(), weight.device());
         let bound = 1.0 / (in_f as f64).sqrt();
         let a: Vec<f32> = (0..rank * in_f).map(|_| rng.random_range(-bound..bound) as f32).collect();
         let a = Tensor::from_vec(a, (rank, in_f), device)?.to_dtype(dtype)?;
         let scale = spec.alpha / rank as f64;
-        Ok(Self { a: Var::from_tensor(&a)?, b: Var::zeros((out_f, rank), dtype, device)?, scale, dropout: spec.dropout })
+        Ok(Self { a: Var::from_tensor(&a)?, b: Var::zeros((out_f, rank), dtype, device)?, scale, dropout: spec.dropout, rows: None })
+    }
+
+    /// This projection's part of `B`, `[out, rank]` (a view, no copy).
+    pub fn b(&self) -> Result<Tensor> {
+        match self.rows {
+            Some((first, rows)) => self.b.as_tensor().narrow(0, first, rows),
+            None => Ok(self.b.as_tensor().clone()),
+        }
+    }
+
+    /// A gradient of this projection's part of `B` (row-major) as one of all
+    /// of `B`: zeros in the other parts' rows.
+    pub(crate) fn b_grad_in_full<T: Copy + num_traits::Zero>(&self, g: Vec<T>) -> Vec<T> {
+        let Some((first, _)) = self.rows else { return g };
+        let rank = self.b.dims()[1];
+        let mut full = vec![T::zero(); self.b.elem_count()];
+        full[first * rank..first * rank + g.len()].copy_from_slice(&g);
+        full
     }
 }
 
@@ -87,7 +111,8 @@ impl Linear {
         let y = match &self.quantized {
             Some(q) => self.forward_quantized(q, x)?,
             None => {
-                let lora = self.lora.as_ref().map(|l| LoraFactors { a: l.a.as_tensor(), b: l.b.as_tensor(), scale: l.scale, mask });
+                let b = self.lora.as_ref().map(Lora::b).transpose()?;
+                let lora = self.lora.as_ref().zip(b.as_ref()).map(|(l, b)| LoraFactors { a: l.a.as_tensor(), b, scale: l.scale, mask });
                 projection::project(x, &self.weight, lora)?
             }
         };

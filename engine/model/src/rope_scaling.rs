@@ -1,6 +1,6 @@
 //! RoPE variants of Hugging Face configs: the default frequencies, `linear`
-//! position interpolation and Llama 3's frequency-dependent scaling, as
-//! transformers' `modeling_rope_utils` computes them.
+//! position interpolation, Llama 3's frequency-dependent scaling and
+//! Phi-3's `longrope`, as transformers' `modeling_rope_utils` computes them.
 
 use serde_json::Value;
 
@@ -25,6 +25,24 @@ pub enum RopeScaling {
         high_freq_factor: f64,
         /// The context length the model was pretrained with.
         original_max_position_embeddings: f64,
+    },
+    /// Phi-3 / Phi-4-mini long-context models: each frequency divided by its
+    /// own factor, and cosines and sines scaled by an attention factor. The
+    /// `short_factor`s apply up to the pretraining context; the `long_factor`s,
+    /// which transformers switches to for longer sequences, are checked but
+    /// not computed, so positions are limited to that context.
+    LongRope {
+        /// Per-frequency divisors within the pretraining context.
+        short_factor: Vec<f64>,
+        /// Per-frequency divisors beyond it (their count is checked).
+        long_factor: Vec<f64>,
+        /// The cosine and sine factor, when the config gives it.
+        attention_factor: Option<f64>,
+        /// The context extension its default derives from, when given (else
+        /// `max_position_embeddings` over the pretraining context).
+        factor: Option<f64>,
+        /// The pretraining context, when given here (else in the config's top level).
+        original_max_position_embeddings: Option<f64>,
     },
 }
 
@@ -54,14 +72,30 @@ impl RopeScaling {
                     s => Ok(s),
                 }
             }
-            other => Err(format!("{field}.rope_type {other:?} is not supported yet (supported: default, linear, llama3)")),
+            "longrope" => {
+                let list = |key: &str| {
+                    v.get(key)
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+                        .ok_or_else(|| format!("{field}.{key} is missing or not a list of numbers (rope_type \"longrope\" needs it)"))
+                };
+                Ok(Self::LongRope {
+                    short_factor: list("short_factor")?,
+                    long_factor: list("long_factor")?,
+                    attention_factor: v.get("attention_factor").and_then(Value::as_f64),
+                    factor: v.get("factor").and_then(Value::as_f64),
+                    original_max_position_embeddings: v.get("original_max_position_embeddings").and_then(Value::as_f64),
+                })
+            }
+            other => Err(format!("{field}.rope_type {other:?} is not supported yet (supported: default, linear, llama3, longrope)")),
         }
     }
 
-    /// The `head_dim / 2` inverse frequencies for RoPE base `theta`.
-    pub fn inv_freq(&self, head_dim: usize, theta: f64) -> Vec<f32> {
-        let base = (0..head_dim / 2).map(|i| 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64));
+    /// The `rotary_dim / 2` inverse frequencies for RoPE base `theta`.
+    pub fn inv_freq(&self, rotary_dim: usize, theta: f64) -> Vec<f32> {
+        let base = (0..rotary_dim / 2).map(|i| 1.0 / theta.powf(2.0 * i as f64 / rotary_dim as f64));
         match *self {
+            Self::LongRope { ref short_factor, .. } => base.zip(short_factor).map(|(f, s)| (f / s) as f32).collect(),
             Self::Default => base.map(|f| f as f32).collect(),
             Self::Linear { factor } => base.map(|f| (f / factor) as f32).collect(),
             Self::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings: old } => base
@@ -112,5 +146,15 @@ mod tests {
         assert!(err.contains("rope_parameters.rope_type \"yarn\""), "{err}");
         let err = RopeScaling::parse(&json!({"rope_type": "llama3", "factor": 8.0}), "rope_scaling").unwrap_err();
         assert!(err.contains("rope_scaling.low_freq_factor"), "{err}");
+        let err = RopeScaling::parse(&json!({"type": "longrope", "short_factor": [1.0]}), "rope_scaling").unwrap_err();
+        assert!(err.contains("rope_scaling.long_factor"), "{err}");
+    }
+
+    #[test]
+    fn longrope_divides_each_frequency_by_its_short_factor() {
+        let v = json!({"type": "longrope", "short_factor": [1.0, 2.0], "long_factor": [3.0, 4.0]});
+        let s = RopeScaling::parse(&v, "rope_scaling").unwrap();
+        let plain = RopeScaling::Default.inv_freq(4, 10_000.0);
+        assert_eq!(s.inv_freq(4, 10_000.0), vec![plain[0], plain[1] / 2.0]);
     }
 }

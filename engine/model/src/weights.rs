@@ -136,7 +136,7 @@ const TOKENIZER_FILES: [(&str, bool); 4] =
 /// `chat_template.jinja`, `generation_config.json` where present), atomically.
 pub fn save_model_dir(model: &mut crate::Model, tokenizer_from: &Path, dir: &Path) -> Result<()> {
     model.full_precision("save the model").map_err(|e| Error::Model { path: dir.into(), message: e.to_string() })?;
-    let tensors = model.hf_tensors();
+    let tensors = model.hf_tensors()?;
     let config = model.config.clone();
     crate::atomic::write_dir(dir, |tmp| {
         crate::atomic::write_json(&tmp.join("config.json"), &config)?;

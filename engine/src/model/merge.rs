@@ -71,7 +71,7 @@ mod tests {
         let mut base = Model::random(cfg, 3, DType::F32, &Device::Cpu).unwrap();
         std::fs::create_dir_all(&base_dir).unwrap();
         crate::atomic::write_json(&base_dir.join("config.json"), &base.config).unwrap();
-        crate::model::weights::save_file(&base_dir.join("model.safetensors"), &base.hf_tensors(), None).unwrap();
+        crate::model::weights::save_file(&base_dir.join("model.safetensors"), &base.hf_tensors().unwrap(), None).unwrap();
         std::fs::write(base_dir.join("tokenizer.json"), "{}").unwrap();
         std::fs::write(base_dir.join("tokenizer_config.json"), r#"{"chat_template": "{{ messages }}"}"#).unwrap();
 

@@ -16,6 +16,7 @@ pub(super) const LLAMA: Family = Family {
     window: |cfg: &ModelConfig| cfg.sliding_window,
     check: |_| Ok(()),
     default_head_dim: None,
+    fused: &[],
 };
 
 /// `MistralForCausalLM`: Llama's layer with an optional sliding window.

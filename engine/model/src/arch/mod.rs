@@ -12,6 +12,7 @@
 //! test that they agree). ARCHITECTURE.md walks through it.
 
 mod llama;
+mod phi3;
 mod qwen2;
 mod qwen3;
 
@@ -39,6 +40,67 @@ pub struct Family {
     /// fixes one (transformers' `Qwen3Config` defaults to 128); None: the
     /// hidden size over the heads.
     pub default_head_dim: Option<usize>,
+    /// Projections the checkpoint stores as one matrix (Phi-3's `qkv_proj`):
+    /// the decoder computes each part as its own projection, and a LoRA
+    /// adapter on the fused module is one adapter over all parts (one `A`
+    /// shared, `B`'s rows split), as PEFT trains and saves it.
+    pub fused: &'static [Fused],
+}
+
+/// Projections stored as one matrix: the parts' rows stacked in order.
+#[derive(Debug)]
+pub struct Fused {
+    /// The checkpoint's (and PEFT's) module name, `qkv_proj`.
+    pub module: &'static str,
+    /// The parts, [`crate::linear::LINEAR_MODULES`] names, in row order.
+    pub parts: &'static [&'static str],
+}
+
+impl Family {
+    /// The fused module `part` belongs to in this family's checkpoints, if any.
+    pub fn fused_of(&self, part: &str) -> Option<&'static Fused> {
+        self.fused.iter().find(|f| f.parts.contains(&part))
+    }
+
+    /// The checkpoint's linear module names, in [`crate::linear::LINEAR_MODULES`]
+    /// order with each fused group in its first part's place.
+    pub fn modules(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for part in crate::linear::LINEAR_MODULES {
+            let name = self.fused_of(part).map_or(part, |f| f.module);
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    /// PEFT's `target_modules` for the adapted projections `parts`
+    /// ([`crate::linear::LINEAR_MODULES`] names), or why they cannot be adapted
+    /// here: a fused module is adapted whole or not at all.
+    pub fn peft_targets(&self, parts: &[String]) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        for module in self.modules() {
+            let members: Vec<&str> = self.fused.iter().find(|f| f.module == module).map_or(vec![module], |f| f.parts.to_vec());
+            let targeted = members.iter().filter(|m| parts.iter().any(|p| p == *m)).count();
+            if targeted == members.len() {
+                out.push(module.to_string());
+            } else if targeted > 0 {
+                return Err(format!(
+                    "{} stores {} as one matrix, {module}: target {module} (or all of them), not some",
+                    self.model_type,
+                    members.join(", ")
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The projections a fused module name stands for in any family
+/// (`qkv_proj` -> q, k, v), for reading LoRA targets before the model is known.
+pub fn fused_parts(module: &str) -> Option<&'static [&'static str]> {
+    FAMILIES.into_iter().flat_map(|f| f.fused).find(|f| f.module == module).map(|f| f.parts)
 }
 
 /// A family as llama.cpp's converter writes it.
@@ -51,7 +113,7 @@ pub struct Gguf {
 }
 
 /// Every family this engine computes.
-pub const FAMILIES: [&Family; 4] = [&llama::LLAMA, &llama::MISTRAL, &qwen2::QWEN2, &qwen3::QWEN3];
+pub const FAMILIES: [&Family; 5] = [&llama::LLAMA, &llama::MISTRAL, &qwen2::QWEN2, &qwen3::QWEN3, &phi3::PHI3];
 
 /// The family of `model_type`, if supported.
 pub fn by_model_type(model_type: &str) -> Option<&'static Family> {

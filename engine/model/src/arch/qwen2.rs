@@ -16,4 +16,5 @@ pub(super) const QWEN2: Family = Family {
     window: qwen_window,
     check: qwen_check,
     default_head_dim: None,
+    fused: &[],
 };

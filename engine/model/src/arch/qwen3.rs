@@ -17,4 +17,5 @@ pub(super) const QWEN3: Family = Family {
     window: qwen_window,
     check: qwen_check,
     default_head_dim: Some(128),
+    fused: &[],
 };

@@ -101,7 +101,7 @@ fn add_bias_and_adapter(lin: &Linear, x: &[f32], y: &mut [f32]) -> Result<()> {
             matvec(&mut down, x, a, (1, inp, r), 1.0, false);
             Ok(())
         })?;
-        with_slice(l.b.as_tensor(), "lora_B", |b| {
+        with_slice(&l.b()?, "lora_B", |b| {
             matvec(y, &down, b, (1, r, out), l.scale as f32, true);
             Ok(())
         })?;

@@ -85,10 +85,14 @@ fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'
     let qk_norms = view.qk_norms.map(|(q, k)| (q.storage_and_layout(), k.storage_and_layout()));
     let weights: Vec<_> = view.projections.iter().map(|p| p.weight.storage_and_layout()).collect();
     let biases: Vec<_> = view.projections.iter().map(|p| p.bias.as_ref().map(|b| b.storage_and_layout())).collect();
+    // Each projection's rows of `B` (all of it but in a fused module's adapter).
+    let parts_of_b: Vec<Option<candle_core::Tensor>> =
+        view.projections.iter().map(|p| p.lora.as_ref().map(|l| l.b()).transpose()).collect::<Result<_>>()?;
     let adapters: Vec<_> = view
         .projections
         .iter()
-        .map(|p| p.lora.as_ref().map(|l| (l.a.as_tensor().storage_and_layout(), l.b.as_tensor().storage_and_layout(), l.scale)))
+        .zip(&parts_of_b)
+        .map(|(p, b)| p.lora.as_ref().zip(b.as_ref()).map(|(l, b)| (l.a.as_tensor().storage_and_layout(), b.storage_and_layout(), l.scale)))
         .collect();
     let mut projections = Vec::with_capacity(weights.len());
     for (((p, w), bias), adapter) in view.projections.iter().zip(&weights).zip(&biases).zip(&adapters) {
@@ -226,8 +230,9 @@ pub(crate) fn backward<T: Real>(
     })?;
     for (j, (ga, gb)) in adapter_grads {
         let lora = view.projections[j].lora.as_ref().expect("gradients come from adapters");
+        // The parts of a fused module's adapter hand over the same `A`: the sink sums them.
         grads(&lora.a, ga)?;
-        grads(&lora.b, gb)?;
+        grads(&lora.b, lora.b_grad_in_full(gb))?;
     }
     Ok(g_x)
 }
@@ -268,9 +273,19 @@ mod tests {
         mistral.sliding_window = Some(40);
         let mut qwen2 = crate::presets::tiny_model_config(64);
         qwen2.model_type = "qwen2".into();
-        for cfg in [mistral, qwen2, qwen3_config()] {
+        for cfg in [mistral, qwen2, qwen3_config(), phi3_config()] {
             check_layer_against_autograd(cfg);
         }
+    }
+
+    /// A tiny Phi-4-mini-like Phi-3: fused q/k/v and gate/up adapters (one
+    /// `A` per fused module, dropout shared), a partial rotary embedding.
+    fn phi3_config() -> crate::ModelConfig {
+        let mut cfg = crate::presets::tiny_model_config(64);
+        cfg.model_type = "phi3".into();
+        cfg.architectures = vec!["Phi3ForCausalLM".into()];
+        cfg.partial_rotary_factor = Some(0.5);
+        cfg
     }
 
     /// A tiny Qwen3: per-head q/k norms, a head width that does not divide the hidden size.
@@ -305,7 +320,12 @@ mod tests {
         let mut grads = HashMap::new();
         let g: Vec<f64> = up.flatten_all().unwrap().to_vec1().unwrap();
         let gx = backward(&model, 1, &xs, (b, t), &tape, &g, &mut |var: &Var, g: Vec<f64>| {
-            grads.insert(var.as_tensor().id(), Tensor::from_vec(g, var.shape(), &Device::Cpu)?);
+            let g = Tensor::from_vec(g, var.shape(), &Device::Cpu)?;
+            let sum = match grads.remove(&var.as_tensor().id()) {
+                Some(acc) => (acc + g)?,
+                None => g,
+            };
+            grads.insert(var.as_tensor().id(), sum);
             Ok(())
         })
         .unwrap();
@@ -314,7 +334,7 @@ mod tests {
         assert!(max_diff(&as_tensor(fused_out), &out) < 1e-12);
         assert!(max_diff(&as_tensor(gx), store.get(x.as_tensor()).unwrap()) < 1e-10);
         let layer_params: Vec<_> = model.trainable().iter().filter(|p| p.name.contains("layers.1.")).collect();
-        assert_eq!(layer_params.len(), 14);
+        assert_eq!(layer_params.len(), 2 * model.config.family().modules().len());
         for p in layer_params {
             let fused = grads.get(&p.var.as_tensor().id()).unwrap_or_else(|| panic!("no gradient for {}", p.name));
             let d = max_diff(fused, store.get(p.var.as_tensor()).unwrap());

@@ -110,12 +110,15 @@ mod tests {
     /// logits equal the full forward pass's at that position.
     #[test]
     fn cached_steps_equal_full_recomputation() {
-        for (window, model_type) in [(None, "mistral"), (Some(5), "mistral"), (None, "qwen2"), (None, "qwen3")] {
+        for (window, model_type) in [(None, "mistral"), (Some(5), "mistral"), (None, "qwen2"), (None, "qwen3"), (Some(6), "phi3")] {
             let mut cfg = crate::presets::tiny_model_config(64);
             cfg.sliding_window = window;
             cfg.model_type = model_type.into();
             if model_type == "qwen3" {
                 cfg.head_dim = Some(10); // four heads of 10: a query width other than the hidden size
+            }
+            if model_type == "phi3" {
+                cfg.partial_rotary_factor = Some(0.5); // fused q/k/v and gate/up adapters, half of each head rotated
             }
             let mut model = Model::random(cfg, 4, DType::F32, &Device::Cpu).unwrap();
             model.perturb_norms(0.3);

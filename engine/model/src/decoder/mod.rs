@@ -166,7 +166,59 @@ fn named_parts<'a>(
 
 /// The block a projection belongs to: `self_attn` or `mlp`.
 pub fn module_group(module: &str) -> &'static str {
-    if ["gate_proj", "up_proj", "down_proj"].contains(&module) { "mlp" } else { "self_attn" }
+    if ["gate_proj", "up_proj", "down_proj", "gate_up_proj"].contains(&module) { "mlp" } else { "self_attn" }
+}
+
+/// Where projection `part` sits in its fused module's output rows (first
+/// row, rows); `(0, its rows)` for a projection stored on its own.
+fn fused_rows(config: &ModelConfig, part: &str) -> (usize, usize) {
+    let rows = config.linear_shape(part).1;
+    let Some(fused) = config.family().fused_of(part) else { return (0, rows) };
+    let first = fused.parts.iter().take_while(|p| **p != part).map(|p| config.linear_shape(p).1).sum();
+    (first, rows)
+}
+
+/// Replaces each fused tensor of a checkpoint (Phi-3's `qkv_proj.weight`)
+/// by its parts' (`q_proj.weight`, ...), split by rows; an error names a
+/// fused tensor of the wrong height.
+fn split_fused(config: &ModelConfig, t: &mut HashMap<String, Tensor>) -> std::result::Result<(), String> {
+    for fused in config.family().fused {
+        let group = module_group(fused.module);
+        let (_, height) = config.linear_shape(fused.module);
+        for i in 0..config.num_hidden_layers {
+            for kind in ["weight", "bias"] {
+                let name = format!("model.layers.{i}.{group}.{}.{kind}", fused.module);
+                let Some(all) = t.remove(&name) else { continue };
+                if all.dim(0).map_err(|e| e.to_string())? != height {
+                    return Err(format!("tensor {name} has shape {:?}, config.json implies {height} rows", all.dims()));
+                }
+                for part in fused.parts {
+                    let (first, rows) = fused_rows(config, part);
+                    let piece = all.narrow(0, first, rows).and_then(|p| p.contiguous()).map_err(|e| e.to_string())?;
+                    t.insert(format!("model.layers.{i}.{group}.{part}.{kind}"), piece);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The inverse of [`split_fused`]: each fused module's parts joined by rows
+/// under the checkpoint's name.
+fn join_fused(config: &ModelConfig, t: &mut HashMap<String, Tensor>) -> CResult<()> {
+    for fused in config.family().fused {
+        let group = module_group(fused.module);
+        for i in 0..config.num_hidden_layers {
+            for kind in ["weight", "bias"] {
+                let names: Vec<String> = fused.parts.iter().map(|p| format!("model.layers.{i}.{group}.{p}.{kind}")).collect();
+                let parts: Option<Vec<Tensor>> = names.iter().map(|n| t.remove(n)).collect();
+                if let Some(parts) = parts {
+                    t.insert(format!("model.layers.{i}.{group}.{}.{kind}", fused.module), Tensor::cat(&parts, 0)?);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Model {
@@ -185,6 +237,7 @@ impl Model {
         dtype: DType,
         device: &Device,
     ) -> std::result::Result<Self, String> {
+        split_fused(&config, &mut t)?;
         let mut take = |name: &str, shape: &[usize]| -> std::result::Result<Tensor, String> {
             let tensor = t.remove(name).ok_or_else(|| format!("weights lack tensor {name}"))?;
             if tensor.dims() != shape {
@@ -243,8 +296,8 @@ impl Model {
                 shown.join(", ")
             ));
         }
-        let rope = Rope::new(config.head_dim(), config.max_position_embeddings, &config.rope_inv_freq()?, dtype, device)
-            .map_err(|e| e.to_string())?;
+        let (positions, scale) = config.rope_positions_and_scale()?;
+        let rope = Rope::new(config.head_dim(), positions, &config.rope_inv_freq()?, scale, dtype, device).map_err(|e| e.to_string())?;
         Ok(Self {
             config,
             embed_tokens,
@@ -294,18 +347,33 @@ impl Model {
     /// Attaches fresh LoRA adapters to the targeted projections of every layer
     /// and makes them the trainable parameters.
     pub fn add_lora(&mut self, spec: &LoraSpec, seed: u64) -> Result<()> {
+        let family = self.config.family();
+        family.peft_targets(&spec.targets).map_err(Error::Other)?;
         let mut rng = seeded_rng(seed);
         let mut trainable = Vec::new();
         for (i, layer) in self.layers.iter_mut().enumerate() {
+            // The adapter of each fused module, made at its first part.
+            let mut shared: Vec<(&str, Lora)> = Vec::new();
             for (group, module, lin) in layer.named_linears_mut() {
                 if !spec.targets.iter().any(|t| t == module) {
                     continue;
                 }
-                let lora = Lora::new(&lin.weight, spec, &mut rng)?;
-                let path = format!("model.layers.{i}.{group}.{module}");
-                trainable.push(Trainable { name: format!("{path}.lora_A.weight"), var: lora.a.clone() });
-                trainable.push(Trainable { name: format!("{path}.lora_B.weight"), var: lora.b.clone() });
-                lin.lora = Some(lora);
+                let fused = family.fused_of(module);
+                let name = fused.map_or(module, |f| f.module);
+                let (first, rows) = fused_rows(&self.config, module);
+                let lora = match shared.iter().find(|(n, _)| *n == name) {
+                    Some((_, lora)) => lora.clone(),
+                    None => {
+                        let out = self.config.linear_shape(name).1;
+                        let lora = Lora::new(&lin.weight, out, spec, &mut rng)?;
+                        let path = format!("model.layers.{i}.{group}.{name}");
+                        trainable.push(Trainable { name: format!("{path}.lora_A.weight"), var: lora.a.clone() });
+                        trainable.push(Trainable { name: format!("{path}.lora_B.weight"), var: lora.b.clone() });
+                        shared.push((name, lora.clone()));
+                        lora
+                    }
+                };
+                lin.lora = Some(Lora { rows: fused.map(|_| (first, rows)), ..lora });
             }
         }
         self.trainable = trainable;
@@ -321,7 +389,7 @@ impl Model {
         for layer in &mut self.layers {
             for (_, _, lin) in layer.named_linears_mut() {
                 if let Some(lora) = lin.lora.take() {
-                    let update = (lora.b.as_tensor().matmul(lora.a.as_tensor())? * lora.scale)?;
+                    let update = (lora.b()?.matmul(lora.a.as_tensor())? * lora.scale)?;
                     lin.weight = (lin.weight.detach() + update.to_dtype(lin.weight.dtype())?)?;
                 }
             }
@@ -333,6 +401,12 @@ impl Model {
     /// Makes every weight trainable (full fine-tuning).
     pub fn make_fully_trainable(&mut self) -> Result<()> {
         self.full_precision("train every weight")?;
+        if !self.config.family().fused.is_empty() {
+            return Err(Error::Other(format!(
+                "full fine-tuning of {} (whose checkpoints fuse projections) is not supported yet; train a LoRA adapter",
+                self.config.model_type
+            )));
+        }
         self.drop_bf16_products();
         let tied = self.config.tie_word_embeddings;
         let mut trainable = Vec::new();
@@ -379,8 +453,11 @@ impl Model {
     }
 
     /// All weights by Hugging Face name, for saving a full model directory.
-    pub fn hf_tensors(&mut self) -> HashMap<String, Tensor> {
-        self.named_weights_mut().into_iter().map(|(n, t)| (n, t.detach())).collect()
+    pub fn hf_tensors(&mut self) -> Result<HashMap<String, Tensor>> {
+        let config = self.config.clone();
+        let mut tensors = self.named_weights_mut().into_iter().map(|(n, t)| (n, t.detach())).collect();
+        join_fused(&config, &mut tensors)?;
+        Ok(tensors)
     }
 
     /// Replaces the trainable parameters' values with `tensors` (by
@@ -432,8 +509,15 @@ impl Model {
     pub(crate) fn dropout_masks(&self, i: usize, tokens: usize, pass: Pass) -> CResult<[Option<DropoutMask>; 7]> {
         let mut rng = pass.layer_rng(i);
         let mut masks: [Option<DropoutMask>; 7] = Default::default();
-        for (mask, p) in masks.iter_mut().zip(self.layer_view(i).projections) {
-            *mask = p.dropout_mask(tokens * p.weight.dim(1)?, rng.as_mut());
+        let projections = self.layer_view(i).projections;
+        for (j, p) in projections.iter().enumerate() {
+            // The parts of a fused module's adapter share its one dropout, as in PEFT.
+            let same_adapter =
+                |q: &&Linear| q.lora.as_ref().zip(p.lora.as_ref()).is_some_and(|(a, b)| a.a.as_tensor().id() == b.a.as_tensor().id());
+            masks[j] = match projections[..j].iter().position(same_adapter) {
+                Some(first) => masks[first].clone(),
+                None => p.dropout_mask(tokens * p.weight.dim(1)?, rng.as_mut()),
+            };
         }
         Ok(masks)
     }
@@ -560,7 +644,7 @@ pub fn hf_tensor_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
             out.push((format!("{p}.self_attn.q_norm.weight"), vec![config.head_dim()]));
             out.push((format!("{p}.self_attn.k_norm.weight"), vec![config.head_dim()]));
         }
-        for module in LINEAR_MODULES {
+        for module in config.family().modules() {
             let (fin, fout) = config.linear_shape(module);
             out.push((format!("{p}.{}.{module}.weight", module_group(module)), vec![fout, fin]));
             if config.has_bias(module) {

@@ -168,7 +168,7 @@ impl Linear {
     pub(crate) fn forward_quantized(&self, q: &QMatMul, x: &Tensor) -> Result<Tensor> {
         let y = q.forward(&pad_input(q, x)?)?;
         match &self.lora {
-            Some(l) => y + (x.broadcast_matmul(&l.a.as_tensor().t()?)? * l.scale)?.broadcast_matmul(&l.b.as_tensor().t()?)?,
+            Some(l) => y + (x.broadcast_matmul(&l.a.as_tensor().t()?)? * l.scale)?.broadcast_matmul(&l.b()?.t()?)?,
             None => Ok(y),
         }
     }

@@ -12,8 +12,10 @@ use super::{Real, by_dtype, slice};
 
 const OP: &str = "rope";
 
-/// Precomputed cosine and sine tables, `[positions, head_dim]` (each
-/// frequency repeated in both halves).
+/// Precomputed cosine and sine tables, `[positions, rotary_dim]` (each
+/// frequency repeated in both halves). The rotation covers the first
+/// `rotary_dim` values of each head (all of it but in Phi-4-mini's partial
+/// rotary embedding); the rest passes through.
 #[derive(Debug, Clone)]
 pub struct Rope {
     cos: Tensor,
@@ -23,28 +25,32 @@ pub struct Rope {
     cos_cpu: std::sync::Arc<Vec<f32>>,
     sin_cpu: std::sync::Arc<Vec<f32>>,
     head_dim: usize,
+    rotary_dim: usize,
 }
 
 impl Rope {
-    /// Builds tables for `positions` positions from the `head_dim / 2`
-    /// inverse frequencies ([`crate::ModelConfig::rope_inv_freq`]).
-    pub fn new(head_dim: usize, positions: usize, inv_freq: &[f32], dtype: DType, device: &Device) -> Result<Self> {
-        if inv_freq.len() * 2 != head_dim {
+    /// Builds tables for `positions` positions from the inverse frequencies
+    /// ([`crate::ModelConfig::rope_inv_freq`]), two rotated values of each
+    /// head per frequency, with cosines and sines multiplied by `scale`
+    /// (`longrope`'s attention factor; 1 elsewhere).
+    pub fn new(head_dim: usize, positions: usize, inv_freq: &[f32], scale: f32, dtype: DType, device: &Device) -> Result<Self> {
+        let rotary_dim = inv_freq.len() * 2;
+        if rotary_dim == 0 || rotary_dim > head_dim {
             return Err(candle_core::Error::Msg(format!("{OP}: {} frequencies for head_dim {head_dim}", inv_freq.len())));
         }
-        let mut cos = Vec::with_capacity(positions * head_dim);
-        let mut sin = Vec::with_capacity(positions * head_dim);
+        let mut cos = Vec::with_capacity(positions * rotary_dim);
+        let mut sin = Vec::with_capacity(positions * rotary_dim);
         for p in 0..positions {
             for _half in 0..2 {
                 for f in inv_freq {
                     let angle = p as f32 * f;
-                    cos.push(angle.cos());
-                    sin.push(angle.sin());
+                    cos.push(angle.cos() * scale);
+                    sin.push(angle.sin() * scale);
                 }
             }
         }
-        let table = |v: &Vec<f32>| Tensor::from_slice(v, (positions, head_dim), device)?.to_dtype(dtype);
-        Ok(Self { cos: table(&cos)?, sin: table(&sin)?, cos_cpu: cos.into(), sin_cpu: sin.into(), head_dim })
+        let table = |v: &Vec<f32>| Tensor::from_slice(v, (positions, rotary_dim), device)?.to_dtype(dtype);
+        Ok(Self { cos: table(&cos)?, sin: table(&sin)?, cos_cpu: cos.into(), sin_cpu: sin.into(), head_dim, rotary_dim })
     }
 
     /// Rotates each head of `x [batch, seq, heads * head_dim]` (positions
@@ -67,11 +73,11 @@ impl Rope {
     /// Rotates in place each head of one position's `x [heads * head_dim]`
     /// (f32, on the CPU) by the angles of position `pos` (decoding).
     pub(crate) fn rotate_at(&self, x: &mut [f32], pos: usize) -> Result<()> {
-        let d = self.head_dim;
         let op = self.rotation(false);
         op.check(pos + 1, x.len())?;
-        let (cos, sin) = (&self.cos_cpu[pos * d..(pos + 1) * d], &self.sin_cpu[pos * d..(pos + 1) * d]);
-        let half = d / 2;
+        let (d, r) = (self.head_dim, self.rotary_dim);
+        let (cos, sin) = (&self.cos_cpu[pos * r..(pos + 1) * r], &self.sin_cpu[pos * r..(pos + 1) * r]);
+        let half = r / 2;
         for head in x.chunks_mut(d) {
             for i in 0..half {
                 let (x1, x2) = (head[i], head[i + half]);
@@ -84,7 +90,8 @@ impl Rope {
 
     /// The fused CPU rotation, forward or `inverse`.
     fn rotation(&self, inverse: bool) -> Rotate {
-        Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign: if inverse { -1.0 } else { 1.0 }, d: self.head_dim }
+        let sign = if inverse { -1.0 } else { 1.0 };
+        Rotate { cos: self.cos_cpu.clone(), sin: self.sin_cpu.clone(), sign, d: self.head_dim, r: self.rotary_dim }
     }
 
     /// [`Rope::apply`] with candle's ops.
@@ -96,17 +103,20 @@ impl Rope {
     /// `offset..offset + seq` (generation with a key/value cache), with candle's ops.
     pub fn apply_from(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
         let (b, t, width) = x.dims3()?;
-        let d = self.head_dim;
+        let (d, r) = (self.head_dim, self.rotary_dim);
         if offset + t > self.cos.dim(0)? {
-            candle_core::bail!("{OP}: position {} is beyond max_position_embeddings ({})", offset + t, self.cos.dim(0)?);
+            candle_core::bail!("{OP}: position {} is beyond the rotary tables ({} positions)", offset + t, self.cos.dim(0)?);
         }
         let x = x.reshape((b, t, width / d, d))?;
-        let cos = self.cos.narrow(0, offset, t)?.reshape((t, 1, d))?;
-        let sin = self.sin.narrow(0, offset, t)?.reshape((t, 1, d))?;
-        let x1 = x.narrow(D::Minus1, 0, d / 2)?;
-        let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+        let cos = self.cos.narrow(0, offset, t)?.reshape((t, 1, r))?;
+        let sin = self.sin.narrow(0, offset, t)?.reshape((t, 1, r))?;
+        let rot = x.narrow(D::Minus1, 0, r)?;
+        let x1 = rot.narrow(D::Minus1, 0, r / 2)?;
+        let x2 = rot.narrow(D::Minus1, r / 2, r / 2)?;
         let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-        x.broadcast_mul(&cos)?.add(&rotated.broadcast_mul(&sin)?)?.reshape((b, t, width))
+        let rot = rot.broadcast_mul(&cos)?.add(&rotated.broadcast_mul(&sin)?)?;
+        let out = if r < d { Tensor::cat(&[&rot, &x.narrow(D::Minus1, r, d - r)?], D::Minus1)? } else { rot };
+        out.reshape((b, t, width))
     }
 }
 
@@ -117,6 +127,8 @@ struct Rotate {
     sign: f32,
     /// Head dimension.
     d: usize,
+    /// Rotated values at the start of each head.
+    r: usize,
 }
 
 impl Rotate {
@@ -126,21 +138,21 @@ impl Rotate {
         if d == 0 || !width.is_multiple_of(d) {
             return Err(candle_core::Error::Msg(format!("rope: width {width} is not a multiple of the head dimension {d}")));
         }
-        if t * d > self.cos.len() {
-            return Err(candle_core::Error::Msg(format!("rope: {t} positions, more than the table's {}", self.cos.len() / d)));
+        if t * self.r > self.cos.len() {
+            return Err(candle_core::Error::Msg(format!("rope: {t} positions, more than the table's {}", self.cos.len() / self.r)));
         }
         Ok(())
     }
 
     /// Rotates `x [b, t, heads * d]`: positions in parallel.
     fn rows<T: Float + Send + Sync>(&self, x: &[T], t: usize, width: usize) -> Vec<T> {
-        let d = self.d;
-        let half = d / 2;
+        let (d, r) = (self.d, self.r);
+        let half = r / 2;
         let cast = |v: f32| T::from(v).expect("table value fits");
-        let mut out = vec![T::zero(); x.len()];
-        out.par_chunks_mut(width).zip(x.par_chunks(width)).enumerate().for_each(|(r, (o, block))| {
-            let p = r % t;
-            let (cos, sin) = (&self.cos[p * d..(p + 1) * d], &self.sin[p * d..(p + 1) * d]);
+        let mut out = x.to_vec();
+        out.par_chunks_mut(width).zip(x.par_chunks(width)).enumerate().for_each(|(row_index, (o, block))| {
+            let p = row_index % t;
+            let (cos, sin) = (&self.cos[p * r..(p + 1) * r], &self.sin[p * r..(p + 1) * r]);
             for (row, dst) in block.chunks(d).zip(o.chunks_mut(d)) {
                 for i in 0..half {
                     let (x1, x2) = (row[i], row[i + half]);
@@ -170,7 +182,7 @@ impl CustomOp1 for Rotate {
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         // Both halves share each frequency, so the transpose is the inverse rotation.
-        let inverse = Rotate { cos: self.cos.clone(), sin: self.sin.clone(), sign: -self.sign, d: self.d };
+        let inverse = Rotate { cos: self.cos.clone(), sin: self.sin.clone(), sign: -self.sign, d: self.d, r: self.r };
         Ok(Some(g.contiguous()?.apply_op1_no_bwd(&inverse)?))
     }
 }
@@ -188,7 +200,7 @@ mod tests {
 
     #[test]
     fn at_position_zero_is_identity() {
-        let rope = Rope::new(4, 8, &freqs(4, 10000.0), DType::F32, &Device::Cpu).unwrap();
+        let rope = Rope::new(4, 8, &freqs(4, 10000.0), 1.0, DType::F32, &Device::Cpu).unwrap();
         let x = Tensor::arange(0f32, 8.0, &Device::Cpu).unwrap().reshape((1, 1, 8)).unwrap();
         let y = rope.apply(&x).unwrap();
         let diff = (y - &x).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
@@ -197,12 +209,15 @@ mod tests {
 
     #[test]
     fn fused_matches_composed_forward_and_backward() {
-        let rope = Rope::new(8, 16, &freqs(8, 10000.0), DType::F64, &Device::Cpu).unwrap();
-        let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 5, 3 * 8), &Device::Cpu).unwrap()).unwrap();
-        // A non-contiguous input too.
-        let swapped = |x: &Tensor| x.transpose(0, 1).unwrap();
-        assert_same(&[&x], |t| rope.apply(t[0]).unwrap(), |t| rope.composed(t[0]).unwrap());
-        assert_same(&[&x], |t| rope.apply(&swapped(t[0])).unwrap(), |t| rope.composed(&swapped(t[0])).unwrap());
+        // The whole head rotated, and the first 6 of 8 values (a partial rotary embedding), scaled.
+        for (freqs, scale) in [(freqs(8, 10000.0), 1.0), (freqs(6, 10000.0), 1.2)] {
+            let rope = Rope::new(8, 16, &freqs, scale, DType::F64, &Device::Cpu).unwrap();
+            let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 5, 3 * 8), &Device::Cpu).unwrap()).unwrap();
+            // A non-contiguous input too.
+            let swapped = |x: &Tensor| x.transpose(0, 1).unwrap();
+            assert_same(&[&x], |t| rope.apply(t[0]).unwrap(), |t| rope.composed(t[0]).unwrap());
+            assert_same(&[&x], |t| rope.apply(&swapped(t[0])).unwrap(), |t| rope.composed(&swapped(t[0])).unwrap());
+        }
     }
 
     /// Positions other than 0 against the formula, computed here in f64:
@@ -212,7 +227,7 @@ mod tests {
     #[test]
     fn rotates_by_position_times_frequency() {
         let (d, heads, t, theta) = (8, 2, 6, 10000.0);
-        let rope = Rope::new(d, 16, &freqs(d, theta), DType::F64, &Device::Cpu).unwrap();
+        let rope = Rope::new(d, 16, &freqs(d, theta), 1.0, DType::F64, &Device::Cpu).unwrap();
         let x = Tensor::randn(0f64, 1.0, (1, t, heads * d), &Device::Cpu).unwrap();
         let xs: Vec<f64> = x.flatten_all().unwrap().to_vec1().unwrap();
         let mut expected = vec![0f64; xs.len()];

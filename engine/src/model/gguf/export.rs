@@ -144,7 +144,7 @@ pub fn export_model(
     }
 
     model.full_precision("export the model")?;
-    let mut tensors: Vec<(String, candle_core::Tensor)> = model.hf_tensors().into_iter().collect();
+    let mut tensors: Vec<(String, candle_core::Tensor)> = model.hf_tensors()?.into_iter().collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let total = tensors.len();
     let mut qtensors = Vec::with_capacity(total);

@@ -194,7 +194,7 @@ pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
         metadata.push(("tokenizer.ggml.padding_token_id".into(), Value::U32(2)));
         metadata.push(("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)));
     }
-    let mut hf: Vec<(String, candle_core::Tensor)> = model.hf_tensors().into_iter().collect();
+    let mut hf: Vec<(String, candle_core::Tensor)> = model.hf_tensors()?.into_iter().collect();
     hf.sort_by(|a, b| a.0.cmp(&b.0));
     let mut qtensors = Vec::new();
     for (name, t) in hf {

@@ -210,6 +210,15 @@ pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dty
         attention_bias: None,
         mlp_bias: None,
         use_sliding_window: None,
+        partial_rotary_factor: None,
+        original_max_position_embeddings: None,
+        hidden_activation: None,
+        query_pre_attn_scalar: None,
+        attn_logit_softcapping: None,
+        final_logit_softcapping: None,
+        layer_types: None,
+        rope_local_base_freq: None,
+        sliding_window_pattern: None,
     };
     config.check().map_err(|m| meta.error(format!("the model its metadata describes is unusable: {m}")))?;
     Ok(config)
