@@ -319,6 +319,23 @@ fn phi3_matches_transformers_and_peft() {
     assert_matches_transformers_and_peft("tiny-phi3", "phi3");
 }
 
+/// Gemma 2 (1 + w norms drawn away from one, sandwich norms, GELU-tanh,
+/// the embedding scale, attention and final soft caps small enough to bend,
+/// a sliding layer and a full one, `query_pre_attn_scalar`, tied
+/// embeddings): the same checks.
+#[test]
+fn gemma2_matches_transformers_and_peft() {
+    assert_matches_transformers_and_peft("tiny-gemma2", "gemma2");
+}
+
+/// Gemma 3 (Gemma 2's layer without soft caps, per-head q/k norms, sliding
+/// layers with their own RoPE base, the full one with linear RoPE scaling):
+/// the same checks.
+#[test]
+fn gemma3_matches_transformers_and_peft() {
+    assert_matches_transformers_and_peft("tiny-gemma3", "gemma3_text");
+}
+
 /// The fixture `name`'s model (family `model_type`): transformers' logits and
 /// greedy tokens; with its PEFT adapter, unmerged and merged; and the adapter
 /// saved again by the engine in PEFT's layout (its `target_modules` as the
@@ -354,13 +371,13 @@ fn assert_matches_transformers_and_peft(name: &str, model_type: &str) {
     assert!(diff < LOGIT_TOLERANCE, "{name}: merged: max |logit difference| {diff}");
 }
 
-/// Qwen3 and Phi-3 saved by transformers in bfloat16: read (and computed in
+/// Qwen3, Phi-3 and Gemma 3 saved by transformers in bfloat16: read (and computed in
 /// f32) as transformers computes those rounded weights in f32, logits and
 /// greedy tokens; and not the f32 model's logits (the rounding shows).
 #[test]
 fn bfloat16_checkpoints_match_transformers() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for name in ["tiny-qwen3", "tiny-phi3"] {
+    for name in ["tiny-qwen3", "tiny-phi3", "tiny-gemma3"] {
         let dir = fixtures.join(format!("{name}-bf16"));
         assert_eq!(engine::model::ModelConfig::load(&dir).unwrap().torch_dtype.as_deref(), Some("bfloat16"));
         let model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
@@ -372,24 +389,36 @@ fn bfloat16_checkpoints_match_transformers() {
     }
 }
 
-/// A Phi-3 model directory saved by the engine keeps the checkpoint's fused
-/// tensors (`qkv_proj`, `gate_up_proj`) and loads back to the same logits;
-/// full fine-tuning, which would train the parts apart, is refused by name.
+/// Model directories saved by the engine hold the checkpoint's tensors as
+/// transformers names and stores them and load back to the same logits: Phi-3
+/// its fused `qkv_proj` and `gate_up_proj`, Gemma its norms as `w - 1`
+/// (the stored values come back unchanged). Full fine-tuning of Phi-3, which
+/// would train the fused parts apart, is refused by name.
 #[test]
-fn phi3_saves_fused_tensors_and_refuses_full_fine_tuning() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-phi3");
-    let mut model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
-    let tensors = model.hf_tensors().unwrap();
-    assert!(tensors.contains_key("model.layers.0.self_attn.qkv_proj.weight"));
-    assert!(tensors.contains_key("model.layers.1.mlp.gate_up_proj.weight"));
-    assert!(!tensors.keys().any(|k| k.contains("q_proj") || k.contains(".up_proj")), "parts saved apart");
-    let out = tempfile::tempdir().unwrap();
-    std::fs::copy(dir.join("config.json"), out.path().join("config.json")).unwrap();
-    weights::save_file(&out.path().join("model.safetensors"), &tensors, None).unwrap();
-    std::fs::copy(dir.join("reference_logits.safetensors"), out.path().join("reference_logits.safetensors")).unwrap();
-    let again = Model::load(out.path(), DType::F32, &Device::Cpu).unwrap();
-    assert!(worst_reference_diff(out.path(), &again) < LOGIT_TOLERANCE);
-    let err = model.make_fully_trainable().unwrap_err().to_string();
+fn saved_model_directories_keep_the_checkpoint_layout() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["tiny-phi3", "tiny-gemma2", "tiny-gemma3"] {
+        let dir = fixtures.join(name);
+        let mut model = Model::load(&dir, DType::F32, &Device::Cpu).unwrap();
+        let tensors = model.hf_tensors().unwrap();
+        let stored = weights::load_file(&dir.join("model.safetensors"), DType::F32, &Device::Cpu).unwrap();
+        let mut names: Vec<&String> = tensors.keys().collect();
+        let mut want: Vec<&String> = stored.keys().filter(|k| *k != "lm_head.weight" || !model.config.tie_word_embeddings).collect();
+        names.sort();
+        want.sort();
+        assert_eq!(names, want, "{name}: saved tensor names");
+        for (k, t) in &tensors {
+            assert!(max_abs_diff(t, &stored[k]) < 1e-6, "{name}: {k} changed on saving");
+        }
+        let out = tempfile::tempdir().unwrap();
+        std::fs::copy(dir.join("config.json"), out.path().join("config.json")).unwrap();
+        weights::save_file(&out.path().join("model.safetensors"), &tensors, None).unwrap();
+        std::fs::copy(dir.join("reference_logits.safetensors"), out.path().join("reference_logits.safetensors")).unwrap();
+        let again = Model::load(out.path(), DType::F32, &Device::Cpu).unwrap();
+        assert!(worst_reference_diff(out.path(), &again) < LOGIT_TOLERANCE, "{name}: reloaded");
+    }
+    let mut phi3 = Model::load(&fixtures.join("tiny-phi3"), DType::F32, &Device::Cpu).unwrap();
+    let err = phi3.make_fully_trainable().unwrap_err().to_string();
     assert!(err.contains("phi3") && err.contains("LoRA"), "{err}");
 }
 

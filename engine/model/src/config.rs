@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::arch::{self, Family};
+use super::kernels::gated::Activation;
 use super::rope_scaling::RopeScaling;
 use crate::error::{Error, Result};
 
@@ -36,7 +37,7 @@ pub struct ModelConfig {
     /// else hidden_size / num_attention_heads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_dim: Option<usize>,
-    /// Activation of the MLP; only `silu` is supported.
+    /// Activation of the MLP: `silu`, or GELU's tanh form ([`ModelConfig::activation`]).
     #[serde(default = "default_act")]
     pub hidden_act: String,
     /// Longest position the rotary embedding is built for.
@@ -107,6 +108,9 @@ pub struct ModelConfig {
     /// Gemma 3 (older configs): every this-many-th layer attends fully, the others in the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window_pattern: Option<usize>,
+    /// Gemma 3: bidirectional attention (an embedding model's setting); refused when true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_bidirectional_attention: Option<bool>,
     /// Qwen2: whether `sliding_window` applies at all (false by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_sliding_window: Option<bool>,
@@ -135,7 +139,11 @@ impl ModelConfig {
         let text = std::fs::read_to_string(&path).map_err(|e| {
             Error::model(dir, format!("cannot read config.json ({e}); a model directory needs the Hugging Face config.json"))
         })?;
-        let mut cfg: Self = serde_json::from_str(&text).map_err(|e| Error::model(&path, format!("invalid config.json: {e}")))?;
+        let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::model(&path, format!("invalid config.json: {e}")))?;
+        let mut cfg: Self = serde_json::from_value(raw.clone()).map_err(|e| Error::model(&path, format!("invalid config.json: {e}")))?;
+        if let Some(family) = arch::by_model_type(&cfg.model_type) {
+            (family.defaults)(&mut cfg, &raw);
+        }
         cfg.apply_rope_parameters().map_err(|m| Error::model(&path, m))?;
         cfg.check().map_err(|m| Error::model(&path, m))?;
         Ok(cfg)
@@ -162,11 +170,6 @@ impl ModelConfig {
         }
     }
 
-    /// RoPE's inverse frequencies, `rotary_dim / 2` of them, scaled as the config says.
-    pub fn rope_inv_freq(&self) -> std::result::Result<Vec<f32>, String> {
-        Ok(self.rope_scaling()?.inv_freq(self.rotary_dim(), self.rope_theta))
-    }
-
     /// The values of each head that RoPE rotates: `partial_rotary_factor` of
     /// `head_dim` (`partial_rotary_factor` in the config's top level or in
     /// `rope_parameters`), rounded down as transformers does.
@@ -176,23 +179,55 @@ impl ModelConfig {
         (self.head_dim() as f64 * factor) as usize
     }
 
-    /// The positions the rotary tables cover, and the factor on their
-    /// cosines and sines: `max_position_embeddings` and 1, except under
-    /// `longrope`, whose tables stop at the pretraining context (the long
-    /// factors beyond it are not computed) and whose factor is
-    /// `attention_factor`, else `sqrt(1 + ln(s) / ln(original))` for the
-    /// scaling `s` (`factor`, else `max_position_embeddings / original`), as
-    /// transformers computes it.
-    pub fn rope_positions_and_scale(&self) -> std::result::Result<(usize, f32), String> {
-        let RopeScaling::LongRope { attention_factor, factor, original_max_position_embeddings, .. } = self.rope_scaling()? else {
-            return Ok((self.max_position_embeddings, 1.0));
+    /// The RoPE base and variant of layer `layer`: a sliding-window layer's
+    /// own where the config gives one (transformers 5's `rope_parameters`
+    /// keyed by `sliding_attention` / `full_attention`, or Gemma 3's
+    /// `rope_local_base_freq`), else the model's.
+    fn layer_rope_parameters(&self, layer: usize) -> std::result::Result<(f64, RopeScaling), String> {
+        let kind = if self.layer_window(layer).is_some() { "sliding_attention" } else { "full_attention" };
+        if let Some(own) = self.rope_parameters.as_ref().and_then(|p| p.get(kind)).filter(|v| v.is_object()) {
+            let theta = own.get("rope_theta").and_then(|t| t.as_f64()).unwrap_or(self.rope_theta);
+            return Ok((theta, RopeScaling::parse(own, &format!("rope_parameters.{kind}"))?));
+        }
+        match self.rope_local_base_freq {
+            Some(base) if kind == "sliding_attention" => Ok((base, RopeScaling::Default)),
+            _ => Ok((self.rope_theta, self.rope_scaling()?)),
+        }
+    }
+
+    /// Layer `layer`'s rotary tables as [`crate::kernels::rope::Rope::new`]
+    /// takes them: the inverse frequencies (`rotary_dim / 2`), the positions
+    /// covered and the factor on cosines and sines. Those two are
+    /// `max_position_embeddings` and 1, except under `longrope`, whose tables
+    /// stop at the pretraining context (the long factors beyond it are not
+    /// computed) and whose factor is `attention_factor`, else
+    /// `sqrt(1 + ln(s) / ln(original))` for the scaling `s` (`factor`, else
+    /// `max_position_embeddings / original`), as transformers computes it.
+    pub fn layer_rope(&self, layer: usize) -> std::result::Result<(Vec<f32>, usize, f32), String> {
+        let (theta, scaling) = self.layer_rope_parameters(layer)?;
+        let inv_freq = scaling.inv_freq(self.rotary_dim(), theta);
+        let RopeScaling::LongRope { attention_factor, factor, original_max_position_embeddings, .. } = scaling else {
+            return Ok((inv_freq, self.max_position_embeddings, 1.0));
         };
         let original = original_max_position_embeddings
             .or(self.original_max_position_embeddings.map(|o| o as f64))
             .unwrap_or(self.max_position_embeddings as f64);
         let factor = factor.unwrap_or(self.max_position_embeddings as f64 / original);
         let scale = attention_factor.unwrap_or(if factor <= 1.0 { 1.0 } else { (1.0 + factor.ln() / original.ln()).sqrt() });
-        Ok((original.min(self.max_position_embeddings as f64) as usize, scale as f32))
+        Ok((inv_freq, original.min(self.max_position_embeddings as f64) as usize, scale as f32))
+    }
+
+    /// The MLP's activation: `hidden_activation` (Gemma) or `hidden_act`.
+    pub fn activation(&self) -> std::result::Result<Activation, String> {
+        let (field, name) = match &self.hidden_activation {
+            Some(name) => ("hidden_activation", name),
+            None => ("hidden_act", &self.hidden_act),
+        };
+        match name.as_str() {
+            "silu" | "swish" => Ok(Activation::Silu),
+            "gelu_pytorch_tanh" | "gelu_new" => Ok(Activation::GeluTanh),
+            other => Err(format!("{field} {other:?} is not supported (silu, gelu_pytorch_tanh)")),
+        }
     }
 
     /// The decoder family ([`arch`]) this config describes. A config that
@@ -204,9 +239,9 @@ impl ModelConfig {
         arch::by_model_type(&self.model_type).unwrap_or_else(|| panic!("model_type {:?} was not checked", self.model_type))
     }
 
-    /// The sliding attention window in force, as the family reads the config.
-    pub fn attention_window(&self) -> Option<usize> {
-        (self.family().window)(self)
+    /// The sliding attention window of layer `layer`, as the family reads the config.
+    pub fn layer_window(&self, layer: usize) -> Option<usize> {
+        (self.family().window)(self, layer)
     }
 
     /// Whether projection `module` (a [`crate::linear::LINEAR_MODULES`] name) has a bias.
@@ -230,10 +265,10 @@ impl ModelConfig {
             let classes: Vec<&str> = arch::FAMILIES.iter().map(|f| f.class).collect();
             return Err(format!("architectures names {other:?}, which is not supported yet (supported: {})", classes.join(", ")));
         }
-        if self.hidden_act != "silu" {
-            return Err(format!("hidden_act {:?} is not supported (only silu)", self.hidden_act));
+        self.activation()?;
+        if self.use_bidirectional_attention == Some(true) {
+            return Err("use_bidirectional_attention = true (an embedding model) is not supported: this is a causal decoder".into());
         }
-        let scaling = self.rope_scaling()?;
         (family.check)(self)?;
         if self.num_attention_heads == 0 || !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return Err("num_attention_heads must be a positive multiple of num_key_value_heads".into());
@@ -248,15 +283,17 @@ impl ModelConfig {
                 self.head_dim()
             ));
         }
-        if let RopeScaling::LongRope { short_factor, long_factor, .. } = scaling {
-            let want = self.rotary_dim() / 2;
-            if short_factor.len() != want || long_factor.len() != want {
-                return Err(format!(
-                    "rope_scaling: longrope needs {want} short_factor and long_factor values (rotary_dim / 2), \
-                     got {} and {}",
-                    short_factor.len(),
-                    long_factor.len()
-                ));
+        for layer in 0..self.num_hidden_layers {
+            if let (_, RopeScaling::LongRope { short_factor, long_factor, .. }) = self.layer_rope_parameters(layer)? {
+                let want = self.rotary_dim() / 2;
+                if short_factor.len() != want || long_factor.len() != want {
+                    return Err(format!(
+                        "rope_scaling: longrope needs {want} short_factor and long_factor values (rotary_dim / 2), \
+                         got {} and {}",
+                        short_factor.len(),
+                        long_factor.len()
+                    ));
+                }
             }
         }
         Ok(())
@@ -273,9 +310,10 @@ impl ModelConfig {
         self.head_dim.or(family_default).unwrap_or(self.hidden_size / self.num_attention_heads)
     }
 
-    /// The factor on the attention scores, `1 / sqrt(head_dim)`.
+    /// The factor on the attention scores: `1 / sqrt(head_dim)`, or Gemma's
+    /// `1 / sqrt(query_pre_attn_scalar)`.
     pub fn attention_scale(&self) -> f64 {
-        1.0 / (self.head_dim() as f64).sqrt()
+        1.0 / self.query_pre_attn_scalar.unwrap_or(self.head_dim() as f64).sqrt()
     }
 
     /// (input features, output features) of a linear projection by its name
@@ -329,7 +367,8 @@ impl ModelConfig {
     pub fn num_parameters(&self) -> usize {
         let biases: usize = crate::linear::LINEAR_MODULES.iter().filter(|m| self.has_bias(m)).map(|m| self.linear_shape(m).1).sum();
         let qk_norms = if self.family().qk_norm { 2 * self.head_dim() } else { 0 };
-        let per_layer = self.projection_weights_per_layer() + biases + 2 * self.hidden_size + qk_norms;
+        let norms = if self.family().sandwich_norms { 4 } else { 2 };
+        let per_layer = self.projection_weights_per_layer() + biases + norms * self.hidden_size + qk_norms;
         let embed = self.vocab_size * self.hidden_size;
         let head = if self.tie_word_embeddings { 0 } else { embed };
         embed + head + self.hidden_size + per_layer * self.num_hidden_layers
@@ -344,13 +383,10 @@ mod tests {
     fn unsupported_architectures_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let base = r#""vocab_size":64,"hidden_size":32,"intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":4"#;
-        std::fs::write(
-            dir.path().join("config.json"),
-            format!(r#"{{{base},"model_type":"gemma2","architectures":["Gemma2ForCausalLM"]}}"#),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("config.json"), format!(r#"{{{base},"model_type":"olmo2","architectures":["Olmo2ForCausalLM"]}}"#))
+            .unwrap();
         let err = ModelConfig::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("config.json") && err.contains("model_type \"gemma2\""), "{err}");
+        assert!(err.contains("config.json") && err.contains("model_type \"olmo2\""), "{err}");
         let qwen = format!(r#"{{{base},"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"use_sliding_window":true}}"#);
         std::fs::write(dir.path().join("config.json"), qwen).unwrap();
         let err = ModelConfig::load(dir.path()).unwrap_err().to_string();

@@ -39,6 +39,7 @@ pub fn sample_model_config(vocab_size: usize) -> ModelConfig {
         layer_types: None,
         rope_local_base_freq: None,
         sliding_window_pattern: None,
+        use_bidirectional_attention: None,
     }
 }
 

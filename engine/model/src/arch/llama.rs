@@ -13,10 +13,14 @@ pub(super) const LLAMA: Family = Family {
     gguf: Some(Gguf { arch: "llama", permutes_qk: true }),
     bias: llama_biases,
     qk_norm: false,
-    window: |cfg: &ModelConfig| cfg.sliding_window,
+    window: |cfg: &ModelConfig, _| cfg.sliding_window,
     check: |_| Ok(()),
     default_head_dim: None,
     fused: &[],
+    unit_offset_norms: false,
+    scaled_embeddings: false,
+    sandwich_norms: false,
+    defaults: |_, _| {},
 };
 
 /// `MistralForCausalLM`: Llama's layer with an optional sliding window.

@@ -11,6 +11,7 @@
 //! flag here and the op in `model::kernels` (fused and composed forms, with a
 //! test that they agree). ARCHITECTURE.md walks through it.
 
+mod gemma;
 mod llama;
 mod phi3;
 mod qwen2;
@@ -32,8 +33,8 @@ pub struct Family {
     /// An RMSNorm over each query and key head before the rotation
     /// (`self_attn.q_norm.weight`, `self_attn.k_norm.weight`, `[head_dim]`).
     pub qk_norm: bool,
-    /// The sliding attention window in force under this config.
-    pub window: fn(&ModelConfig) -> Option<usize>,
+    /// The sliding attention window of a layer (by index) under this config.
+    pub window: fn(&ModelConfig, usize) -> Option<usize>,
     /// What this family refuses in a config (beyond the shared checks).
     pub check: fn(&ModelConfig) -> Result<(), String>,
     /// The per-head width when `config.json` gives none, where the family
@@ -45,6 +46,18 @@ pub struct Family {
     /// adapter on the fused module is one adapter over all parts (one `A`
     /// shared, `B`'s rows split), as PEFT trains and saves it.
     pub fused: &'static [Fused],
+    /// Norm weights stored as `w - 1`: Gemma's RMSNorm multiplies by `1 + w`.
+    /// The decoder holds `1 + w` (added on loading, taken away on saving).
+    pub unit_offset_norms: bool,
+    /// Token embeddings multiplied by `sqrt(hidden_size)` (Gemma), in the weights' dtype.
+    pub scaled_embeddings: bool,
+    /// Gemma's sandwich norms: `post_attention_layernorm` normalises the
+    /// attention's output before its residual add, `pre_feedforward_layernorm`
+    /// the MLP's input and `post_feedforward_layernorm` its output.
+    pub sandwich_norms: bool,
+    /// Fills what this family's config may leave out, with `raw` the file as
+    /// read (to tell an absent field from a default one).
+    pub defaults: fn(&mut ModelConfig, &serde_json::Value),
 }
 
 /// Projections stored as one matrix: the parts' rows stacked in order.
@@ -113,7 +126,8 @@ pub struct Gguf {
 }
 
 /// Every family this engine computes.
-pub const FAMILIES: [&Family; 5] = [&llama::LLAMA, &llama::MISTRAL, &qwen2::QWEN2, &qwen3::QWEN3, &phi3::PHI3];
+pub const FAMILIES: [&Family; 7] =
+    [&llama::LLAMA, &llama::MISTRAL, &qwen2::QWEN2, &qwen3::QWEN3, &phi3::PHI3, &gemma::GEMMA2, &gemma::GEMMA3];
 
 /// The family of `model_type`, if supported.
 pub fn by_model_type(model_type: &str) -> Option<&'static Family> {
@@ -140,7 +154,7 @@ fn llama_biases(cfg: &ModelConfig, module: &str) -> bool {
 }
 
 /// The window of a Qwen config: `sliding_window` only with `use_sliding_window`.
-fn qwen_window(cfg: &ModelConfig) -> Option<usize> {
+fn qwen_window(cfg: &ModelConfig, _layer: usize) -> Option<usize> {
     if cfg.use_sliding_window == Some(true) { cfg.sliding_window } else { None }
 }
 

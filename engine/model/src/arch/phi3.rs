@@ -16,11 +16,15 @@ pub(super) const PHI3: Family = Family {
     gguf: None,
     bias: |_, _| false,
     qk_norm: false,
-    window: |cfg: &ModelConfig| cfg.sliding_window,
+    window: |cfg: &ModelConfig, _| cfg.sliding_window,
     check: |_| Ok(()),
     default_head_dim: None,
     fused: &[
         Fused { module: "qkv_proj", parts: &["q_proj", "k_proj", "v_proj"] },
         Fused { module: "gate_up_proj", parts: &["gate_proj", "up_proj"] },
     ],
+    unit_offset_norms: false,
+    scaled_embeddings: false,
+    sandwich_norms: false,
+    defaults: |_, _| {},
 };

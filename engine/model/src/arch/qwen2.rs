@@ -17,4 +17,8 @@ pub(super) const QWEN2: Family = Family {
     check: qwen_check,
     default_head_dim: None,
     fused: &[],
+    unit_offset_norms: false,
+    scaled_embeddings: false,
+    sandwich_norms: false,
+    defaults: |_, _| {},
 };

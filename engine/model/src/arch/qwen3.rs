@@ -18,4 +18,8 @@ pub(super) const QWEN3: Family = Family {
     check: qwen_check,
     default_head_dim: Some(128),
     fused: &[],
+    unit_offset_norms: false,
+    scaled_embeddings: false,
+    sandwich_norms: false,
+    defaults: |_, _| {},
 };

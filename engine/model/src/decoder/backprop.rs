@@ -59,13 +59,13 @@ pub(crate) fn accumulate_composed(
     acc: &mut GradAccumulator,
 ) -> Result<f64> {
     let (_, t) = batch.inputs.dims2()?;
-    let mask = model.mask(t)?;
+    let masks = model.masks(t)?;
     let mut inputs: Vec<Var> = Vec::with_capacity(model.num_layers());
     let mut kept: Vec<Tensor> = Vec::new();
     let mut x = model.embed(&batch.inputs)?.detach();
-    for i in 0..model.num_layers() {
+    for (i, mask) in masks.iter().enumerate() {
         let input = Var::from_tensor(&x)?;
-        let out = model.layer_forward(i, input.as_tensor(), &mask, pass)?;
+        let out = model.layer_forward(i, input.as_tensor(), mask, pass)?;
         x = out.detach();
         if !checkpointing {
             kept.push(out);
@@ -76,7 +76,7 @@ pub(crate) fn accumulate_composed(
     for (i, input) in inputs.iter().enumerate().rev() {
         let out = match kept.pop() {
             Some(out) => out,
-            None => model.layer_forward(i, input.as_tensor(), &mask, pass)?,
+            None => model.layer_forward(i, input.as_tensor(), &masks[i], pass)?,
         };
         let store = seeded(&out, &grad_out)?.backward()?;
         acc.add(model, &store)?;

@@ -13,9 +13,9 @@ use candle_core::{Module, Result, Tensor};
 
 use super::kv_cache::KvCache;
 use super::{Layer, Model};
-use crate::kernels::attention::{Heads, attend_row};
+use crate::kernels::attention::{Heads, Scoring, attend_row};
 use crate::kernels::matvec::matvec;
-use crate::kernels::{held, norm, swiglu};
+use crate::kernels::{gated, held, norm};
 use crate::linear::Linear;
 
 const OP: &str = "decode step";
@@ -130,8 +130,11 @@ impl Model {
             let row = e.get(id as usize * h..(id as usize + 1) * h);
             row.map(<[f32]>::to_vec).ok_or_else(|| candle_core::Error::Msg(format!("{OP}: token {id} is outside the vocabulary")))
         })?;
+        if let Some(scale) = self.embedding_scale() {
+            x.iter_mut().for_each(|v| *v *= scale);
+        }
         for (i, layer) in self.layers.iter().enumerate() {
-            let (k, v) = self.attention_residual(layer, &mut x, pos, cache, i)?;
+            let (k, v) = self.attention_residual_row(layer, &mut x, pos, cache, i)?;
             cache.push(i, &k, &v);
             self.mlp_residual_row(layer, &mut x)?;
         }
@@ -146,12 +149,16 @@ impl Model {
             matvec(&mut logits, &last, w, (1, h, vocab), 1.0, false);
             Ok(())
         })?;
+        if let Some(cap) = cfg.final_logit_softcapping {
+            let cap = cap as f32;
+            logits.iter_mut().for_each(|l| *l = (*l / cap).tanh() * cap);
+        }
         Tensor::from_vec(logits, (1, vocab), &self.device)
     }
 
     /// Adds layer `layer`'s attention output to `x` (position `pos`), over the
     /// cached positions and this one; returns this position's key and value.
-    fn attention_residual(&self, layer: &Layer, x: &mut [f32], pos: usize, cache: &KvCache, i: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+    fn attention_residual_row(&self, layer: &Layer, x: &mut [f32], pos: usize, cache: &KvCache, i: usize) -> Result<(Vec<f32>, Vec<f32>)> {
         let cfg = &self.config;
         let a = &layer.self_attn;
         let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?;
@@ -160,22 +167,29 @@ impl Model {
             q = rms_norm(&q, qn, cfg.rms_norm_eps)?;
             k = rms_norm(&k, kn, cfg.rms_norm_eps)?;
         }
-        self.rope.rotate_at(&mut q, pos)?;
-        self.rope.rotate_at(&mut k, pos)?;
-        let heads = (Heads::of(cfg), pos);
-        let ctx = attend_row(&q, cache.layer(i), (&k, &v), heads, cfg.attention_scale() as f32, cfg.attention_window());
-        let o = project(&a.o_proj, &ctx)?;
+        self.ropes[i].rotate_at(&mut q, pos)?;
+        self.ropes[i].rotate_at(&mut k, pos)?;
+        let ctx = attend_row(&q, cache.layer(i), (&k, &v), (Heads::of(cfg), pos), Scoring::of(cfg, i));
+        let mut o = project(&a.o_proj, &ctx)?;
+        if layer.feedforward_norms.is_some() {
+            o = rms_norm(&o, &layer.post_attention_layernorm, cfg.rms_norm_eps)?;
+        }
         x.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
         Ok((k, v))
     }
 
-    /// Adds layer `layer`'s MLP output to the row `x`.
+    /// Adds layer `layer`'s MLP output to the row `x` (with the MLP's own
+    /// norms before and after under sandwich norms).
     fn mlp_residual_row(&self, layer: &Layer, x: &mut [f32]) -> Result<()> {
-        let m = &layer.mlp;
-        let hs = rms_norm(x, &layer.post_attention_layernorm, self.config.rms_norm_eps)?;
+        let (m, eps) = (&layer.mlp, self.config.rms_norm_eps);
+        let pre = layer.feedforward_norms.as_ref().map_or(&layer.post_attention_layernorm, |(pre, _)| pre);
+        let hs = rms_norm(x, pre, eps)?;
         let [gate, up]: [Vec<f32>; 2] = project_all(&[&m.gate_proj, &m.up_proj], &hs)?.try_into().expect("two projections");
-        let act = swiglu::forward(&gate, &up);
-        let down = project(&m.down_proj, &act)?;
+        let act = gated::forward(&gate, &up, self.activation);
+        let mut down = project(&m.down_proj, &act)?;
+        if let Some((_, post)) = &layer.feedforward_norms {
+            down = rms_norm(&down, post, eps)?;
+        }
         x.iter_mut().zip(&down).for_each(|(x, d)| *x += d);
         Ok(())
     }

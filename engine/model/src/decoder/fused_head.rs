@@ -59,13 +59,28 @@ pub(crate) fn loss_and_grad<T: Real>(model: &Model, x: &[T], batch: &Batch, scal
         let mut logits = uninit_output(c * v, |d| {
             forward_into(d, &input, w_head, (c, h, v), None, false);
         });
+        let cap = model.config.final_logit_softcapping.map(T::from_f64);
         sum += logits
             .par_chunks_mut(v)
             .zip(block.par_iter())
             .map(|(row, &r)| {
                 let (t, w) = (targets[r] as usize, weights[r]);
+                // Gemma 2's soft cap: the loss of `cap * tanh(l / cap)`, its
+                // gradient times the cap's slope `1 - tanh^2`.
+                let slopes = cap.map(|cap| {
+                    row.iter_mut()
+                        .map(|l| {
+                            let th = (*l / cap).tanh();
+                            *l = th * cap;
+                            T::one() - th * th
+                        })
+                        .collect::<Vec<T>>()
+                });
                 let nll = row_nll(row, t).to_f64() * w;
                 row_grad_in_place(row, t, T::from_f64(scale * w));
+                if let Some(slopes) = slopes {
+                    row.iter_mut().zip(&slopes).for_each(|(g, &s)| *g *= s);
+                }
                 nll
             })
             .sum::<f64>();
@@ -88,13 +103,15 @@ mod tests {
     use crate::testing::max_diff;
 
     /// Loss and input gradient equal to candle's autograd over the composed
-    /// head, with rows without loss, tied and untied heads, and a vocabulary
-    /// large enough to need several blocks.
+    /// head, with rows without loss, tied and untied heads, a vocabulary
+    /// large enough to need several blocks, and a soft cap (Gemma 2) small
+    /// enough to bend the logits.
     #[test]
     fn matches_candle_autograd_on_the_head() {
-        for (vocab, tied) in [(64, false), (40_000, true)] {
+        for (vocab, tied, softcap) in [(64, false, None), (40_000, true, None), (64, true, Some(0.7))] {
             let mut cfg = crate::presets::tiny_model_config(vocab);
             cfg.tie_word_embeddings = tied;
+            cfg.final_logit_softcapping = softcap;
             let model = Model::random(cfg, 3, DType::F64, &Device::Cpu).unwrap();
             let (b, t, h) = (2, 150, model.config.hidden_size);
             let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (b, t, h), &Device::Cpu).unwrap()).unwrap();

@@ -1,7 +1,8 @@
 //! The decoder layer of a LoRA fine-tune on the CPU, with its backward pass
 //! written out: the same fused kernels as the candle ops (`norm`,
-//! `projection`, `rope`, `attention`, `swiglu`) called on slices, and the
-//! residual adds accumulated into the `o_proj` and `down_proj` outputs.
+//! `projection`, `rope`, `attention`, `gated`) called on slices, and the
+//! residual adds accumulated into the `o_proj` and `down_proj` outputs (or,
+//! under Gemma's sandwich norms, added after those outputs' norms).
 //!
 //! Why: candle's reverse pass gives every edge of the graph a zero-filled
 //! gradient buffer and adds the incoming gradient to it, even when that is
@@ -23,7 +24,7 @@ use rayon::prelude::*;
 use super::{LayerView, Model, Pass};
 use crate::kernels::attention::{self, Geometry};
 use crate::kernels::projection::{AdapterSlices, DropoutMask, FrozenWeight, backward_into, forward_into};
-use crate::kernels::{Real, held, norm, swiglu, uninit_output};
+use crate::kernels::{Real, gated, held, norm, uninit_output};
 
 const OP: &str = "fused layer";
 
@@ -34,6 +35,7 @@ pub(crate) fn applies(model: &Model) -> bool {
         let v = model.layer_view(i);
         !v.input_norm.is_variable()
             && !v.post_norm.is_variable()
+            && !v.feedforward_norms.is_some_and(|(pre, post)| pre.is_variable() || post.is_variable())
             && !v.qk_norms.is_some_and(|(q, k)| q.is_variable() || k.is_variable())
             && v.projections.iter().all(|p| !p.weight.is_variable() && !p.bias.as_ref().is_some_and(|b| b.is_variable()))
     });
@@ -50,6 +52,9 @@ pub(crate) struct Tape<T> {
     k: Vec<T>,
     v: Vec<T>,
     ctx: Vec<T>,
+    /// The attention's and the MLP's outputs before their sandwich norms, where the family has them.
+    attn_out: Option<Vec<T>>,
+    mlp_out: Option<Vec<T>>,
     x2: Vec<T>,
     hs2: Vec<T>,
     gate: Vec<T>,
@@ -64,6 +69,8 @@ pub(crate) struct Tape<T> {
 struct Weights<'a, T> {
     input_norm: &'a [T],
     post_norm: &'a [T],
+    /// The sandwich norms' weights (before and after the MLP).
+    feedforward_norms: Option<(&'a [T], &'a [T])>,
     /// The per-head q and k norms' weights.
     qk_norms: Option<(&'a [T], &'a [T])>,
     projections: Vec<Projection<'a, T>>,
@@ -82,6 +89,7 @@ struct Projection<'a, T> {
 /// Runs `f` on the layer's weights as slices (read guards held meanwhile).
 fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'_, T>) -> Result<R>) -> Result<R> {
     let norms = [view.input_norm.storage_and_layout(), view.post_norm.storage_and_layout()];
+    let feedforward_norms = view.feedforward_norms.map(|(pre, post)| (pre.storage_and_layout(), post.storage_and_layout()));
     let qk_norms = view.qk_norms.map(|(q, k)| (q.storage_and_layout(), k.storage_and_layout()));
     let weights: Vec<_> = view.projections.iter().map(|p| p.weight.storage_and_layout()).collect();
     let biases: Vec<_> = view.projections.iter().map(|p| p.bias.as_ref().map(|b| b.storage_and_layout())).collect();
@@ -109,7 +117,12 @@ fn with_weights<T: WithDType, R>(view: &LayerView<'_>, f: impl FnOnce(&Weights<'
         Some((q, k)) => Some((held(q, OP, "q_norm")?, held(k, OP, "k_norm")?)),
         None => None,
     };
-    f(&Weights { input_norm: held(&norms[0], OP, "norm")?, post_norm: held(&norms[1], OP, "norm")?, qk_norms, projections })
+    let feedforward_norms = match &feedforward_norms {
+        Some((pre, post)) => Some((held(pre, OP, "pre_feedforward_layernorm")?, held(post, OP, "post_feedforward_layernorm")?)),
+        None => None,
+    };
+    let (input_norm, post_norm) = (held(&norms[0], OP, "norm")?, held(&norms[1], OP, "norm")?);
+    f(&Weights { input_norm, post_norm, feedforward_norms, qk_norms, projections })
 }
 
 /// Layer `i` on `x [b * t, hidden]` (row-major): the output and the tape.
@@ -155,18 +168,45 @@ fn run<T: Real>(model: &Model, i: usize, x: &[T], (b, t): (usize, usize), pass: 
         let q = view.rope.rotate(&q, t, w.projections[0].fout, false)?;
         let k = view.rope.rotate(&k, t, w.projections[1].fout, false)?;
         let v = fresh(2, &hs1);
-        let ctx = attention::forward(&Geometry::of(cfg, b, t), &q, &k, &v, T::from_f64(cfg.attention_scale()));
-        let mut x2 = x.to_vec();
-        project(3, &ctx, &mut x2, true);
-        let hs2 = norm::forward(&x2, w.post_norm, eps);
+        let ctx = attention::forward(&Geometry::of(cfg, i, b, t), &q, &k, &v);
+        let (x2, attn_out) = match w.feedforward_norms {
+            None => {
+                let mut x2 = x.to_vec();
+                project(3, &ctx, &mut x2, true);
+                (x2, None)
+            }
+            Some(_) => {
+                let o = fresh(3, &ctx);
+                let mut x2 = norm::forward(&o, w.post_norm, eps);
+                add_into(&mut x2, x);
+                (x2, Some(o))
+            }
+        };
+        let hs2 = norm::forward(&x2, w.feedforward_norms.map_or(w.post_norm, |(pre, _)| pre), eps);
         let (gate, up) = (fresh(4, &hs2), fresh(5, &hs2));
-        let act = swiglu::forward(&gate, &up);
-        let out = output.then(|| {
-            let mut out = x2.clone();
-            project(6, &act, &mut out, true);
-            out
-        });
-        Ok((out, Tape { hs1, q_raw, k_raw, q, k, v, ctx, x2, hs2, gate, up, act, masks, downs: downs.into_inner() }))
+        let act = gated::forward(&gate, &up, view.activation);
+        // Under sandwich norms the backward pass needs the MLP's output, so it is computed even for the tape alone.
+        let (out, mlp_out) = match w.feedforward_norms {
+            None => {
+                let out = output.then(|| {
+                    let mut out = x2.clone();
+                    project(6, &act, &mut out, true);
+                    out
+                });
+                (out, None)
+            }
+            Some((_, post)) => {
+                let o = fresh(6, &act);
+                let out = output.then(|| {
+                    let mut out = norm::forward(&o, post, eps);
+                    add_into(&mut out, &x2);
+                    out
+                });
+                (out, Some(o))
+            }
+        };
+        let downs = downs.into_inner();
+        Ok((out, Tape { hs1, q_raw, k_raw, q, k, v, ctx, attn_out, mlp_out, x2, hs2, gate, up, act, masks, downs }))
     })
 }
 
@@ -199,18 +239,21 @@ pub(crate) fn backward<T: Real>(
             }
         };
         let width = |j: usize| w.projections[j].fin;
-        let g_act = uninit_output(n * width(6), |d| back(6, &tape.act, g_out, d, false));
-        let g_gate = swiglu::backward(&tape.gate, &tape.up, &g_act, true);
-        let g_up = swiglu::backward(&tape.gate, &tape.up, &g_act, false);
+        // Through the sandwich norm after a block's output, where there is one.
+        let through = |out: &Option<Vec<T>>, weight: &[T], g: &[T]| out.as_ref().map(|o| norm::grad_x(o, weight, g, eps));
+        let g_mlp = w.feedforward_norms.and_then(|(_, post)| through(&tape.mlp_out, post, g_out));
+        let g_act = uninit_output(n * width(6), |d| back(6, &tape.act, g_mlp.as_deref().unwrap_or(g_out), d, false));
+        let g_gate = gated::backward(&tape.gate, &tape.up, &g_act, true, view.activation);
+        let g_up = gated::backward(&tape.gate, &tape.up, &g_act, false, view.activation);
         let g_hs2 = uninit_output(n * width(4), |d| {
             back(4, &tape.hs2, &g_gate, d, false);
             back(5, &tape.hs2, &g_up, d, true);
         });
-        let mut g_x2 = norm::grad_x(&tape.x2, w.post_norm, &g_hs2, eps);
+        let mut g_x2 = norm::grad_x(&tape.x2, w.feedforward_norms.map_or(w.post_norm, |(pre, _)| pre), &g_hs2, eps);
         add_into(&mut g_x2, g_out);
-        let g_ctx = uninit_output(n * width(3), |d| back(3, &tape.ctx, &g_x2, d, false));
-        let scale = T::from_f64(cfg.attention_scale());
-        let all = attention::backward(&Geometry::of(cfg, b, t), (&tape.q, &tape.k, &tape.v), &tape.ctx, &g_ctx, scale);
+        let g_attn = w.feedforward_norms.and_then(|_| through(&tape.attn_out, w.post_norm, &g_x2));
+        let g_ctx = uninit_output(n * width(3), |d| back(3, &tape.ctx, g_attn.as_deref().unwrap_or(&g_x2), d, false));
+        let all = attention::backward(&Geometry::of(cfg, i, b, t), (&tape.q, &tape.k, &tape.v), &tape.ctx, &g_ctx);
         let (gq, rest) = all.split_at(tape.q.len());
         let (gk, gv) = rest.split_at(tape.k.len());
         let head_norm_grad = |g: Vec<T>, raw: &Option<Vec<T>>, weight: Option<&[T]>| match (raw, weight) {
@@ -273,9 +316,20 @@ mod tests {
         mistral.sliding_window = Some(40);
         let mut qwen2 = crate::presets::tiny_model_config(64);
         qwen2.model_type = "qwen2".into();
-        for cfg in [mistral, qwen2, qwen3_config(), phi3_config()] {
+        for cfg in [mistral, qwen2, qwen3_config(), phi3_config(), gemma_config("gemma2"), gemma_config("gemma3_text")] {
             check_layer_against_autograd(cfg);
         }
+    }
+
+    /// A tiny Gemma 2 or Gemma 3: layer 1 (the one checked) slides, with
+    /// sandwich norms, GELU-tanh, soft caps (Gemma 2) or per-head norms and a
+    /// local RoPE base (Gemma 3).
+    fn gemma_config(model_type: &str) -> crate::ModelConfig {
+        let mut cfg = crate::presets::tiny_model_config(64);
+        cfg.model_type = model_type.into();
+        cfg.sliding_window = Some(40);
+        crate::decoder::gemma_like(&mut cfg);
+        cfg
     }
 
     /// A tiny Phi-4-mini-like Phi-3: fused q/k/v and gate/up adapters (one
@@ -312,7 +366,7 @@ mod tests {
         let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (b, t, h), &Device::Cpu).unwrap()).unwrap();
         let up = Tensor::randn(0f64, 1.0, (b, t, h), &Device::Cpu).unwrap();
 
-        let out = model.layer_forward(1, x.as_tensor(), &model.mask(t).unwrap(), pass).unwrap();
+        let out = model.layer_forward(1, x.as_tensor(), &model.masks(t).unwrap()[1], pass).unwrap();
         let store = (&out * &up).unwrap().sum_all().unwrap().backward().unwrap();
 
         let xs: Vec<f64> = x.as_tensor().flatten_all().unwrap().to_vec1().unwrap();

@@ -8,7 +8,7 @@
 use candle_core::{DType, Result, Tensor};
 
 use super::Model;
-use crate::kernels::attention::{Heads, attend_cached};
+use crate::kernels::attention::{Heads, Scoring, attend_cached};
 use crate::kernels::norm::rms_norm;
 
 /// Each layer's keys (rotated) and values for the positions seen so far, of
@@ -73,7 +73,7 @@ impl Model {
         for (i, layer) in self.layers.iter().enumerate() {
             let a = &layer.self_attn;
             let hs = rms_norm(&x, &layer.input_layernorm, cfg.rms_norm_eps)?;
-            let (q, k, v) = self.queries_keys_values(a, &hs, [None, None, None], Some(offset))?;
+            let (q, k, v) = self.queries_keys_values(i, &hs, [None, None, None], Some(offset))?;
             let rows = |t: &Tensor| t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
             let (new_k, new_v) = (rows(&k)?, rows(&v)?);
             let (k, v) = if offset == 0 {
@@ -84,9 +84,9 @@ impl Model {
                 let (ck, cv) = cache.layer(i);
                 (Tensor::cat(&[&cached(ck)?, &k], 1)?, Tensor::cat(&[&cached(cv)?, &v], 1)?)
             };
-            let ctx = attend_cached(&q, &k, &v, Heads::of(cfg), cfg.attention_scale(), cfg.attention_window())?;
+            let ctx = attend_cached(&q, &k, &v, Heads::of(cfg), Scoring::of(cfg, i))?;
             cache.push(i, &new_k, &new_v);
-            x = (&x + a.o_proj.forward(&ctx, None)?)?;
+            x = self.attention_residual(layer, &x, &a.o_proj.forward(&ctx, None)?)?;
             x = self.mlp_residual(layer, &x, [None, None, None])?;
         }
         cache.advance(t);
@@ -110,7 +110,16 @@ mod tests {
     /// logits equal the full forward pass's at that position.
     #[test]
     fn cached_steps_equal_full_recomputation() {
-        for (window, model_type) in [(None, "mistral"), (Some(5), "mistral"), (None, "qwen2"), (None, "qwen3"), (Some(6), "phi3")] {
+        let models = [
+            (None, "mistral"),
+            (Some(5), "mistral"),
+            (None, "qwen2"),
+            (None, "qwen3"),
+            (Some(6), "phi3"),
+            (Some(3), "gemma2"),
+            (Some(4), "gemma3_text"),
+        ];
+        for (window, model_type) in models {
             let mut cfg = crate::presets::tiny_model_config(64);
             cfg.sliding_window = window;
             cfg.model_type = model_type.into();
@@ -119,6 +128,9 @@ mod tests {
             }
             if model_type == "phi3" {
                 cfg.partial_rotary_factor = Some(0.5); // fused q/k/v and gate/up adapters, half of each head rotated
+            }
+            if model_type.starts_with("gemma") {
+                crate::decoder::gemma_like(&mut cfg);
             }
             let mut model = Model::random(cfg, 4, DType::F32, &Device::Cpu).unwrap();
             model.perturb_norms(0.3);

@@ -16,8 +16,9 @@ pub struct Training<'a> {
 /// Values kept per token in one layer (f32 count), as this engine's autograd
 /// holds them. On the CPU the fused layer ([`super::fused_layer`]) keeps the
 /// layer input, both norms' outputs, the residual sum, q, k (rotated), v,
-/// the attention output, gate, up and the SwiGLU product (and where the family
-/// normalises each q/k head, the q and k projections before the norm), each adapter's
+/// the attention output, gate, up and the gated product (and where the family
+/// normalises each q/k head, the q and k projections before the norm; under
+/// sandwich norms the attention's and the MLP's outputs), each adapter's
 /// rank-r input product, and nothing per key position (attention
 /// probabilities are recomputed in the backward pass); LoRA dropout adds a
 /// one-byte mask per adapter input. Other devices run the
@@ -31,14 +32,17 @@ pub fn layer_floats_per_token(m: &ModelConfig, t: &Training<'_>, seq: usize) -> 
     let kv = (m.kv_heads() * m.head_dim()) as u64;
     let (targets, rank, dropout): (&[String], usize, bool) = t.lora.unwrap_or((&[], 0, false));
     let qk_norm = m.family().qk_norm;
+    let sandwich = m.family().sandwich_norms;
     if t.cpu {
         let masks: u64 = if dropout { targets.iter().map(|t| m.linear_shape(t).0 as u64).sum::<u64>().div_ceil(4) } else { 0 };
         let downs = (targets.len() * rank) as u64;
         let head_norm_inputs = if qk_norm { q + kv } else { 0 };
-        return 4 * h + 2 * q + 2 * kv + 3 * i + masks + downs + head_norm_inputs;
+        // The attention's and the MLP's outputs before their sandwich norms.
+        let sandwich_inputs = if sandwich { 2 * h } else { 0 };
+        return 4 * h + 2 * q + 2 * kv + 3 * i + masks + downs + head_norm_inputs + sandwich_inputs;
     }
     let heads = m.num_attention_heads as u64;
-    let norms = 2 * 4 * h;
+    let norms = if sandwich { 4 } else { 2 } * 4 * h;
     let projections = (q + 2 * kv) * 2 + q * 2 + 2 * h + 4 * i + 2 * h;
     let rope = 5 * (q + kv);
     // The composed per-head norm keeps its input, the normalised values and the product with its weight.

@@ -32,12 +32,12 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
 use super::config::ModelConfig;
-use super::kernels::attention::{Heads, attention, causal_mask};
+use super::kernels::attention::{Heads, Scoring, attention, causal_mask};
 use super::kernels::cross_entropy::weighted_nll_sum;
+use super::kernels::gated::{Activation, gated};
 use super::kernels::norm::rms_norm;
 use super::kernels::projection::DropoutMask;
 use super::kernels::rope::Rope;
-use super::kernels::swiglu::swiglu;
 use super::linear::{Linear, Lora, LoraSpec, seeded_rng};
 use crate::error::{Error, Result};
 use crate::linear::LINEAR_MODULES;
@@ -100,7 +100,11 @@ struct Mlp {
 struct Layer {
     input_layernorm: Tensor,
     self_attn: SelfAttn,
+    /// The MLP input's norm, or under sandwich norms the attention output's.
     post_attention_layernorm: Tensor,
+    /// Sandwich norms ([`crate::arch::Family::sandwich_norms`]):
+    /// `pre_feedforward_layernorm` and `post_feedforward_layernorm`.
+    feedforward_norms: Option<(Tensor, Tensor)>,
     mlp: Mlp,
 }
 
@@ -113,7 +117,10 @@ pub struct Model {
     layers: Vec<Layer>,
     norm: Tensor,
     lm_head: Tensor,
-    rope: Rope,
+    /// Each layer's rotary tables (shared where layers' RoPE is the same).
+    ropes: Vec<Rope>,
+    /// The MLP's gate activation.
+    activation: Activation,
     trainable: Vec<Trainable>,
     dtype: DType,
     device: Device,
@@ -131,12 +138,16 @@ pub(crate) struct LayerView<'a> {
     pub input_norm: &'a Tensor,
     /// `post_attention_layernorm.weight`.
     pub post_norm: &'a Tensor,
+    /// `pre_feedforward_layernorm.weight` and `post_feedforward_layernorm.weight` (sandwich norms).
+    pub feedforward_norms: Option<(&'a Tensor, &'a Tensor)>,
     /// q, k, v, o, gate, up, down ([`LINEAR_MODULES`] order).
     pub projections: [&'a Linear; 7],
     /// `self_attn.q_norm.weight` and `self_attn.k_norm.weight`, where the family has them.
     pub qk_norms: Option<(&'a Tensor, &'a Tensor)>,
-    /// The model's rotary tables.
+    /// The layer's rotary tables.
     pub rope: &'a Rope,
+    /// The MLP's gate activation.
+    pub activation: Activation,
 }
 
 impl Layer {
@@ -203,6 +214,15 @@ fn split_fused(config: &ModelConfig, t: &mut HashMap<String, Tensor>) -> std::re
     Ok(())
 }
 
+/// Adds `by` to every norm weight (`...norm.weight`): Gemma's stored `w - 1`
+/// becomes the `1 + w` the kernels multiply by (`by` 1), and back (`by` -1).
+fn shift_norms(t: &mut HashMap<String, Tensor>, by: f64) -> CResult<()> {
+    for (_, w) in t.iter_mut().filter(|(name, _)| name.ends_with("norm.weight")) {
+        *w = (w.detach() + by)?;
+    }
+    Ok(())
+}
+
 /// The inverse of [`split_fused`]: each fused module's parts joined by rows
 /// under the checkpoint's name.
 fn join_fused(config: &ModelConfig, t: &mut HashMap<String, Tensor>) -> CResult<()> {
@@ -238,6 +258,9 @@ impl Model {
         device: &Device,
     ) -> std::result::Result<Self, String> {
         split_fused(&config, &mut t)?;
+        if config.family().unit_offset_norms {
+            shift_norms(&mut t, 1.0).map_err(|e| e.to_string())?;
+        }
         let mut take = |name: &str, shape: &[usize]| -> std::result::Result<Tensor, String> {
             let tensor = t.remove(name).ok_or_else(|| format!("weights lack tensor {name}"))?;
             if tensor.dims() != shape {
@@ -268,10 +291,19 @@ impl Model {
                 (None, None)
             };
             let self_attn = SelfAttn { q_proj, k_proj, v_proj, o_proj, q_norm, k_norm };
+            let feedforward_norms = if config.family().sandwich_norms {
+                Some((
+                    take(&format!("{p}.pre_feedforward_layernorm.weight"), &[h])?,
+                    take(&format!("{p}.post_feedforward_layernorm.weight"), &[h])?,
+                ))
+            } else {
+                None
+            };
             layers.push(Layer {
                 input_layernorm: take(&format!("{p}.input_layernorm.weight"), &[h])?,
                 self_attn,
                 post_attention_layernorm: take(&format!("{p}.post_attention_layernorm.weight"), &[h])?,
+                feedforward_norms,
                 mlp,
             });
         }
@@ -296,15 +328,31 @@ impl Model {
                 shown.join(", ")
             ));
         }
-        let (positions, scale) = config.rope_positions_and_scale()?;
-        let rope = Rope::new(config.head_dim(), positions, &config.rope_inv_freq()?, scale, dtype, device).map_err(|e| e.to_string())?;
+        // Layers whose RoPE is the same share one table.
+        let mut ropes: Vec<(Vec<f32>, usize, f32, Rope)> = Vec::new();
+        let mut layer_ropes = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let (inv_freq, positions, scale) = config.layer_rope(i)?;
+            let known = ropes.iter().find(|(f, p, s, _)| *f == inv_freq && *p == positions && *s == scale).map(|r| r.3.clone());
+            let rope = match known {
+                Some(rope) => rope,
+                None => {
+                    let rope = Rope::new(config.head_dim(), positions, &inv_freq, scale, dtype, device).map_err(|e| e.to_string())?;
+                    ropes.push((inv_freq, positions, scale, rope.clone()));
+                    rope
+                }
+            };
+            layer_ropes.push(rope);
+        }
+        let activation = config.activation()?;
         Ok(Self {
             config,
             embed_tokens,
             layers,
             norm,
             lm_head,
-            rope,
+            ropes: layer_ropes,
+            activation,
             trainable: Vec::new(),
             dtype,
             device: device.clone(),
@@ -322,8 +370,10 @@ impl Model {
         let mut tensors = HashMap::new();
         for (name, shape) in hf_tensor_shapes(&config) {
             let n: usize = shape.iter().product();
+            // Unit norms: stored as zero where the family stores `w - 1`.
+            let unit = if config.family().unit_offset_norms { 0.0 } else { 1.0 };
             let data: Vec<f32> =
-                if name.ends_with("norm.weight") { vec![1.0; n] } else { (0..n).map(|_| normal.sample(&mut rng)).collect() };
+                if name.ends_with("norm.weight") { vec![unit; n] } else { (0..n).map(|_| normal.sample(&mut rng)).collect() };
             tensors.insert(name, Tensor::from_vec(data, shape, device)?.to_dtype(dtype)?);
         }
         Self::from_tensors(config, tensors, dtype, device).map_err(Error::Other)
@@ -428,9 +478,13 @@ impl Model {
         let mut out: Vec<(String, &mut Tensor)> = vec![("model.embed_tokens.weight".into(), &mut self.embed_tokens)];
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let p = format!("model.layers.{i}");
-            let Layer { input_layernorm, self_attn, post_attention_layernorm, mlp } = layer;
+            let Layer { input_layernorm, self_attn, post_attention_layernorm, feedforward_norms, mlp } = layer;
             out.push((format!("{p}.input_layernorm.weight"), input_layernorm));
             out.push((format!("{p}.post_attention_layernorm.weight"), post_attention_layernorm));
+            if let Some((pre, post)) = feedforward_norms {
+                out.push((format!("{p}.pre_feedforward_layernorm.weight"), pre));
+                out.push((format!("{p}.post_feedforward_layernorm.weight"), post));
+            }
             let (projections, head_norms) = named_parts(self_attn, mlp);
             for (name, w) in head_norms {
                 if let Some(w) = w {
@@ -457,6 +511,9 @@ impl Model {
         let config = self.config.clone();
         let mut tensors = self.named_weights_mut().into_iter().map(|(n, t)| (n, t.detach())).collect();
         join_fused(&config, &mut tensors)?;
+        if config.family().unit_offset_norms {
+            shift_norms(&mut tensors, -1.0)?;
+        }
         Ok(tensors)
     }
 
@@ -473,15 +530,41 @@ impl Model {
         Ok(())
     }
 
-    /// Token embeddings of `ids [batch, seq]` -> `[batch, seq, hidden]`.
+    /// Token embeddings of `ids [batch, seq]` -> `[batch, seq, hidden]`
+    /// (times [`Model::embedding_scale`]).
     pub fn embed(&self, ids: &Tensor) -> CResult<Tensor> {
         let (b, t) = ids.dims2()?;
-        self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))
+        let x = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))?;
+        match self.embedding_scale() {
+            Some(scale) => x * scale as f64,
+            None => Ok(x),
+        }
     }
 
-    /// The causal (and sliding-window) mask for a sequence length.
-    pub fn mask(&self, t: usize) -> CResult<Tensor> {
-        causal_mask(t, self.config.attention_window(), self.dtype, &self.device)
+    /// The factor on token embeddings where the family scales them:
+    /// `sqrt(hidden_size)`, rounded to f32 as transformers does in f32.
+    pub(crate) fn embedding_scale(&self) -> Option<f32> {
+        self.config.family().scaled_embeddings.then(|| (self.config.hidden_size as f32).sqrt())
+    }
+
+    /// Each layer's causal (and sliding-window) mask for a sequence length
+    /// (one tensor per distinct window, shared).
+    pub fn masks(&self, t: usize) -> CResult<Vec<Tensor>> {
+        let mut made: Vec<(Option<usize>, Tensor)> = Vec::new();
+        let mut out = Vec::with_capacity(self.layers.len());
+        for i in 0..self.layers.len() {
+            let window = self.config.layer_window(i);
+            let mask = match made.iter().find(|(w, _)| *w == window) {
+                Some((_, m)) => m.clone(),
+                None => {
+                    let m = causal_mask(t, window, self.dtype, &self.device)?;
+                    made.push((window, m.clone()));
+                    m
+                }
+            };
+            out.push(mask);
+        }
+        Ok(out)
     }
 
     /// Number of decoder layers.
@@ -496,9 +579,11 @@ impl Model {
         LayerView {
             input_norm: &l.input_layernorm,
             post_norm: &l.post_attention_layernorm,
+            feedforward_norms: l.feedforward_norms.as_ref().map(|(pre, post)| (pre, post)),
             projections: [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.up_proj, &m.down_proj],
             qk_norms: a.q_norm.as_ref().zip(a.k_norm.as_ref()),
-            rope: &self.rope,
+            rope: &self.ropes[i],
+            activation: self.activation,
         }
     }
 
@@ -531,23 +616,32 @@ impl Model {
         let a = &layer.self_attn;
         // No reshapes: each would add a gradient copy to the backward pass.
         let hs = rms_norm(x, &layer.input_layernorm, cfg.rms_norm_eps)?;
-        let (q, k, v) = self.queries_keys_values(a, &hs, [mq.as_ref(), mk.as_ref(), mv.as_ref()], None)?;
-        let ctx = attention(&q, &k, &v, Heads::of(cfg), cfg.attention_scale(), mask, cfg.attention_window())?;
-        let x = (x + a.o_proj.forward(&ctx, mo.as_ref())?)?;
+        let (q, k, v) = self.queries_keys_values(i, &hs, [mq.as_ref(), mk.as_ref(), mv.as_ref()], None)?;
+        let ctx = attention(&q, &k, &v, Heads::of(cfg), Scoring::of(cfg, i), mask)?;
+        let x = self.attention_residual(layer, x, &a.o_proj.forward(&ctx, mo.as_ref())?)?;
         self.mlp_residual(layer, &x, [mg.as_ref(), mu.as_ref(), md.as_ref()])
     }
 
-    /// The queries and keys (normalised per head where the family does, then
-    /// rotated) and the values of the normalised input `hs`: positions from
-    /// `cached` on (generation), else from 0 through the fused rotation.
+    /// `x` plus the attention's output `out` (normalised first under sandwich norms).
+    fn attention_residual(&self, layer: &Layer, x: &Tensor, out: &Tensor) -> CResult<Tensor> {
+        match layer.feedforward_norms {
+            Some(_) => x + rms_norm(out, &layer.post_attention_layernorm, self.config.rms_norm_eps)?,
+            None => x + out,
+        }
+    }
+
+    /// Layer `i`'s queries and keys (normalised per head where the family
+    /// does, then rotated) and values of the normalised input `hs`: positions
+    /// from `cached` on (generation), else from 0 through the fused rotation.
     fn queries_keys_values(
         &self,
-        a: &SelfAttn,
+        i: usize,
         hs: &Tensor,
         masks: [Option<&DropoutMask>; 3],
         cached: Option<usize>,
     ) -> CResult<(Tensor, Tensor, Tensor)> {
         let eps = self.config.rms_norm_eps;
+        let (a, rope) = (&self.layers[i].self_attn, &self.ropes[i]);
         let rotated = |lin: &Linear, norm: &Option<Tensor>, mask: Option<&DropoutMask>| {
             let x = lin.forward(hs, mask)?;
             let x = match norm {
@@ -555,8 +649,8 @@ impl Model {
                 None => x,
             };
             match cached {
-                Some(offset) => self.rope.apply_from(&x, offset),
-                None => self.rope.apply(&x),
+                Some(offset) => rope.apply_from(&x, offset),
+                None => rope.apply(&x),
             }
         };
         let q = rotated(&a.q_proj, &a.q_norm, masks[0])?;
@@ -564,14 +658,28 @@ impl Model {
         Ok((q, k, a.v_proj.forward(hs, masks[2])?))
     }
 
-    /// The second half of a layer: `x + down(swiglu(gate(norm(x)), up(norm(x))))`,
-    /// with the gate, up and down adapters' dropout `masks`.
+    /// The second half of a layer: `x + down(act(gate(norm(x))) * up(norm(x)))`
+    /// (under sandwich norms the MLP's own norms before and after), with the
+    /// gate, up and down adapters' dropout `masks`.
     fn mlp_residual(&self, layer: &Layer, x: &Tensor, masks: [Option<&DropoutMask>; 3]) -> CResult<Tensor> {
-        let m = &layer.mlp;
-        let hs = rms_norm(x, &layer.post_attention_layernorm, self.config.rms_norm_eps)?;
+        let (m, eps) = (&layer.mlp, self.config.rms_norm_eps);
+        let pre = layer.feedforward_norms.as_ref().map_or(&layer.post_attention_layernorm, |(pre, _)| pre);
+        let hs = rms_norm(x, pre, eps)?;
         let gate = m.gate_proj.forward(&hs, masks[0])?;
         let up = m.up_proj.forward(&hs, masks[1])?;
-        x + m.down_proj.forward(&swiglu(&gate, &up)?, masks[2])?
+        let out = m.down_proj.forward(&gated(&gate, &up, self.activation)?, masks[2])?;
+        match &layer.feedforward_norms {
+            Some((_, post)) => x + rms_norm(&out, post, eps)?,
+            None => x + out,
+        }
+    }
+
+    /// Gemma 2's soft cap on the output logits, `cap * tanh(logit / cap)`, where the config sets one.
+    pub(crate) fn cap_logits(&self, logits: Tensor) -> CResult<Tensor> {
+        match self.config.final_logit_softcapping {
+            Some(cap) => (logits / cap)?.tanh()? * cap,
+            None => Ok(logits),
+        }
     }
 
     /// Final norm and output projection: `[batch, seq, hidden]` -> logits `[batch * seq, vocab]`.
@@ -588,10 +696,10 @@ impl Model {
     /// head runs over blocks of rows (as the training step's fused head does).
     pub fn loss_sum(&self, ids: &Tensor, targets: &Tensor, weights: &Tensor) -> CResult<f64> {
         let (b, t) = ids.dims2()?;
-        let mask = self.mask(t)?;
+        let masks = self.masks(t)?;
         let mut x = self.embed(ids)?;
-        for i in 0..self.layers.len() {
-            x = self.layer_forward(i, &x, &mask, Pass::Eval)?.detach();
+        for (i, mask) in masks.iter().enumerate() {
+            x = self.layer_forward(i, &x, mask, Pass::Eval)?.detach();
         }
         let n = b * t;
         let x = x.reshape((n, 1, self.config.hidden_size))?;
@@ -610,13 +718,33 @@ impl Model {
     /// Logits `[batch * seq, vocab]` for `ids [batch, seq]`.
     pub fn forward(&self, ids: &Tensor, pass: Pass) -> CResult<Tensor> {
         let (_, t) = ids.dims2()?;
-        let mask = self.mask(t)?;
+        let masks = self.masks(t)?;
         let mut x = self.embed(ids)?;
-        for i in 0..self.layers.len() {
-            x = self.layer_forward(i, &x, &mask, pass)?;
+        for (i, mask) in masks.iter().enumerate() {
+            x = self.layer_forward(i, &x, mask, pass)?;
         }
         self.head(&x)
     }
+}
+
+/// Gemma's options on a tiny test config of family `cfg.model_type`
+/// (`gemma2` or `gemma3_text`): GELU-tanh, a query scale other than the
+/// head width's, tied embeddings, odd layers sliding (within
+/// `cfg.sliding_window`); Gemma 2's soft caps, Gemma 3's local RoPE base.
+#[cfg(test)]
+pub(crate) fn gemma_like(cfg: &mut ModelConfig) {
+    cfg.architectures.clear();
+    cfg.hidden_activation = Some("gelu_pytorch_tanh".into());
+    cfg.query_pre_attn_scalar = Some(12.0);
+    cfg.tie_word_embeddings = true;
+    if cfg.model_type == "gemma2" {
+        cfg.attn_logit_softcapping = Some(2.0);
+        cfg.final_logit_softcapping = Some(4.0);
+    } else {
+        cfg.rope_local_base_freq = Some(100.0);
+    }
+    cfg.layer_types =
+        Some((0..cfg.num_hidden_layers).map(|i| if i % 2 == 1 { "sliding_attention" } else { "full_attention" }.into()).collect());
 }
 
 #[cfg(test)]
@@ -640,6 +768,10 @@ pub fn hf_tensor_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
         let p = format!("model.layers.{i}");
         out.push((format!("{p}.input_layernorm.weight"), vec![h]));
         out.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+        if config.family().sandwich_norms {
+            out.push((format!("{p}.pre_feedforward_layernorm.weight"), vec![h]));
+            out.push((format!("{p}.post_feedforward_layernorm.weight"), vec![h]));
+        }
         if config.family().qk_norm {
             out.push((format!("{p}.self_attn.q_norm.weight"), vec![config.head_dim()]));
             out.push((format!("{p}.self_attn.k_norm.weight"), vec![config.head_dim()]));

@@ -145,10 +145,11 @@ impl Model {
 
     /// The output layer's logits for `x [rows, hidden]` (normed), quantized or not.
     pub(crate) fn output_logits(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.head_quantized {
-            Some(q) => q.forward(&pad_input(q, x)?),
-            None => crate::kernels::projection::project(x, &self.lm_head, None),
-        }
+        let logits = match &self.head_quantized {
+            Some(q) => q.forward(&pad_input(q, x)?)?,
+            None => crate::kernels::projection::project(x, &self.lm_head, None)?,
+        };
+        self.cap_logits(logits)
     }
 }
 

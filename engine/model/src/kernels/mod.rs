@@ -9,7 +9,7 @@
 //!   sliding-window mask.
 //! - [`norm`]: RMSNorm over the last dimension.
 //! - [`rope`]: rotary position embeddings.
-//! - [`swiglu`]: the MLP's gated activation.
+//! - [`gated`]: the MLP's gated activation (SwiGLU, GELU-tanh).
 //! - [`cross_entropy`]: the fused weighted token cross-entropy.
 //! - [`matvec`]: a few rows times a weight's transpose (decoding's projections).
 //! - [`amx`]: bf16 products with a packed frozen weight on Intel AMX (bf16 training).
@@ -23,11 +23,11 @@
 pub(crate) mod amx;
 pub(crate) mod attention;
 pub mod cross_entropy;
+pub mod gated;
 pub(crate) mod matvec;
 pub(crate) mod norm;
 pub(crate) mod projection;
 pub(crate) mod rope;
-pub(crate) mod swiglu;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, StorageRef, WithDType};
 use gemm::{Parallelism, gemm};

@@ -30,7 +30,7 @@ pub struct Rope {
 
 impl Rope {
     /// Builds tables for `positions` positions from the inverse frequencies
-    /// ([`crate::ModelConfig::rope_inv_freq`]), two rotated values of each
+    /// ([`crate::ModelConfig::layer_rope`]), two rotated values of each
     /// head per frequency, with cosines and sines multiplied by `scale`
     /// (`longrope`'s attention factor; 1 elsewhere).
     pub fn new(head_dim: usize, positions: usize, inv_freq: &[f32], scale: f32, dtype: DType, device: &Device) -> Result<Self> {

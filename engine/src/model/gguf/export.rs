@@ -88,7 +88,7 @@ pub fn export_model(
     if config.rope_scaling().map_err(unsupported)? != RopeScaling::Default {
         return Err(unsupported("the GGUF export of a model with RoPE scaling is not supported yet".into()));
     }
-    if config.attention_window().is_some() {
+    if (0..config.num_hidden_layers).any(|i| config.layer_window(i).is_some()) {
         return Err(unsupported("the GGUF export of a sliding-window model is not supported yet".into()));
     }
     let tok = TokenizerMeta::read(tokenizer_dir)?;

@@ -219,6 +219,7 @@ pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dty
         layer_types: None,
         rope_local_base_freq: None,
         sliding_window_pattern: None,
+        use_bidirectional_attention: None,
     };
     config.check().map_err(|m| meta.error(format!("the model its metadata describes is unusable: {m}")))?;
     Ok(config)

@@ -1,0 +1,93 @@
+//! Gemma 2 and Gemma 3 (text): RMSNorms that multiply by `1 + w` (weights
+//! stored as `w - 1`), token embeddings scaled by `sqrt(hidden_size)`, a
+//! GELU-tanh gated MLP, "sandwich" norms (the attention's and the MLP's
+//! outputs normalised before each residual add, the MLP's input by
+//! `pre_feedforward_layernorm`), attention scores scaled by
+//! `query_pre_attn_scalar^-1/2`, sliding-window and full layers in a pattern
+//! (`layer_types`), tied embeddings. Gemma 2 soft-caps attention scores and
+//! final logits (`cap * tanh(x / cap)`); Gemma 3 instead normalises each query
+//! and key head (`q_norm`, `k_norm`) and gives its sliding layers their own
+//! RoPE base. llama.cpp has both architectures; their GGUF conversion is not
+//! written yet.
+
+use serde_json::Value;
+
+use super::Family;
+use crate::config::ModelConfig;
+
+/// `Gemma2ForCausalLM`.
+pub(super) const GEMMA2: Family = Family {
+    model_type: "gemma2",
+    class: "Gemma2ForCausalLM",
+    gguf: None,
+    bias: |_, _| false,
+    qk_norm: false,
+    window: |cfg, layer| sliding(cfg, layer, 2),
+    check: gemma_check,
+    default_head_dim: Some(256),
+    fused: &[],
+    unit_offset_norms: true,
+    scaled_embeddings: true,
+    sandwich_norms: true,
+    defaults: |cfg, raw| {
+        gemma_defaults(cfg, raw);
+        // transformers' Gemma2Config defaults.
+        if raw.get("final_logit_softcapping").is_none() {
+            cfg.final_logit_softcapping = Some(30.0);
+        }
+        if raw.get("attn_logit_softcapping").is_none() {
+            cfg.attn_logit_softcapping = Some(50.0);
+        }
+    },
+};
+
+/// `Gemma3ForCausalLM` (`gemma3_text`: Gemma 3 270M and 1B, and the language
+/// model of the larger ones saved on its own).
+pub(super) const GEMMA3: Family = Family {
+    model_type: "gemma3_text",
+    class: "Gemma3ForCausalLM",
+    qk_norm: true,
+    window: |cfg, layer| sliding(cfg, layer, cfg.sliding_window_pattern.unwrap_or(6)),
+    defaults: gemma_defaults,
+    ..GEMMA2
+};
+
+/// The window of `layer`: `sliding_window` on a `sliding_attention` layer of
+/// `layer_types`, else (no list) on all but every `pattern`-th layer.
+fn sliding(cfg: &ModelConfig, layer: usize, pattern: usize) -> Option<usize> {
+    let slides = match &cfg.layer_types {
+        Some(types) => types.get(layer).is_some_and(|t| t == "sliding_attention"),
+        None => !(layer + 1).is_multiple_of(pattern.max(1)),
+    };
+    if slides { cfg.sliding_window } else { None }
+}
+
+/// What a Gemma config may leave out: transformers' defaults for the
+/// activation, the query scale and tied embeddings.
+fn gemma_defaults(cfg: &mut ModelConfig, raw: &Value) {
+    if cfg.hidden_activation.is_none() && raw.get("hidden_act").is_none() {
+        cfg.hidden_activation = Some("gelu_pytorch_tanh".into());
+    }
+    if cfg.query_pre_attn_scalar.is_none() {
+        cfg.query_pre_attn_scalar = Some(256.0);
+    }
+    if raw.get("tie_word_embeddings").is_none() {
+        cfg.tie_word_embeddings = true;
+    }
+}
+
+/// Refuses what Gemma configs can ask for and the decoder does not compute.
+fn gemma_check(cfg: &ModelConfig) -> Result<(), String> {
+    if let Some(types) = &cfg.layer_types {
+        if types.len() != cfg.num_hidden_layers {
+            return Err(format!("layer_types lists {} layers, num_hidden_layers is {}", types.len(), cfg.num_hidden_layers));
+        }
+        if let Some(other) = types.iter().find(|t| *t != "sliding_attention" && *t != "full_attention") {
+            return Err(format!("layer_types: {other:?} is not supported (sliding_attention, full_attention)"));
+        }
+    }
+    if cfg.attention_bias == Some(true) {
+        return Err("attention_bias = true is not supported for Gemma (its checkpoints have none)".into());
+    }
+    Ok(())
+}
