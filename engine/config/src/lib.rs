@@ -304,6 +304,21 @@ impl LoraSection {
         LINEAR_MODULES.iter().filter(|m| named(m)).map(|s| s.to_string()).collect()
     }
 
+    /// The targets as PEFT matches them by module name, whatever the family:
+    /// the projections ([`LoraSection::resolved_targets`]) and each fused
+    /// module (Phi-3's `qkv_proj`) whose parts are all targeted. A name the
+    /// model lacks matches nothing, so one list serves every family.
+    pub fn peft_target_names(&self) -> Vec<String> {
+        let mut names = self.resolved_targets();
+        for fused in workbench_model::arch::FAMILIES.into_iter().flat_map(|f| f.fused) {
+            let whole = fused.parts.iter().all(|p| names.iter().any(|n| n == p));
+            if whole && !names.iter().any(|n| n == fused.module) {
+                names.push(fused.module.to_string());
+            }
+        }
+        names
+    }
+
     /// Scale applied to the low-rank update: alpha / rank.
     pub fn scale(&self) -> f64 {
         self.alpha / self.rank as f64
@@ -537,6 +552,21 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(sample().validate(), vec![]);
+    }
+
+    /// Phi-3's fused module names are targets: `qkv_proj` stands for q, k and
+    /// v; PEFT's list adds a fused module only when all its parts are in.
+    #[test]
+    fn fused_module_names_are_targets() {
+        let lora = |targets: &[&str]| LoraSection { target_modules: targets.iter().map(|t| t.to_string()).collect(), ..sample().lora };
+        assert_eq!(lora(&["qkv_proj", "down_proj"]).resolved_targets(), ["q_proj", "k_proj", "v_proj", "down_proj"]);
+        assert_eq!(lora(&["qkv_proj", "down_proj"]).peft_target_names(), ["q_proj", "k_proj", "v_proj", "down_proj", "qkv_proj"]);
+        assert_eq!(lora(&["q_proj", "v_proj"]).peft_target_names(), ["q_proj", "v_proj"]);
+        let mut c = sample();
+        c.lora.target_modules = vec!["gate_up_proj".into()];
+        assert_eq!(c.validate(), vec![]);
+        c.lora.target_modules = vec!["qkv".into()];
+        assert!(c.validate().iter().any(|e| e.message.contains("\"qkv\"")));
     }
 
     #[test]

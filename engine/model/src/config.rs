@@ -133,6 +133,18 @@ fn default_theta() -> f64 {
 }
 
 impl ModelConfig {
+    /// A config of `family` with these sizes and every other field at the
+    /// default a `config.json` that leaves it out gets: the base of the
+    /// configs the engine writes itself.
+    pub fn new(family: &Family, vocab_size: usize, hidden_size: usize, intermediate_size: usize, layers: usize, heads: usize) -> Self {
+        let sizes = serde_json::json!({
+            "model_type": family.model_type, "architectures": [family.class], "vocab_size": vocab_size,
+            "hidden_size": hidden_size, "intermediate_size": intermediate_size, "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+        });
+        serde_json::from_value(sizes).expect("a config of sizes alone is read")
+    }
+
     /// Reads and checks `DIR/config.json`.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join("config.json");

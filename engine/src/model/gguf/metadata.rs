@@ -185,41 +185,25 @@ pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dty
         return Err(meta.error(format!("{} is {kind:?}; RoPE scaling is not supported yet", key("rope.scaling.type"))));
     }
     let config = ModelConfig {
-        architectures: vec![family.class.to_string()],
-        model_type: family.model_type.to_string(),
-        vocab_size: vocab_rows,
-        hidden_size,
-        intermediate_size: meta.usize(&key("feed_forward_length"))?,
-        num_hidden_layers: meta.usize(&key("block_count"))?,
-        num_attention_heads: heads,
         num_key_value_heads: Some(kv_heads),
         // Written where it is not the hidden size over the heads, and always for a
         // family whose default is another (Qwen3: transformers reads a missing one as 128).
         head_dim: (head_dim * heads != hidden_size || family.default_head_dim.is_some()).then_some(head_dim),
-        hidden_act: "silu".into(),
         max_position_embeddings: meta.opt_usize(&key("context_length"))?.unwrap_or(4096),
         rms_norm_eps: meta.opt_f64(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
         rope_theta: meta.opt_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0),
-        sliding_window: None,
         tie_word_embeddings: tied,
         bos_token_id: meta.opt_usize("tokenizer.ggml.bos_token_id")?.map(|i| i as u32),
         eos_token_id: meta.opt_usize("tokenizer.ggml.eos_token_id")?.map(|i| i as u32),
         torch_dtype: Some(torch_dtype.to_string()),
-        rope_parameters: None,
-        rope_scaling: None,
-        attention_bias: None,
-        mlp_bias: None,
-        use_sliding_window: None,
-        partial_rotary_factor: None,
-        original_max_position_embeddings: None,
-        hidden_activation: None,
-        query_pre_attn_scalar: None,
-        attn_logit_softcapping: None,
-        final_logit_softcapping: None,
-        layer_types: None,
-        rope_local_base_freq: None,
-        sliding_window_pattern: None,
-        use_bidirectional_attention: None,
+        ..ModelConfig::new(
+            family,
+            vocab_rows,
+            hidden_size,
+            meta.usize(&key("feed_forward_length"))?,
+            meta.usize(&key("block_count"))?,
+            heads,
+        )
     };
     config.check().map_err(|m| meta.error(format!("the model its metadata describes is unusable: {m}")))?;
     Ok(config)

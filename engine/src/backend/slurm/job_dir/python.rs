@@ -210,7 +210,7 @@ pub fn train_args(
         ("lora_r", Some(l.rank.to_string())),
         ("lora_alpha", Some(l.alpha.to_string())),
         ("lora_dropout", Some(l.dropout.to_string())),
-        ("target_modules", Some(l.resolved_targets().join(","))),
+        ("target_modules", Some(l.peft_target_names().join(","))),
         ("per_device_train_batch_size", Some(batch.to_string())),
         ("gradient_accumulation_steps", Some(accum.to_string())),
         ("learning_rate", Some(t.learning_rate.to_string())),
@@ -405,7 +405,8 @@ mod tests {
         let expect = serde_json::json!({
             "accelerator": "cuda", "model": format!("../models/{}", job.model.1), "run_dir": "runs/hr-lora-1",
             "lora_r": 64, "lora_alpha": 128.0, "lora_dropout": 0.05,
-            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            // Phi-3's fused modules too: PEFT adapts whichever names the model has.
+            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "qkv_proj", "gate_up_proj"],
             // 32 x 4 over 2 nodes x 4 GPUs: 4 x 4 on each of 8 replicas, 128 examples per step as configured.
             "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4,
             "learning_rate": 2e-4, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "warmup_steps": -1, "num_train_epochs": 3,
