@@ -54,6 +54,10 @@ pub enum Job {
     /// Fold an adapter into its base model, written as a full model directory
     /// (a run's into its `merged/` folder: [`MergeRequest::for_run`]).
     Merge(Box<crate::model::merge::MergeRequest>),
+    /// Convert a GGUF file into a model directory.
+    ImportGguf(Box<crate::model::gguf::ImportRequest>),
+    /// Write a model directory (or an adapter merged into its base) as one GGUF file.
+    ExportGguf(Box<crate::model::gguf::export::ExportRequest>),
     /// Generate with a loaded model (shared: a chat keeps it between answers).
     Generate(Arc<Loaded>, Box<GenerateRequest>),
     /// A local or remote model's answer to a conversation (the chat pane, a
@@ -84,6 +88,8 @@ pub enum JobKind {
     AnalyzeData,
     /// Merging an adapter into its base model.
     Merge,
+    /// Converting a model to or from GGUF.
+    Convert,
     /// Generating an answer.
     Generate,
     /// Asking a server which models it serves.
@@ -106,6 +112,7 @@ impl Job {
             Job::Evaluate(_) => JobKind::Evaluate,
             Job::AnalyzeData(_) => JobKind::AnalyzeData,
             Job::Merge(_) => JobKind::Merge,
+            Job::ImportGguf(_) | Job::ExportGguf(_) => JobKind::Convert,
             Job::Generate(..) | Job::Ask(_) => JobKind::Generate,
             Job::ListModels(_) => JobKind::ListModels,
             Job::CreateEvaluation(_) => JobKind::CreateEvaluation,
@@ -129,6 +136,10 @@ pub enum JobEvent {
     Analyzed(Box<DataReport>),
     /// The merged model directory was written here.
     Merged(PathBuf),
+    /// The GGUF import finished ([`Job::ImportGguf`]).
+    Imported(Box<crate::model::gguf::ImportReport>),
+    /// The GGUF export finished ([`Job::ExportGguf`]).
+    Exported(Box<crate::model::gguf::export::ExportReport>),
     /// The next piece of a generated answer (whole characters).
     Text(String),
     /// The generation finished (also when cancelled: `finish_reason` says so).
@@ -137,7 +148,8 @@ pub enum JobEvent {
     Answered(Box<Answer>),
     /// The model ids a server serves ([`Job::ListModels`]).
     Models(Vec<String>),
-    /// `done` of `total` units of work finished (answers of [`Job::CreateEvaluation`], items of [`Job::Judge`]).
+    /// `done` of `total` units of work finished (answers of [`Job::CreateEvaluation`], items of
+    /// [`Job::Judge`], tensors of [`Job::ImportGguf`] and [`Job::ExportGguf`]).
     Progress {
         /// Finished.
         done: usize,
@@ -348,6 +360,15 @@ impl JobContext {
     fn send(&self, event: JobEvent) {
         let _ = self.events.send(EngineEvent { job: self.id, event });
     }
+
+    /// Sends how a job ended: `done` of its result, or that it was cancelled, or its error.
+    fn finish<T>(&self, result: crate::Result<T>, done: impl FnOnce(T) -> JobEvent) {
+        self.send(match result {
+            Ok(value) => done(value),
+            Err(crate::Error::Cancelled) => JobEvent::Cancelled,
+            Err(e) => JobEvent::Failed(e.to_string()),
+        });
+    }
 }
 
 /// Runs one job to its end, then removes it from the table and says so.
@@ -357,18 +378,18 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
         Job::Resume(dir) => train(&ctx, steer, |ctl| crate::train::resume(&dir, ctl)),
         Job::Evaluate(req) => {
             let result = crate::eval::compare(&req, &ctx.cancel, |row| ctx.send(JobEvent::EvalRow(row.clone())));
-            ctx.send(match result {
-                Ok(rows) => JobEvent::Evaluated(rows),
-                Err(crate::Error::Cancelled) => JobEvent::Cancelled,
-                Err(e) => JobEvent::Failed(e.to_string()),
-            });
+            ctx.finish(result, JobEvent::Evaluated);
         }
         Job::Merge(request) => {
-            ctx.send(match request.run(&ctx.cancel) {
-                Ok(out) => JobEvent::Merged(out),
-                Err(crate::Error::Cancelled) => JobEvent::Cancelled,
-                Err(e) => JobEvent::Failed(e.to_string()),
-            });
+            ctx.finish(request.run(&ctx.cancel), JobEvent::Merged);
+        }
+        Job::ImportGguf(request) => {
+            let result = request.run(&ctx.cancel, |done, total| ctx.send(JobEvent::Progress { done, total }));
+            ctx.finish(result, |report| JobEvent::Imported(Box::new(report)));
+        }
+        Job::ExportGguf(request) => {
+            let result = request.run(&ctx.cancel, |done, total| ctx.send(JobEvent::Progress { done, total }));
+            ctx.finish(result, |report| JobEvent::Exported(Box::new(report)));
         }
         Job::Generate(loaded, req) => {
             let result = loaded.generate(&req, &ctx.cancel, |text| ctx.send(JobEvent::Text(text.to_string())));
@@ -392,20 +413,12 @@ fn run_job(job: Job, ctx: JobContext, steer: Receiver<Steer>) {
         }
         Job::CreateEvaluation(plan) => {
             let result = plan.run(&ctx.models, &ctx.cancel, |done, total| ctx.send(JobEvent::Progress { done, total }));
-            ctx.send(match result {
-                Ok(_) => JobEvent::EvaluationCreated(plan.out.clone()),
-                Err(crate::Error::Cancelled) => JobEvent::Cancelled,
-                Err(e) => JobEvent::Failed(e.to_string()),
-            });
+            ctx.finish(result, |_| JobEvent::EvaluationCreated(plan.out.clone()));
         }
         Job::Judge(req) => {
             let result =
                 crate::human_eval::judge::run(&req, &ctx.models, &ctx.cancel, |done, total| ctx.send(JobEvent::Progress { done, total }));
-            ctx.send(match result {
-                Ok(j) => JobEvent::Judged(Box::new(j)),
-                Err(crate::Error::Cancelled) => JobEvent::Cancelled,
-                Err(e) => JobEvent::Failed(e.to_string()),
-            });
+            ctx.finish(result, |j| JobEvent::Judged(Box::new(j)));
         }
         Job::Results(dir) => {
             ctx.send(match crate::human_eval::results::Results::load(&dir) {

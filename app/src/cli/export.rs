@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use engine::model::gguf::export::{self, ExportType};
+use engine::jobs::{Job, JobEvent};
+use engine::model::gguf::export::{ExportRequest, ExportType};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::merge::Source;
@@ -52,21 +53,20 @@ pub fn run(args: Args) -> Result<()> {
     };
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} tensor {pos}/{len}").expect("valid template"));
-    let progress = |done: usize, total: usize| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    };
-    let report = match source.base_and_adapter()? {
+    let request = match source.base_and_adapter()? {
         Some((base, adapter)) => {
             eprintln!("merging {} into {} ...", adapter.display(), base.display());
-            let mut model = engine::model::merge::merged(&base, &adapter)?;
-            export::export_model(&mut model, &base, &out, ty, progress)
+            ExportRequest { model: base, adapter: Some(adapter), out: out.clone(), ty }
         }
         None => {
             let model = source.model.context("pass --model DIR, --run RUN_DIR or --adapter DIR")?;
-            export::export(&model, &out, ty, progress)
+            ExportRequest { model, adapter: None, out: out.clone(), ty }
         }
     };
+    let report = super::progress::convert_with_progress(Job::ExportGguf(Box::new(request)), &bar, |event| match event {
+        JobEvent::Exported(report) => Some(*report),
+        _ => None,
+    });
     bar.finish_and_clear();
     let report = report?;
     if super::model::printed_as_json(&report, json)? {

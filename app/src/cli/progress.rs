@@ -88,3 +88,29 @@ pub fn evaluate(req: EvalRequest, mut on_row: impl FnMut(&EvalRow)) -> Result<Ve
     )?;
     rows.ok_or_else(|| anyhow::anyhow!("the evaluation ended without a result"))
 }
+
+/// Runs a conversion job (GGUF import or export) with `bar` counting its
+/// tensors, and returns what `finished` takes from its last event.
+pub fn convert_with_progress<R>(job: Job, bar: &ProgressBar, mut finished: impl FnMut(JobEvent) -> Option<R>) -> Result<R> {
+    let mut result = None;
+    run_job(
+        |engine| engine.start(job).map_err(anyhow::Error::msg),
+        |event| {
+            match event {
+                JobEvent::Progress { done, total } => {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                }
+                JobEvent::Failed(e) => bail!(e),
+                JobEvent::Cancelled => bail!("cancelled: nothing was written"),
+                other => {
+                    if let Some(r) = finished(other) {
+                        result = Some(r);
+                    }
+                }
+            }
+            Ok(())
+        },
+    )?;
+    result.ok_or_else(|| anyhow::anyhow!("the job ended without its result"))
+}

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use engine::backend::slurm::profile::Profile;
 use engine::backend::slurm::task::{RemoteEvent, RemoteTask};
 use engine::backend::{Backend, SlurmBackend};
@@ -92,10 +92,7 @@ enum What {
 
 /// A profile file, read and checked.
 fn load(path: &Path) -> Result<Profile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let profile: Profile = toml::from_str(&text).with_context(|| format!("{} is not a remote profile", path.display()))?;
-    profile.check().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(profile)
+    Ok(Profile::load(path)?)
 }
 
 /// How a subcommand's work starts on the engine: runs through the Slurm

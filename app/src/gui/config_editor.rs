@@ -41,16 +41,8 @@ impl ConfigEditor {
 
     /// Loads a config file into the editor.
     pub fn load(&mut self, path: &Path) -> Result<(), String> {
-        let cfg = TrainConfig::load(path).or_else(|e| match e {
-            // A config with bad values still loads, so the user can fix it here.
-            engine::Error::Config(_) => {
-                let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-                let mut c = TrainConfig::from_toml(&text)?;
-                c.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-                Ok(c)
-            }
-            other => Err(other.to_string()),
-        })?;
+        // A config with bad values still loads, so the user can fix it here.
+        let cfg = TrainConfig::load_unchecked(path).map_err(|e| e.to_string())?;
         self.config = cfg;
         self.path = Some(path.to_path_buf());
         self.path_text = super::display_path(path);

@@ -178,29 +178,6 @@ pub fn save_png(image: &egui::ColorImage, rect: egui::Rect, pixels_per_point: f3
     engine::atomic::write(path, &bytes).map_err(|e| e.to_string())
 }
 
-/// The selected runs' metrics as CSV, one row per record.
-pub fn metrics_csv(runs: &[(String, Vec<MetricRecord>)]) -> String {
-    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-    let mut out = String::from("run,step,epoch,elapsed_s,loss,lr,grad_norm,tokens_per_s,val_loss,val_ppl\n");
-    for (name, records) in runs {
-        for r in records {
-            out += &format!(
-                "{name},{},{},{},{},{},{},{},{},{}\n",
-                r.step,
-                r.epoch,
-                r.elapsed_s,
-                opt(r.loss),
-                opt(r.lr),
-                opt(r.grad_norm),
-                opt(r.tokens_per_s),
-                opt(r.val_loss),
-                opt(r.val_ppl)
-            );
-        }
-    }
-    out
-}
-
 /// Exponential moving average as TensorBoard does it (debiased).
 pub fn ema(points: &[[f64; 2]], weight: f64) -> Vec<[f64; 2]> {
     let mut last = 0.0;
@@ -285,13 +262,11 @@ impl Monitor {
             .collect()
     }
 
-    /// The metrics of `runs` as CSV.
-    pub fn csv(&mut self, runs: &[PathBuf]) -> String {
-        let data: Vec<(String, Vec<MetricRecord>)> = runs
-            .iter()
+    /// The metrics of `runs` by run name, as the cache holds them.
+    pub fn named_metrics(&mut self, runs: &[PathBuf]) -> Vec<(String, Vec<MetricRecord>)> {
+        runs.iter()
             .map(|r| (r.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), self.cache.get(r).to_vec()))
-            .collect();
-        metrics_csv(&data)
+            .collect()
     }
 
     /// Where to export: the typed path, else the one chosen in a dialog (a
@@ -327,8 +302,8 @@ impl Monitor {
             if csv.clicked()
                 && let Some(path) = self.export_target(Pick::Save("CSV", &["csv"], "metrics.csv"))
             {
-                let csv = self.csv(selected);
-                self.export_notice = Some(match engine::atomic::write(&path, csv.as_bytes()) {
+                let runs = self.named_metrics(selected);
+                self.export_notice = Some(match engine::runs::metrics::write_csv(&path, &runs) {
                     Ok(()) => format!("wrote {}", path.display()),
                     Err(e) => e.to_string(),
                 });
@@ -466,15 +441,6 @@ mod tests {
         assert!(d.len() <= 2_002, "{}", d.len());
         assert!(d.iter().any(|p| p[1] == 1e6));
         assert!(d.windows(2).all(|w| w[0][0] <= w[1][0]));
-    }
-
-    #[test]
-    fn csv_has_a_row_per_record_and_empty_cells_for_missing_values() {
-        let r = MetricRecord { step: 3, epoch: 0.5, loss: Some(1.5), elapsed_s: 2.0, ..Default::default() };
-        let csv = metrics_csv(&[("a".into(), vec![r])]);
-        let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(lines[1], "a,3,0.5,2,1.5,,,,,");
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct RunsPanel {
     /// Ticked runs (overlaid in the Monitor).
     pub selected: BTreeSet<PathBuf>,
     confirm_delete: Option<PathBuf>,
+    /// Why the last deletion failed, shown in the confirmation window.
+    delete_error: Option<String>,
     /// The run whose notes are being edited, and the draft.
     editing: Option<(PathBuf, Notes, String)>,
     last_refresh: Option<Instant>,
@@ -56,8 +58,15 @@ pub struct RunsPanel {
 impl RunsPanel {
     /// A list of the runs in `runs_dir`, with the newest ticked.
     pub fn new(runs_dir: PathBuf) -> Self {
-        let mut p =
-            Self { runs_dir, entries: Vec::new(), selected: BTreeSet::new(), confirm_delete: None, editing: None, last_refresh: None };
+        let mut p = Self {
+            runs_dir,
+            entries: Vec::new(),
+            selected: BTreeSet::new(),
+            confirm_delete: None,
+            delete_error: None,
+            editing: None,
+            last_refresh: None,
+        };
         p.refresh();
         // Open on the newest run, so its charts are one click away.
         if let Some(newest) = p.entries.first() {
@@ -235,14 +244,19 @@ impl RunsPanel {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         egui::Window::new("Delete run?").collapsible(false).resizable(false).show(ui.ctx(), |ui| {
             ui.label(format!("Delete {name} and all its checkpoints? This cannot be undone."));
+            if let Some(e) = &self.delete_error {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
             ui.horizontal(|ui| {
                 if ui.button("Delete permanently").clicked() {
-                    let _ = std::fs::remove_dir_all(&path);
-                    self.confirm_delete = None;
+                    match engine::runs::run_dir::RunDir::open(&path).and_then(engine::runs::run_dir::RunDir::delete) {
+                        Ok(()) => (self.confirm_delete, self.delete_error) = (None, None),
+                        Err(e) => self.delete_error = Some(format!("not deleted: {e}")),
+                    }
                     self.refresh();
                 }
                 if ui.button("Keep").clicked() {
-                    self.confirm_delete = None;
+                    (self.confirm_delete, self.delete_error) = (None, None);
                 }
             });
         });

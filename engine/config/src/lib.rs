@@ -347,11 +347,18 @@ impl TrainConfig {
     /// Reads, resolves and validates a config file. Errors name the file and
     /// every bad field.
     pub fn load(path: &Path) -> Result<Self> {
+        let cfg = Self::load_unchecked(path)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Reads `path` with paths resolved against its folder but its values
+    /// not validated: a config with bad values still opens, for an editor
+    /// to show what is wrong ([`TrainConfig::validate`]).
+    pub fn load_unchecked(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut cfg = Self::from_toml(&text).map_err(|msg| Error::File { path: path.into(), message: msg })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        cfg.resolve_paths(base);
-        cfg.check()?;
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(cfg)
     }
 

@@ -17,6 +17,17 @@ pub const EVALUATION_FILE: &str = "evaluation.json";
 /// The ratings, one line each.
 pub const RATINGS_FILE: &str = "ratings.jsonl";
 
+/// The evaluation folders in `dir` (those holding an `evaluation.json`),
+/// newest name first.
+pub fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join(EVALUATION_FILE).is_file()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v.reverse();
+    v
+}
+
 /// Two models' answers to one prompt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {

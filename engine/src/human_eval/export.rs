@@ -8,6 +8,20 @@ use super::ratings::Rating;
 use super::rubric::Verdict;
 use crate::error::{Error, Result};
 
+/// The file [`evaluation_csv`] writes in an evaluation folder.
+pub const CSV_FILE: &str = "ratings.csv";
+
+/// Writes the latest ratings of the evaluation in `dir` to `dir/ratings.csv`
+/// ([`ratings_csv`]); returns the file and how many ratings it holds.
+pub fn evaluation_csv(dir: &Path) -> Result<(std::path::PathBuf, usize)> {
+    let eval = Evaluation::open(dir)?;
+    let ratings = super::ratings::read(&Evaluation::ratings_path(dir))?;
+    let latest = ratings.latest();
+    let file = dir.join(CSV_FILE);
+    ratings_csv(&eval, &latest, &file)?;
+    Ok((file, latest.len()))
+}
+
 /// Writes `ratings` of `eval` to `path` (atomically): reviewer, item,
 /// question, the two models, which was shown as A, each criterion's score of
 /// each model, the verdict in model terms, the comment and the time.

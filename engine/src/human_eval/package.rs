@@ -32,9 +32,13 @@ pub fn fingerprint(eval: &Evaluation) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes the review package of the evaluation in `dir` to the new folder `out`.
+/// Writes the review package of the evaluation in `dir` to the new folder
+/// `out` (its parent made if missing).
 pub fn export(dir: &Path, out: &Path) -> Result<Evaluation> {
     let eval = Evaluation::open(dir)?;
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
     if eval.package_of.is_some() {
         return Err(Error::File { path: dir.into(), message: "is itself a review package; export from the original evaluation".into() });
     }

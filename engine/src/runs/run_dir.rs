@@ -119,12 +119,23 @@ impl RunDir {
     pub fn model_dir(&self) -> PathBuf {
         self.path.join(files::MODEL)
     }
+
+    /// Deletes the run and everything in it. The folder is first renamed to
+    /// a hidden sibling (`.deleting-NAME`), so a crash midway leaves no half
+    /// run on the list ([`list`] skips hidden folders), then removed.
+    pub fn delete(self) -> Result<()> {
+        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let doomed = self.path.with_file_name(format!(".deleting-{name}"));
+        std::fs::rename(&self.path, &doomed).map_err(|e| Error::io(&self.path, e))?;
+        std::fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e))
+    }
 }
 
 /// Every run directory under `runs_dir`, newest first by name.
 pub fn list(runs_dir: &Path) -> Vec<RunDir> {
     let Ok(entries) = std::fs::read_dir(runs_dir) else { return Vec::new() };
-    let mut runs: Vec<RunDir> = entries.filter_map(|e| e.ok()).filter_map(|e| RunDir::open(&e.path()).ok()).collect();
+    let visible = |e: &std::fs::DirEntry| !e.file_name().to_string_lossy().starts_with('.');
+    let mut runs: Vec<RunDir> = entries.filter_map(|e| e.ok()).filter(visible).filter_map(|e| RunDir::open(&e.path()).ok()).collect();
     runs.sort_by(|a, b| b.path.cmp(&a.path));
     runs
 }

@@ -87,23 +87,16 @@ impl RemotePanel {
 
     /// The saved profiles.
     fn profiles(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
+        Profile::list(&self.dir)
     }
 
     /// The saved profile named `name`.
     fn saved(&self, name: &str) -> Option<Profile> {
-        toml::from_str(&std::fs::read_to_string(self.dir.join(format!("{name}.toml"))).ok()?).ok()
+        Profile::read(&self.dir.join(format!("{name}.toml"))).ok()
     }
 
     fn load(&mut self, path: &Path) {
-        match std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| toml::from_str::<Profile>(&t).map_err(|e| e.to_string()))
-        {
+        match Profile::read(path) {
             Ok(p) => {
                 self.setup = p.cluster.setup.join("\n");
                 self.price = if p.cluster.price_per_node_hour > 0.0 { p.cluster.price_per_node_hour.to_string() } else { String::new() };
@@ -111,7 +104,7 @@ impl RemotePanel {
                 // What the last test found was about the profile shown before.
                 (self.report, self.host_key) = (None, None);
             }
-            Err(e) => self.notice = Some((format!("{}: {e}", path.display()), true)),
+            Err(e) => self.notice = Some((e.to_string(), true)),
         }
     }
 
@@ -140,14 +133,9 @@ impl RemotePanel {
 
     fn save(&mut self) {
         let Some(p) = self.checked() else { return };
-        let file = self.dir.join(format!("{}.toml", p.name));
-        let saved = std::fs::create_dir_all(&self.dir)
-            .map_err(|e| e.to_string())
-            .and_then(|()| toml::to_string_pretty(&p).map_err(|e| e.to_string()))
-            .and_then(|text| engine::atomic::write(&file, text.as_bytes()).map_err(|e| e.to_string()));
-        self.notice = Some(match saved {
-            Ok(()) => (format!("profile saved to {}", super::display_path(&file)), false),
-            Err(e) => (e, true),
+        self.notice = Some(match p.save(&self.dir) {
+            Ok(file) => (format!("profile saved to {}", super::display_path(&file)), false),
+            Err(e) => (e.to_string(), true),
         });
     }
 
@@ -214,18 +202,6 @@ impl RemotePanel {
 /// How much of a job's output the log view shows (its end).
 const LOG_TAIL: u64 = 64 * 1024;
 
-/// The last `max` bytes of `file`, from a line start, as text.
-fn tail(file: &Path, max: u64) -> std::io::Result<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(file)?;
-    let len = f.metadata()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    Ok(if len > max { text.split_once('\n').map_or(text.clone(), |(_, rest)| rest.to_string()) } else { text })
-}
-
 /// What the tab says before submitting: the estimate, what the target does
 /// not honour or refuses, and whether Submit is on.
 struct Preflight {
@@ -262,18 +238,5 @@ impl RemotePanel {
             });
         }
         self.preflight.as_ref().expect("made above")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_log_view_shows_whole_lines_from_the_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("slurm.log");
-        std::fs::write(&file, "first line\nsecond line\nthird\n").unwrap();
-        assert_eq!(super::tail(&file, 1024).unwrap(), "first line\nsecond line\nthird\n");
-        assert_eq!(super::tail(&file, 14).unwrap(), "third\n");
-        assert!(super::tail(&dir.path().join("none"), 10).is_err());
     }
 }

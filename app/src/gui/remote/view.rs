@@ -166,11 +166,9 @@ impl RemotePanel {
     /// The shown run's job output: its last part, re-read when the file changes (each sync rewrites it).
     fn log_ui(&mut self, ui: &mut egui::Ui) {
         let Some((run, read_at, text)) = &mut self.log else { return };
-        let file = run.join(engine::runs::files::SLURM_LOG);
-        let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
-        if modified.is_none() || modified != *read_at {
+        if let Some((modified, read)) = engine::runs::job_output::if_changed(run, LOG_TAIL, *read_at) {
             *read_at = modified;
-            *text = match tail(&file, LOG_TAIL) {
+            *text = match read {
                 Ok(t) if t.is_empty() => "(no output yet)".into(),
                 Ok(t) => t,
                 Err(e) => format!("no job output here yet ({e}); it comes with the next sync"),

@@ -128,14 +128,7 @@ impl ReviewPanel {
     /// Re-reads the evaluation folders: the user's, newest name first, then
     /// the shipped samples not yet copied among them.
     pub fn refresh(&mut self) {
-        let folders = |dir: &Path| -> Vec<PathBuf> {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("evaluation.json").is_file()).collect())
-                .unwrap_or_default();
-            v.sort();
-            v.reverse();
-            v
-        };
+        let folders = engine::human_eval::evaluation::list;
         let mut evals = folders(&self.dir);
         let copied = |s: &PathBuf| s.file_name().is_some_and(|n| self.dir.join(n).exists());
         evals.extend(folders(&self.samples).into_iter().filter(|s| !copied(s)));
@@ -254,9 +247,7 @@ impl ReviewPanel {
         };
         let name = dir.file_name().map_or_else(|| "evaluation".into(), |n| n.to_string_lossy().into_owned());
         let out = self.dir.with_file_name("review-packages").join(name);
-        let made = std::fs::create_dir_all(out.parent().unwrap_or(&out))
-            .map_err(|e| e.to_string())
-            .and_then(|()| engine::human_eval::package::export(&dir, &out).map_err(|e| e.to_string()));
+        let made = engine::human_eval::package::export(&dir, &out).map_err(|e| e.to_string());
         self.notice = Some(match made {
             Ok(p) => (
                 format!(
@@ -410,15 +401,6 @@ impl ReviewPanel {
         }
         self.reset_draft();
     }
-}
-
-/// Writes the ratings of the evaluation in `dir` to `dir/ratings.csv`.
-fn export_csv(dir: &Path) -> Result<PathBuf, String> {
-    let eval = Evaluation::open(dir).map_err(|e| e.to_string())?;
-    let ratings = engine::human_eval::ratings::read(&Evaluation::ratings_path(dir)).map_err(|e| e.to_string())?;
-    let file = dir.join("ratings.csv");
-    engine::human_eval::export::ratings_csv(&eval, &ratings.latest(), &file).map_err(|e| e.to_string())?;
-    Ok(file)
 }
 
 /// A key's digit, if it is one.

@@ -168,9 +168,9 @@ impl ReviewPanel {
                 .clicked()
                 && let Some(dir) = self.picked()
             {
-                self.notice = Some(match export_csv(&dir) {
-                    Ok(file) => (format!("ratings written to {}", crate::gui::display_path(&file)), false),
-                    Err(e) => (e, true),
+                self.notice = Some(match engine::human_eval::export::evaluation_csv(&dir) {
+                    Ok((file, n)) => (format!("{n} ratings written to {}", crate::gui::display_path(&file)), false),
+                    Err(e) => (e.to_string(), true),
                 });
             }
             if ui.button("Write report").on_hover_text("report.md with its charts as PNG, in the evaluation's report/ folder").clicked()

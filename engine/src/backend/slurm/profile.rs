@@ -4,6 +4,8 @@
 //! environment set-up lines: module loads, venv or conda activation), and
 //! what trains on the nodes ([`Target`]).
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 use super::ssh::SshTarget;
@@ -149,6 +151,39 @@ impl Profile {
             }
         }
         p
+    }
+
+    /// Reads the profile file `path` (TOML), unchecked: a profile with a
+    /// missing value still opens, to be completed ([`Profile::check`]).
+    pub fn read(path: &Path) -> crate::error::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::error::Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| crate::error::Error::File { path: path.into(), message: format!("is not a remote profile: {e}") })
+    }
+
+    /// [`Profile::read`] and [`Profile::check`]: a profile to use.
+    pub fn load(path: &Path) -> crate::error::Result<Self> {
+        let profile = Self::read(path)?;
+        profile.check().map_err(|message| crate::error::Error::File { path: path.into(), message })?;
+        Ok(profile)
+    }
+
+    /// Writes the profile to `dir/NAME.toml` (atomically, the folder made if
+    /// missing) and returns the file.
+    pub fn save(&self, dir: &Path) -> crate::error::Result<PathBuf> {
+        std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io(dir, e))?;
+        let file = dir.join(format!("{}.toml", self.name));
+        let text = toml::to_string_pretty(self).map_err(|e| crate::error::Error::Other(e.to_string()))?;
+        crate::atomic::write(&file, text.as_bytes())?;
+        Ok(file)
+    }
+
+    /// The profile files in `dir` (`*.toml`), by name.
+    pub fn list(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
     }
 
     /// What is wrong with the profile, if anything (field named).

@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 use super::tensors::{gguf_name, permute, permuted_heads, type_name};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::model::progress::{Cancellable, Progress};
 use crate::model::rope_scaling::RopeScaling;
 
 /// The tensor type of the exported matrices.
@@ -63,21 +64,50 @@ pub struct ExportReport {
     pub bytes: u64,
 }
 
+/// A GGUF export to run as a job ([`crate::jobs::Job::ExportGguf`]): a model
+/// directory, or an adapter merged into its base in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRequest {
+    /// The model directory (the base, when an adapter is merged); its tokenizer is written too.
+    pub model: std::path::PathBuf,
+    /// A LoRA adapter to merge into `model` first.
+    pub adapter: Option<std::path::PathBuf>,
+    /// The GGUF file to write.
+    pub out: std::path::PathBuf,
+    /// The matrices' type.
+    pub ty: ExportType,
+}
+
+impl ExportRequest {
+    /// Exports, telling `progress` each tensor; stops when `cancel` is set (nothing written).
+    pub fn run(&self, cancel: &crate::cancel::CancelFlag, progress: impl FnMut(usize, usize)) -> Result<ExportReport> {
+        let progress = Cancellable { cancel, progress };
+        match &self.adapter {
+            Some(adapter) => {
+                let mut model = crate::model::merge::merged(&self.model, adapter)?;
+                export_model(&mut model, &self.model, &self.out, self.ty, progress)
+            }
+            None => export(&self.model, &self.out, self.ty, progress),
+        }
+    }
+}
+
 /// Loads the model directory `model_dir` (f32) and exports it to `out` (see [`export_model`]).
-pub fn export(model_dir: &Path, out: &Path, ty: ExportType, progress: impl FnMut(usize, usize)) -> Result<ExportReport> {
+pub fn export(model_dir: &Path, out: &Path, ty: ExportType, progress: impl Progress) -> Result<ExportReport> {
     let mut model = Model::load(model_dir, DType::F32, &Device::Cpu)?;
     export_model(&mut model, model_dir, out, ty, progress)
 }
 
 /// Writes `model` (f32 weights; a merged fine-tune, for instance) to the GGUF
 /// file `out`, atomically, with the tokenizer and chat template of
-/// `tokenizer_dir`. `progress(done, total)` follows the tensors.
+/// `tokenizer_dir`. `progress` follows the tensors (and may stop the export,
+/// which then writes nothing).
 pub fn export_model(
     model: &mut Model,
     tokenizer_dir: &Path,
     out: &Path,
     ty: ExportType,
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl Progress,
 ) -> Result<ExportReport> {
     let config = model.config.clone();
     let unsupported = |m: String| Error::model(tokenizer_dir.join("config.json"), m);
@@ -165,7 +195,7 @@ pub fn export_model(
         };
         *types.entry(type_name(kind).to_string()).or_insert(0) += 1;
         qtensors.push((name, QTensor::quantize(&t, kind)?));
-        progress(i + 1, total);
+        progress.step(i + 1, total)?;
     }
     let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let ts: Vec<(&str, &QTensor)> = qtensors.iter().map(|(k, v)| (k.as_str(), v)).collect();

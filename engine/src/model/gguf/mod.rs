@@ -32,6 +32,7 @@ use candle_core::quantized::gguf_file::Content;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::model::progress::{Cancellable, Progress};
 use metadata::Meta;
 
 /// What an import found and wrote.
@@ -55,10 +56,29 @@ pub struct ImportReport {
     pub dtype: String,
 }
 
+/// A GGUF import to run as a job ([`crate::jobs::Job::ImportGguf`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRequest {
+    /// The GGUF file.
+    pub file: std::path::PathBuf,
+    /// The model directory to write (must not exist, or be empty).
+    pub out: std::path::PathBuf,
+    /// The stored weights' dtype (F32 or BF16).
+    pub dtype: DType,
+}
+
+impl ImportRequest {
+    /// Imports, telling `progress` each tensor; stops when `cancel` is set (nothing written).
+    pub fn run(&self, cancel: &crate::cancel::CancelFlag, progress: impl FnMut(usize, usize)) -> Result<ImportReport> {
+        import(&self.file, &self.out, self.dtype, Cancellable { cancel, progress })
+    }
+}
+
 /// Converts the GGUF file `path` into the model directory `out_dir` (which
 /// must not exist or be empty), with weights stored in `dtype` (F32 or BF16).
-/// `progress(done, total)` is called after each tensor is converted.
-pub fn import(path: &Path, out_dir: &Path, dtype: DType, mut progress: impl FnMut(usize, usize)) -> Result<ImportReport> {
+/// `progress` is told after each tensor is converted (and may stop the
+/// import, which then writes nothing).
+pub fn import(path: &Path, out_dir: &Path, dtype: DType, mut progress: impl Progress) -> Result<ImportReport> {
     let torch_dtype = match dtype {
         DType::F32 => "float32",
         DType::BF16 => "bfloat16",

@@ -18,6 +18,7 @@ use super::metadata::Meta;
 use crate::error::Result;
 use crate::model::ModelConfig;
 use crate::model::decoder::hf_tensor_shapes;
+use crate::model::progress::Progress;
 
 /// The tensor types the importer reads.
 pub const SUPPORTED_TYPES: [GgmlDType; 7] =
@@ -217,14 +218,15 @@ which is not supported yet"
     Ok(())
 }
 
-/// Converts every planned tensor to `dtype`, calling `progress(done, total)` after each.
+/// Converts every planned tensor to `dtype`, telling `progress` after each
+/// (which may stop the conversion).
 pub(crate) fn convert<R: Read + Seek>(
     content: &Content,
     reader: &mut R,
     plan: &Plan,
     dtype: DType,
     meta: &Meta,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn Progress,
 ) -> Result<HashMap<String, Tensor>> {
     let total = plan.items.len();
     let mut out = HashMap::with_capacity(total);
@@ -235,7 +237,7 @@ pub(crate) fn convert<R: Read + Seek>(
         }
         let t = t.to_dtype(dtype)?;
         out.insert(item.hf.clone(), t);
-        progress(i + 1, total);
+        progress.step(i + 1, total)?;
     }
     Ok(out)
 }

@@ -209,6 +209,35 @@ fn progress_counts_every_tensor() {
     assert_eq!(seen.last(), Some(&(21, 21)));
 }
 
+/// An import or export run as a job stops at the next tensor once cancelled,
+/// and writes nothing; uncancelled, the same requests convert.
+#[test]
+fn cancelled_conversions_write_nothing() {
+    use crate::cancel::CancelFlag;
+    use crate::model::gguf::export::{ExportRequest, ExportType};
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("tiny.gguf");
+    fixture::write(&gguf, &Fixture::default()).unwrap();
+    let import = super::ImportRequest { file: gguf, out: dir.path().join("model"), dtype: DType::F32 };
+    let cancel = CancelFlag::new();
+    let mut steps = 0;
+    let err = import.run(&cancel, |_, _| {
+        steps += 1;
+        cancel.set();
+    });
+    assert!(matches!(err, Err(crate::Error::Cancelled)), "{err:?}");
+    assert_eq!(steps, 1, "went on after the cancel");
+    assert!(!import.out.exists(), "a cancelled import wrote its folder");
+    import.run(&CancelFlag::new(), |_, _| {}).unwrap();
+    let export = ExportRequest { model: import.out.clone(), adapter: None, out: dir.path().join("back.gguf"), ty: ExportType::F16 };
+    let cancelled = CancelFlag::new();
+    cancelled.set();
+    assert!(matches!(export.run(&cancelled, |_, _| {}), Err(crate::Error::Cancelled)));
+    assert!(!export.out.exists(), "a cancelled export wrote its file");
+    export.run(&CancelFlag::new(), |_, _| {}).unwrap();
+    assert!(export.out.is_file());
+}
+
 #[test]
 fn an_unsupported_architecture_is_named_with_the_supported_ones() {
     let err = import_err(&Fixture { architecture: "gemma2".into(), ..Fixture::default() });

@@ -1,0 +1,50 @@
+//! A remote run's job output (`slurm.log`, mirrored from the cluster with
+//! each sync) as a log view shows it: its end, whole lines, read again only
+//! when the file changed.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::files;
+
+/// The last `max` bytes of `file`, from a line start, as text.
+pub fn tail(file: &Path, max: u64) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(file)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(if len > max { text.split_once('\n').map_or(text.clone(), |(_, rest)| rest.to_string()) } else { text })
+}
+
+/// The job output of the run in `run`: [`tail`] of its `slurm.log` and the
+/// file's modification time, or None when that time is still `seen` (a
+/// missing file has none; its read error is the text).
+pub fn if_changed(run: &Path, max: u64, seen: Option<SystemTime>) -> Option<(Option<SystemTime>, std::io::Result<String>)> {
+    let file = run.join(files::SLURM_LOG);
+    let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
+    if modified.is_some() && modified == seen {
+        return None;
+    }
+    Some((modified, tail(&file, max)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_view_shows_whole_lines_from_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(files::SLURM_LOG);
+        std::fs::write(&file, "first line\nsecond line\nthird\n").unwrap();
+        assert_eq!(tail(&file, 1024).unwrap(), "first line\nsecond line\nthird\n");
+        assert_eq!(tail(&file, 14).unwrap(), "third\n");
+        assert!(tail(&dir.path().join("none"), 10).is_err());
+        let (seen, text) = if_changed(dir.path(), 14, None).unwrap();
+        assert_eq!(text.unwrap(), "third\n");
+        assert!(if_changed(dir.path(), 14, seen).is_none(), "read again though unchanged");
+    }
+}
