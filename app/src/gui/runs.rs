@@ -1,10 +1,13 @@
 //! Runs: every run directory under the workspace's runs folder, refreshed
-//! from disk, with status, best validation loss and perplexity, key config
-//! and duration; tick runs to overlay them; delete (with confirmation);
-//! resume a stopped run; a config diff of the ticked runs.
+//! from disk (every two seconds on a worker thread, so a slow disk never
+//! stalls a frame; at once after the user changes something), with status,
+//! best validation loss and perplexity, key config and duration; tick runs to
+//! overlay them; delete (with confirmation); resume a stopped run; a config
+//! diff of the ticked runs.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Color32, RichText};
@@ -31,6 +34,26 @@ pub struct RunEntry {
     pub remote: Option<engine::backend::slurm::mirror::RemoteRun>,
 }
 
+/// Every run under `runs_dir` as listed, newest first.
+fn read_entries(runs_dir: &Path) -> Vec<RunEntry> {
+    engine::runs::run_dir::list(runs_dir)
+        .into_iter()
+        .map(|r| {
+            let status = r.status().ok();
+            RunEntry {
+                name: r.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                state: status.as_ref().map(Status::effective_state),
+                status,
+                config: r.config().ok(),
+                notes: Notes::read(&r.path).unwrap_or_default(),
+                has_adapter: r.adapter_dir().is_dir(),
+                remote: engine::backend::slurm::mirror::RemoteRun::read(&r.path).ok(),
+                path: r.path,
+            }
+        })
+        .collect()
+}
+
 /// What the user asked the runs list to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunAction {
@@ -53,6 +76,8 @@ pub struct RunsPanel {
     /// The run whose notes are being edited, and the draft.
     editing: Option<(PathBuf, Notes, String)>,
     last_refresh: Option<Instant>,
+    /// The periodic re-read under way on a worker thread.
+    reading: Option<Receiver<Vec<RunEntry>>>,
 }
 
 impl RunsPanel {
@@ -66,6 +91,7 @@ impl RunsPanel {
             delete_error: None,
             editing: None,
             last_refresh: None,
+            reading: None,
         };
         p.refresh();
         // Open on the newest run, so its charts are one click away.
@@ -75,27 +101,40 @@ impl RunsPanel {
         p
     }
 
-    /// Re-reads the runs folder.
+    /// Re-reads the runs folder now (after the user changed something); a
+    /// periodic re-read still under way is dropped, being older.
     pub fn refresh(&mut self) {
-        self.entries = engine::runs::run_dir::list(&self.runs_dir)
-            .into_iter()
-            .map(|r| {
-                let status = r.status().ok();
-                RunEntry {
-                    name: r.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                    state: status.as_ref().map(Status::effective_state),
-                    status,
-                    config: r.config().ok(),
-                    notes: Notes::read(&r.path).unwrap_or_default(),
-                    has_adapter: r.adapter_dir().is_dir(),
-                    remote: engine::backend::slurm::mirror::RemoteRun::read(&r.path).ok(),
-                    path: r.path,
-                }
-            })
-            .collect();
+        self.reading = None;
+        self.show(read_entries(&self.runs_dir));
+    }
+
+    /// Lists `entries`, keeping the ticks of the runs still there.
+    fn show(&mut self, entries: Vec<RunEntry>) {
+        self.entries = entries;
         let existing: BTreeSet<PathBuf> = self.entries.iter().map(|e| e.path.clone()).collect();
         self.selected.retain(|p| existing.contains(p));
         self.last_refresh = Some(Instant::now());
+    }
+
+    /// Takes up a finished periodic re-read, and starts the next one on a
+    /// worker thread when the list is two seconds old.
+    fn poll(&mut self) {
+        if let Some(rx) = &self.reading {
+            match rx.try_recv() {
+                Ok(entries) => {
+                    self.reading = None;
+                    self.show(entries);
+                }
+                Err(TryRecvError::Disconnected) => self.reading = None,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        if self.reading.is_none() && self.last_refresh.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let dir = self.runs_dir.clone();
+            std::thread::spawn(move || tx.send(read_entries(&dir)));
+            self.reading = Some(rx);
+        }
     }
 
     /// The ticked runs in list order.
@@ -105,9 +144,7 @@ impl RunsPanel {
 
     /// Draws the list; returns an action the user chose.
     pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<RunAction> {
-        if self.last_refresh.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) {
-            self.refresh();
-        }
+        self.poll();
         let mut action = None;
         ui.horizontal(|ui| {
             ui.heading("Runs");
