@@ -112,7 +112,10 @@ pub fn export_model(
     let config = model.config.clone();
     let unsupported = |m: String| Error::model(tokenizer_dir.join("config.json"), m);
     let Some(gguf) = &config.family().gguf else {
-        return Err(unsupported(format!("llama.cpp has no {} architecture to export to", config.model_type)));
+        return Err(unsupported(format!(
+            "the GGUF export of {} models is not written yet; use the model directory itself (transformers, vLLM, `workbench serve`)",
+            config.model_type
+        )));
     };
     let arch = gguf.arch;
     if config.rope_scaling().map_err(unsupported)? != RopeScaling::Default {
