@@ -53,16 +53,14 @@ pub fn run(args: Args) -> Result<()> {
     };
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} tensor {pos}/{len}").expect("valid template"));
-    let request = match source.base_and_adapter()? {
+    let (model, adapter) = match source.base_and_adapter()? {
         Some((base, adapter)) => {
             eprintln!("merging {} into {} ...", adapter.display(), base.display());
-            ExportRequest { model: base, adapter: Some(adapter), out: out.clone(), ty }
+            (base, Some(adapter))
         }
-        None => {
-            let model = source.model.context("pass --model DIR, --run RUN_DIR or --adapter DIR")?;
-            ExportRequest { model, adapter: None, out: out.clone(), ty }
-        }
+        None => (source.model.context("pass --model DIR, --run RUN_DIR or --adapter DIR")?, None),
     };
+    let request = ExportRequest { model, adapter, out: out.clone(), ty };
     let report = super::progress::convert_with_progress(Job::ExportGguf(Box::new(request)), &bar, |event| match event {
         JobEvent::Exported(report) => Some(*report),
         _ => None,

@@ -7,7 +7,7 @@
 //! directory like any other, kept in step by `watch` (the window's runs list
 //! and charts show it); `cancel` and `fetch` act on it by that directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
@@ -90,11 +90,6 @@ enum What {
     },
 }
 
-/// A profile file, read and checked.
-fn load(path: &Path) -> Result<Profile> {
-    Ok(Profile::load(path)?)
-}
-
 /// How a subcommand's work starts on the engine: runs through the Slurm
 /// backend (as the window starts them), the rest as remote tasks.
 enum Start {
@@ -126,10 +121,10 @@ pub fn run(args: Args) -> Result<()> {
             println!("{}", toml::to_string_pretty(&Profile::example(target))?.trim_end());
             return Ok(());
         }
-        What::Test { profile } => Start::Task(RemoteTask::Test(load(&profile)?)),
-        What::Trust { profile, fingerprint } => Start::Task(RemoteTask::Trust(load(&profile)?, fingerprint)),
+        What::Test { profile } => Start::Task(RemoteTask::Test(Profile::load(&profile)?)),
+        What::Trust { profile, fingerprint } => Start::Task(RemoteTask::Trust(Profile::load(&profile)?, fingerprint)),
         What::Submit { profile, config, runs_dir, watch } => {
-            let profile = load(&profile)?;
+            let profile = Profile::load(&profile)?;
             let mut cfg = TrainConfig::load(&config)?;
             if let Some(dir) = runs_dir {
                 cfg.run.runs_dir = std::path::absolute(dir)?;
@@ -141,9 +136,9 @@ pub fn run(args: Args) -> Result<()> {
             }
             Start::Run(profile, Box::new(cfg), watch)
         }
-        What::Watch { run, profile } => Start::Task(RemoteTask::Watch(load(&profile)?, run)),
-        What::Cancel { run, profile } => Start::Cancel(load(&profile)?, run),
-        What::Fetch { run, profile } => Start::Task(RemoteTask::Fetch(load(&profile)?, run)),
+        What::Watch { run, profile } => Start::Task(RemoteTask::Watch(Profile::load(&profile)?, run)),
+        What::Cancel { run, profile } => Start::Cancel(Profile::load(&profile)?, run),
+        What::Fetch { run, profile } => Start::Task(RemoteTask::Fetch(Profile::load(&profile)?, run)),
     };
     drive(start)
 }

@@ -13,6 +13,7 @@
 use serde_json::Value;
 
 use super::Family;
+use super::llama::LLAMA;
 use crate::config::ModelConfig;
 
 /// `Gemma2ForCausalLM`.
@@ -21,11 +22,9 @@ pub(super) const GEMMA2: Family = Family {
     class: "Gemma2ForCausalLM",
     gguf: None,
     bias: |_, _| false,
-    qk_norm: false,
     window: |cfg, layer| sliding(cfg, layer, 2),
     check: gemma_check,
     default_head_dim: Some(256),
-    fused: &[],
     unit_offset_norms: true,
     scaled_embeddings: true,
     sandwich_norms: true,
@@ -39,6 +38,7 @@ pub(super) const GEMMA2: Family = Family {
             cfg.attn_logit_softcapping = Some(50.0);
         }
     },
+    ..LLAMA
 };
 
 /// `Gemma3ForCausalLM` (`gemma3_text`: Gemma 3 270M and 1B, and the language

@@ -6,8 +6,8 @@
 //! `sliding_window`. PEFT adapts `qkv_proj`, `o_proj`, `gate_up_proj` and
 //! `down_proj`; a LoRA on a fused module shares one `A` across its parts.
 
+use super::llama::LLAMA;
 use super::{Family, Fused};
-use crate::config::ModelConfig;
 
 /// `Phi3ForCausalLM`.
 pub(super) const PHI3: Family = Family {
@@ -15,16 +15,9 @@ pub(super) const PHI3: Family = Family {
     class: "Phi3ForCausalLM",
     gguf: None,
     bias: |_, _| false,
-    qk_norm: false,
-    window: |cfg: &ModelConfig, _| cfg.sliding_window,
-    check: |_| Ok(()),
-    default_head_dim: None,
     fused: &[
         Fused { module: "qkv_proj", parts: &["q_proj", "k_proj", "v_proj"] },
         Fused { module: "gate_up_proj", parts: &["gate_proj", "up_proj"] },
     ],
-    unit_offset_norms: false,
-    scaled_embeddings: false,
-    sandwich_norms: false,
-    defaults: |_, _| {},
+    ..LLAMA
 };

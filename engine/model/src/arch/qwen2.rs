@@ -3,6 +3,7 @@
 //! (`max_window_layers`), which is refused. llama.cpp writes it as `qwen2`,
 //! without permuting q/k.
 
+use super::llama::LLAMA;
 use super::{Family, Gguf, qwen_check, qwen_window};
 use crate::config::ModelConfig;
 
@@ -12,13 +13,7 @@ pub(super) const QWEN2: Family = Family {
     class: "Qwen2ForCausalLM",
     gguf: Some(Gguf { arch: "qwen2", permutes_qk: false }),
     bias: |_: &ModelConfig, module: &str| matches!(module, "q_proj" | "k_proj" | "v_proj"),
-    qk_norm: false,
     window: qwen_window,
     check: qwen_check,
-    default_head_dim: None,
-    fused: &[],
-    unit_offset_norms: false,
-    scaled_embeddings: false,
-    sandwich_norms: false,
-    defaults: |_, _| {},
+    ..LLAMA
 };

@@ -5,21 +5,17 @@
 //! `attention_bias`. The sliding window is Qwen2's rule (refused when on).
 //! llama.cpp writes it as `qwen3`, without permuting q/k.
 
-use super::{Family, Gguf, llama_biases, qwen_check, qwen_window};
+use super::llama::LLAMA;
+use super::{Family, Gguf, qwen_check, qwen_window};
 
 /// `Qwen3ForCausalLM`.
 pub(super) const QWEN3: Family = Family {
     model_type: "qwen3",
     class: "Qwen3ForCausalLM",
     gguf: Some(Gguf { arch: "qwen3", permutes_qk: false }),
-    bias: llama_biases,
     qk_norm: true,
     window: qwen_window,
     check: qwen_check,
     default_head_dim: Some(128),
-    fused: &[],
-    unit_offset_norms: false,
-    scaled_embeddings: false,
-    sandwich_norms: false,
-    defaults: |_, _| {},
+    ..LLAMA
 };
