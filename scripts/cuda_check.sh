@@ -36,5 +36,5 @@ fi
 export CUDA_ROOT="$ROOT" CUDA_PATH="$ROOT" PATH="$ROOT/bin:$PATH"
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"
 nvcc --version | tail -2
-# The model crate (where the CUDA paths are) and the facade, their tests too.
-cargo check -p workbench-model -p workbench-engine --features workbench-model/cuda,workbench-engine/cuda --all-targets "$@"
+# Every engine crate (the CUDA paths are in the model crate), their tests too.
+cargo check --workspace --exclude workbench --features workbench-engine/cuda --all-targets "$@"

@@ -20,7 +20,7 @@ export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-$(nvidia-smi --query-gpu=compute_ca
 
 cargo build --release -p workbench --no-default-features --features cuda
 # Every test of the model crate (decoder, kernels, fused layer, KV cache) and the engine's.
-cargo test --release -p workbench-model -p workbench-engine --features workbench-model/cuda,workbench-engine/cuda 2>&1 | tee "$out/tests.log"
+cargo test --release --workspace --exclude workbench --features workbench-engine/cuda 2>&1 | tee "$out/tests.log"
 
 # A real run on the GPU: the smoke config with the device set, written beside
 # it (its paths are relative to its folder) and removed afterwards.

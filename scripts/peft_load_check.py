@@ -17,7 +17,7 @@ Usage (in the venv from scripts/make_reference_venv.sh):
    records: {"messages": [...]} (or {"prompt", "completion"}, or {"text"})
    rendered as the engine's Mistral chat template
    `<s>[INST] user [/INST] assistant</s>[INST] ...`, each segment tokenised on
-   its own with no special tokens added, exactly as engine/src/data/template.rs
+   its own with no special tokens added, exactly as engine/data/src/chat/template.rs
    does. Loss is the token-weighted mean over the reply tokens and their `</s>`
    (--train-on assistant, default) or over every token after `<s>` (all).
 """

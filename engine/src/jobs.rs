@@ -18,7 +18,6 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 
-use crate::backend::slurm::task::{RemoteEvent, RemoteTask};
 use crate::config::TrainConfig;
 use crate::data::report::{DataReport, DataRequest};
 use crate::eval::{EvalRequest, EvalRow};
@@ -29,6 +28,7 @@ use crate::human_eval::judge::{JudgeRequest, Judged};
 use crate::human_eval::plan::Plan;
 use crate::remote::Endpoint;
 use crate::train::{Control, Event, Signal};
+use workbench_cluster::slurm::task::{RemoteEvent, RemoteTask};
 
 /// A job's number, unique within one [`Engine`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,7 +52,7 @@ pub enum Job {
     /// Read and measure a data file.
     AnalyzeData(Box<DataRequest>),
     /// Fold an adapter into its base model, written as a full model directory
-    /// (a run's into its `merged/` folder: [`MergeRequest::for_run`]).
+    /// (a run's into its `merged/` folder: [`MergeRequest::for_run`](crate::model::merge::MergeRequest::for_run)).
     Merge(Box<crate::model::merge::MergeRequest>),
     /// Convert a GGUF file into a model directory.
     ImportGguf(Box<crate::model::gguf::ImportRequest>),

@@ -5,9 +5,11 @@
 //! - [`atomic`]: crash-safe writes (temporary name, fsync, rename; whole
 //!   directories; fsynced appends).
 //! - [`cancel`]: the flag a job polls and its caller sets.
+//! - [`documents`]: JSON documents kept in a folder of their own, newest first.
 
 pub mod atomic;
 pub mod cancel;
+pub mod documents;
 pub mod error;
 
 pub use error::{Error, Result};
