@@ -142,7 +142,9 @@ impl ModelConfig {
             "hidden_size": hidden_size, "intermediate_size": intermediate_size, "num_hidden_layers": layers,
             "num_attention_heads": heads,
         });
-        serde_json::from_value(sizes).expect("a config of sizes alone is read")
+        let mut config: Self = serde_json::from_value(sizes.clone()).expect("a config of sizes alone is read");
+        (family.defaults)(&mut config, &sizes);
+        config
     }
 
     /// Reads and checks `DIR/config.json`.
@@ -195,7 +197,7 @@ impl ModelConfig {
     /// own where the config gives one (transformers 5's `rope_parameters`
     /// keyed by `sliding_attention` / `full_attention`, or Gemma 3's
     /// `rope_local_base_freq`), else the model's.
-    fn layer_rope_parameters(&self, layer: usize) -> std::result::Result<(f64, RopeScaling), String> {
+    pub fn layer_rope_parameters(&self, layer: usize) -> std::result::Result<(f64, RopeScaling), String> {
         let kind = if self.layer_window(layer).is_some() { "sliding_attention" } else { "full_attention" };
         if let Some(own) = self.rope_parameters.as_ref().and_then(|p| p.get(kind)).filter(|v| v.is_object()) {
             let theta = own.get("rope_theta").and_then(|t| t.as_f64()).unwrap_or(self.rope_theta);

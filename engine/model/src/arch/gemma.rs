@@ -7,20 +7,30 @@
 //! (`layer_types`), tied embeddings. Gemma 2 soft-caps attention scores and
 //! final logits (`cap * tanh(x / cap)`); Gemma 3 instead normalises each query
 //! and key head (`q_norm`, `k_norm`) and gives its sliding layers their own
-//! RoPE base. llama.cpp has both architectures; their GGUF conversion is not
-//! written yet.
+//! RoPE base. In llama.cpp's files (`gemma2`, `gemma3`) the norms are stored
+//! as `1 + w`, the sandwich norms are `post_attention_norm`, `ffn_norm` and
+//! `post_ffw_norm`, the window pattern is fixed unless the file gives one, and
+//! the attention scale follows from the model's size, not from
+//! `query_pre_attn_scalar`.
 
 use serde_json::Value;
 
-use super::Family;
 use super::llama::LLAMA;
+use super::{Family, Gguf};
 use crate::config::ModelConfig;
 
 /// `Gemma2ForCausalLM`.
 pub(super) const GEMMA2: Family = Family {
     model_type: "gemma2",
     class: "Gemma2ForCausalLM",
-    gguf: None,
+    gguf: Some(Gguf {
+        arch: "gemma2",
+        permutes_qk: false,
+        sliding_pattern: Some(2),
+        sliding_rope_base: None,
+        wide_query_scale_layers: &[46],
+        tied_only: true,
+    }),
     bias: |_, _| false,
     window: |cfg, layer| sliding(cfg, layer, 2),
     check: gemma_check,
@@ -46,6 +56,14 @@ pub(super) const GEMMA2: Family = Family {
 pub(super) const GEMMA3: Family = Family {
     model_type: "gemma3_text",
     class: "Gemma3ForCausalLM",
+    gguf: Some(Gguf {
+        arch: "gemma3",
+        permutes_qk: false,
+        sliding_pattern: Some(6),
+        sliding_rope_base: Some(10_000.0),
+        wide_query_scale_layers: &[62],
+        tied_only: true,
+    }),
     qk_norm: true,
     window: |cfg, layer| sliding(cfg, layer, cfg.sliding_window_pattern.unwrap_or(6)),
     defaults: gemma_defaults,

@@ -10,7 +10,7 @@ use crate::config::ModelConfig;
 pub(super) const LLAMA: Family = Family {
     model_type: "llama",
     class: "LlamaForCausalLM",
-    gguf: Some(Gguf { arch: "llama", permutes_qk: true }),
+    gguf: Some(Gguf::plain("llama", true)),
     bias: llama_biases,
     qk_norm: false,
     window: |cfg: &ModelConfig, _| cfg.sliding_window,

@@ -116,13 +116,34 @@ pub fn fused_parts(module: &str) -> Option<&'static [&'static str]> {
     FAMILIES.into_iter().flat_map(|f| f.fused).find(|f| f.module == module).map(|f| f.parts)
 }
 
-/// A family as llama.cpp's converter writes it.
+/// A family as llama.cpp's converter writes it and its loader reads it.
 #[derive(Debug)]
 pub struct Gguf {
     /// `general.architecture`.
     pub arch: &'static str,
     /// Whether the converter permutes the rows of `q_proj` and `k_proj` (Llama's `permute`).
     pub permutes_qk: bool,
+    /// The sliding-window layers a file can say (`{arch}.attention.sliding_window`):
+    /// `Some(n)`, all but every `n`-th layer (`n` in `attention.sliding_window_pattern`,
+    /// or this when the file has none; 0: every layer); `None`, none.
+    pub sliding_pattern: Option<usize>,
+    /// The RoPE base of the sliding-window layers when a file names none
+    /// (`rope.freq_base_swa`); `None`: they share the other layers' base and scaling.
+    pub sliding_rope_base: Option<f64>,
+    /// Layer counts at which llama.cpp scales attention scores by
+    /// `(hidden / heads)^-1/2` instead of `head_dim^-1/2` (its rule for the
+    /// 27B Gemma models, which reads no `query_pre_attn_scalar`).
+    pub wide_query_scale_layers: &'static [usize],
+    /// Whether llama.cpp reads no separate output layer for the architecture
+    /// (the output layer is the embedding matrix).
+    pub tied_only: bool,
+}
+
+impl Gguf {
+    /// An architecture with none of the sliding-window, attention-scale and output rules.
+    pub(super) const fn plain(arch: &'static str, permutes_qk: bool) -> Self {
+        Self { arch, permutes_qk, sliding_pattern: None, sliding_rope_base: None, wide_query_scale_layers: &[], tied_only: false }
+    }
 }
 
 /// Every family this engine computes.

@@ -11,7 +11,7 @@ use crate::config::ModelConfig;
 pub(super) const QWEN2: Family = Family {
     model_type: "qwen2",
     class: "Qwen2ForCausalLM",
-    gguf: Some(Gguf { arch: "qwen2", permutes_qk: false }),
+    gguf: Some(Gguf::plain("qwen2", false)),
     bias: |_: &ModelConfig, module: &str| matches!(module, "q_proj" | "k_proj" | "v_proj"),
     window: qwen_window,
     check: qwen_check,

@@ -12,7 +12,7 @@ use super::{Family, Gguf, qwen_check, qwen_window};
 pub(super) const QWEN3: Family = Family {
     model_type: "qwen3",
     class: "Qwen3ForCausalLM",
-    gguf: Some(Gguf { arch: "qwen3", permutes_qk: false }),
+    gguf: Some(Gguf::plain("qwen3", false)),
     qk_norm: true,
     window: qwen_window,
     check: qwen_check,

@@ -1,10 +1,14 @@
 //! Exporting a model as a GGUF file for llama.cpp (and Ollama, LM Studio):
-//! the `{arch}.*` metadata llama.cpp's converter writes, the byte-level BPE
+//! the `{arch}.*` metadata llama.cpp's converter writes (RoPE base, width and
+//! scaling, sliding windows and their pattern, soft caps), the byte-level BPE
 //! tokenizer of `tokenizer.json` with the chat template, and every tensor
-//! under llama.cpp's name (Llama's and Mistral's q/k rows permuted as its
-//! converter does), written with candle's GGUF writer. Norms and biases stay
-//! F32; matrices become F16 or Q8_0 (a matrix whose rows do not split into
-//! Q8_0's 32-value blocks stays F16, as llama.cpp does).
+//! under llama.cpp's name, changed as its converter changes it (Llama's and
+//! Mistral's q/k rows permuted, Gemma's norms stored as `1 + w`, Phi-3's
+//! longrope factors as tensors), written with candle's GGUF writer. Norms and
+//! biases stay F32; matrices become F16 or Q8_0 (a matrix whose rows do not
+//! split into Q8_0's 32-value blocks stays F16, as llama.cpp does). What
+//! llama.cpp would compute differently (a RoPE or window layout its files
+//! cannot say, an attention scale it does not read) is refused by name.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,11 +19,14 @@ use candle_core::{DType, Device};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::tensors::{gguf_name, permute, permuted_heads, type_name};
+use super::tensors::{
+    LongRopeFactors, ROPE_FACTORS_LONG, ROPE_FACTORS_SHORT, gguf_name, permute, permuted_heads, stored_offset, type_name,
+};
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::arch::Gguf;
 use crate::model::progress::{Cancellable, Progress};
 use crate::model::rope_scaling::RopeScaling;
+use crate::model::{Model, ModelConfig};
 
 /// The tensor type of the exported matrices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,19 +117,23 @@ pub fn export_model(
     mut progress: impl Progress,
 ) -> Result<ExportReport> {
     let config = model.config.clone();
+    let family = config.family();
     let unsupported = |m: String| Error::model(tokenizer_dir.join("config.json"), m);
-    let Some(gguf) = &config.family().gguf else {
+    let Some(gguf) = &family.gguf else {
         return Err(unsupported(format!(
             "the GGUF export of {} models is not written yet; use the model directory itself (transformers, vLLM, `workbench serve`)",
             config.model_type
         )));
     };
     let arch = gguf.arch;
-    if config.rope_scaling().map_err(unsupported)? != RopeScaling::Default {
-        return Err(unsupported("the GGUF export of a model with RoPE scaling is not supported yet".into()));
-    }
-    if (0..config.num_hidden_layers).any(|i| config.layer_window(i).is_some()) {
-        return Err(unsupported("the GGUF export of a sliding-window model is not supported yet".into()));
+    let key = |k: &str| format!("{arch}.{k}");
+    let (rope, rope_factors) = rope_metadata(&config, gguf, &key).map_err(unsupported)?;
+    let windows = window_metadata(&config, gguf, &key).map_err(unsupported)?;
+    let attention = attention_metadata(&config, gguf, &key).map_err(unsupported)?;
+    if gguf.tied_only && !config.tie_word_embeddings {
+        return Err(unsupported(format!(
+            "the output layer is not the embedding matrix, and llama.cpp's {arch} reads no output layer of its own"
+        )));
     }
     let tok = TokenizerMeta::read(tokenizer_dir)?;
     if tok.tokens.len() > config.vocab_size {
@@ -135,7 +146,6 @@ pub fn export_model(
     let template = crate::chat::template::model_template_source(tokenizer_dir)?;
 
     let u32v = |n: usize| Value::U32(n as u32);
-    let key = |k: &str| format!("{arch}.{k}");
     let strings = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
     let mut metadata: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(arch.into())),
@@ -150,8 +160,6 @@ pub fn export_model(
         (key("attention.head_count_kv"), u32v(config.kv_heads())),
         (key("attention.key_length"), u32v(config.head_dim())),
         (key("attention.value_length"), u32v(config.head_dim())),
-        (key("rope.dimension_count"), u32v(config.head_dim())),
-        (key("rope.freq_base"), Value::F32(config.rope_theta as f32)),
         (key("attention.layer_norm_rms_epsilon"), Value::F32(config.rms_norm_eps as f32)),
         (key("vocab_size"), u32v(config.vocab_size)),
         ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
@@ -161,6 +169,7 @@ pub fn export_model(
         ("tokenizer.ggml.merges".into(), strings(&tok.merges)),
         ("tokenizer.ggml.add_bos_token".into(), Value::Bool(tok.add_bos)),
     ];
+    metadata.extend(rope.into_iter().chain(windows).chain(attention));
     let ids = [
         ("tokenizer.ggml.bos_token_id", config.bos_token_id.or(tok.special_id("bos_token"))),
         ("tokenizer.ggml.eos_token_id", config.eos_token_id.or(tok.special_id("eos_token"))),
@@ -177,18 +186,28 @@ pub fn export_model(
     }
 
     model.full_precision("export the model")?;
-    let mut tensors: Vec<(String, candle_core::Tensor)> = model.hf_tensors()?.into_iter().collect();
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    let total = tensors.len();
-    let mut qtensors = Vec::with_capacity(total);
-    let mut types = std::collections::BTreeMap::new();
-    for (i, (hf, t)) in tensors.into_iter().enumerate() {
-        let name = gguf_name(&hf).ok_or_else(|| Error::Other(format!("tensor {hf} has no GGUF name")))?;
+    let mut tensors = Vec::new();
+    for (hf, t) in model.hf_tensors()? {
+        let name = gguf_name(family, &hf).ok_or_else(|| Error::Other(format!("tensor {hf} has no GGUF name")))?;
         let t = match permuted_heads(&config, &hf) {
             Some(heads) => permute(&t, heads)?,
             None => t,
         }
         .to_dtype(DType::F32)?;
+        let offset = stored_offset(family, &hf);
+        tensors.push((name, if offset != 0.0 { (t + offset)? } else { t }));
+    }
+    if let Some((short, long)) = rope_factors {
+        for (name, factors) in [(ROPE_FACTORS_SHORT, short), (ROPE_FACTORS_LONG, long)] {
+            let values: Vec<f32> = factors.iter().map(|f| *f as f32).collect();
+            tensors.push((name.to_string(), candle_core::Tensor::new(values, &Device::Cpu)?));
+        }
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let total = tensors.len();
+    let mut qtensors = Vec::with_capacity(total);
+    let mut types = std::collections::BTreeMap::new();
+    for (i, (name, t)) in tensors.into_iter().enumerate() {
         let kind = if t.rank() == 1 {
             GgmlDType::F32
         } else if t.dim(1)? % ty.ggml().block_size() == 0 {
@@ -214,6 +233,114 @@ pub fn export_model(
         chat_template: template.is_some(),
         bytes: bytes.len() as u64,
     })
+}
+
+/// Metadata entries, in the order they are written.
+type Entries = Vec<(String, Value)>;
+
+/// The RoPE keys llama.cpp reads for `config` (width, base, scaling, the
+/// sliding-window layers' own base), and longrope's short and long factors,
+/// which are written as tensors. A file has one RoPE for the full-attention
+/// layers and, where the architecture has one, another for the sliding ones;
+/// llama.cpp scales only the former.
+fn rope_metadata(
+    config: &ModelConfig,
+    gguf: &Gguf,
+    key: &dyn Fn(&str) -> String,
+) -> std::result::Result<(Entries, Option<LongRopeFactors>), String> {
+    let own_sliding = gguf.sliding_rope_base.is_some();
+    // The first layer of each kind with its RoPE base and scaling.
+    type FirstLayer = Option<(usize, (f64, RopeScaling))>;
+    let (mut full, mut sliding): (FirstLayer, FirstLayer) = (None, None);
+    for layer in 0..config.num_hidden_layers {
+        let params = config.layer_rope_parameters(layer)?;
+        let slot = if own_sliding && config.layer_window(layer).is_some() { &mut sliding } else { &mut full };
+        match slot {
+            Some((first, p)) if *p != params => {
+                return Err(format!("layers {first} and {layer} have different RoPE, which one GGUF file cannot say"));
+            }
+            Some(_) => {}
+            None => *slot = Some((layer, params)),
+        }
+    }
+    let (layer, (theta, scaling)) = full.unwrap_or((0, (config.rope_theta, RopeScaling::Default)));
+    let mut out =
+        vec![(key("rope.dimension_count"), Value::U32(config.rotary_dim() as u32)), (key("rope.freq_base"), Value::F32(theta as f32))];
+    let mut factors = None;
+    match scaling {
+        RopeScaling::Default => {}
+        RopeScaling::Linear { factor } => {
+            out.push((key("rope.scaling.type"), Value::String("linear".into())));
+            out.push((key("rope.scaling.factor"), Value::F32(factor as f32)));
+        }
+        RopeScaling::LongRope { short_factor, long_factor, .. } => {
+            let (_, original, attention_factor) = config.layer_rope(layer)?;
+            out.push((key("rope.scaling.original_context_length"), Value::U32(original as u32)));
+            out.push((key("rope.scaling.attn_factor"), Value::F32(attention_factor)));
+            factors = Some((short_factor, long_factor));
+        }
+        other => return Err(format!("the GGUF export of RoPE scaling {other:?} is not written yet (default, linear and longrope are)")),
+    }
+    if let Some((_, (theta, scaling))) = sliding {
+        if scaling != RopeScaling::Default {
+            return Err("the sliding-window layers' RoPE is scaled, and llama.cpp scales only the full-attention layers'".into());
+        }
+        out.push((key("rope.freq_base_swa"), Value::F32(theta as f32)));
+    }
+    Ok((out, factors))
+}
+
+/// The sliding-window keys: the window, and the pattern of the layers that
+/// use it where it is not the architecture's own (all but every `n`-th layer
+/// slide; 0: every layer).
+fn window_metadata(config: &ModelConfig, gguf: &Gguf, key: &dyn Fn(&str) -> String) -> std::result::Result<Entries, String> {
+    let windows: Vec<Option<usize>> = (0..config.num_hidden_layers).map(|layer| config.layer_window(layer)).collect();
+    let Some(default) = gguf.sliding_pattern else {
+        return match windows.iter().flatten().next() {
+            Some(_) => Err(format!("llama.cpp's {} has no sliding-window attention, which this model uses", gguf.arch)),
+            None => Ok(Vec::new()),
+        };
+    };
+    let Some(window) = windows.iter().flatten().next().copied() else {
+        return match default {
+            0 => Ok(vec![(key("attention.sliding_window"), Value::U32(0))]),
+            _ => Err(format!("llama.cpp's {} always has sliding-window layers, which this model does not", gguf.arch)),
+        };
+    };
+    if windows.iter().flatten().any(|w| *w != window) {
+        return Err("the layers' sliding windows differ in width, which one GGUF file cannot say".into());
+    }
+    let slides = |n: usize, layer: usize| n == 0 || layer % n < n - 1;
+    let fits = |n: usize| windows.iter().enumerate().all(|(layer, w)| w.is_some() == slides(n, layer));
+    let pattern = std::iter::once(default)
+        .chain((0..=windows.len()).filter(|n| *n != 1))
+        .find(|n| fits(*n))
+        .ok_or("the sliding-window layers follow no period (all but every n-th layer), which is all a GGUF file can say")?;
+    let mut out = vec![(key("attention.sliding_window"), Value::U32(window as u32))];
+    if pattern != default {
+        out.push((key("attention.sliding_window_pattern"), Value::U32(pattern as u32)));
+    }
+    Ok(out)
+}
+
+/// The attention keys: the soft caps where the model has them. llama.cpp
+/// reads no `query_pre_attn_scalar`: it scales by `head_dim^-1/2`, or by
+/// `(hidden / heads)^-1/2` at the layer counts of its 27B rule, so a model
+/// scaled otherwise is refused.
+fn attention_metadata(config: &ModelConfig, gguf: &Gguf, key: &dyn Fn(&str) -> String) -> std::result::Result<Entries, String> {
+    let layers = config.num_hidden_layers;
+    let width = config.hidden_size / config.num_attention_heads;
+    let llama_cpp = if gguf.wide_query_scale_layers.contains(&layers) { width } else { config.head_dim() } as f64;
+    let scalar = config.query_pre_attn_scalar.unwrap_or(config.head_dim() as f64);
+    if scalar != llama_cpp {
+        return Err(format!(
+            "query_pre_attn_scalar is {scalar}, but llama.cpp scales the attention of a {layers}-layer {} model by {llama_cpp}^-1/2; \
+the file would compute another model",
+            gguf.arch
+        ));
+    }
+    let caps = [("attn_logit_softcapping", config.attn_logit_softcapping), ("final_logit_softcapping", config.final_logit_softcapping)];
+    Ok(caps.into_iter().filter_map(|(name, cap)| cap.map(|c| (key(name), Value::F32(c as f32)))).collect())
 }
 
 /// The model's name: its directory's.
@@ -336,11 +463,15 @@ fn pre_of(pre: &Json, normalizer: &Json) -> Option<&'static str> {
 mod tests {
     use candle_core::Tensor;
 
+    use std::path::PathBuf;
+
+    use candle_core::quantized::gguf_file::Content;
+
     use super::super::fixture::{self, Fixture};
     use super::super::import;
     use super::*;
+    use crate::model::Pass;
     use crate::model::testing::max_diff;
-    use crate::model::{ModelConfig, Pass};
 
     /// A fixture GGUF imported as a model directory: (temp dir, model dir).
     fn imported(fx: &Fixture) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -422,6 +553,166 @@ mod tests {
         let file = dir.path().join("out.gguf");
         let err = export(&model_dir, &file, ExportType::F16, |_, _| {}).unwrap_err().to_string();
         assert!(err.contains("tokenizer.json") && err.contains("Metaspace") && err.contains("SentencePiece"), "{err}");
+        assert!(!file.exists());
+    }
+
+    /// A transformers-made tiny model of the engine's tests
+    /// (`engine/tests/fixtures/NAME`) with `edit` applied to its config.json,
+    /// and the fixture's byte-level tokenizer cut to its vocabulary: (temp dir, model dir).
+    fn transformers_model(name: &str, edit: impl FnOnce(&mut Json)) -> (tempfile::TempDir, PathBuf) {
+        let (dir, tokenizer_dir) = imported(&Fixture::default());
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
+        let model_dir = dir.path().join(name);
+        std::fs::create_dir(&model_dir).unwrap();
+        std::fs::copy(src.join("model.safetensors"), model_dir.join("model.safetensors")).unwrap();
+        let read = |p: PathBuf| -> Json { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
+        let mut config = read(src.join("config.json"));
+        edit(&mut config);
+        std::fs::write(model_dir.join("config.json"), config.to_string()).unwrap();
+        let vocab = config["vocab_size"].as_u64().unwrap();
+        let mut tok = read(tokenizer_dir.join("tokenizer.json"));
+        tok["model"]["vocab"].as_object_mut().unwrap().retain(|_, id| id.as_u64().unwrap() < vocab);
+        tok["model"]["merges"] = serde_json::json!([]);
+        tok["added_tokens"].as_array_mut().unwrap().retain(|t| t["id"].as_u64().unwrap() < vocab);
+        std::fs::write(model_dir.join("tokenizer.json"), tok.to_string()).unwrap();
+        std::fs::copy(tokenizer_dir.join("tokenizer_config.json"), model_dir.join("tokenizer_config.json")).unwrap();
+        (dir, model_dir)
+    }
+
+    /// Exports `model_dir` as F16 to `NAME.gguf` beside it; returns the file and what it holds.
+    fn export_f16(model_dir: &Path) -> (PathBuf, Content) {
+        let file = model_dir.with_extension("gguf");
+        export(model_dir, &file, ExportType::F16, |_, _| {}).unwrap();
+        let content = Content::read(&mut std::fs::File::open(&file).unwrap()).unwrap();
+        (file, content)
+    }
+
+    /// Tensor `name` of the GGUF `file` as f32.
+    fn gguf_tensor(file: &Path, content: &Content, name: &str) -> Tensor {
+        let mut f = std::fs::File::open(file).unwrap();
+        content.tensor(&mut f, name, &Device::Cpu).unwrap().dequantize(&Device::Cpu).unwrap()
+    }
+
+    /// Tensor `name` of the model directory's safetensors.
+    fn hf_tensor(model_dir: &Path, name: &str) -> Tensor {
+        candle_core::safetensors::load(model_dir.join("model.safetensors"), &Device::Cpu).unwrap()[name].to_dtype(DType::F32).unwrap()
+    }
+
+    /// The GGUF `file` imported back computes what `model_dir` computes: on
+    /// every layer the same window and RoPE tables, the same rotary width,
+    /// attention scale, soft caps and activation; every tensor the checkpoint's
+    /// (its matrices rounded to F16, as exported); and logits within that rounding.
+    fn assert_imports_back_as_the_same_model(model_dir: &Path, file: &Path) {
+        let back = model_dir.with_extension("back");
+        import(file, &back, DType::F32, |_, _| {}).unwrap();
+        let (a, b) = (ModelConfig::load(model_dir).unwrap(), ModelConfig::load(&back).unwrap());
+        for layer in 0..a.num_hidden_layers {
+            assert_eq!(a.layer_window(layer), b.layer_window(layer), "layer {layer}'s window");
+            assert_eq!(a.layer_rope(layer).unwrap(), b.layer_rope(layer).unwrap(), "layer {layer}'s RoPE");
+        }
+        let computed = |c: &ModelConfig| {
+            let caps = (c.attn_logit_softcapping, c.final_logit_softcapping);
+            (c.model_type.clone(), c.rotary_dim(), c.attention_scale(), caps, c.tie_word_embeddings, format!("{:?}", c.activation()))
+        };
+        assert_eq!(computed(&a), computed(&b));
+        let load = |d: &Path| candle_core::safetensors::load(d.join("model.safetensors"), &Device::Cpu).unwrap();
+        let (want, got) = (load(model_dir), load(&back));
+        let mut names: Vec<&String> = want.keys().collect();
+        names.sort();
+        assert_eq!(names, {
+            let mut n: Vec<&String> = got.keys().collect();
+            n.sort();
+            n
+        });
+        for name in names {
+            let w = want[name].to_dtype(DType::F32).unwrap();
+            let w = if w.rank() == 2 { w.to_dtype(DType::F16).unwrap().to_dtype(DType::F32).unwrap() } else { w };
+            assert!(max_diff(&got[name], &w) < 1e-5, "{name} differs by {}", max_diff(&got[name], &w));
+        }
+        let ids = Tensor::new(&[[1u32, 40, 77, 20, 3, 9, 61, 2]], &Device::Cpu).unwrap();
+        let logits = |d: &Path| Model::load(d, DType::F32, &Device::Cpu).unwrap().forward(&ids, Pass::Eval).unwrap();
+        let want = logits(model_dir);
+        let largest = want.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap() as f64;
+        let d = max_diff(&logits(&back), &want);
+        assert!(d <= 1e-2 * largest, "logits differ by {d} (largest {largest})");
+    }
+
+    /// Phi-3 as llama.cpp's `phi3`: q, k, v in one `attn_qkv` and gate and
+    /// up in one `ffn_up`, the rotary width, longrope's factors as tensors
+    /// with the pretraining context, and the sliding window.
+    #[test]
+    fn phi3_exports_fused_projections_partial_rotary_and_longrope() {
+        let (_dir, model_dir) = transformers_model("tiny-phi3", |_| {});
+        let (file, content) = export_f16(&model_dir);
+        let config = ModelConfig::load(&model_dir).unwrap();
+        let md = |k: &str| content.metadata.get(k).unwrap_or_else(|| panic!("{k} missing")).to_u32().unwrap();
+        assert_eq!((md("phi3.rope.dimension_count"), md("phi3.rope.scaling.original_context_length")), (6, 64));
+        assert_eq!(md("phi3.attention.sliding_window"), 32);
+        let dims = |n: &str| content.tensor_infos[n].shape.dims().to_vec();
+        let (h, i) = (config.hidden_size, config.intermediate_size);
+        assert_eq!(dims("blk.1.attn_qkv.weight"), [(config.num_attention_heads + 2 * config.kv_heads()) * config.head_dim(), h]);
+        assert_eq!(dims("blk.1.ffn_up.weight"), [2 * i, h]);
+        assert!(!content.tensor_infos.contains_key("blk.1.ffn_gate.weight") && content.tensor_infos.contains_key("output.weight"));
+        let long = gguf_tensor(&file, &content, super::super::tensors::ROPE_FACTORS_LONG).to_vec1::<f32>().unwrap();
+        assert_eq!(long, [2.0, 3.0, 5.0]);
+        assert_imports_back_as_the_same_model(&model_dir, &file);
+    }
+
+    /// Gemma 2 as llama.cpp's `gemma2`: norms stored as `1 + w`, the sandwich
+    /// norms under its names, no output layer, the window and both soft caps.
+    #[test]
+    fn gemma2_exports_norms_as_llama_cpp_stores_them_with_window_and_soft_caps() {
+        let (_dir, model_dir) = transformers_model("tiny-gemma2", |c| c["query_pre_attn_scalar"] = 12.into());
+        let (file, content) = export_f16(&model_dir);
+        let md = |k: &str| content.metadata.get(k).unwrap_or_else(|| panic!("{k} missing"));
+        assert_eq!(md("gemma2.attention.sliding_window").to_u32().unwrap(), 16);
+        assert_eq!(
+            (md("gemma2.attn_logit_softcapping").to_f32().unwrap(), md("gemma2.final_logit_softcapping").to_f32().unwrap()),
+            (3.0, 5.0)
+        );
+        assert!(!content.metadata.contains_key("gemma2.attention.sliding_window_pattern"), "layer_types is gemma2's own pattern");
+        assert!(!content.tensor_infos.contains_key("output.weight"));
+        for (gguf, hf) in [
+            ("blk.1.attn_norm.weight", "model.layers.1.input_layernorm.weight"),
+            ("blk.1.post_attention_norm.weight", "model.layers.1.post_attention_layernorm.weight"),
+            ("blk.1.ffn_norm.weight", "model.layers.1.pre_feedforward_layernorm.weight"),
+            ("blk.1.post_ffw_norm.weight", "model.layers.1.post_feedforward_layernorm.weight"),
+            ("output_norm.weight", "model.norm.weight"),
+        ] {
+            let want = (hf_tensor(&model_dir, hf) + 1.0).unwrap();
+            assert!(max_diff(&gguf_tensor(&file, &content, gguf), &want) < 1e-6, "{gguf} is not 1 + {hf}");
+        }
+        assert_imports_back_as_the_same_model(&model_dir, &file);
+    }
+
+    /// Gemma 3 as llama.cpp's `gemma3`: q/k norms as `1 + w` too, the
+    /// full-attention layers' base and linear scaling, the sliding layers'
+    /// own base, and a window pattern other than gemma3's 6 written out.
+    #[test]
+    fn gemma3_exports_q_k_norms_both_rope_bases_and_its_window_pattern() {
+        let (_dir, model_dir) = transformers_model("tiny-gemma3", |c| c["query_pre_attn_scalar"] = 12.into());
+        let (file, content) = export_f16(&model_dir);
+        let md = |k: &str| content.metadata.get(k).unwrap_or_else(|| panic!("{k} missing"));
+        let f = |k: &str| md(k).to_f32().unwrap();
+        assert_eq!((f("gemma3.rope.freq_base"), f("gemma3.rope.freq_base_swa"), f("gemma3.rope.scaling.factor")), (1e6, 1e4, 4.0));
+        assert_eq!(md("gemma3.rope.scaling.type").to_string().unwrap(), "linear");
+        assert_eq!(md("gemma3.attention.sliding_window_pattern").to_u32().unwrap(), 2);
+        assert!(!content.metadata.contains_key("gemma3.attn_logit_softcapping"));
+        let want = (hf_tensor(&model_dir, "model.layers.0.self_attn.q_norm.weight") + 1.0).unwrap();
+        assert!(max_diff(&gguf_tensor(&file, &content, "blk.0.attn_q_norm.weight"), &want) < 1e-6);
+        assert_imports_back_as_the_same_model(&model_dir, &file);
+    }
+
+    /// Windows on layers that follow no period are refused by name, nothing written.
+    #[test]
+    fn sliding_layers_a_gguf_file_cannot_say_are_refused_by_name() {
+        let (_dir, model_dir) = transformers_model("tiny-gemma3", |c| {
+            c["query_pre_attn_scalar"] = 12.into();
+            c["layer_types"] = serde_json::json!(["full_attention", "sliding_attention", "sliding_attention"]);
+        });
+        let file = model_dir.with_extension("gguf");
+        let err = export(&model_dir, &file, ExportType::F16, |_, _| {}).unwrap_err().to_string();
+        assert!(err.contains("config.json") && err.contains("follow no period"), "{err}");
         assert!(!file.exists());
     }
 }

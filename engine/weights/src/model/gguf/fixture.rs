@@ -198,7 +198,7 @@ pub fn write(path: &Path, fx: &Fixture) -> Result<Model> {
     hf.sort_by(|a, b| a.0.cmp(&b.0));
     let mut qtensors = Vec::new();
     for (name, t) in hf {
-        let gguf = gguf_name(&name).expect("a decoder tensor");
+        let gguf = gguf_name(config.family(), &name).expect("a decoder tensor");
         if fx.drop_tensor.as_deref() == Some(gguf.as_str()) {
             continue;
         }

@@ -7,9 +7,10 @@ use std::path::Path;
 
 use candle_core::quantized::gguf_file::Value;
 
+use super::tensors::LongRopeFactors;
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
-use crate::model::arch::{self, Family};
+use crate::model::arch::{self, Family, Gguf};
 
 /// The metadata of one file, with the file's path for error messages.
 pub(crate) struct Meta<'a> {
@@ -137,7 +138,12 @@ impl<'a> Meta<'a> {
     pub(crate) fn architecture(&self) -> Result<(&'a str, &'static Family)> {
         let name = self.str("general.architecture")?;
         arch::by_gguf_arch(name).map(|family| (name, family)).ok_or_else(|| {
-            let names: Vec<&str> = arch::FAMILIES.iter().filter(|f| f.gguf.is_some()).map(|f| f.model_type).collect();
+            let mut names: Vec<&str> = Vec::new();
+            for g in arch::FAMILIES.iter().filter_map(|f| f.gguf.as_ref()) {
+                if !names.contains(&g.arch) {
+                    names.push(g.arch);
+                }
+            }
             self.error(format!(
                 "general.architecture is {name:?}, which this importer does not convert (supported: {}); \
 use a GGUF of a model of one of those architectures",
@@ -149,9 +155,17 @@ use a GGUF of a model of one of those architectures",
 
 /// The `config.json` of the model this file holds. `vocab_rows` is the
 /// embedding matrix's row count (the truth the weights fix), `tied` whether the
-/// file has no separate `output.weight`.
-pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dtype: &str) -> Result<ModelConfig> {
+/// file has no separate `output.weight`, `rope_factors` longrope's short and
+/// long factors where the file holds them.
+pub(crate) fn model_config(
+    meta: &Meta,
+    vocab_rows: usize,
+    tied: bool,
+    torch_dtype: &str,
+    rope_factors: Option<LongRopeFactors>,
+) -> Result<ModelConfig> {
     let (arch, family) = meta.architecture()?;
+    let gguf = family.gguf.as_ref().expect("a family found by its GGUF architecture has one");
     let key = |k: &str| format!("{arch}.{k}");
     let hidden_size = meta.usize(&key("embedding_length"))?;
     let heads = meta.usize(&key("attention.head_count"))?;
@@ -159,6 +173,7 @@ pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dty
     if heads == 0 {
         return Err(meta.error(format!("{} is 0; the file is damaged", key("attention.head_count"))));
     }
+    let layers = meta.usize(&key("block_count"))?;
     if let Some(v) = meta.opt_usize(&key("vocab_size"))?
         && v != vocab_rows
     {
@@ -166,29 +181,28 @@ pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dty
             meta.error(format!("{} is {v} but token_embd.weight has {vocab_rows} rows; the file is inconsistent", key("vocab_size")))
         );
     }
-    // The per-head width: llama.cpp writes it as the rotary dimension (all of a
-    // head rotates in Llama and Mistral) and, in newer files, as the key length.
-    let head_dim = match (meta.opt_usize(&key("attention.key_length"))?, meta.opt_usize(&key("rope.dimension_count"))?) {
-        (Some(k), Some(r)) if k != r => {
-            return Err(meta.error(format!(
-                "{} is {k} but {} is {r}; partial rotary embeddings are not supported",
-                key("attention.key_length"),
-                key("rope.dimension_count")
-            )));
-        }
-        (Some(d), _) | (None, Some(d)) => d,
-        (None, None) => hidden_size / heads,
+    // The per-head width is the key length, else (as llama.cpp reads it) the
+    // hidden size over the heads; the rotary width is `rope.dimension_count`,
+    // else all of a head. Older files give a head wider than hidden / heads
+    // only as the rotary width.
+    let width = hidden_size / heads;
+    let (head_dim, rotary) = match (meta.opt_usize(&key("attention.key_length"))?, meta.opt_usize(&key("rope.dimension_count"))?) {
+        (Some(k), r) => (k, r.unwrap_or(k)),
+        (None, Some(r)) if r > width => (r, r),
+        (None, r) => (width, r.unwrap_or(width)),
     };
-    if let Some(kind) = meta.opt_str(&key("rope.scaling.type"))?
-        && kind != "none"
-    {
-        return Err(meta.error(format!("{} is {kind:?}; RoPE scaling is not supported yet", key("rope.scaling.type"))));
+    if rotary == 0 || rotary > head_dim || rotary % 2 != 0 {
+        return Err(meta.error(format!(
+            "{} is {rotary}, which is not an even width within a head of {head_dim}; the file is damaged",
+            key("rope.dimension_count")
+        )));
     }
-    let config = ModelConfig {
+    let mut config = ModelConfig {
         num_key_value_heads: Some(kv_heads),
         // Written where it is not the hidden size over the heads, and always for a
         // family whose default is another (Qwen3: transformers reads a missing one as 128).
         head_dim: (head_dim * heads != hidden_size || family.default_head_dim.is_some()).then_some(head_dim),
+        partial_rotary_factor: (rotary != head_dim).then(|| rotary as f64 / head_dim as f64),
         max_position_embeddings: meta.opt_usize(&key("context_length"))?.unwrap_or(4096),
         rms_norm_eps: meta.opt_f64(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
         rope_theta: meta.opt_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0),
@@ -196,15 +210,79 @@ pub(crate) fn model_config(meta: &Meta, vocab_rows: usize, tied: bool, torch_dty
         bos_token_id: meta.opt_usize("tokenizer.ggml.bos_token_id")?.map(|i| i as u32),
         eos_token_id: meta.opt_usize("tokenizer.ggml.eos_token_id")?.map(|i| i as u32),
         torch_dtype: Some(torch_dtype.to_string()),
-        ..ModelConfig::new(
-            family,
-            vocab_rows,
-            hidden_size,
-            meta.usize(&key("feed_forward_length"))?,
-            meta.usize(&key("block_count"))?,
-            heads,
-        )
+        ..ModelConfig::new(family, vocab_rows, hidden_size, meta.usize(&key("feed_forward_length"))?, layers, heads)
     };
+    if config.rotary_dim() != rotary {
+        return Err(meta.error(format!(
+            "{} is {rotary}, a width this importer cannot express as a fraction of {head_dim}",
+            key("rope.dimension_count")
+        )));
+    }
+    rope_scaling(meta, &key, &mut config, rope_factors)?;
+    sliding_windows(meta, &key, gguf, &mut config)?;
+    if family.sandwich_norms {
+        // llama.cpp's attention scale: its rule for the 27B models, else the head's width.
+        let wide = gguf.wide_query_scale_layers.contains(&layers);
+        config.query_pre_attn_scalar = Some(if wide { width as f64 } else { head_dim as f64 });
+        for (field, name) in [
+            (&mut config.attn_logit_softcapping, "attn_logit_softcapping"),
+            (&mut config.final_logit_softcapping, "final_logit_softcapping"),
+        ] {
+            if let Some(cap) = meta.opt_f64(&key(name))? {
+                *field = (cap > 0.0).then_some(cap);
+            }
+        }
+    }
     config.check().map_err(|m| meta.error(format!("the model its metadata describes is unusable: {m}")))?;
     Ok(config)
+}
+
+/// The RoPE scaling the file describes: `rope.scaling.type` linear (of the
+/// full-attention layers, where sliding ones have their own base), or
+/// longrope's factors with the pretraining context and attention factor.
+fn rope_scaling(meta: &Meta, key: &dyn Fn(&str) -> String, config: &mut ModelConfig, factors: Option<LongRopeFactors>) -> Result<()> {
+    if let Some((short, long)) = factors {
+        let original = meta.usize(&key("rope.scaling.original_context_length"))?;
+        let mut scaling = serde_json::json!({"rope_type": "longrope", "short_factor": short, "long_factor": long});
+        if let Some(f) = meta.opt_f64(&key("rope.scaling.attn_factor"))? {
+            scaling["attention_factor"] = f.into();
+        }
+        config.rope_scaling = Some(scaling);
+        config.original_max_position_embeddings = Some(original);
+        return Ok(());
+    }
+    match meta.opt_str(&key("rope.scaling.type"))? {
+        None | Some("none") => Ok(()),
+        Some("linear") => {
+            let factor = meta.opt_f64(&key("rope.scaling.factor"))?.unwrap_or(1.0);
+            if factor != 1.0 {
+                config.rope_scaling = Some(serde_json::json!({"rope_type": "linear", "factor": factor}));
+            }
+            Ok(())
+        }
+        Some(kind) => Err(meta.error(format!("{} is {kind:?}; only linear RoPE scaling is supported", key("rope.scaling.type")))),
+    }
+}
+
+/// The sliding-window layers the file describes: `attention.sliding_window`
+/// on the layers of the architecture's pattern (or the file's
+/// `attention.sliding_window_pattern`), with their own RoPE base where the
+/// architecture has one.
+fn sliding_windows(meta: &Meta, key: &dyn Fn(&str) -> String, gguf: &Gguf, config: &mut ModelConfig) -> Result<()> {
+    let Some(default_pattern) = gguf.sliding_pattern else { return Ok(()) };
+    let window = meta.opt_usize(&key("attention.sliding_window"))?.filter(|w| *w > 0);
+    config.sliding_window = window;
+    if window.is_none() {
+        config.layer_types = None;
+        return Ok(());
+    }
+    let pattern = meta.opt_usize(&key("attention.sliding_window_pattern"))?.unwrap_or(default_pattern);
+    config.layer_types = (pattern > 0).then(|| {
+        let kind = |i: usize| if i % pattern < pattern - 1 { "sliding_attention" } else { "full_attention" };
+        (0..config.num_hidden_layers).map(|i| kind(i).to_string()).collect()
+    });
+    if let Some(base) = gguf.sliding_rope_base {
+        config.rope_local_base_freq = Some(meta.opt_f64(&key("rope.freq_base_swa"))?.unwrap_or(base));
+    }
+    Ok(())
 }

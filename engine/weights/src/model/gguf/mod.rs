@@ -103,7 +103,8 @@ pub fn import(path: &Path, out_dir: &Path, dtype: DType, mut progress: impl Prog
     })?;
     let vocab_rows = embed.shape.dims().first().copied().unwrap_or(0);
     let tied = !content.tensor_infos.contains_key("output.weight");
-    let config = metadata::model_config(&meta, vocab_rows, tied, torch_dtype)?;
+    let rope_factors = tensors::rope_factors(&content, &mut reader, &meta)?;
+    let config = metadata::model_config(&meta, vocab_rows, tied, torch_dtype, rope_factors)?;
     let plan = tensors::plan(&content, &config, &meta)?;
     let tok = tokenizer::build(&meta)?;
     if tok.vocab_size > config.vocab_size {

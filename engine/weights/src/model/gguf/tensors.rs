@@ -17,6 +17,7 @@ use candle_core::{DType, Device, Tensor};
 use super::metadata::Meta;
 use crate::error::Result;
 use crate::model::ModelConfig;
+use crate::model::arch::Family;
 use crate::model::decoder::hf_tensor_shapes;
 use crate::model::progress::Progress;
 
@@ -45,8 +46,9 @@ pub fn type_name(t: GgmlDType) -> &'static str {
     }
 }
 
-/// llama.cpp's tensor names within block `N` and ours within `model.layers.N`.
-const LAYER_NAMES: [(&str, &str); 11] = [
+/// llama.cpp's tensor names within block `N` and ours within `model.layers.N`
+/// (Phi-3's fused projections included).
+const LAYER_NAMES: [(&str, &str); 13] = [
     ("attn_norm", "input_layernorm"),
     ("attn_q_norm", "self_attn.q_norm"),
     ("attn_k_norm", "self_attn.k_norm"),
@@ -58,14 +60,38 @@ const LAYER_NAMES: [(&str, &str); 11] = [
     ("ffn_gate", "mlp.gate_proj"),
     ("ffn_up", "mlp.up_proj"),
     ("ffn_down", "mlp.down_proj"),
+    ("attn_qkv", "self_attn.qkv_proj"),
+    ("ffn_up", "mlp.gate_up_proj"),
+];
+
+/// The names of a family with sandwich norms (Gemma), where llama.cpp's
+/// `ffn_norm` is the MLP's input norm and the attention's output norm has a
+/// name of its own.
+const SANDWICH_NAMES: [(&str, &str); 3] = [
+    ("post_attention_norm", "post_attention_layernorm"),
+    ("ffn_norm", "pre_feedforward_layernorm"),
+    ("post_ffw_norm", "post_feedforward_layernorm"),
 ];
 
 /// The rotary frequency factors some converters store (Llama 3.1's scaling);
 /// all ones means plain RoPE, which is what our decoder computes.
 pub const ROPE_FREQS: &str = "rope_freqs.weight";
 
-/// The GGUF name of a Hugging Face tensor name (the inverse of llama.cpp's mapping).
-pub fn gguf_name(hf: &str) -> Option<String> {
+/// longrope's per-frequency divisors within the pretraining context (Phi-3), `[rotary_dim / 2]`.
+pub const ROPE_FACTORS_SHORT: &str = "rope_factors_short.weight";
+
+/// longrope's per-frequency divisors beyond the pretraining context (Phi-3), `[rotary_dim / 2]`.
+pub const ROPE_FACTORS_LONG: &str = "rope_factors_long.weight";
+
+/// What llama.cpp's converter adds to the Hugging Face tensor `hf` of a
+/// `family` model: 1 to a norm of a family whose norms multiply by `1 + w`
+/// (Gemma's, stored as `w`), else 0. An import subtracts it.
+pub fn stored_offset(family: &Family, hf: &str) -> f64 {
+    if family.unit_offset_norms && hf.ends_with("norm.weight") { 1.0 } else { 0.0 }
+}
+
+/// The GGUF name of a Hugging Face tensor name of a `family` model (the inverse of llama.cpp's mapping).
+pub fn gguf_name(family: &Family, hf: &str) -> Option<String> {
     match hf {
         "model.embed_tokens.weight" => return Some("token_embd.weight".into()),
         "model.norm.weight" => return Some("output_norm.weight".into()),
@@ -78,7 +104,8 @@ pub fn gguf_name(hf: &str) -> Option<String> {
     if kind != "weight" && kind != "bias" {
         return None;
     }
-    let (g, _) = LAYER_NAMES.iter().find(|(_, h)| *h == module)?;
+    let sandwich = if family.sandwich_norms { SANDWICH_NAMES.as_slice() } else { &[] };
+    let (g, _) = sandwich.iter().chain(LAYER_NAMES.iter()).find(|(_, h)| *h == module)?;
     Some(format!("blk.{n}.{g}.{kind}"))
 }
 
@@ -90,6 +117,8 @@ pub(crate) struct Item {
     pub hf: String,
     /// The head count of llama.cpp's row permutation (q: attention heads, k: key/value heads).
     pub permuted_heads: Option<usize>,
+    /// What the converter added to the values ([`stored_offset`]), subtracted on import.
+    pub offset: f64,
 }
 
 /// What the file holds, checked against the model its metadata describes
@@ -103,6 +132,9 @@ pub(crate) struct Plan {
     /// Whether the file holds `rope_freqs.weight` (checked to be all ones).
     pub rope_freqs: bool,
 }
+
+/// The tensors a file may hold beside the decoder's, read for the config or checked.
+const EXTRA_TENSORS: [&str; 3] = [ROPE_FREQS, ROPE_FACTORS_SHORT, ROPE_FACTORS_LONG];
 
 /// Checks the file's tensors against `config` and lists what to convert.
 pub(crate) fn plan(content: &Content, config: &ModelConfig, meta: &Meta) -> Result<Plan> {
@@ -125,8 +157,9 @@ use a GGUF quantised to one of those (Q4_K_M, Q6_K, Q8_0 and F16 files are)",
     }
     let mut items = Vec::new();
     let mut expected = HashSet::new();
+    let family = config.family();
     for (hf, shape) in hf_tensor_shapes(config) {
-        let gguf = gguf_name(&hf).expect("every Hugging Face tensor has a GGUF name");
+        let gguf = gguf_name(family, &hf).expect("every Hugging Face tensor has a GGUF name");
         let info = infos.get(&gguf).ok_or_else(|| {
             meta.error(format!(
                 "tensor {gguf} (our {hf}) is missing: the metadata describes {} layers; the file is incomplete or damaged",
@@ -140,11 +173,12 @@ use a GGUF quantised to one of those (Q4_K_M, Q6_K, Q8_0 and F16 files are)",
             )));
         }
         let permuted_heads = permuted_heads(config, &hf);
+        let offset = stored_offset(family, &hf);
         expected.insert(gguf.clone());
-        items.push(Item { gguf, hf, permuted_heads });
+        items.push(Item { gguf, hf, permuted_heads, offset });
     }
     let rope_freqs = infos.contains_key(ROPE_FREQS);
-    let unknown: Vec<&str> = names.iter().map(|s| s.as_str()).filter(|n| !expected.contains(*n) && *n != ROPE_FREQS).collect();
+    let unknown: Vec<&str> = names.iter().map(|s| s.as_str()).filter(|n| !expected.contains(*n) && !EXTRA_TENSORS.contains(n)).collect();
     if let Some(first) = unknown.first() {
         return Err(meta.error(format!(
             "tensor {first} is not part of a {} decoder{}; this model is not supported (ignoring it would compute the wrong function)",
@@ -205,6 +239,28 @@ pub fn permute(w: &Tensor, n_head: usize) -> candle_core::Result<Tensor> {
     w.reshape((n_head, 2, half, cols))?.transpose(1, 2)?.contiguous()?.reshape((rows, cols))
 }
 
+/// longrope's per-frequency factors: (short, long).
+pub type LongRopeFactors = (Vec<f64>, Vec<f64>);
+
+/// longrope's short and long factors, where the file holds them (both or neither).
+pub(crate) fn rope_factors<R: Read + Seek>(content: &Content, reader: &mut R, meta: &Meta) -> Result<Option<LongRopeFactors>> {
+    let has = |name: &str| content.tensor_infos.contains_key(name);
+    match (has(ROPE_FACTORS_SHORT), has(ROPE_FACTORS_LONG)) {
+        (false, false) => Ok(None),
+        (true, true) => {
+            let mut read = |name: &str| -> Result<Vec<f64>> {
+                let t = read_f32(content, reader, name, meta)?;
+                let values = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| meta.error(format!("tensor {name}: {e}")))?;
+                Ok(values.into_iter().map(f64::from).collect())
+            };
+            Ok(Some((read(ROPE_FACTORS_SHORT)?, read(ROPE_FACTORS_LONG)?)))
+        }
+        _ => Err(meta.error(format!(
+            "the file holds only one of {ROPE_FACTORS_SHORT} and {ROPE_FACTORS_LONG}; longrope needs both (the file is incomplete)"
+        ))),
+    }
+}
+
 /// Checks that `rope_freqs.weight` is all ones (plain RoPE).
 pub(crate) fn check_rope_freqs<R: Read + Seek>(content: &Content, reader: &mut R, meta: &Meta) -> Result<()> {
     let t = read_f32(content, reader, ROPE_FREQS, meta)?;
@@ -234,6 +290,9 @@ pub(crate) fn convert<R: Read + Seek>(
         let mut t = read_f32(content, reader, &item.gguf, meta)?;
         if let Some(n) = item.permuted_heads {
             t = reverse_permute(&t, n).map_err(|e| meta.error(format!("tensor {}: {e}", item.gguf)))?;
+        }
+        if item.offset != 0.0 {
+            t = (t - item.offset)?;
         }
         let t = t.to_dtype(dtype)?;
         out.insert(item.hf.clone(), t);
