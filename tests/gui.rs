@@ -334,3 +334,25 @@ fn the_remote_tab_offers_each_target_with_its_settings_and_says_what_it_cannot_d
     pick(&mut h, "DeepSpeed", "ZeRO-3");
     assert_eq!((h.state().remote.profile.cluster.target, h.state().remote.profile.cluster.deepspeed), (Target::Cuda, 3));
 }
+
+/// A run that grows while the Monitor shows it (another process training
+/// it, a remote run's mirror) is read again on a worker thread, and its
+/// chart follows without the user doing anything.
+#[test]
+fn the_monitor_follows_a_run_that_grows_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train_outside(&tiny_config(dir.path(), "max_steps = 3\neval_every = 2"));
+    let mut h = harness(dir.path());
+    h.run();
+    h.get_by_label("Monitor").click();
+    h.run();
+    assert_eq!(h.state_mut().monitor.series(&run, Metric::Loss).len(), 3);
+    // Another process appends step 4: the last training record again, renumbered.
+    let metrics = run.join(engine::runs::files::METRICS);
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let last = text.lines().rev().find(|l| l.contains("\"loss\":")).unwrap();
+    let step = last.split("\"step\":").nth(1).unwrap().split(|c: char| !c.is_ascii_digit()).next().unwrap();
+    let grown = last.replacen(&format!("\"step\":{step}"), "\"step\":4", 1);
+    std::fs::write(&metrics, format!("{text}{grown}\n")).unwrap();
+    wait_until(&mut h, "the fourth step on the chart", |app| app.monitor.series(&run, Metric::Loss).len() == 4);
+}

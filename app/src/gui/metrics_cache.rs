@@ -1,34 +1,104 @@
-//! Metrics of runs read from disk, re-read only when `metrics.jsonl` grows.
+//! What the Monitor draws of each run, read from its run directory: the
+//! records of `metrics.jsonl`, the steps of its checkpoints and whether it
+//! stopped early. A run is read when it is first shown (the user ticked it);
+//! after that a worker thread checks once a second whether its metrics file
+//! grew and reads it again if so, so a frame never waits on the disk.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
 
-use engine::runs::{MetricRecord, RunDir};
+use engine::runs::{MetricRecord, RunDir, RunState};
 
-/// Cached `metrics.jsonl` contents per run directory.
+/// How often the shown runs' metrics files are checked for growth.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// One run as last read.
+#[derive(Debug, Default)]
+pub struct RunMetrics {
+    /// The size of `metrics.jsonl` when read (a version number for what is derived from it).
+    pub len: u64,
+    /// Its records.
+    pub records: Vec<MetricRecord>,
+    /// The steps of the run's complete checkpoints, oldest first.
+    pub checkpoints: Vec<usize>,
+    /// The step at which it stopped early, if it did.
+    pub early_stop: Option<usize>,
+}
+
+impl RunMetrics {
+    /// Reads `run` from disk.
+    fn read(run: &Path) -> Self {
+        let len = metrics_len(run);
+        let Ok(dir) = RunDir::open(run) else { return Self { len, ..Self::default() } };
+        let early_stop = dir.status().ok().filter(|s| s.state == RunState::EarlyStopped).map(|s| s.step);
+        Self {
+            len,
+            records: dir.metrics().unwrap_or_default(),
+            checkpoints: dir.checkpoints().into_iter().map(|(step, _)| step).collect(),
+            early_stop,
+        }
+    }
+}
+
+/// The size of `run`'s metrics file (0 when there is none).
+fn metrics_len(run: &Path) -> u64 {
+    std::fs::metadata(run.join(engine::runs::files::METRICS)).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The shown runs' metrics, kept in step with their files.
 #[derive(Default)]
 pub struct MetricsCache {
-    entries: HashMap<PathBuf, (u64, Vec<MetricRecord>)>,
+    entries: HashMap<PathBuf, RunMetrics>,
+    /// The growth check under way: the runs that grew, read again.
+    checking: Option<Receiver<Vec<(PathBuf, RunMetrics)>>>,
+    last_check: Option<Instant>,
 }
 
 impl MetricsCache {
-    /// The records of `run`, re-read if the file changed size since last time,
-    /// with the file size they were read at (a version number for derived data).
-    pub fn get_versioned(&mut self, run: &Path) -> (u64, &[MetricRecord]) {
-        self.get(run);
-        let (len, records) = &self.entries[run];
-        (*len, records)
+    /// `run` as last read (read now if it was not shown before).
+    pub fn get(&mut self, run: &Path) -> &RunMetrics {
+        self.entries.entry(run.to_path_buf()).or_insert_with(|| RunMetrics::read(run))
     }
 
-    /// The records of `run`, re-read if the file changed size since last time.
-    pub fn get(&mut self, run: &Path) -> &[MetricRecord] {
-        let path = run.join(engine::runs::files::METRICS);
-        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let stale = self.entries.get(run).is_none_or(|(l, _)| *l != len);
-        if stale {
-            let records = RunDir::open(run).and_then(|r| r.metrics()).unwrap_or_default();
-            self.entries.insert(run.to_path_buf(), (len, records));
+    /// Forgets the runs no longer `shown`, takes up a finished growth check,
+    /// and starts the next one on a worker thread once the last is a second
+    /// old. Returns when the next frame should look again.
+    pub fn poll(&mut self, shown: &[PathBuf]) -> Option<Duration> {
+        self.entries.retain(|run, _| shown.contains(run));
+        if let Some(rx) = &self.checking {
+            match rx.try_recv() {
+                Ok(grown) => {
+                    self.checking = None;
+                    for (run, metrics) in grown {
+                        if let Some(entry) = self.entries.get_mut(&run) {
+                            *entry = metrics;
+                        }
+                    }
+                }
+                Err(TryRecvError::Disconnected) => self.checking = None,
+                Err(TryRecvError::Empty) => return Some(Duration::from_millis(100)),
+            }
         }
-        &self.entries[run].1
+        if self.entries.is_empty() {
+            return None;
+        }
+        let since = self.last_check.map(|t| t.elapsed());
+        if since.is_none_or(|s| s >= CHECK_EVERY) {
+            let known: Vec<(PathBuf, u64)> = self.entries.iter().map(|(run, m)| (run.clone(), m.len)).collect();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let grown = known.into_iter().filter(|(run, len)| metrics_len(run) != *len).map(|(run, _)| {
+                    let metrics = RunMetrics::read(&run);
+                    (run, metrics)
+                });
+                tx.send(grown.collect())
+            });
+            self.checking = Some(rx);
+            self.last_check = Some(Instant::now());
+            return Some(Duration::from_millis(100));
+        }
+        since.map(|s| CHECK_EVERY.saturating_sub(s))
     }
 }

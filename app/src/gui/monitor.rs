@@ -198,6 +198,7 @@ impl Monitor {
         let x_axis = self.x_axis;
         self.cache
             .get(run)
+            .records
             .iter()
             .filter_map(|r| {
                 let x = match x_axis {
@@ -215,7 +216,7 @@ impl Monitor {
     /// run's metrics file grew or a view setting changed (frames stay cheap
     /// with long, many-run overlays).
     fn prepare(&mut self, run: &Path, metric: Metric) -> &Prepared {
-        let (version, _) = self.cache.get_versioned(run);
+        let version = self.cache.get(run).len;
         let smooth = self.smoothing > 0.0 && matches!(metric, Metric::Loss | Metric::GradNorm | Metric::TokensPerS);
         let key = (version, self.x_axis, self.log_scale, if smooth { self.smoothing.to_bits() } else { 0 });
         let slot = (run.to_path_buf(), metric);
@@ -233,31 +234,24 @@ impl Monitor {
         &self.prepared[&slot]
     }
 
-    /// Checkpoint and early-stopping positions of `run` on the chosen x axis.
+    /// Checkpoint, early-stopping and divergence positions of `run` on the chosen x axis.
     fn markers(&mut self, run: &Path) -> Vec<(f64, String)> {
-        let Ok(dir) = engine::runs::RunDir::open(run) else { return Vec::new() };
-        let mut steps: Vec<(usize, String)> = dir.checkpoints().into_iter().map(|(s, _)| (s, "checkpoints".to_string())).collect();
-        let not_finite = |v: Option<f64>| v.is_some_and(|v| !v.is_finite());
-        let diverged =
-            self.cache.get(run).iter().filter(|r| not_finite(r.loss) || not_finite(r.grad_norm)).map(|r| r.step).collect::<Vec<_>>();
-        steps.extend(diverged.into_iter().map(|s| (s, "not finite".to_string())));
-        if let Ok(status) = dir.status()
-            && status.state == engine::runs::RunState::EarlyStopped
-        {
-            steps.push((status.step, "early stop".to_string()));
-        }
         let x_axis = self.x_axis;
-        let records = self.cache.get(run);
+        let m = self.cache.get(run);
+        let not_finite = |v: Option<f64>| v.is_some_and(|v| !v.is_finite());
+        let mut steps: Vec<(usize, &str)> = m.checkpoints.iter().map(|s| (*s, "checkpoints")).collect();
+        steps.extend(m.records.iter().filter(|r| not_finite(r.loss) || not_finite(r.grad_norm)).map(|r| (r.step, "not finite")));
+        steps.extend(m.early_stop.map(|s| (s, "early stop")));
         steps
             .into_iter()
             .filter_map(|(step, label)| {
-                let r = records.iter().find(|r| r.step == step)?;
+                let r = m.records.iter().find(|r| r.step == step)?;
                 let x = match x_axis {
                     XAxis::Step => r.step as f64,
                     XAxis::Epoch => r.epoch,
                     XAxis::WallTime => r.elapsed_s,
                 };
-                Some((x, label))
+                Some((x, label.to_string()))
             })
             .collect()
     }
@@ -265,7 +259,7 @@ impl Monitor {
     /// The metrics of `runs` by run name, as the cache holds them.
     pub fn named_metrics(&mut self, runs: &[PathBuf]) -> Vec<(String, Vec<MetricRecord>)> {
         runs.iter()
-            .map(|r| (r.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), self.cache.get(r).to_vec()))
+            .map(|r| (r.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), self.cache.get(r).records.clone()))
             .collect()
     }
 
@@ -283,6 +277,9 @@ impl Monitor {
 
     /// Draws the controls and the charts of the `selected` runs.
     pub fn ui(&mut self, ui: &mut egui::Ui, selected: &[PathBuf]) {
+        if let Some(after) = self.cache.poll(selected) {
+            ui.ctx().request_repaint_after(after);
+        }
         ui.horizontal_wrapped(|ui| {
             let l = ui.label("Smoothing");
             ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.99)).labelled_by(l.id);
