@@ -6,10 +6,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, TryRecvError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use engine::runs::{MetricRecord, RunDir, RunState};
+
+use super::periodic::Periodic;
 
 /// How often the shown runs' metrics files are checked for growth.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -48,12 +49,16 @@ fn metrics_len(run: &Path) -> u64 {
 }
 
 /// The shown runs' metrics, kept in step with their files.
-#[derive(Default)]
 pub struct MetricsCache {
     entries: HashMap<PathBuf, RunMetrics>,
-    /// The growth check under way: the runs that grew, read again.
-    checking: Option<Receiver<Vec<(PathBuf, RunMetrics)>>>,
-    last_check: Option<Instant>,
+    /// The growth check, once a second: the runs that grew, read again.
+    checking: Periodic<Vec<(PathBuf, RunMetrics)>>,
+}
+
+impl Default for MetricsCache {
+    fn default() -> Self {
+        Self { entries: HashMap::new(), checking: Periodic::new(CHECK_EVERY) }
+    }
 }
 
 impl MetricsCache {
@@ -63,42 +68,29 @@ impl MetricsCache {
     }
 
     /// Forgets the runs no longer `shown`, takes up a finished growth check,
-    /// and starts the next one on a worker thread once the last is a second
-    /// old. Returns when the next frame should look again.
+    /// and starts the next one on a worker thread when it is due. Returns
+    /// when the next frame should look again.
     pub fn poll(&mut self, shown: &[PathBuf]) -> Option<Duration> {
         self.entries.retain(|run, _| shown.contains(run));
-        if let Some(rx) = &self.checking {
-            match rx.try_recv() {
-                Ok(grown) => {
-                    self.checking = None;
-                    for (run, metrics) in grown {
-                        if let Some(entry) = self.entries.get_mut(&run) {
-                            *entry = metrics;
-                        }
-                    }
-                }
-                Err(TryRecvError::Disconnected) => self.checking = None,
-                Err(TryRecvError::Empty) => return Some(Duration::from_millis(100)),
+        for (run, metrics) in self.checking.finished().into_iter().flatten() {
+            if let Some(entry) = self.entries.get_mut(&run) {
+                *entry = metrics;
             }
         }
         if self.entries.is_empty() {
             return None;
         }
-        let since = self.last_check.map(|t| t.elapsed());
-        if since.is_none_or(|s| s >= CHECK_EVERY) {
+        Some(self.checking.start_when_due(|| {
             let known: Vec<(PathBuf, u64)> = self.entries.iter().map(|(run, m)| (run.clone(), m.len)).collect();
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let grown = known.into_iter().filter(|(run, len)| metrics_len(run) != *len).map(|(run, _)| {
-                    let metrics = RunMetrics::read(&run);
-                    (run, metrics)
-                });
-                tx.send(grown.collect())
-            });
-            self.checking = Some(rx);
-            self.last_check = Some(Instant::now());
-            return Some(Duration::from_millis(100));
-        }
-        since.map(|s| CHECK_EVERY.saturating_sub(s))
+            move || {
+                let grown = known.into_iter().filter(|(run, len)| metrics_len(run) != *len);
+                grown
+                    .map(|(run, _)| {
+                        let metrics = RunMetrics::read(&run);
+                        (run, metrics)
+                    })
+                    .collect()
+            }
+        }))
     }
 }

@@ -7,12 +7,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, TryRecvError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eframe::egui::{self, Color32, RichText};
 use engine::config::TrainConfig;
 use engine::runs::{Notes, RunState, Status};
+
+use super::periodic::Periodic;
 
 /// One run as listed.
 pub struct RunEntry {
@@ -75,9 +76,8 @@ pub struct RunsPanel {
     delete_error: Option<String>,
     /// The run whose notes are being edited, and the draft.
     editing: Option<(PathBuf, Notes, String)>,
-    last_refresh: Option<Instant>,
-    /// The periodic re-read under way on a worker thread.
-    reading: Option<Receiver<Vec<RunEntry>>>,
+    /// The re-read every two seconds, on a worker thread.
+    reading: Periodic<Vec<RunEntry>>,
 }
 
 impl RunsPanel {
@@ -90,8 +90,7 @@ impl RunsPanel {
             confirm_delete: None,
             delete_error: None,
             editing: None,
-            last_refresh: None,
-            reading: None,
+            reading: Periodic::new(Duration::from_secs(2)),
         };
         p.refresh();
         // Open on the newest run, so its charts are one click away.
@@ -104,7 +103,7 @@ impl RunsPanel {
     /// Re-reads the runs folder now (after the user changed something); a
     /// periodic re-read still under way is dropped, being older.
     pub fn refresh(&mut self) {
-        self.reading = None;
+        self.reading.restart();
         self.show(read_entries(&self.runs_dir));
     }
 
@@ -113,28 +112,18 @@ impl RunsPanel {
         self.entries = entries;
         let existing: BTreeSet<PathBuf> = self.entries.iter().map(|e| e.path.clone()).collect();
         self.selected.retain(|p| existing.contains(p));
-        self.last_refresh = Some(Instant::now());
     }
 
     /// Takes up a finished periodic re-read, and starts the next one on a
-    /// worker thread when the list is two seconds old.
-    fn poll(&mut self) {
-        if let Some(rx) = &self.reading {
-            match rx.try_recv() {
-                Ok(entries) => {
-                    self.reading = None;
-                    self.show(entries);
-                }
-                Err(TryRecvError::Disconnected) => self.reading = None,
-                Err(TryRecvError::Empty) => {}
-            }
+    /// worker thread when it is due; returns when to look again.
+    fn poll(&mut self) -> Duration {
+        if let Some(entries) = self.reading.finished() {
+            self.show(entries);
         }
-        if self.reading.is_none() && self.last_refresh.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) {
-            let (tx, rx) = std::sync::mpsc::channel();
+        self.reading.start_when_due(|| {
             let dir = self.runs_dir.clone();
-            std::thread::spawn(move || tx.send(read_entries(&dir)));
-            self.reading = Some(rx);
-        }
+            move || read_entries(&dir)
+        })
     }
 
     /// The ticked runs in list order.
@@ -144,7 +133,8 @@ impl RunsPanel {
 
     /// Draws the list; returns an action the user chose.
     pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<RunAction> {
-        self.poll();
+        let again = self.poll();
+        ui.ctx().request_repaint_after(again);
         let mut action = None;
         ui.horizontal(|ui| {
             ui.heading("Runs");

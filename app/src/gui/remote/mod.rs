@@ -19,6 +19,7 @@ use engine::backend::slurm::task::{RemoteEvent, RemoteTask};
 use engine::config::TrainConfig;
 use engine::jobs::{JobEvent, JobId};
 
+use super::periodic::Periodic;
 use super::runs::RunEntry;
 
 mod view;
@@ -55,9 +56,8 @@ pub struct RemotePanel {
     pub host_key: Option<HostKey>,
     /// The last message (text, is an error).
     pub notice: Option<(String, bool)>,
-    /// The remote run whose job output (`slurm.log`) is shown, with the file's
-    /// time when it was read and its last part.
-    log: Option<(PathBuf, Option<std::time::SystemTime>, String)>,
+    /// The remote run whose job output (`slurm.log`) is shown.
+    log: Option<JobLog>,
     /// What the tab says before submitting, made again only when the config or the profile changes.
     preflight: Option<Preflight>,
 }
@@ -201,6 +201,35 @@ impl RemotePanel {
 
 /// How much of a job's output the log view shows (its end).
 const LOG_TAIL: u64 = 64 * 1024;
+
+/// A remote run's job output as shown: its last part, read again every
+/// second on a worker thread (each sync rewrites it).
+struct JobLog {
+    run: PathBuf,
+    text: String,
+    reading: Periodic<String>,
+}
+
+impl JobLog {
+    fn new(run: PathBuf) -> Self {
+        Self { run, text: "(reading the job output)".into(), reading: Periodic::new(std::time::Duration::from_secs(1)) }
+    }
+
+    /// Takes up a finished read and starts the next when due; returns when to look again.
+    fn poll(&mut self) -> std::time::Duration {
+        if let Some(text) = self.reading.finished() {
+            self.text = text;
+        }
+        self.reading.start_when_due(|| {
+            let run = self.run.clone();
+            move || match engine::runs::job_output::read(&run, LOG_TAIL) {
+                Ok(t) if t.is_empty() => "(no output yet)".into(),
+                Ok(t) => t,
+                Err(e) => format!("no job output here yet ({e}); it comes with the next sync"),
+            }
+        })
+    }
+}
 
 /// What the tab says before submitting: the estimate, what the target does
 /// not honour or refuses, and whether Submit is on.

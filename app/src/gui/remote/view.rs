@@ -139,8 +139,8 @@ impl RemotePanel {
                     clicked = Some(2);
                 }
                 if ui.button(format!("Log {}", r.name)).on_hover_text("the job's output (slurm.log)").clicked() {
-                    let shown = self.log.as_ref().is_some_and(|(p, _, _)| *p == r.path);
-                    self.log = (!shown).then(|| (r.path.clone(), None, String::new()));
+                    let shown = self.log.as_ref().is_some_and(|log| log.run == r.path);
+                    self.log = (!shown).then(|| JobLog::new(r.path.clone()));
                 }
                 // Only the run's own profile (read when a button is clicked): another could reach another
                 // cluster, where the same job id is someone else's.
@@ -163,22 +163,15 @@ impl RemotePanel {
         action
     }
 
-    /// The shown run's job output: its last part, re-read when the file changes (each sync rewrites it).
+    /// The shown run's job output: its last part, re-read every second off the window's thread.
     fn log_ui(&mut self, ui: &mut egui::Ui) {
-        let Some((run, read_at, text)) = &mut self.log else { return };
-        if let Some((modified, read)) = engine::runs::job_output::if_changed(run, LOG_TAIL, *read_at) {
-            *read_at = modified;
-            *text = match read {
-                Ok(t) if t.is_empty() => "(no output yet)".into(),
-                Ok(t) => t,
-                Err(e) => format!("no job output here yet ({e}); it comes with the next sync"),
-            };
-        }
+        let Some(log) = &mut self.log else { return };
+        ui.ctx().request_repaint_after(log.poll());
         ui.separator();
-        let name = run.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = log.run.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         ui.strong(format!("Job output of {name}"));
         egui::ScrollArea::vertical().id_salt("remote-log").max_height(ui.available_height()).stick_to_bottom(true).show(ui, |ui| {
-            ui.add(egui::Label::new(RichText::new(text.as_str()).monospace().small()).wrap());
+            ui.add(egui::Label::new(RichText::new(log.text.as_str()).monospace().small()).wrap());
         });
     }
 }

@@ -1,10 +1,8 @@
 //! A remote run's job output (`slurm.log`, mirrored from the cluster with
-//! each sync) as a log view shows it: its end, whole lines, read again only
-//! when the file changed.
+//! each sync) as a log view shows it: its end, whole lines.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::time::SystemTime;
 
 use super::files;
 
@@ -19,16 +17,9 @@ pub fn tail(file: &Path, max: u64) -> std::io::Result<String> {
     Ok(if len > max { text.split_once('\n').map_or(text.clone(), |(_, rest)| rest.to_string()) } else { text })
 }
 
-/// The job output of the run in `run`: [`tail`] of its `slurm.log` and the
-/// file's modification time, or None when that time is still `seen` (a
-/// missing file has none; its read error is the text).
-pub fn if_changed(run: &Path, max: u64, seen: Option<SystemTime>) -> Option<(Option<SystemTime>, std::io::Result<String>)> {
-    let file = run.join(files::SLURM_LOG);
-    let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
-    if modified.is_some() && modified == seen {
-        return None;
-    }
-    Some((modified, tail(&file, max)))
+/// The job output of the run in `run`: [`tail`] of its `slurm.log`.
+pub fn read(run: &Path, max: u64) -> std::io::Result<String> {
+    tail(&run.join(files::SLURM_LOG), max)
 }
 
 #[cfg(test)]
@@ -43,8 +34,6 @@ mod tests {
         assert_eq!(tail(&file, 1024).unwrap(), "first line\nsecond line\nthird\n");
         assert_eq!(tail(&file, 14).unwrap(), "third\n");
         assert!(tail(&dir.path().join("none"), 10).is_err());
-        let (seen, text) = if_changed(dir.path(), 14, None).unwrap();
-        assert_eq!(text.unwrap(), "third\n");
-        assert!(if_changed(dir.path(), 14, seen).is_none(), "read again though unchanged");
+        assert_eq!(read(dir.path(), 14).unwrap(), "third\n");
     }
 }
