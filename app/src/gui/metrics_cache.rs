@@ -64,7 +64,10 @@ impl Default for MetricsCache {
 impl MetricsCache {
     /// `run` as last read (read now if it was not shown before).
     pub fn get(&mut self, run: &Path) -> &RunMetrics {
-        self.entries.entry(run.to_path_buf()).or_insert_with(|| RunMetrics::read(run))
+        if !self.entries.contains_key(run) {
+            self.entries.insert(run.to_path_buf(), RunMetrics::read(run));
+        }
+        &self.entries[run]
     }
 
     /// Forgets the runs no longer `shown`, takes up a finished growth check,

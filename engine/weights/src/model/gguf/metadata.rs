@@ -220,17 +220,18 @@ pub(crate) fn model_config(
     }
     rope_scaling(meta, &key, &mut config, rope_factors)?;
     sliding_windows(meta, &key, gguf, &mut config)?;
-    if family.sandwich_norms {
-        // llama.cpp's attention scale: its rule for the 27B models, else the head's width.
-        let wide = gguf.wide_query_scale_layers.contains(&layers);
-        config.query_pre_attn_scalar = Some(if wide { width as f64 } else { head_dim as f64 });
-        for (field, name) in [
-            (&mut config.attn_logit_softcapping, "attn_logit_softcapping"),
-            (&mut config.final_logit_softcapping, "final_logit_softcapping"),
-        ] {
-            if let Some(cap) = meta.opt_f64(&key(name))? {
-                *field = (cap > 0.0).then_some(cap);
-            }
+    // llama.cpp reads no query scale: it scales by the head's width, or by
+    // hidden / heads at the layer counts of its 27B rule (Gemma), whose
+    // configs always state `query_pre_attn_scalar`.
+    let scale = if gguf.wide_query_scale_layers.contains(&layers) { width } else { head_dim } as f64;
+    if scale != head_dim as f64 || config.query_pre_attn_scalar.is_some() {
+        config.query_pre_attn_scalar = Some(scale);
+    }
+    for (field, name) in
+        [(&mut config.attn_logit_softcapping, "attn_logit_softcapping"), (&mut config.final_logit_softcapping, "final_logit_softcapping")]
+    {
+        if let Some(cap) = meta.opt_f64(&key(name))? {
+            *field = (cap > 0.0).then_some(cap);
         }
     }
     config.check().map_err(|m| meta.error(format!("the model its metadata describes is unusable: {m}")))?;
