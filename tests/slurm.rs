@@ -367,7 +367,7 @@ fn the_remote_tab_tests_submits_watches_fetches_reattaches_and_cancels() {
     h.get_by_label(&format!("Log {name}")).click();
     h.run();
     h.get_by_label_contains(&format!("Job output of {name}"));
-    h.get_by_label_contains("ended: Finished");
+    frames::wait_for_label(&mut h, "ended: Finished");
     h.get_by_label(&format!("Fetch adapter {name}")).click();
     frames::wait_until(&mut h, "the adapter", |app| app.remote.job.is_none() && run.join("adapter/adapter_model.safetensors").is_file());
 

@@ -20,6 +20,18 @@ pub fn wait_until(h: &mut Harness<'static, WorkbenchApp>, what: &str, mut done: 
     }
 }
 
+/// Steps frames until a widget whose label contains `text` shows (what a
+/// panel reads on a worker thread comes a few frames later); panics after two minutes.
+pub fn wait_for_label(h: &mut Harness<'static, WorkbenchApp>, text: &str) {
+    use egui_kittest::kittest::Queryable;
+    let start = Instant::now();
+    while h.query_by_label_contains(text).is_none() {
+        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for a label containing {text:?}");
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+}
+
 /// Picks `option` in the combo box labelled `label`.
 pub fn pick(h: &mut Harness<'static, WorkbenchApp>, label: &str, option: &str) {
     use egui_kittest::kittest::Queryable;
