@@ -10,6 +10,7 @@ mod frames;
 use std::path::Path;
 
 use common::{sample_dir, tiny_setup};
+use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use engine::runs::RunState;
@@ -46,6 +47,30 @@ fn editing_a_field_shows_the_engines_validation_message() {
     h.run();
     assert!(h.query_by_label_contains("lora.rank:").is_none());
     assert!(h.state().editor.estimate.is_some());
+}
+
+/// A path is checked on a worker thread as it is typed (a slow disk never
+/// stalls the frame): its error and the estimate follow a few frames later.
+#[test]
+fn a_typed_model_path_is_checked_and_the_estimate_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.run();
+    let model = h.state().editor.config.model.path.clone();
+    assert!(h.state().editor.estimate.is_some());
+    h.get_by_label("Model directory").focus();
+    h.run();
+    h.get_by_label("Model directory").type_text("x");
+    // Frames stepped, not run to rest: the check's result wakes frames of its own.
+    h.step();
+    assert_ne!(h.state().editor.config.model.path, model);
+    wait_until(&mut h, "the typed path's error", |app| app.editor.error_for("model.path").is_some());
+    h.get_by_label_contains("does not exist: point it at a Hugging Face model directory");
+    assert!(h.state().editor.estimate.is_none(), "no estimate without the model's config");
+    h.key_press(egui::Key::Backspace);
+    h.step();
+    assert_eq!(h.state().editor.config.model.path, model);
+    wait_until(&mut h, "the model read again", |app| app.editor.errors.is_empty() && app.editor.estimate.is_some());
 }
 
 #[test]

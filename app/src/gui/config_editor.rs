@@ -12,6 +12,7 @@ use engine::estimate::{Estimate, estimate, human_bytes};
 use engine::model::ModelConfig;
 
 use super::file_dialog::{self, Pick};
+use super::pending::{self, LOOK_AGAIN, Pending};
 
 /// The editor's state: the config being edited and what is derived from it.
 pub struct ConfigEditor {
@@ -27,14 +28,36 @@ pub struct ConfigEditor {
     pub notice: Option<String>,
     /// The config file path as typed (open or save it without a dialog).
     pub path_text: String,
+    /// The model directory last read, with its config.json (None when unreadable).
     model_cache: Option<(PathBuf, Option<ModelConfig>)>,
+    /// What the last file check found wrong with the paths.
+    file_errors: Vec<FieldError>,
+    /// The file check of the latest edit, running on a worker thread.
+    checking: Option<Pending<FileCheck>>,
+}
+
+/// What checking the config's files found: the paths that are wrong, and the
+/// model's config.json when the model directory was read anew.
+struct FileCheck {
+    errors: Vec<FieldError>,
+    model: Option<(PathBuf, Option<ModelConfig>)>,
 }
 
 impl ConfigEditor {
     /// An editor on `config`.
     pub fn new(config: TrainConfig, path: Option<PathBuf>) -> Self {
         let path_text = path.as_ref().map(|p| super::display_path(p)).unwrap_or_default();
-        let mut e = Self { config, path, errors: Vec::new(), estimate: None, notice: None, path_text, model_cache: None };
+        let mut e = Self {
+            config,
+            path,
+            errors: Vec::new(),
+            estimate: None,
+            notice: None,
+            path_text,
+            model_cache: None,
+            file_errors: Vec::new(),
+            checking: None,
+        };
         e.revalidate();
         e
     }
@@ -70,23 +93,57 @@ impl ConfigEditor {
         });
     }
 
-    /// Re-checks values and files and recomputes the estimate.
+    /// Re-checks values and files and recomputes the estimate, at once (for
+    /// a config the window opens with, before its first frame).
     pub fn revalidate(&mut self) {
-        let mut errors = self.config.validate();
-        errors.extend(self.config.validate_files());
-        self.errors = errors;
-        let model_path = self.config.model.path.clone();
-        if self.model_cache.as_ref().is_none_or(|(p, _)| *p != model_path) {
-            self.model_cache = Some((model_path.clone(), ModelConfig::load(&model_path).ok()));
+        // A check still running was of an older config.
+        self.checking = None;
+        let check = self.file_check();
+        self.take_check(check());
+    }
+
+    /// Re-checks values and recomputes the estimate at once, and starts the
+    /// file check (paths, the model's config.json when its directory changed)
+    /// on a worker thread, taken up by a later frame: typing a path never
+    /// waits for the disk.
+    fn recheck(&mut self) {
+        self.derive();
+        self.checking = Some(Pending::spawn(self.file_check()));
+    }
+
+    /// The file check of the config as it is now.
+    fn file_check(&self) -> impl FnOnce() -> FileCheck + Send + 'static {
+        let config = self.config.clone();
+        let read_model = self.model_cache.as_ref().is_none_or(|(p, _)| *p != config.model.path);
+        move || {
+            let model = read_model.then(|| (config.model.path.clone(), ModelConfig::load(&config.model.path).ok()));
+            FileCheck { errors: config.validate_files(), model }
         }
-        let model = self.model_cache.as_ref().and_then(|(_, m)| m.as_ref());
+    }
+
+    fn take_check(&mut self, check: FileCheck) {
+        self.file_errors = check.errors;
+        if let Some(model) = check.model {
+            self.model_cache = Some(model);
+        }
+        self.derive();
+    }
+
+    /// The errors and the estimate from the values, the last file check and
+    /// the model read for the current model directory (no estimate until it is).
+    fn derive(&mut self) {
+        let value_errors = self.config.validate();
+        let valid = value_errors.is_empty();
+        self.errors = value_errors;
+        self.errors.extend(self.file_errors.iter().cloned());
+        let model = self.model_cache.as_ref().filter(|(p, _)| *p == self.config.model.path).and_then(|(_, m)| m.as_ref());
         let budget = self
             .config
             .run
             .memory_limit_gb
             .map(|gb| (gb * (1u64 << 30) as f64) as u64)
             .or_else(|| engine::device::parse_device_name(&self.config.model.device).ok().and_then(engine::device::memory_bytes));
-        self.estimate = model.filter(|_| self.config.validate().is_empty()).map(|m| estimate(&self.config, m, budget));
+        self.estimate = model.filter(|_| valid).map(|m| estimate(&self.config, m, budget));
     }
 
     /// The error message for `field`, if any.
@@ -96,6 +153,12 @@ impl ConfigEditor {
 
     /// Draws the editor. Returns true when the user pressed Launch.
     pub fn ui(&mut self, ui: &mut egui::Ui, presets_dir: &Path, can_launch: bool) -> bool {
+        if let Some(check) = pending::take(&mut self.checking) {
+            self.take_check(check);
+        }
+        if self.checking.is_some() {
+            ui.ctx().request_repaint_after(LOOK_AGAIN);
+        }
         let before = self.config.clone();
         let mut launch = false;
         ui.horizontal(|ui| {
@@ -162,7 +225,7 @@ impl ConfigEditor {
             });
         });
         if self.config != before {
-            self.revalidate();
+            self.recheck();
         }
         launch
     }

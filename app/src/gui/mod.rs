@@ -16,6 +16,7 @@ mod file_dialog;
 mod metrics_cache;
 mod monitor;
 mod new_evaluation;
+mod pending;
 mod periodic;
 mod remote;
 mod review;

@@ -3,16 +3,14 @@
 //! Monitor's metrics, a remote job's output) keep drawing what they last read
 //! while the next read runs, so a slow disk never stalls a frame.
 
-use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-/// How soon to look again while a read is under way.
-const WHILE_READING: Duration = Duration::from_millis(100);
+use super::pending::{self, LOOK_AGAIN, Pending};
 
 /// A read started at most every `every`, one at a time.
 pub struct Periodic<T> {
     every: Duration,
-    reading: Option<Receiver<T>>,
+    reading: Option<Pending<T>>,
     started: Option<Instant>,
 }
 
@@ -24,18 +22,7 @@ impl<T: Send + 'static> Periodic<T> {
 
     /// The result of the read that finished since the last call, if one did.
     pub fn finished(&mut self) -> Option<T> {
-        let rx = self.reading.as_ref()?;
-        match rx.try_recv() {
-            Ok(value) => {
-                self.reading = None;
-                Some(value)
-            }
-            Err(TryRecvError::Disconnected) => {
-                self.reading = None;
-                None
-            }
-            Err(TryRecvError::Empty) => None,
-        }
+        pending::take(&mut self.reading)
     }
 
     /// Starts the read `make` builds on a worker thread, if none is under way
@@ -44,18 +31,15 @@ impl<T: Send + 'static> Periodic<T> {
     /// `request_repaint_after`).
     pub fn start_when_due<F: FnOnce() -> T + Send + 'static>(&mut self, make: impl FnOnce() -> F) -> Duration {
         if self.reading.is_some() {
-            return WHILE_READING;
+            return LOOK_AGAIN;
         }
         let since = self.started.map(|t| t.elapsed());
         if let Some(since) = since.filter(|s| *s < self.every) {
             return self.every - since;
         }
-        let read = make();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || tx.send(read()));
-        self.reading = Some(rx);
+        self.reading = Some(Pending::spawn(make()));
         self.started = Some(Instant::now());
-        WHILE_READING
+        LOOK_AGAIN
     }
 
     /// Drops a read under way (the caller has just read for itself, and that
@@ -95,7 +79,7 @@ mod tests {
         };
         assert_eq!((value, built), (7, 1));
         assert_eq!(p.finished(), None, "a result is taken up once");
-        assert!(p.start_when_due(|| || 9) > WHILE_READING, "the next read waits for its time");
+        assert!(p.start_when_due(|| || 9) > LOOK_AGAIN, "the next read waits for its time");
         // A restart drops nothing when idle and keeps the next read waiting.
         p.restart();
         assert_eq!(p.finished(), None);

@@ -34,10 +34,28 @@ pub enum RemoteAction {
     Cancel(Box<Profile>, PathBuf),
 }
 
+/// The saved profiles by file name (without `.toml`), each read or why not.
+type SavedProfiles = BTreeMap<String, Result<Profile, String>>;
+
+/// How often the saved profiles are read again.
+const PROFILES_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The profiles saved in `dir`.
+fn read_saved(dir: &Path) -> SavedProfiles {
+    Profile::list(dir)
+        .into_iter()
+        .filter_map(|p| Some((p.file_stem()?.to_string_lossy().into_owned(), Profile::read(&p).map_err(|e| e.to_string()))))
+        .collect()
+}
+
 /// The Remote tab's state.
 pub struct RemotePanel {
     /// Where profiles are saved.
     dir: PathBuf,
+    /// The saved profiles as last read.
+    saved: SavedProfiles,
+    /// The next read of the saved profiles (another window or an editor may change them).
+    reading_saved: Periodic<SavedProfiles>,
     /// The profile being edited.
     pub profile: Profile,
     /// Its set-up lines as one text.
@@ -65,7 +83,11 @@ pub struct RemotePanel {
 impl RemotePanel {
     /// The panel over the profiles in `dir`; the first one is loaded.
     pub fn new(dir: PathBuf) -> Self {
+        let mut reading_saved = Periodic::new(PROFILES_EVERY);
+        reading_saved.restart();
         let mut p = Self {
+            saved: read_saved(&dir),
+            reading_saved,
             dir,
             profile: Profile { name: "my-cluster".into(), ..Default::default() },
             setup: String::new(),
@@ -79,32 +101,38 @@ impl RemotePanel {
             notice: None,
             preflight: None,
         };
-        if let Some(first) = p.profiles().first() {
-            p.load(&first.clone());
+        if let Some(first) = p.saved.keys().next().cloned() {
+            p.load(&first);
         }
         p
     }
 
-    /// The saved profiles.
-    fn profiles(&self) -> Vec<PathBuf> {
-        Profile::list(&self.dir)
+    /// Takes up the last read of the saved profiles and starts the next when due.
+    fn follow_saved(&mut self) {
+        if let Some(saved) = self.reading_saved.finished() {
+            self.saved = saved;
+        }
+        let dir = self.dir.clone();
+        self.reading_saved.start_when_due(|| move || read_saved(&dir));
     }
 
     /// The saved profile named `name`.
     fn saved(&self, name: &str) -> Option<Profile> {
-        Profile::read(&self.dir.join(format!("{name}.toml"))).ok()
+        self.saved.get(name)?.as_ref().ok().cloned()
     }
 
-    fn load(&mut self, path: &Path) {
-        match Profile::read(path) {
-            Ok(p) => {
+    /// Shows the saved profile named `name` in the form.
+    fn load(&mut self, name: &str) {
+        match self.saved.get(name) {
+            Some(Ok(p)) => {
                 self.setup = p.cluster.setup.join("\n");
                 self.price = if p.cluster.price_per_node_hour > 0.0 { p.cluster.price_per_node_hour.to_string() } else { String::new() };
-                self.profile = p;
+                self.profile = p.clone();
                 // What the last test found was about the profile shown before.
                 (self.report, self.host_key) = (None, None);
             }
-            Err(e) => self.notice = Some((e.to_string(), true)),
+            Some(Err(e)) => self.notice = Some((e.clone(), true)),
+            None => self.notice = Some((format!("no profile {name:?} is saved"), true)),
         }
     }
 
@@ -134,7 +162,12 @@ impl RemotePanel {
     fn save(&mut self) {
         let Some(p) = self.checked() else { return };
         self.notice = Some(match p.save(&self.dir) {
-            Ok(file) => (format!("profile saved to {}", super::display_path(&file)), false),
+            Ok(file) => {
+                // An older read under way would not have it.
+                self.reading_saved.restart();
+                self.saved.insert(p.name.clone(), Ok(p));
+                (format!("profile saved to {}", super::display_path(&file)), false)
+            }
             Err(e) => (e.to_string(), true),
         });
     }

@@ -9,15 +9,16 @@ impl RemotePanel {
     /// Draws the tab; `config` is the Configure tab's.
     pub fn ui(&mut self, ui: &mut egui::Ui, config: &TrainConfig, runs: &[RunEntry]) -> Option<RemoteAction> {
         let mut action = None;
+        self.follow_saved();
         ui.horizontal(|ui| {
             let l = ui.label("Profile");
             egui::ComboBox::from_id_salt("remote-profile")
                 .selected_text(self.profile.name.clone())
                 .show_ui(ui, |ui| {
-                    for p in self.profiles() {
-                        let name = p.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+                    let names: Vec<String> = self.saved.keys().cloned().collect();
+                    for name in names {
                         if ui.selectable_label(name == self.profile.name, &name).clicked() {
-                            self.load(&p);
+                            self.load(&name);
                         }
                     }
                 })
