@@ -74,8 +74,9 @@ pub fn run(args: Args) -> Result<()> {
     println!("architecture   {}", report.architecture);
     println!("tensors        {}", super::model::type_counts(&report.tensor_types));
     println!(
-        "tokenizer      {} tokens, pre-tokenizer {}{}",
+        "tokenizer      {} tokens, {} model, pre-tokenizer {}{}",
         report.vocab_size,
+        report.tokenizer_model,
         report.pre_tokenizer,
         if report.chat_template { ", chat template kept" } else { "" }
     );

@@ -63,23 +63,23 @@ pub(crate) fn loss_and_grad<T: Real>(model: &Model, x: &[T], batch: &Batch, scal
         sum += logits
             .par_chunks_mut(v)
             .zip(block.par_iter())
-            .map(|(row, &r)| {
+            // One buffer of the cap's slopes per worker, reused row after row.
+            .map_init(Vec::<T>::new, |slopes, (row, &r)| {
                 let (t, w) = (targets[r] as usize, weights[r]);
                 // Gemma 2's soft cap: the loss of `cap * tanh(l / cap)`, its
                 // gradient times the cap's slope `1 - tanh^2`.
-                let slopes = cap.map(|cap| {
-                    row.iter_mut()
-                        .map(|l| {
-                            let th = (*l / cap).tanh();
-                            *l = th * cap;
-                            T::one() - th * th
-                        })
-                        .collect::<Vec<T>>()
-                });
+                slopes.clear();
+                if let Some(cap) = cap {
+                    slopes.extend(row.iter_mut().map(|l| {
+                        let th = (*l / cap).tanh();
+                        *l = th * cap;
+                        T::one() - th * th
+                    }));
+                }
                 let nll = row_nll(row, t).to_f64() * w;
                 row_grad_in_place(row, t, T::from_f64(scale * w));
-                if let Some(slopes) = slopes {
-                    row.iter_mut().zip(&slopes).for_each(|(g, &s)| *g *= s);
+                if cap.is_some() {
+                    row.iter_mut().zip(slopes.iter()).for_each(|(g, &s)| *g *= s);
                 }
                 nll
             })

@@ -1,7 +1,7 @@
 //! Exporting a model as a GGUF file for llama.cpp (and Ollama, LM Studio):
 //! the `{arch}.*` metadata llama.cpp's converter writes (RoPE base, width and
-//! scaling, sliding windows and their pattern, soft caps), the byte-level BPE
-//! tokenizer of `tokenizer.json` with the chat template, and every tensor
+//! scaling, sliding windows and their pattern, soft caps), the tokenizer of
+//! `tokenizer.json` (`vocab_export`) with the chat template, and every tensor
 //! under llama.cpp's name, changed as its converter changes it (Llama's and
 //! Mistral's q/k rows permuted, Gemma's norms stored as `1 + w`, Phi-3's
 //! longrope factors as tensors), written with candle's GGUF writer. Norms and
@@ -10,18 +10,17 @@
 //! llama.cpp would compute differently (a RoPE or window layout its files
 //! cannot say, an attention scale it does not read) is refused by name.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device};
 use serde::Serialize;
-use serde_json::Value as Json;
 
 use super::tensors::{
     LongRopeFactors, ROPE_FACTORS_LONG, ROPE_FACTORS_SHORT, gguf_name, permute, permuted_heads, stored_offset, type_name,
 };
+use super::vocab_export::TokenizerMeta;
 use crate::error::{Error, Result};
 use crate::model::arch::Gguf;
 use crate::model::progress::{Cancellable, Progress};
@@ -63,6 +62,8 @@ pub struct ExportReport {
     pub tensor_types: std::collections::BTreeMap<String, usize>,
     /// Tokens in the vocabulary written.
     pub vocab_size: usize,
+    /// `tokenizer.ggml.model` written: `gpt2` (byte-level BPE) or `llama` (SentencePiece-style).
+    pub tokenizer_model: String,
     /// `tokenizer.ggml.pre` written.
     pub pre_tokenizer: String,
     /// Whether a chat template was written.
@@ -136,17 +137,16 @@ pub fn export_model(
         )));
     }
     let tok = TokenizerMeta::read(tokenizer_dir)?;
-    if tok.tokens.len() > config.vocab_size {
+    if tok.len() > config.vocab_size {
         return Err(unsupported(format!(
             "tokenizer.json has {} tokens but vocab_size is {}; the tokenizer does not belong to this model",
-            tok.tokens.len(),
+            tok.len(),
             config.vocab_size
         )));
     }
     let template = crate::chat::template::model_template_source(tokenizer_dir)?;
 
     let u32v = |n: usize| Value::U32(n as u32);
-    let strings = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
     let mut metadata: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(arch.into())),
         ("general.name".into(), Value::String(name_of(tokenizer_dir))),
@@ -162,13 +162,8 @@ pub fn export_model(
         (key("attention.value_length"), u32v(config.head_dim())),
         (key("attention.layer_norm_rms_epsilon"), Value::F32(config.rms_norm_eps as f32)),
         (key("vocab_size"), u32v(config.vocab_size)),
-        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
-        ("tokenizer.ggml.pre".into(), Value::String(tok.pre.into())),
-        ("tokenizer.ggml.tokens".into(), strings(&tok.tokens)),
-        ("tokenizer.ggml.token_type".into(), Value::Array(tok.types.iter().map(|t| Value::I32(*t)).collect())),
-        ("tokenizer.ggml.merges".into(), strings(&tok.merges)),
-        ("tokenizer.ggml.add_bos_token".into(), Value::Bool(tok.add_bos)),
     ];
+    metadata.extend(tok.metadata());
     metadata.extend(rope.into_iter().chain(windows).chain(attention));
     let ids = [
         ("tokenizer.ggml.bos_token_id", config.bos_token_id.or(tok.special_id("bos_token"))),
@@ -228,8 +223,9 @@ pub fn export_model(
     Ok(ExportReport {
         architecture: arch.into(),
         tensor_types: types,
-        vocab_size: tok.tokens.len(),
-        pre_tokenizer: tok.pre.into(),
+        vocab_size: tok.len(),
+        tokenizer_model: tok.model_and_pre().0.into(),
+        pre_tokenizer: tok.model_and_pre().1.into(),
         chat_template: template.is_some(),
         bytes: bytes.len() as u64,
     })
@@ -348,117 +344,6 @@ fn name_of(dir: &Path) -> String {
     dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "model".into())
 }
 
-/// What `tokenizer.json` and `tokenizer_config.json` give the GGUF metadata.
-struct TokenizerMeta {
-    /// Every token by id, spelled in the byte alphabet (added tokens as their text).
-    tokens: Vec<String>,
-    /// llama.cpp token types: 1 normal, 3 control (special added), 4 user-defined (other added).
-    types: Vec<i32>,
-    /// `"a b"` merges in rank order.
-    merges: Vec<String>,
-    /// The `tokenizer.ggml.pre` whose split this tokenizer uses.
-    pre: &'static str,
-    /// Whether a BOS token is prepended (`add_bos_token`).
-    add_bos: bool,
-    /// `tokenizer_config.json` special token names by key (`eos_token`).
-    specials: HashMap<String, String>,
-}
-
-impl TokenizerMeta {
-    fn read(dir: &Path) -> Result<Self> {
-        let path = dir.join("tokenizer.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let json: Json = serde_json::from_str(&text).map_err(|e| Error::model(&path, format!("invalid JSON: {e}")))?;
-        let refuse = |what: String| {
-            Error::model(
-                &path,
-                format!(
-                    "{what}; the GGUF export writes byte-level BPE tokenizers (SmolLM2, Llama 3, Qwen2 and the sample model have one), \
-SentencePiece-style ones are not exported yet"
-                ),
-            )
-        };
-        let model = &json["model"];
-        if model["type"] != "BPE" || json["decoder"]["type"] != "ByteLevel" {
-            return Err(refuse(format!("the tokenizer is a {} model with a {} decoder", model["type"], json["decoder"]["type"])));
-        }
-        let pre = pre_of(&json["pre_tokenizer"], &json["normalizer"])
-            .ok_or_else(|| refuse(format!("its pre-tokenizer {} is not one llama.cpp knows", json["pre_tokenizer"])))?;
-
-        let mut by_id: HashMap<u32, (String, i32)> = HashMap::new();
-        for (token, id) in model["vocab"].as_object().into_iter().flatten() {
-            let id = id.as_u64().ok_or_else(|| refuse(format!("vocab entry {token:?} has no integer id")))?;
-            by_id.insert(id as u32, (token.clone(), 1));
-        }
-        for added in json["added_tokens"].as_array().into_iter().flatten() {
-            let (Some(id), Some(content)) = (added["id"].as_u64(), added["content"].as_str()) else { continue };
-            let ty = if added["special"].as_bool().unwrap_or(false) { 3 } else { 4 };
-            by_id.insert(id as u32, (content.to_string(), ty));
-        }
-        let n = by_id.keys().max().map_or(0, |m| *m as usize + 1);
-        let mut tokens = Vec::with_capacity(n);
-        let mut types = Vec::with_capacity(n);
-        for id in 0..n as u32 {
-            let (t, ty) = by_id.remove(&id).ok_or_else(|| refuse(format!("token id {id} is missing from the vocabulary")))?;
-            tokens.push(t);
-            types.push(ty);
-        }
-        let merges = model["merges"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|m| match m {
-                Json::String(s) => Ok(s.clone()),
-                Json::Array(pair) if pair.len() == 2 => {
-                    Ok(format!("{} {}", pair[0].as_str().unwrap_or(""), pair[1].as_str().unwrap_or("")))
-                }
-                other => Err(refuse(format!("merge {other} is neither \"a b\" nor [a, b]"))),
-            })
-            .collect::<Result<Vec<_>>>()?;
-
-        let cfg_path = dir.join("tokenizer_config.json");
-        let cfg: Json = match std::fs::read_to_string(&cfg_path) {
-            Ok(t) => serde_json::from_str(&t).map_err(|e| Error::model(&cfg_path, format!("invalid JSON: {e}")))?,
-            Err(_) => Json::Null,
-        };
-        let specials = ["bos_token", "eos_token", "unk_token", "pad_token"]
-            .iter()
-            .filter_map(|k| {
-                let v = &cfg[*k];
-                v.as_str().or(v["content"].as_str()).map(|s| (k.to_string(), s.to_string()))
-            })
-            .collect();
-        Ok(Self { tokens, types, merges, pre, add_bos: cfg["add_bos_token"].as_bool().unwrap_or(false), specials })
-    }
-
-    /// The id of the special token `tokenizer_config.json` names under `key`.
-    fn special_id(&self, key: &str) -> Option<u32> {
-        let text = self.specials.get(key)?;
-        self.tokens.iter().position(|t| t == text).map(|i| i as u32)
-    }
-}
-
-/// The `tokenizer.ggml.pre` of a byte-level pre-tokenizer: GPT-2's split,
-/// Llama 3's or Qwen2's (the inverse of the importer's mapping).
-fn pre_of(pre: &Json, normalizer: &Json) -> Option<&'static str> {
-    if pre["type"] == "ByteLevel" && pre["use_regex"] != false && normalizer.is_null() {
-        return Some("gpt-2");
-    }
-    let seq = pre["pretokenizers"].as_array()?;
-    let regex = match seq.as_slice() {
-        [split, byte_level] if split["type"] == "Split" && byte_level["type"] == "ByteLevel" => split["pattern"]["Regex"].as_str()?,
-        _ => return None,
-    };
-    if !normalizer.is_null() {
-        return None;
-    }
-    match regex {
-        r if r == super::tokenizer::LLAMA3_SPLIT => Some("llama-bpe"),
-        r if r == super::tokenizer::QWEN2_SPLIT => Some("qwen2"),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use candle_core::Tensor;
@@ -466,6 +351,7 @@ mod tests {
     use std::path::PathBuf;
 
     use candle_core::quantized::gguf_file::Content;
+    use serde_json::Value as Json;
 
     use super::super::fixture::{self, Fixture};
     use super::super::import;
@@ -543,17 +429,110 @@ mod tests {
     }
 
     #[test]
-    fn a_tokenizer_that_is_not_byte_level_bpe_is_refused_by_name() {
-        let (dir, model_dir) = imported(&Fixture::default());
+    fn a_tokenizer_llama_cpp_cannot_rebuild_is_refused_by_name() {
+        let refused = |fx: Fixture, edit: &dyn Fn(&mut Json)| {
+            let (dir, model_dir) = imported(&fx);
+            let path = model_dir.join("tokenizer.json");
+            let mut json: Json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            edit(&mut json);
+            std::fs::write(&path, json.to_string()).unwrap();
+            let file = dir.path().join("out.gguf");
+            let err = export(&model_dir, &file, ExportType::F16, |_, _| {}).unwrap_err().to_string();
+            assert!(!file.exists());
+            assert!(err.contains("tokenizer.json") && err.contains("SentencePiece"), "{err}");
+            err
+        };
+        // A byte-level vocabulary with a SentencePiece decoder.
+        let err = refused(Fixture::default(), &|t| t["decoder"] = serde_json::json!({"type": "Metaspace", "replacement": "▁"}));
+        assert!(err.contains("Metaspace"), "{err}");
+        // A SentencePiece vocabulary normalised in a way llama.cpp does not.
+        let err =
+            refused(Fixture { sentencepiece: true, ..Fixture::default() }, &|t| t["normalizer"] = serde_json::json!({"type": "NFKC"}));
+        assert!(err.contains("NFKC") && err.contains("normalizer"), "{err}");
+    }
+
+    /// Texts whose ids a tokenizer written to GGUF and read back must keep.
+    const SENTENCEPIECE_TEXTS: [&str; 5] =
+        ["Hello world", "  Hello the world", "[INST] Hello [/INST]", "héllo ☃", "the world\nHello\tthe  end "];
+
+    /// The ids of `texts` (BOS added where the tokenizer adds one) under the tokenizer of `dir`.
+    fn ids(dir: &Path, texts: &[&str]) -> Vec<Vec<u32>> {
+        let tok = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+        texts.iter().map(|t| tok.encode(*t, true).unwrap().get_ids().to_vec()).collect()
+    }
+
+    /// A SentencePiece-style tokenizer (Mistral's, Llama 2's, Phi-3's) is
+    /// written as llama.cpp's `llama` model: the same tokens and types, scores
+    /// under which merging by score merges as the ranks did (the merges read
+    /// back are the same, in the same order), the space prefix; and it
+    /// tokenises as before once read back.
+    #[test]
+    fn a_sentencepiece_tokenizer_is_exported_with_scores_that_keep_its_merges() {
+        let fx = Fixture { sentencepiece: true, ..Fixture::default() };
+        let r = assert_round_trip(&fx, ExportType::F16, 2e-3);
+        assert_eq!((r.tokenizer_model.as_str(), r.pre_tokenizer.as_str()), ("llama", "default"));
+        let (dir, model_dir) = imported(&fx);
+        let (file, content) = export_f16(&model_dir);
+        let md = &content.metadata;
+        let (tokens, _, types) = fixture::sentencepiece_vocab();
+        let strings: Vec<String> = md["tokenizer.ggml.tokens"].to_vec().unwrap().iter().map(|v| v.to_string().unwrap().clone()).collect();
+        assert_eq!(strings, tokens);
+        let got_types: Vec<i32> = md["tokenizer.ggml.token_type"].to_vec().unwrap().iter().map(|v| v.to_i32().unwrap()).collect();
+        assert_eq!(got_types, types, "unknown 2, control 3, byte 6, normal 1");
+        assert!(md["tokenizer.ggml.add_space_prefix"].to_bool().unwrap());
+        assert!(!md.contains_key("tokenizer.ggml.merges"));
+        let back = dir.path().join("back-again");
+        import(&file, &back, DType::F32, |_, _| {}).unwrap();
+        let merges = |d: &Path| -> Json {
+            let tok: Json = serde_json::from_str(&std::fs::read_to_string(d.join("tokenizer.json")).unwrap()).unwrap();
+            tok["model"]["merges"].clone()
+        };
+        assert!(merges(&model_dir).as_array().is_some_and(|m| !m.is_empty()));
+        assert_eq!(merges(&back), merges(&model_dir));
+        assert_eq!(ids(&back, &SENTENCEPIECE_TEXTS), ids(&model_dir, &SENTENCEPIECE_TEXTS));
+    }
+
+    /// Exports `model_dir` after `edit` of its SentencePiece-style
+    /// tokenizer.json and imports it back: (add_space_prefix written, the
+    /// edited tokenizer's ids of `texts`, the read-back one's).
+    fn sentencepiece_variant(texts: &[&str], edit: impl FnOnce(&mut Json)) -> (bool, Vec<Vec<u32>>, Vec<Vec<u32>>) {
+        let (dir, model_dir) = imported(&Fixture { sentencepiece: true, ..Fixture::default() });
         let path = model_dir.join("tokenizer.json");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut json: Json = serde_json::from_str(&text).unwrap();
-        json["decoder"] = serde_json::json!({"type": "Metaspace", "replacement": "▁"});
+        let mut json: Json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut json);
         std::fs::write(&path, json.to_string()).unwrap();
-        let file = dir.path().join("out.gguf");
-        let err = export(&model_dir, &file, ExportType::F16, |_, _| {}).unwrap_err().to_string();
-        assert!(err.contains("tokenizer.json") && err.contains("Metaspace") && err.contains("SentencePiece"), "{err}");
-        assert!(!file.exists());
+        let (file, content) = export_f16(&model_dir);
+        let back = dir.path().join("back");
+        import(&file, &back, DType::F32, |_, _| {}).unwrap();
+        let prefix = content.metadata["tokenizer.ggml.add_space_prefix"].to_bool().unwrap();
+        (prefix, ids(&model_dir, texts), ids(&back, texts))
+    }
+
+    /// Gemma's tokenizer puts no `▁` before the text (its normaliser only
+    /// replaces spaces): written as `add_space_prefix = false`, and read back
+    /// without the prefix. Llama 2's older form (a `Prepend` normaliser, no
+    /// pre-tokenizer) has the prefix; it is read back as transformers reads a
+    /// GGUF file (`▁` before the first word unless the text starts with a
+    /// space, none after a special token), so only such texts keep their ids.
+    #[test]
+    fn the_space_prefix_of_a_sentencepiece_tokenizer_survives_the_round_trip() {
+        let replace = serde_json::json!({"type": "Replace", "pattern": {"String": " "}, "content": "▁"});
+        let (prefix, want, got) = sentencepiece_variant(&SENTENCEPIECE_TEXTS, |t| {
+            t["pre_tokenizer"] = Json::Null;
+            t["normalizer"] = replace.clone();
+            t["decoder"]["decoders"].as_array_mut().unwrap().retain(|d| d["type"] != "Strip");
+        });
+        assert!(!prefix);
+        assert_eq!(got, want);
+        assert_eq!(want[0][1], 263, "without the prefix \"Hello\" starts with \"H\", not the piece \"▁Hello\"");
+        let texts = ["Hello world", "héllo ☃", "the world\nHello\tthe  end "];
+        let (prefix, want, got) = sentencepiece_variant(&texts, |t| {
+            t["pre_tokenizer"] = Json::Null;
+            t["normalizer"] = serde_json::json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"}, replace]});
+        });
+        assert!(prefix);
+        assert_eq!(got, want);
+        assert_eq!(want[0], [1, 273, 278]);
     }
 
     /// A transformers-made tiny model of the engine's tests

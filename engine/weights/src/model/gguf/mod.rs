@@ -18,6 +18,7 @@ pub mod metadata;
 mod sentencepiece;
 pub mod tensors;
 pub mod tokenizer;
+mod vocab_export;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,8 @@
 //! file: its `LlamaTokenizer` over the file's tokens, with the merges the
 //! scores imply (the file stores none), byte fallback (`<0x41>` tokens), the
 //! `Metaspace` pre-tokenizer (`▁` for spaces, prepended to the first word
-//! only) and the matching decoder.
+//! unless `tokenizer.ggml.add_space_prefix` is false, as in Gemma's files)
+//! and the matching decoder.
 
 use std::collections::{HashMap, HashSet};
 
@@ -45,15 +46,21 @@ pub(crate) fn tokenizer(meta: &Meta, tokens: &[&str]) -> Result<Tokenizer> {
         .fuse_unk(true)
         .build()
         .map_err(|e| meta.error(format!("cannot build the BPE tokenizer from tokenizer.ggml.tokens and scores: {e}")))?;
+    let prefix = meta.opt_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
     let mut tok = Tokenizer::new(bpe);
-    tok.with_pre_tokenizer(Some(PreTokenizerWrapper::Metaspace(Metaspace::new(SPACE, PrependScheme::First, false))));
+    let scheme = if prefix { PrependScheme::First } else { PrependScheme::Never };
+    tok.with_pre_tokenizer(Some(PreTokenizerWrapper::Metaspace(Metaspace::new(SPACE, scheme, false))));
     let replace = Replace::new(SPACE.to_string(), " ").map_err(|e| meta.error(format!("the decoder: {e}")))?;
-    tok.with_decoder(Some(DecoderWrapper::Sequence(DecoderSequence::new(vec![
+    let mut decoders = vec![
         DecoderWrapper::Replace(replace),
         DecoderWrapper::ByteFallback(ByteFallback::default()),
         DecoderWrapper::Fuse(Fuse::default()),
-        DecoderWrapper::Strip(Strip::new(' ', 1, 0)),
-    ]))));
+    ];
+    // The space put before the text is taken off again.
+    if prefix {
+        decoders.push(DecoderWrapper::Strip(Strip::new(' ', 1, 0)));
+    }
+    tok.with_decoder(Some(DecoderWrapper::Sequence(DecoderSequence::new(decoders))));
     Ok(tok)
 }
 
