@@ -3,6 +3,8 @@
 logits, for the architectures the shipped sample model does not cover:
 
     engine/tests/fixtures/tiny-qwen2/        Qwen2ForCausalLM (q/k/v biases, untied head)
+    engine/tests/fixtures/tiny-qwen2-window/ the same with its sliding window on (use_sliding_window):
+                                             full attention below max_window_layers, the window above
     engine/tests/fixtures/tiny-llama3-rope/  LlamaForCausalLM with Llama 3 rope scaling, explicit head_dim
     engine/tests/fixtures/tiny-qwen3/        Qwen3ForCausalLM (per-head q/k norms, head_dim * heads != hidden)
     engine/tests/fixtures/tiny-phi3/         Phi3ForCausalLM as Phi-4-mini is made (fused qkv_proj and
@@ -71,6 +73,17 @@ COMMON = dict(
 
 MODELS = {
     "tiny-qwen2": lambda: Qwen2ForCausalLM(Qwen2Config(**COMMON, rope_theta=1_000_000.0, tie_word_embeddings=False)),
+    # A window shorter than the longer input, on the layers from max_window_layers on.
+    "tiny-qwen2-window": lambda: Qwen2ForCausalLM(
+        Qwen2Config(
+            **COMMON,
+            rope_theta=1_000_000.0,
+            tie_word_embeddings=False,
+            use_sliding_window=True,
+            sliding_window=16,
+            max_window_layers=1,
+        )
+    ),
     "tiny-llama3-rope": lambda: LlamaForCausalLM(
         LlamaConfig(
             **COMMON,

@@ -303,6 +303,38 @@ fn qwen2_and_llama3_rope_scaling_match_transformers() {
     assert!(diff > 10.0 * LOGIT_TOLERANCE, "rope scaling made no visible difference ({diff})");
 }
 
+/// Qwen2 with its sliding window on (transformers-made: full attention below
+/// `max_window_layers`, the window above it, shorter than the longer input):
+/// the same logits, and greedy decoding through the KV cache; the same with
+/// the layer list left out (the `max_window_layers` rule), and other logits
+/// with the window off.
+#[test]
+fn qwen2_with_its_sliding_window_on_matches_transformers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-qwen2-window");
+    let model = Model::load(&src, DType::F32, &Device::Cpu).unwrap();
+    assert_eq!((model.config.layer_window(0), model.config.layer_window(1)), (None, Some(16)));
+    let diff = worst_reference_diff(&src, &model);
+    assert!(diff < LOGIT_TOLERANCE, "max |logit difference| {diff}");
+    assert_greedy_decoding_matches(&src.join("reference_logits.safetensors"), &model);
+    let variant = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["model.safetensors", "reference_logits.safetensors"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+        edit(&mut cfg);
+        std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+        let model = Model::load(dir.path(), DType::F32, &Device::Cpu).unwrap();
+        worst_reference_diff(dir.path(), &model)
+    };
+    let by_rule = variant(&|c| {
+        c.as_object_mut().unwrap().remove("layer_types");
+    });
+    assert!(by_rule < LOGIT_TOLERANCE, "by max_window_layers: max |logit difference| {by_rule}");
+    let off = variant(&|c| c["use_sliding_window"] = false.into());
+    assert!(off > 10.0 * LOGIT_TOLERANCE, "the window made no visible difference ({off})");
+}
+
 /// Greedy decoding with the engine's KV cache (prefill, then one token a
 /// step) continues the reference file's first input with the tokens
 /// transformers' `generate` chose (`greedy_0`).

@@ -98,7 +98,7 @@ pub struct ModelConfig {
     /// Gemma 2: output logits become `cap * tanh(logit / cap)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_logit_softcapping: Option<f64>,
-    /// Gemma: each layer's attention, `sliding_attention` or `full_attention`
+    /// Gemma, Qwen: each layer's attention, `sliding_attention` or `full_attention`
     /// (absent: the family's pattern).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_types: Option<Vec<String>>,
@@ -114,6 +114,10 @@ pub struct ModelConfig {
     /// Qwen2: whether `sliding_window` applies at all (false by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_sliding_window: Option<bool>,
+    /// Qwen: the layers before this one attend fully, the others in the window
+    /// (with `use_sliding_window`; 28 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_window_layers: Option<usize>,
 }
 
 fn default_model_type() -> String {
@@ -401,10 +405,12 @@ mod tests {
             .unwrap();
         let err = ModelConfig::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("config.json") && err.contains("model_type \"olmo2\""), "{err}");
-        let qwen = format!(r#"{{{base},"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"use_sliding_window":true}}"#);
-        std::fs::write(dir.path().join("config.json"), qwen).unwrap();
+        let qwen = |extra: &str| format!(r#"{{{base},"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],{extra}}}"#);
+        std::fs::write(dir.path().join("config.json"), qwen(r#""use_sliding_window":true,"max_window_layers":0"#)).unwrap();
+        assert_eq!(ModelConfig::load(dir.path()).unwrap().layer_window(0), Some(4096), "transformers' default window");
+        std::fs::write(dir.path().join("config.json"), qwen(r#""layer_types":["chunked_attention"]"#)).unwrap();
         let err = ModelConfig::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("use_sliding_window"), "{err}");
+        assert!(err.contains("layer_types") && err.contains("chunked_attention"), "{err}");
         std::fs::write(dir.path().join("config.json"), format!(r#"{{{base},"model_type":"llama","architectures":["GemmaForCausalLM"]}}"#))
             .unwrap();
         let err = ModelConfig::load(dir.path()).unwrap_err().to_string();

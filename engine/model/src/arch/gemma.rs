@@ -16,7 +16,7 @@
 use serde_json::Value;
 
 use super::llama::LLAMA;
-use super::{Family, Gguf};
+use super::{Family, Gguf, check_layer_types, listed_as_sliding};
 use crate::config::ModelConfig;
 
 /// `Gemma2ForCausalLM`.
@@ -73,10 +73,7 @@ pub(super) const GEMMA3: Family = Family {
 /// The window of `layer`: `sliding_window` on a `sliding_attention` layer of
 /// `layer_types`, else (no list) on all but every `pattern`-th layer.
 fn sliding(cfg: &ModelConfig, layer: usize, pattern: usize) -> Option<usize> {
-    let slides = match &cfg.layer_types {
-        Some(types) => types.get(layer).is_some_and(|t| t == "sliding_attention"),
-        None => !(layer + 1).is_multiple_of(pattern.max(1)),
-    };
+    let slides = listed_as_sliding(cfg, layer).unwrap_or(!(layer + 1).is_multiple_of(pattern.max(1)));
     if slides { cfg.sliding_window } else { None }
 }
 
@@ -96,14 +93,7 @@ fn gemma_defaults(cfg: &mut ModelConfig, raw: &Value) {
 
 /// Refuses what Gemma configs can ask for and the decoder does not compute.
 fn gemma_check(cfg: &ModelConfig) -> Result<(), String> {
-    if let Some(types) = &cfg.layer_types {
-        if types.len() != cfg.num_hidden_layers {
-            return Err(format!("layer_types lists {} layers, num_hidden_layers is {}", types.len(), cfg.num_hidden_layers));
-        }
-        if let Some(other) = types.iter().find(|t| *t != "sliding_attention" && *t != "full_attention") {
-            return Err(format!("layer_types: {other:?} is not supported (sliding_attention, full_attention)"));
-        }
-    }
+    check_layer_types(cfg)?;
     if cfg.attention_bias == Some(true) {
         return Err("attention_bias = true is not supported for Gemma (its checkpoints have none)".into());
     }

@@ -174,19 +174,42 @@ fn llama_biases(cfg: &ModelConfig, module: &str) -> bool {
     }
 }
 
-/// The window of a Qwen config: `sliding_window` only with `use_sliding_window`.
-fn qwen_window(cfg: &ModelConfig, _layer: usize) -> Option<usize> {
-    if cfg.use_sliding_window == Some(true) { cfg.sliding_window } else { None }
+/// Whether `layer` is a sliding one by the config's `layer_types`, when it lists them.
+fn listed_as_sliding(cfg: &ModelConfig, layer: usize) -> Option<bool> {
+    cfg.layer_types.as_ref().map(|types| types.get(layer).is_some_and(|t| t == "sliding_attention"))
 }
 
-/// Qwen's per-layer sliding window (`max_window_layers`) is not computed: refused when switched on.
-fn qwen_check(cfg: &ModelConfig) -> Result<(), String> {
-    if cfg.use_sliding_window == Some(true) {
-        return Err(format!(
-            "use_sliding_window = true is not supported yet for {} (its per-layer max_window_layers rule); \
-             set it to false (these models are trained without it)",
-            cfg.model_type
-        ));
+/// Refuses a `layer_types` that does not list each layer as sliding or full attention.
+fn check_layer_types(cfg: &ModelConfig) -> Result<(), String> {
+    if let Some(types) = &cfg.layer_types {
+        if types.len() != cfg.num_hidden_layers {
+            return Err(format!("layer_types lists {} layers, num_hidden_layers is {}", types.len(), cfg.num_hidden_layers));
+        }
+        if let Some(other) = types.iter().find(|t| *t != "sliding_attention" && *t != "full_attention") {
+            return Err(format!("layer_types: {other:?} is not supported (sliding_attention, full_attention)"));
+        }
     }
     Ok(())
+}
+
+/// transformers' `max_window_layers` when a Qwen config leaves it out.
+const QWEN_MAX_WINDOW_LAYERS: usize = 28;
+
+/// The window of a Qwen layer, as transformers' `Qwen2Config` and
+/// `Qwen3Config` lay it out: none unless `use_sliding_window`; then
+/// `sliding_window` on the `sliding_attention` layers of `layer_types`, or,
+/// without that list, on the layers from `max_window_layers` on.
+fn qwen_window(cfg: &ModelConfig, layer: usize) -> Option<usize> {
+    if cfg.use_sliding_window != Some(true) {
+        return None;
+    }
+    let slides = listed_as_sliding(cfg, layer).unwrap_or(layer >= cfg.max_window_layers.unwrap_or(QWEN_MAX_WINDOW_LAYERS));
+    if slides { cfg.sliding_window } else { None }
+}
+
+/// transformers' window width when a Qwen config switches the window on without one.
+fn qwen_defaults(cfg: &mut ModelConfig, raw: &serde_json::Value) {
+    if cfg.use_sliding_window == Some(true) && raw.get("sliding_window").is_none() {
+        cfg.sliding_window = Some(4096);
+    }
 }

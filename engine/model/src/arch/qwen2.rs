@@ -1,10 +1,10 @@
 //! Qwen2 and Qwen2.5: Llama's layer with biases on q, k and v (never on o or the
-//! MLP). Its sliding window applies only with `use_sliding_window`, per layer
-//! (`max_window_layers`), which is refused. llama.cpp writes it as `qwen2`,
-//! without permuting q/k.
+//! MLP). Its sliding window applies only with `use_sliding_window`, on the
+//! layers from `max_window_layers` on (or those `layer_types` lists).
+//! llama.cpp writes it as `qwen2`, without permuting q/k (and has no window).
 
 use super::llama::LLAMA;
-use super::{Family, Gguf, qwen_check, qwen_window};
+use super::{Family, Gguf, check_layer_types, qwen_defaults, qwen_window};
 use crate::config::ModelConfig;
 
 /// `Qwen2ForCausalLM`.
@@ -14,6 +14,7 @@ pub(super) const QWEN2: Family = Family {
     gguf: Some(Gguf::plain("qwen2", false)),
     bias: |_: &ModelConfig, module: &str| matches!(module, "q_proj" | "k_proj" | "v_proj"),
     window: qwen_window,
-    check: qwen_check,
+    check: check_layer_types,
+    defaults: qwen_defaults,
     ..LLAMA
 };
