@@ -91,13 +91,27 @@ fn loss_of(model: &Model, b: &engine::data::Batch) -> f64 {
 #[test]
 fn lora_gradients_match_finite_differences() {
     for (name, model) in tiny_of_each_family(DType::F64) {
-        check_gradients_by_finite_differences(name, model);
+        check_gradients_by_finite_differences(name, model, false);
     }
 }
 
-fn check_gradients_by_finite_differences(name: &str, mut model: Model) {
-    model.add_lora(&all_linear(2, 0.0), 5).unwrap();
-    perturb_b(&model);
+/// Full fine-tuning of Phi-3 trains the parts of its fused `qkv_proj` and
+/// `gate_up_proj` (the fused matrix's gradient is theirs side by side): the
+/// training step's gradients of every weight against finite differences.
+#[test]
+fn full_fine_tuning_gradients_of_a_fused_checkpoint_match_finite_differences() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    check_gradients_by_finite_differences("tiny-phi3", Model::load(&fixtures.join("tiny-phi3"), DType::F64, &Device::Cpu).unwrap(), true);
+}
+
+/// Checks gradients of a LoRA adapter on every linear layer of `model`, or of every weight (`full`).
+fn check_gradients_by_finite_differences(name: &str, mut model: Model, full: bool) {
+    if full {
+        model.make_fully_trainable().unwrap();
+    } else {
+        model.add_lora(&all_linear(2, 0.0), 5).unwrap();
+        perturb_b(&model);
+    }
     let b = batch(2, 9);
     let mut acc = GradAccumulator::new(model.trainable().len());
     accumulate(&model, &b, Pass::Eval, 1.0, false, &mut acc).unwrap();
@@ -443,8 +457,8 @@ fn bfloat16_checkpoints_match_transformers() {
 /// Model directories saved by the engine hold the checkpoint's tensors as
 /// transformers names and stores them and load back to the same logits: Phi-3
 /// its fused `qkv_proj` and `gate_up_proj`, Gemma its norms as `w - 1`
-/// (the stored values come back unchanged). Full fine-tuning of Phi-3, which
-/// would train the fused parts apart, is refused by name.
+/// (the stored values come back unchanged). Phi-3 fully fine-tuned (its
+/// fused projections trained as their parts) is saved fused again.
 #[test]
 fn saved_model_directories_keep_the_checkpoint_layout() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -469,8 +483,19 @@ fn saved_model_directories_keep_the_checkpoint_layout() {
         assert!(worst_reference_diff(out.path(), &again) < LOGIT_TOLERANCE, "{name}: reloaded");
     }
     let mut phi3 = Model::load(&fixtures.join("tiny-phi3"), DType::F32, &Device::Cpu).unwrap();
-    let err = phi3.make_fully_trainable().unwrap_err().to_string();
-    assert!(err.contains("phi3") && err.contains("LoRA"), "{err}");
+    phi3.make_fully_trainable().unwrap();
+    for p in phi3.trainable().iter().filter(|p| p.name.contains("_proj")) {
+        p.var.set(&(p.var.as_tensor() * 1.1).unwrap()).unwrap();
+    }
+    let trained = phi3.forward(&ids(12), Pass::Eval).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let tensors = phi3.hf_tensors().unwrap();
+    assert!(tensors.contains_key("model.layers.0.self_attn.qkv_proj.weight") && tensors.contains_key("model.layers.0.mlp.gate_up_proj.weight"));
+    assert!(!tensors.keys().any(|k| k.contains(".q_proj.") || k.contains(".up_proj.")), "saved apart");
+    std::fs::copy(fixtures.join("tiny-phi3/config.json"), out.path().join("config.json")).unwrap();
+    weights::save_file(&out.path().join("model.safetensors"), &tensors, None).unwrap();
+    let again = Model::load(out.path(), DType::F32, &Device::Cpu).unwrap();
+    assert!(max_abs_diff(&again.forward(&ids(12), Pass::Eval).unwrap(), &trained) < 1e-6, "the trained parts saved fused");
 }
 
 /// A Gemma whose attention scale llama.cpp would not compute (the

@@ -451,12 +451,6 @@ impl Model {
     /// Makes every weight trainable (full fine-tuning).
     pub fn make_fully_trainable(&mut self) -> Result<()> {
         self.full_precision("train every weight")?;
-        if !self.config.family().fused.is_empty() {
-            return Err(Error::Other(format!(
-                "full fine-tuning of {} (whose checkpoints fuse projections) is not supported yet; train a LoRA adapter",
-                self.config.model_type
-            )));
-        }
         self.drop_bf16_products();
         let tied = self.config.tie_word_embeddings;
         let mut trainable = Vec::new();
