@@ -28,7 +28,8 @@ the adapter applied.
 Each folder gets config.json and model.safetensors (float32, random weights
 from a fixed seed) and reference_logits.safetensors in the layout of
 scripts/reference_logits.py (input_ids_{i}: int64 [seq], logits_{i}: float32
-[seq, vocab]) for fixed random token ids. `engine/tests/model.rs` loads each
+[seq, vocab]) for fixed random token ids, with greedy_{i}: the tokens
+transformers decodes greedily after input i with its cache. `engine/tests/model.rs` loads each
 folder with the engine and compares the logits.
 
 Usage (in the venv from scripts/make_reference_venv.sh):
@@ -102,9 +103,9 @@ MODELS = {
     "tiny-qwen3": lambda: Qwen3ForCausalLM(
         Qwen3Config(**COMMON, head_dim=12, rope_theta=1_000_000.0, tie_word_embeddings=False, attention_bias=False)
     ),
-    # Phi-4-mini's shape in small: 3/4 of each head rotated, longrope (the
-    # inputs stay within original_max_position_embeddings, where the short
-    # factors apply), and a sliding window shorter than the longer input.
+    # Phi-4-mini's shape in small: 3/4 of each head rotated, longrope (an
+    # input and a greedy continuation beyond original_max_position_embeddings,
+    # where the long factors apply), and a sliding window shorter than the longer inputs.
     "tiny-phi3": lambda: Phi3ForCausalLM(
         Phi3Config(
             **COMMON,
@@ -145,6 +146,12 @@ MODELS = {
     ),
 }
 
+# The reference inputs: short, longer than the sliding windows (16, 32), and
+# longer than tiny-phi3's original_max_position_embeddings (64).
+INPUT_LENGTHS = (9, 48, 80)
+# New tokens decoded greedily after each input.
+GREEDY_TOKENS = 24
+
 # Families whose fixture also carries a PEFT adapter and the logits with it.
 ADAPTERS = {"tiny-qwen3", "tiny-phi3", "tiny-gemma2", "tiny-gemma3"}
 # Families also saved in bfloat16 (NAME-bf16/), with the logits of those rounded weights computed in float32.
@@ -152,24 +159,27 @@ BF16 = {"tiny-qwen3", "tiny-phi3", "tiny-gemma3"}
 
 
 def reference_logits(model, path, meta):
-    """transformers' logits for two fixed random inputs, and its greedy continuation of the first, saved at `path`."""
+    """transformers' logits for three fixed random inputs, and its greedy continuation of each, saved at `path`."""
     g = torch.Generator().manual_seed(11)
     tensors = {}
-    for i, seq in enumerate((9, 48)):
+    for i, seq in enumerate(INPUT_LENGTHS):
         ids = torch.randint(0, COMMON["vocab_size"], (seq,), generator=g)
         with torch.no_grad():
             logits = model(ids.unsqueeze(0)).logits[0].float()
         tensors[f"input_ids_{i}"] = ids.to(torch.int64).contiguous()
         tensors[f"logits_{i}"] = logits.contiguous()
-    # Greedy decoding with transformers' own cache: 12 new tokens after the
-    # first input, end-of-sequence tokens included (none stops or is suppressed).
-    new = []
-    with torch.no_grad():
-        out = model(input_ids=tensors["input_ids_0"].unsqueeze(0), use_cache=True)
-        for _ in range(12):
-            new.append(int(out.logits[0, -1].argmax()))
-            out = model(input_ids=torch.tensor([[new[-1]]]), past_key_values=out.past_key_values, use_cache=True)
-    tensors["greedy_0"] = torch.tensor(new, dtype=torch.int64)
+    # Greedy decoding with transformers' own cache: GREEDY_TOKENS new tokens
+    # after each input, end-of-sequence tokens included (none stops or is
+    # suppressed). After the second input the positions cross tiny-phi3's
+    # pretraining context, where longrope switches to its long factors.
+    for i in range(len(INPUT_LENGTHS)):
+        new = []
+        with torch.no_grad():
+            out = model(input_ids=tensors[f"input_ids_{i}"].unsqueeze(0), use_cache=True)
+            for _ in range(GREEDY_TOKENS):
+                new.append(int(out.logits[0, -1].argmax()))
+                out = model(input_ids=torch.tensor([[new[-1]]]), past_key_values=out.past_key_values, use_cache=True)
+        tensors[f"greedy_{i}"] = torch.tensor(new, dtype=torch.int64)
     save_file(tensors, path, metadata=meta)
 
 

@@ -213,26 +213,27 @@ impl ModelConfig {
         }
     }
 
-    /// Layer `layer`'s rotary tables as [`crate::kernels::rope::Rope::new`]
-    /// takes them: the inverse frequencies (`rotary_dim / 2`), the positions
-    /// covered and the factor on cosines and sines. Those two are
-    /// `max_position_embeddings` and 1, except under `longrope`, whose tables
-    /// stop at the pretraining context (the long factors beyond it are not
-    /// computed) and whose factor is `attention_factor`, else
-    /// `sqrt(1 + ln(s) / ln(original))` for the scaling `s` (`factor`, else
-    /// `max_position_embeddings / original`), as transformers computes it.
-    pub fn layer_rope(&self, layer: usize) -> std::result::Result<(Vec<f32>, usize, f32), String> {
+    /// Layer `layer`'s rotary tables: the inverse frequencies over
+    /// `max_position_embeddings` positions with a factor of 1 on cosines and
+    /// sines, except under `longrope`: the short factors' frequencies up to
+    /// the pretraining context, the long factors' up to
+    /// `max_position_embeddings` (for a pass reaching beyond it), and
+    /// `attention_factor`, else `sqrt(1 + ln(s) / ln(original))` for the
+    /// scaling `s` (`factor`, else `max_position_embeddings / original`), as
+    /// transformers computes them.
+    pub fn layer_rope(&self, layer: usize) -> std::result::Result<LayerRope, String> {
         let (theta, scaling) = self.layer_rope_parameters(layer)?;
-        let inv_freq = scaling.inv_freq(self.rotary_dim(), theta);
+        let (rotary_dim, max) = (self.rotary_dim(), self.max_position_embeddings);
+        let inv_freq = scaling.inv_freq(rotary_dim, theta);
         let RopeScaling::LongRope { attention_factor, factor, original_max_position_embeddings, .. } = scaling else {
-            return Ok((inv_freq, self.max_position_embeddings, 1.0));
+            return Ok(LayerRope { inv_freq, positions: max, scale: 1.0, long: None });
         };
-        let original = original_max_position_embeddings
-            .or(self.original_max_position_embeddings.map(|o| o as f64))
-            .unwrap_or(self.max_position_embeddings as f64);
-        let factor = factor.unwrap_or(self.max_position_embeddings as f64 / original);
+        let original = original_max_position_embeddings.or(self.original_max_position_embeddings.map(|o| o as f64)).unwrap_or(max as f64);
+        let factor = factor.unwrap_or(max as f64 / original);
         let scale = attention_factor.unwrap_or(if factor <= 1.0 { 1.0 } else { (1.0 + factor.ln() / original.ln()).sqrt() });
-        Ok((inv_freq, original.min(self.max_position_embeddings as f64) as usize, scale as f32))
+        let positions = original.min(max as f64) as usize;
+        let long = scaling.long_inv_freq(rotary_dim, theta).filter(|_| positions < max).map(|f| (f, max));
+        Ok(LayerRope { inv_freq, positions, scale: scale as f32, long })
     }
 
     /// The MLP's activation: `hidden_activation` (Gemma) or `hidden_act`.
@@ -391,6 +392,20 @@ impl ModelConfig {
         let head = if self.tie_word_embeddings { 0 } else { embed };
         embed + head + self.hidden_size + per_layer * self.num_hidden_layers
     }
+}
+
+/// A layer's rotary tables, as [`crate::kernels::rope::Rope`] is built from them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerRope {
+    /// The inverse frequencies (`rotary_dim / 2`).
+    pub inv_freq: Vec<f32>,
+    /// The positions they cover.
+    pub positions: usize,
+    /// The factor on cosines and sines (`longrope`'s attention factor; 1 elsewhere).
+    pub scale: f32,
+    /// `longrope`: the long factors' frequencies and the positions they
+    /// cover, for a pass whose positions reach beyond `positions`.
+    pub long: Option<(Vec<f32>, usize)>,
 }
 
 #[cfg(test)]

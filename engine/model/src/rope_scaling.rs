@@ -28,13 +28,13 @@ pub enum RopeScaling {
     },
     /// Phi-3 / Phi-4-mini long-context models: each frequency divided by its
     /// own factor, and cosines and sines scaled by an attention factor. The
-    /// `short_factor`s apply up to the pretraining context; the `long_factor`s,
-    /// which transformers switches to for longer sequences, are checked but
-    /// not computed, so positions are limited to that context.
+    /// `short_factor`s apply while a pass stays within the pretraining
+    /// context; a pass reaching beyond it rotates all its positions by the
+    /// `long_factor`s (transformers' dynamic switch).
     LongRope {
         /// Per-frequency divisors within the pretraining context.
         short_factor: Vec<f64>,
-        /// Per-frequency divisors beyond it (their count is checked).
+        /// Per-frequency divisors beyond it.
         long_factor: Vec<f64>,
         /// The cosine and sine factor, when the config gives it.
         attention_factor: Option<f64>,
@@ -91,9 +91,10 @@ impl RopeScaling {
         }
     }
 
-    /// The `rotary_dim / 2` inverse frequencies for RoPE base `theta`.
+    /// The `rotary_dim / 2` inverse frequencies for RoPE base `theta` (under
+    /// `longrope`, the short factors').
     pub fn inv_freq(&self, rotary_dim: usize, theta: f64) -> Vec<f32> {
-        let base = (0..rotary_dim / 2).map(|i| 1.0 / theta.powf(2.0 * i as f64 / rotary_dim as f64));
+        let base = default_inv_freq(rotary_dim, theta);
         match *self {
             Self::LongRope { ref short_factor, .. } => base.zip(short_factor).map(|(f, s)| (f / s) as f32).collect(),
             Self::Default => base.map(|f| f as f32).collect(),
@@ -114,6 +115,18 @@ impl RopeScaling {
                 .collect(),
         }
     }
+
+    /// `longrope`'s inverse frequencies beyond the pretraining context (the
+    /// long factors'); None for the other kinds.
+    pub fn long_inv_freq(&self, rotary_dim: usize, theta: f64) -> Option<Vec<f32>> {
+        let Self::LongRope { long_factor, .. } = self else { return None };
+        Some(default_inv_freq(rotary_dim, theta).zip(long_factor).map(|(f, l)| (f / l) as f32).collect())
+    }
+}
+
+/// `1 / theta^(2i / d)` for each of the `rotary_dim / 2` frequencies.
+fn default_inv_freq(rotary_dim: usize, theta: f64) -> impl Iterator<Item = f64> {
+    (0..rotary_dim / 2).map(move |i| 1.0 / theta.powf(2.0 * i as f64 / rotary_dim as f64))
 }
 
 #[cfg(test)]
@@ -151,10 +164,12 @@ mod tests {
     }
 
     #[test]
-    fn longrope_divides_each_frequency_by_its_short_factor() {
+    fn longrope_divides_each_frequency_by_its_short_or_long_factor() {
         let v = json!({"type": "longrope", "short_factor": [1.0, 2.0], "long_factor": [3.0, 4.0]});
         let s = RopeScaling::parse(&v, "rope_scaling").unwrap();
         let plain = RopeScaling::Default.inv_freq(4, 10_000.0);
         assert_eq!(s.inv_freq(4, 10_000.0), vec![plain[0], plain[1] / 2.0]);
+        assert_eq!(s.long_inv_freq(4, 10_000.0), Some(vec![plain[0] / 3.0, plain[1] / 4.0]));
+        assert_eq!(RopeScaling::Default.long_inv_freq(4, 10_000.0), None);
     }
 }

@@ -31,7 +31,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
-use super::config::ModelConfig;
+use super::config::{LayerRope, ModelConfig};
 use super::kernels::attention::{Heads, Scoring, attention, causal_mask};
 use super::kernels::cross_entropy::weighted_nll_sum;
 use super::kernels::gated::{Activation, gated};
@@ -329,16 +329,21 @@ impl Model {
             ));
         }
         // Layers whose RoPE is the same share one table.
-        let mut ropes: Vec<(Vec<f32>, usize, f32, Rope)> = Vec::new();
+        let mut ropes: Vec<(LayerRope, Rope)> = Vec::new();
         let mut layer_ropes = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
-            let (inv_freq, positions, scale) = config.layer_rope(i)?;
-            let known = ropes.iter().find(|(f, p, s, _)| *f == inv_freq && *p == positions && *s == scale).map(|r| r.3.clone());
-            let rope = match known {
-                Some(rope) => rope,
+            let wanted = config.layer_rope(i)?;
+            let rope = match ropes.iter().find(|(r, _)| *r == wanted) {
+                Some((_, rope)) => rope.clone(),
                 None => {
-                    let rope = Rope::new(config.head_dim(), positions, &inv_freq, scale, dtype, device).map_err(|e| e.to_string())?;
-                    ropes.push((inv_freq, positions, scale, rope.clone()));
+                    let tables = |freqs: &[f32], positions| {
+                        Rope::new(config.head_dim(), positions, freqs, wanted.scale, dtype, device).map_err(|e| e.to_string())
+                    };
+                    let mut rope = tables(&wanted.inv_freq, wanted.positions)?;
+                    if let Some((freqs, positions)) = &wanted.long {
+                        rope = rope.with_long(tables(freqs, *positions)?);
+                    }
+                    ropes.push((wanted, rope.clone()));
                     rope
                 }
             };

@@ -15,7 +15,9 @@ const OP: &str = "rope";
 /// Precomputed cosine and sine tables, `[positions, rotary_dim]` (each
 /// frequency repeated in both halves). The rotation covers the first
 /// `rotary_dim` values of each head (all of it but in Phi-4-mini's partial
-/// rotary embedding); the rest passes through.
+/// rotary embedding); the rest passes through. `longrope` has a second set
+/// of tables (its long factors') that a pass reaching beyond the first
+/// set's positions uses for all of its positions, as transformers switches.
 #[derive(Debug, Clone)]
 pub struct Rope {
     cos: Tensor,
@@ -26,6 +28,8 @@ pub struct Rope {
     sin_cpu: std::sync::Arc<Vec<f32>>,
     head_dim: usize,
     rotary_dim: usize,
+    /// The tables of a pass whose positions reach beyond these (`longrope`).
+    long: Option<Box<Rope>>,
 }
 
 impl Rope {
@@ -50,14 +54,32 @@ impl Rope {
             }
         }
         let table = |v: &Vec<f32>| Tensor::from_slice(v, (positions, rotary_dim), device)?.to_dtype(dtype);
-        Ok(Self { cos: table(&cos)?, sin: table(&sin)?, cos_cpu: cos.into(), sin_cpu: sin.into(), head_dim, rotary_dim })
+        Ok(Self { cos: table(&cos)?, sin: table(&sin)?, cos_cpu: cos.into(), sin_cpu: sin.into(), head_dim, rotary_dim, long: None })
+    }
+
+    /// These tables, with `long` for the passes whose positions reach beyond them.
+    pub fn with_long(self, long: Rope) -> Self {
+        Self { long: Some(Box::new(long)), ..self }
+    }
+
+    /// The positions the tables cover.
+    fn positions(&self) -> usize {
+        self.cos_cpu.len() / self.rotary_dim
+    }
+
+    /// The tables of a pass over positions `..end`.
+    fn for_pass(&self, end: usize) -> &Rope {
+        match &self.long {
+            Some(long) if end > self.positions() => long,
+            _ => self,
+        }
     }
 
     /// Rotates each head of `x [batch, seq, heads * head_dim]` (positions
     /// 0..seq), the layout of the q and k projections.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-            return x.contiguous()?.apply_op1(self.rotation(false));
+            return x.contiguous()?.apply_op1(self.for_pass(x.dim(1)?).rotation(false));
         }
         self.composed(x)
     }
@@ -65,14 +87,19 @@ impl Rope {
     /// Rotates `x [b, t, width]` (rows of `width = heads * head_dim`) on the
     /// CPU, or by the opposite angles with `inverse` (the backward pass).
     pub(crate) fn rotate<T: Float + Send + Sync>(&self, x: &[T], t: usize, width: usize, inverse: bool) -> Result<Vec<T>> {
-        let op = self.rotation(inverse);
+        let op = self.for_pass(t).rotation(inverse);
         op.check(t, width)?;
         Ok(op.rows(x, t, width))
     }
 
     /// Rotates in place each head of one position's `x [heads * head_dim]`
-    /// (f32, on the CPU) by the angles of position `pos` (decoding).
+    /// (f32, on the CPU) by the angles of position `pos` (decoding: a pass
+    /// over positions `..=pos`).
     pub(crate) fn rotate_at(&self, x: &mut [f32], pos: usize) -> Result<()> {
+        let tables = self.for_pass(pos + 1);
+        if !std::ptr::eq(tables, self) {
+            return tables.rotate_at(x, pos);
+        }
         let op = self.rotation(false);
         op.check(pos + 1, x.len())?;
         let (d, r) = (self.head_dim, self.rotary_dim);
@@ -103,6 +130,10 @@ impl Rope {
     /// `offset..offset + seq` (generation with a key/value cache), with candle's ops.
     pub fn apply_from(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
         let (b, t, width) = x.dims3()?;
+        let tables = self.for_pass(offset + t);
+        if !std::ptr::eq(tables, self) {
+            return tables.apply_from(x, offset);
+        }
         let (d, r) = (self.head_dim, self.rotary_dim);
         if offset + t > self.cos.dim(0)? {
             candle_core::bail!("{OP}: position {} is beyond the rotary tables ({} positions)", offset + t, self.cos.dim(0)?);
@@ -218,6 +249,41 @@ mod tests {
             assert_same(&[&x], |t| rope.apply(t[0]).unwrap(), |t| rope.composed(t[0]).unwrap());
             assert_same(&[&x], |t| rope.apply(&swapped(t[0])).unwrap(), |t| rope.composed(&swapped(t[0])).unwrap());
         }
+    }
+
+    /// With a long set of tables (`longrope`), a pass within the first set's
+    /// positions uses them, and a pass reaching beyond rotates all its
+    /// positions by the long set: fused, composed, from an offset (a key/value
+    /// cache) and one position at a time (decoding) alike.
+    #[test]
+    fn a_pass_beyond_the_short_tables_uses_the_long_ones_for_all_its_positions() {
+        let (d, short, long) = (8, 4, 12);
+        let (short_freqs, long_freqs) = (freqs(d, 10000.0), freqs(d, 10.0));
+        let tables = |f: &[f32], n| Rope::new(d, n, f, 1.1, DType::F32, &Device::Cpu).unwrap();
+        let rope = tables(&short_freqs, short).with_long(tables(&long_freqs, long));
+        let (only_short, only_long) = (tables(&short_freqs, short), tables(&long_freqs, long));
+        let x = |t| Tensor::randn(0f32, 1.0, (1, t, 2 * d), &Device::Cpu).unwrap();
+        let diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let within = x(short);
+        assert_eq!(diff(&rope.apply(&within).unwrap(), &only_short.apply(&within).unwrap()), 0.0);
+        let beyond = x(short + 3);
+        let want = only_long.apply(&beyond).unwrap();
+        assert_eq!(diff(&rope.apply(&beyond).unwrap(), &want), 0.0);
+        assert!(diff(&rope.composed(&beyond).unwrap(), &want) < 1e-6);
+        // From an offset: positions short-1 .. short+1 reach beyond.
+        let chunk = x(2);
+        assert!(diff(&rope.apply_from(&chunk, short - 1).unwrap(), &only_long.apply_from(&chunk, short - 1).unwrap()) < 1e-6);
+        assert!(diff(&rope.apply_from(&chunk, 0).unwrap(), &only_short.apply_from(&chunk, 0).unwrap()) < 1e-6);
+        // One position at a time: the last short position, then the first long one.
+        for (pos, by) in [(short - 1, &only_short), (short, &only_long)] {
+            let mut row: Vec<f32> = x(1).flatten_all().unwrap().to_vec1().unwrap();
+            let mut want = row.clone();
+            rope.rotate_at(&mut row, pos).unwrap();
+            by.rotate_at(&mut want, pos).unwrap();
+            assert_eq!(row, want, "position {pos}");
+        }
+        // Beyond the long tables too: refused.
+        assert!(rope.apply(&x(long + 1)).is_err());
     }
 
     /// Positions other than 0 against the formula, computed here in f64:

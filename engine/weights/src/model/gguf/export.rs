@@ -270,9 +270,9 @@ fn rope_metadata(
             out.push((key("rope.scaling.factor"), Value::F32(factor as f32)));
         }
         RopeScaling::LongRope { short_factor, long_factor, .. } => {
-            let (_, original, attention_factor) = config.layer_rope(layer)?;
-            out.push((key("rope.scaling.original_context_length"), Value::U32(original as u32)));
-            out.push((key("rope.scaling.attn_factor"), Value::F32(attention_factor)));
+            let tables = config.layer_rope(layer)?;
+            out.push((key("rope.scaling.original_context_length"), Value::U32(tables.positions as u32)));
+            out.push((key("rope.scaling.attn_factor"), Value::F32(tables.scale)));
             factors = Some((short_factor, long_factor));
         }
         other => return Err(format!("the GGUF export of RoPE scaling {other:?} is not written yet (default, linear and longrope are)")),
