@@ -25,10 +25,11 @@ pub struct Args {
     /// A system message before it.
     #[arg(long)]
     system: Option<String>,
-    /// Use the prompt as it is, without the chat template (a base model's continuation).
+    /// Use the prompt as it is, without the chat template (a base model's
+    /// continuation); the tokenizer adds its BOS where it adds one.
     #[arg(long)]
     raw: bool,
-    /// Chat template: "model" (its own), "mistral" or a Jinja file (default: the run's, else "model").
+    /// Chat template: "model" (its own, else its family's), "mistral" or a Jinja file (default: the run's, else "model").
     #[arg(long, value_name = "model|mistral|FILE")]
     chat_template: Option<String>,
     /// Most tokens to generate.
@@ -90,7 +91,8 @@ pub fn run(args: Args) -> Result<()> {
         seed: args.seed,
     };
     let mut request = if args.raw {
-        let prompt = loaded.chat.tokenizer.encode(args.prompt.as_str(), false).map_err(anyhow::Error::msg)?.get_ids().to_vec();
+        // With the tokenizer's own special tokens (a BOS where it adds one), as transformers and llama.cpp encode a prompt.
+        let prompt = loaded.chat.tokenizer.encode(args.prompt.as_str(), true).map_err(anyhow::Error::msg)?.get_ids().to_vec();
         engine::generate::GenerateRequest {
             prompt,
             max_new_tokens: args.max_new_tokens,

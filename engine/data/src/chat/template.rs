@@ -3,11 +3,13 @@
 //! end-of-turn) or not (everything else), and tokenised into ids plus a
 //! per-token "trained" flag (the loss mask).
 //!
-//! Two kinds: the model's own Hugging Face template (Jinja, [`super::jinja`])
-//! and the built-in Mistral template, `<s>[INST] user [/INST] assistant</s>...`
-//! with a system message prepended to the first user message, the fallback
-//! for models without one. `data.chat_template` chooses: `"model"`,
-//! `"mistral"` or a Jinja file.
+//! Two kinds: a Hugging Face template (Jinja, [`super::jinja`]): the model's
+//! own, or, for a model directory without one (a base model's GGUF file), its
+//! family's chat format (Gemma's turns; `arch::ChatFormat`); and the built-in
+//! Mistral template, `<s>[INST] user [/INST] assistant</s>...` with a system
+//! message prepended to the first user message, the fallback for the other
+//! families. `data.chat_template` chooses: `"model"`, `"mistral"` or a Jinja
+//! file.
 //!
 //! The assistant spans of a Jinja template are found by rendering, not by
 //! knowing its tags: for each assistant message `i`, the conversation up to
@@ -26,6 +28,7 @@ use super::jinja::JinjaTemplate;
 use crate::config::TrainOn;
 use crate::data::conversation::{Message, Record, Role};
 use crate::error::{Error, Result};
+use crate::model::arch::ChatFormat;
 
 /// Beginning of sequence of the built-in Mistral template.
 pub const BOS: &str = "<s>";
@@ -74,20 +77,24 @@ pub enum ChatTemplate {
 
 impl ChatTemplate {
     /// The template `choice` names for the model in `model_dir`: `"model"` (its
-    /// `chat_template`, else the built-in Mistral one), `"mistral"`, or the
-    /// path of a Jinja file (with the model's special tokens).
+    /// `chat_template`, else its family's chat format, else the built-in
+    /// Mistral one), `"mistral"`, or the path of a Jinja file (with the
+    /// model's special tokens).
     pub fn resolve(choice: &str, model_dir: &Path) -> Result<Self> {
         if choice == "mistral" {
             return Ok(Self::Mistral);
         }
         let tokens = SpecialTokens::read(model_dir)?;
         let (source, origin, file) = match choice {
-            "model" => match tokens.template {
-                Some((source, origin)) => {
+            "model" => match (tokens.template, family_format(model_dir)) {
+                (Some((source, origin)), _) => {
                     let file = model_dir.join(&origin);
                     (source, origin, file)
                 }
-                None => return Ok(Self::Mistral),
+                (None, Some((family, format))) => {
+                    (format.template.to_string(), format!("built in for {family}"), model_dir.join("config.json"))
+                }
+                (None, None) => return Ok(Self::Mistral),
             },
             file => {
                 let path = PathBuf::from(file);
@@ -129,6 +136,13 @@ impl ChatTemplate {
     pub fn render(&self, record: &Record) -> Result<String> {
         Ok(render_segments(&self.segments(record, TrainOn::Assistant)?))
     }
+}
+
+/// The chat format of the family of the model in `model_dir`, with the
+/// family's `model_type`, where the family has one (an unreadable config has none).
+fn family_format(model_dir: &Path) -> Option<(&'static str, &'static ChatFormat)> {
+    let family = crate::model::ModelConfig::load(model_dir).ok()?.family();
+    family.chat_format.as_ref().map(|f| (family.model_type, f))
 }
 
 /// The model's own Jinja chat template (`tokenizer_config.json`'s
@@ -353,6 +367,32 @@ mod tests {
         let t = jinja("{{ messages | length }}{% for m in messages %}{{ m['content'] }}{% endfor %}", "", "");
         let err = t.segments(&parse_line(MULTI_TURN).unwrap(), TrainOn::Assistant).unwrap_err().to_string();
         assert!(err.contains("data.chat_template = \"mistral\""), "{err}");
+    }
+
+    /// A Gemma directory without a template (a base model's GGUF import)
+    /// renders Gemma's turns: the system message before the first user
+    /// message, `model` for the assistant, each reply trained with its
+    /// `<end_of_turn>`; a Llama one falls back to the Mistral template.
+    #[test]
+    fn a_model_without_a_template_gets_its_familys_chat_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |model_type: &str, class: &str| {
+            serde_json::json!({"model_type": model_type, "architectures": [class], "vocab_size": 64, "hidden_size": 32,
+                "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4})
+            .to_string()
+        };
+        std::fs::write(dir.path().join("config.json"), config("gemma3_text", "Gemma3ForCausalLM")).unwrap();
+        std::fs::write(dir.path().join("tokenizer_config.json"), r#"{"bos_token": "<bos>", "eos_token": "<eos>"}"#).unwrap();
+        let t = ChatTemplate::resolve("model", dir.path()).unwrap();
+        assert!(t.describe().contains("built in for gemma3_text"), "{}", t.describe());
+        assert_eq!(
+            t.render(&parse_line(MULTI_TURN_WITH_SYSTEM).unwrap()).unwrap(),
+            "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n\
+             <start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\nCiao<end_of_turn>\n"
+        );
+        assert_eq!(trained(&t, MULTI_TURN), vec!["Hello<end_of_turn>\n", "Ciao<end_of_turn>\n"]);
+        std::fs::write(dir.path().join("config.json"), config("llama", "LlamaForCausalLM")).unwrap();
+        assert!(matches!(ChatTemplate::resolve("model", dir.path()).unwrap(), ChatTemplate::Mistral));
     }
 
     #[test]

@@ -252,8 +252,8 @@ pub fn generate(
 }
 
 /// The tokens that end a model's turn: `eos_token_id` of `config.json` and
-/// of `generation_config.json` (a number or a list), and the
-/// `tokenizer_config.json` `eos_token`.
+/// of `generation_config.json` (a number or a list), the
+/// `tokenizer_config.json` `eos_token`, and the family's end of turn.
 pub fn stop_token_ids(model_dir: &Path, config: &ModelConfig, tok: &Tokenizer) -> Vec<u32> {
     let mut ids: Vec<u32> = config.eos_token_id.into_iter().collect();
     let read = |name: &str| -> serde_json::Value {
@@ -268,6 +268,10 @@ pub fn stop_token_ids(model_dir: &Path, config: &ModelConfig, tok: &Tokenizer) -
     if let Some(text) = eos.as_str().or(eos["content"].as_str())
         && let Some(id) = tok.token_to_id(text)
     {
+        ids.push(id);
+    }
+    // The family's end of turn (Gemma's `<end_of_turn>`), which a base model's files may not name.
+    if let Some(id) = config.family().chat_format.as_ref().and_then(|f| tok.token_to_id(f.end_of_turn)) {
         ids.push(id);
     }
     ids.sort_unstable();

@@ -16,8 +16,25 @@
 use serde_json::Value;
 
 use super::llama::LLAMA;
-use super::{Family, Gguf, check_layer_types, listed_as_sliding};
+use super::{ChatFormat, Family, Gguf, check_layer_types, listed_as_sliding};
 use crate::config::ModelConfig;
+
+/// Gemma's turns (`<start_of_turn>user` / `model`, a system message put
+/// before the first user message), as Google's Gemma 2 and 3 templates write
+/// text-only conversations.
+const GEMMA_CHAT: ChatFormat = ChatFormat {
+    template: "{{ bos_token }}\
+{%- if messages[0]['role'] == 'system' -%}\
+{%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}{%- set loop_messages = messages[1:] -%}\
+{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}\
+{%- for message in loop_messages -%}\
+{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}\
+{{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else '') }}\
+{{- message['content'] | trim }}{{ '<end_of_turn>\\n' }}\
+{%- endfor -%}\
+{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}",
+    end_of_turn: "<end_of_turn>",
+};
 
 /// `Gemma2ForCausalLM`.
 pub(super) const GEMMA2: Family = Family {
@@ -38,6 +55,7 @@ pub(super) const GEMMA2: Family = Family {
     unit_offset_norms: true,
     scaled_embeddings: true,
     sandwich_norms: true,
+    chat_format: Some(GEMMA_CHAT),
     defaults: |cfg, raw| {
         gemma_defaults(cfg, raw);
         // transformers' Gemma2Config defaults.

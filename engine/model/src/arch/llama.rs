@@ -21,6 +21,7 @@ pub(super) const LLAMA: Family = Family {
     scaled_embeddings: false,
     sandwich_norms: false,
     defaults: |_, _| {},
+    chat_format: None,
 };
 
 /// `MistralForCausalLM`: Llama's layer with an optional sliding window.

@@ -58,6 +58,19 @@ pub struct Family {
     /// Fills what this family's config may leave out, with `raw` the file as
     /// read (to tell an absent field from a default one).
     pub defaults: fn(&mut ModelConfig, &serde_json::Value),
+    /// The family's own chat format, for a model directory that carries no
+    /// chat template (a base model's GGUF file); None: the built-in Mistral one.
+    pub chat_format: Option<ChatFormat>,
+}
+
+/// A family's chat format.
+#[derive(Debug)]
+pub struct ChatFormat {
+    /// Its Jinja template, as Hugging Face templates are written (`messages`,
+    /// `bos_token`, `add_generation_prompt`).
+    pub template: &'static str,
+    /// The token that ends a turn (a stop token when generating).
+    pub end_of_turn: &'static str,
 }
 
 /// Projections stored as one matrix: the parts' rows stacked in order.

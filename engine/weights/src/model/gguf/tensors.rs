@@ -21,9 +21,24 @@ use crate::model::arch::Family;
 use crate::model::decoder::hf_tensor_shapes;
 use crate::model::progress::Progress;
 
-/// The tensor types the importer reads.
-pub const SUPPORTED_TYPES: [GgmlDType; 7] =
-    [GgmlDType::F32, GgmlDType::F16, GgmlDType::Q8_0, GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q4K, GgmlDType::Q6K];
+/// The tensor types the importer reads: every type llama.cpp writes in its
+/// files (Q4_K_M files hold Q5_0 rows where a row is not a whole K-quant
+/// block, Q2_K and Q3_K files hold Q4_K and Q5_K).
+pub const SUPPORTED_TYPES: [GgmlDType; 13] = [
+    GgmlDType::F32,
+    GgmlDType::F16,
+    GgmlDType::BF16,
+    GgmlDType::Q8_0,
+    GgmlDType::Q4_0,
+    GgmlDType::Q4_1,
+    GgmlDType::Q5_0,
+    GgmlDType::Q5_1,
+    GgmlDType::Q2K,
+    GgmlDType::Q3K,
+    GgmlDType::Q4K,
+    GgmlDType::Q5K,
+    GgmlDType::Q6K,
+];
 
 /// llama.cpp's name of a tensor type (`Q4_K`, `Q8_0`).
 pub fn type_name(t: GgmlDType) -> &'static str {
@@ -148,7 +163,7 @@ pub(crate) fn plan(content: &Content, config: &ModelConfig, meta: &Meta) -> Resu
             let ok: Vec<&str> = SUPPORTED_TYPES.iter().map(|t| type_name(*t)).collect();
             return Err(meta.error(format!(
                 "tensor {name} has type {}, which the importer does not read (supported: {}); \
-use a GGUF quantised to one of those (Q4_K_M, Q6_K, Q8_0 and F16 files are)",
+use a GGUF quantised to one of those (llama.cpp's Q2_K to Q8_0, F16 and BF16 files are)",
                 type_name(t),
                 ok.join(", ")
             )));

@@ -191,11 +191,26 @@ fn f16_q4_0_q4_1_import_and_bf16_output() {
 }
 
 #[test]
-fn k_quant_import_q4_k_and_q6_k() {
+fn k_quant_import_q2_k_to_q6_k() {
     // K-quants pack 256 values per block: rows must be 256 wide.
     let wide = Fixture { hidden_size: 256, intermediate_size: 512, head_dim: 64, ..Fixture::default() };
     assert_close_round_trip(&Fixture { weight_type: GgmlDType::Q6K, ..wide.clone() }, DType::F32, 0.05, 0.1);
-    assert_close_round_trip(&Fixture { weight_type: GgmlDType::Q4K, ..wide }, DType::F32, 0.15, 0.5);
+    assert_close_round_trip(&Fixture { weight_type: GgmlDType::Q5K, ..wide.clone() }, DType::F32, 0.08, 0.2);
+    assert_close_round_trip(&Fixture { weight_type: GgmlDType::Q4K, ..wide.clone() }, DType::F32, 0.15, 0.5);
+    assert_close_round_trip(&Fixture { weight_type: GgmlDType::Q3K, ..wide.clone() }, DType::F32, 0.3, 1.0);
+    assert_close_round_trip(&Fixture { weight_type: GgmlDType::Q2K, ..wide }, DType::F32, 0.6, 2.0);
+}
+
+/// 5-bit blocks of 32 (what a Q4_K_M file holds where a row is not 256 wide,
+/// as in Gemma 3 270M) and BF16 files.
+#[test]
+fn q5_0_q5_1_and_bf16_import() {
+    // 32 levels per block: Q5_0 a step of max / 16 (-16..15, the far side
+    // clipped at 15/16 of the largest value), Q5_1 a step of range / 31.
+    assert_close_round_trip(&Fixture { weight_type: GgmlDType::Q5_0, ..Fixture::default() }, DType::F32, 0.07, 0.15);
+    assert_close_round_trip(&Fixture { weight_type: GgmlDType::Q5_1, ..Fixture::default() }, DType::F32, 0.035, 0.15);
+    // bf16 keeps 8 significant bits.
+    assert_close_round_trip(&Fixture { weight_type: GgmlDType::BF16, ..Fixture::default() }, DType::F32, 1.0 / 256.0, 0.01);
 }
 
 #[test]
