@@ -506,7 +506,8 @@ fn saved_model_directories_keep_the_checkpoint_layout() {
     std::fs::copy(fixtures.join("tiny-phi3/config.json"), out.path().join("config.json")).unwrap();
     weights::save_file(&out.path().join("model.safetensors"), &tensors, None).unwrap();
     let again = Model::load(out.path(), DType::F32, &Device::Cpu).unwrap();
-    assert!(max_abs_diff(&again.forward(&ids(12), Pass::Eval).unwrap(), &trained) < 1e-6, "the trained parts saved fused");
+    // Trainable weights run candle's products, frozen ones the fused kernels: summation orders differ.
+    assert!(max_abs_diff(&again.forward(&ids(12), Pass::Eval).unwrap(), &trained) < 1e-4, "the trained parts saved fused");
 }
 
 /// A Gemma whose attention scale llama.cpp would not compute (the

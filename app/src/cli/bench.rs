@@ -55,6 +55,28 @@ enum What {
         #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::decoder::quantize::Quantization::parse)]
         quantize: Option<engine::model::decoder::quantize::Quantization>,
     },
+    /// Decoding several sequences together, a token of each per step (every weight read once per step):
+    /// aggregate tokens/s and step time per row count.
+    DecodeRows {
+        /// The model directory (e.g. models/smollm2-135m-instruct).
+        #[arg(long, value_name = "DIR")]
+        model: std::path::PathBuf,
+        /// Row counts to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        rows: Vec<usize>,
+        /// Prompt length in tokens (row r starts r tokens into a fixed text, modulo its length).
+        #[arg(long, default_value_t = 32)]
+        prompt_tokens: usize,
+        /// Steps decoded (greedy, the end of turn ignored).
+        #[arg(long, default_value_t = 64)]
+        new_tokens: usize,
+        /// Measured rounds (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Quantized weights: q8_0 or q4_0.
+        #[arg(long, value_name = "q8_0|q4_0", value_parser = engine::model::decoder::quantize::Quantization::parse)]
+        quantize: Option<engine::model::decoder::quantize::Quantization>,
+    },
     /// The OpenAI-compatible server under 1, 4 and 16 concurrent streaming clients: throughput, p50 / p99 latency.
     Serve {
         /// The model directory (e.g. models/smollm2-135m-instruct).
@@ -121,6 +143,9 @@ pub fn run(args: Args) -> Result<()> {
             super::bench_serve::serve(&model, &clients, requests, max_tokens, quantize)
         }
         What::Decode { model, prompt_tokens, new_tokens, rounds, quantize } => decode(&model, prompt_tokens, new_tokens, rounds, quantize),
+        What::DecodeRows { model, rows, prompt_tokens, new_tokens, rounds, quantize } => {
+            super::bench_rows::decode_rows(&model, &rows, prompt_tokens, new_tokens, rounds, quantize)
+        }
         #[cfg(feature = "gui")]
         What::GuiFrame { runs, points, frames } => super::bench_gui::gui_frame(runs, points, frames),
     }

@@ -3,6 +3,7 @@
 mod bench;
 #[cfg(feature = "gui")]
 mod bench_gui;
+mod bench_rows;
 mod bench_serve;
 mod data;
 mod demo;

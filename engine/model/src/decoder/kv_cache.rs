@@ -103,13 +103,12 @@ mod tests {
     use crate::testing::max_diff;
     use crate::{LoraSpec, Pass};
 
-    /// Prefill then token by token (the slice path, [`super::super::decode`]),
-    /// with a LoRA adapter and grouped-query heads, with a sliding window
-    /// shorter than the sequence, with Qwen2's q/k/v biases and with Qwen3's
-    /// per-head q/k norms (all norms away from one): each step's
-    /// logits equal the full forward pass's at that position.
-    #[test]
-    fn cached_steps_equal_full_recomputation() {
+    /// Tiny models of each family with a LoRA adapter on every projection
+    /// (B non-zero, dropout set but off when decoding), grouped-query heads
+    /// and norms away from one: with a sliding window shorter than the
+    /// sequence, Qwen2's q/k/v biases, Qwen3's per-head q/k norms, Phi-3's
+    /// fused adapters and partial rotation, Gemma's layer.
+    fn tiny_models() -> Vec<(String, Model)> {
         let models = [
             (None, "mistral"),
             (Some(5), "mistral"),
@@ -119,26 +118,38 @@ mod tests {
             (Some(3), "gemma2"),
             (Some(4), "gemma3_text"),
         ];
-        for (window, model_type) in models {
-            let mut cfg = crate::presets::tiny_model_config(64);
-            cfg.sliding_window = window;
-            cfg.model_type = model_type.into();
-            if model_type == "qwen3" {
-                cfg.head_dim = Some(10); // four heads of 10: a query width other than the hidden size
-            }
-            if model_type == "phi3" {
-                cfg.partial_rotary_factor = Some(0.5); // fused q/k/v and gate/up adapters, half of each head rotated
-            }
-            if model_type.starts_with("gemma") {
-                crate::decoder::gemma_like(&mut cfg);
-            }
-            let mut model = Model::random(cfg, 4, DType::F32, &Device::Cpu).unwrap();
-            model.perturb_norms(0.3);
-            let targets = crate::linear::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
-            model.add_lora(&LoraSpec { rank: 2, alpha: 4.0, dropout: 0.1, targets }, 1).unwrap();
-            for p in model.trainable() {
-                p.var.set(&p.var.as_tensor().randn_like(0.0, 0.3).unwrap()).unwrap();
-            }
+        models
+            .into_iter()
+            .map(|(window, model_type)| {
+                let mut cfg = crate::presets::tiny_model_config(64);
+                cfg.sliding_window = window;
+                cfg.model_type = model_type.into();
+                if model_type == "qwen3" {
+                    cfg.head_dim = Some(10); // four heads of 10: a query width other than the hidden size
+                }
+                if model_type == "phi3" {
+                    cfg.partial_rotary_factor = Some(0.5); // fused q/k/v and gate/up adapters, half of each head rotated
+                }
+                if model_type.starts_with("gemma") {
+                    crate::decoder::gemma_like(&mut cfg);
+                }
+                let mut model = Model::random(cfg, 4, DType::F32, &Device::Cpu).unwrap();
+                model.perturb_norms(0.3);
+                let targets = crate::linear::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
+                model.add_lora(&LoraSpec { rank: 2, alpha: 4.0, dropout: 0.1, targets }, 1).unwrap();
+                for p in model.trainable() {
+                    p.var.set(&p.var.as_tensor().randn_like(0.0, 0.3).unwrap()).unwrap();
+                }
+                (format!("{model_type}, window {window:?}"), model)
+            })
+            .collect()
+    }
+
+    /// Prefill then token by token (the slice path, [`super::super::decode`]):
+    /// each step's logits equal the full forward pass's at that position.
+    #[test]
+    fn cached_steps_equal_full_recomputation() {
+        for (label, model) in tiny_models() {
             let ids: Vec<u32> = vec![1, 7, 33, 12, 5, 60, 2, 9, 41, 17, 3];
             let full = model.forward(&Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap(), Pass::Eval).unwrap();
             let mut cache = KvCache::new(&model);
@@ -152,9 +163,56 @@ mod tests {
             for (k, logits) in got.iter().enumerate() {
                 let want = full.narrow(0, prefill - 1 + k, 1).unwrap();
                 let d = max_diff(logits, &want);
-                assert!(d < 1e-4, "{model_type}, window {window:?}, position {}: differs by {d}", prefill - 1 + k);
+                assert!(d < 1e-4, "{label}, position {}: differs by {d}", prefill - 1 + k);
             }
             assert!(max_diff(&got[0], &got[1]) > 1e-3, "different positions gave the same logits");
+        }
+    }
+
+    /// Sequences of different lengths decoded together, a token of each per
+    /// step (six rows through gemm, then four streamed after two are dropped
+    /// midway, as a cancelled or finished sequence is): each row's logits are
+    /// those it gets decoded alone, and the rows differ from each other.
+    #[test]
+    fn rows_decoded_together_equal_each_decoded_alone() {
+        let prompts: [&[u32]; 6] = [&[1, 7, 33], &[5], &[2, 9, 41, 17, 3, 8, 11], &[60, 12], &[4, 4, 4, 4], &[30, 31, 32, 33, 34]];
+        let token = |row: usize, step: usize| ((row * 7 + step * 3 + 1) % 64) as u32;
+        let (steps, dropped_at, dropped) = (6, 3, [1, 4]);
+        for (label, model) in tiny_models() {
+            let prefilled = |p: &[u32]| {
+                let mut cache = KvCache::new(&model);
+                model.forward_cached(&Tensor::new(p, &Device::Cpu).unwrap().unsqueeze(0).unwrap(), &mut cache).unwrap();
+                cache
+            };
+            let alone: Vec<Vec<Tensor>> = prompts
+                .iter()
+                .enumerate()
+                .map(|(r, p)| {
+                    let mut cache = prefilled(p);
+                    (0..steps).map(|s| model.decode_step(token(r, s), &mut cache).unwrap()).collect()
+                })
+                .collect();
+            let mut caches: Vec<KvCache> = prompts.iter().map(|p| prefilled(p)).collect();
+            let mut rows: Vec<usize> = (0..prompts.len()).collect();
+            for s in 0..steps {
+                if s == dropped_at {
+                    rows.retain(|r| !dropped.contains(r));
+                }
+                let ids: Vec<u32> = rows.iter().map(|&r| token(r, s)).collect();
+                let mut batch: Vec<&mut KvCache> =
+                    caches.iter_mut().enumerate().filter(|(r, _)| rows.contains(r)).map(|(_, c)| c).collect();
+                let logits = model.decode_rows(&ids, &mut batch).unwrap();
+                assert_eq!(logits.dims2().unwrap().0, rows.len());
+                for (k, &r) in rows.iter().enumerate() {
+                    let d = max_diff(&logits.narrow(0, k, 1).unwrap(), alone[r].get(s).unwrap());
+                    assert!(d < 1e-4, "{label}: row {r} at step {s} ({} rows) differs by {d}", rows.len());
+                }
+                assert!(max_diff(&logits.narrow(0, 0, 1).unwrap(), &logits.narrow(0, 1, 1).unwrap()) > 1e-3, "{label}: rows alike");
+            }
+            for (r, cache) in caches.iter().enumerate() {
+                let decoded = if dropped.contains(&r) { dropped_at } else { steps };
+                assert_eq!(cache.len(), prompts[r].len() + decoded, "{label}: row {r}'s cache");
+            }
         }
     }
 }

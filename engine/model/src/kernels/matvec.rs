@@ -1,15 +1,20 @@
 //! A few rows times a row-major weight's transpose, `dst[i, j] (+)= scale *
 //! x_i . w_j`: the projections of decoding, where one token's activations
-//! meet every weight once and the product is bound by memory bandwidth, not
-//! arithmetic. gemm packs operands for reuse that a single row never gets;
-//! here each weight row is streamed once, eight rows at a time, in AVX-512 or
-//! AVX2 when the CPU has it, blocks of rows shared among candle's barrier pool.
+//! (or one token of each of a batch of sequences) meet every weight once and
+//! the product is bound by memory bandwidth, not arithmetic. gemm packs the
+//! whole weight for reuse before it starts; here each block of 32 weight rows
+//! is read from memory once and then, while it is in cache, multiplied by
+//! every row of `x`, in AVX-512 or AVX2 when the CPU has it, blocks shared
+//! among candle's barrier pool.
 
 use candle_core::WithDType;
 
 /// The most rows of `x` this kernel takes: beyond them a weight row is
-/// reused enough for gemm's packing to pay off.
-pub(crate) const MAX_ROWS: usize = 4;
+/// reused enough for gemm's packing to pay off. Measured with `workbench
+/// bench decode-rows` on SmolLM2 (docs/BENCHMARKS.md): at 8 to 32 rows this
+/// kernel is 1.4x to 2.9x faster a step than gemm, which packs each weight
+/// (the 113 MB output layer too) on every call.
+pub(crate) const MAX_ROWS: usize = 64;
 
 /// Weight rows per work item: items are handed out from a shared cursor, so
 /// a thread that finishes early takes more.

@@ -242,6 +242,21 @@ fn transpose<T: Copy>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
     (0..rows * cols).map(|i| m[(i % cols) * rows + i / cols]).collect()
 }
 
+/// `dst [m, n] (+)= scale * x [m, k] w [n, k]^T` for row-major `x` and `w`
+/// (decoding one token of each of `m` sequences: up to
+/// [`super::matvec::MAX_ROWS`] rows stream each weight row once, more go
+/// through gemm).
+pub(crate) fn rows_times_weight<T: WithDType>(
+    dst: &mut [T],
+    x: &[T],
+    w: &[T],
+    (m, k, n): (usize, usize, usize),
+    scale: T,
+    accumulate: bool,
+) {
+    matmul_into(dst, m, n, k, Mat::rows(x, k), Mat::transposed(w, k), scale, accumulate);
+}
+
 /// `dst (+)= x W^T + s ((m ⊙ x) A^T) B^T` for `x [n, fin]`, `W [fout, fin]`,
 /// `dst [n, fout]`; without `accumulate` `dst` is only written. Returns the
 /// adapter's `s (m ⊙ x) A^T` (`[n, r]`), which [`backward_into`] can reuse.
