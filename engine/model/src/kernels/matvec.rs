@@ -9,11 +9,11 @@
 
 use candle_core::WithDType;
 
-/// The most rows of `x` this kernel takes: beyond them a weight row is
-/// reused enough for gemm's packing to pay off. Measured with `workbench
-/// bench decode-rows` on SmolLM2 (docs/BENCHMARKS.md): at 8 to 32 rows this
-/// kernel is 1.4x to 2.9x faster a step than gemm, which packs each weight
-/// (the 113 MB output layer too) on every call.
+/// The most rows of `x` this kernel takes (the rows of a decoding step of
+/// many sequences). Measured with `workbench bench decode-rows` on SmolLM2
+/// (docs/BENCHMARKS.md): at 8 to 32 rows a decoding step through this kernel
+/// is 1.4x to 2.9x faster than through gemm, which packs each weight (the
+/// 113 MB output layer too) on every call.
 pub(crate) const MAX_ROWS: usize = 64;
 
 /// Weight rows per work item: items are handed out from a shared cursor, so

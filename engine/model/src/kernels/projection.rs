@@ -119,6 +119,11 @@ impl<'a, T> Mat<'a, T> {
     }
 }
 
+/// Rows up to which [`matmul_into`] streams a row-major weight instead of
+/// calling gemm (a prompt of a few dozen tokens goes through gemm, which is
+/// faster there on the layers' weights).
+const STREAMED_ROWS: usize = 4;
+
 /// `dst[m, n] (+)= scale * lhs[m, k] rhs[k, n]` into a row-major `dst`, on
 /// rayon's pool; with `accumulate` false `dst` is only written, never read.
 #[allow(clippy::too_many_arguments)]
@@ -128,7 +133,7 @@ fn matmul_into<T: WithDType>(dst: &mut [T], m: usize, n: usize, k: usize, lhs: M
     assert!(m == 0 || k == 0 || (lhs.data.len() as isize) > last(&lhs, m, k), "{OP}: left operand too small");
     assert!(n == 0 || k == 0 || (rhs.data.len() as isize) > last(&rhs, k, n), "{OP}: right operand too small");
     // A token or a few (decoding) times a row-major weight: stream the weight once.
-    if m <= super::matvec::MAX_ROWS && lhs.cs == 1 && lhs.rs == k as isize && rhs.rs == 1 && rhs.cs == k as isize {
+    if m <= STREAMED_ROWS && lhs.cs == 1 && lhs.rs == k as isize && rhs.rs == 1 && rhs.cs == k as isize {
         return super::matvec::matvec(dst, lhs.data, rhs.data, (m, k, n), scale, accumulate);
     }
     let operand = |mat: Mat<'_, T>| Operand { ptr: mat.data.as_ptr(), rs: mat.rs, cs: mat.cs };
@@ -242,10 +247,10 @@ fn transpose<T: Copy>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
     (0..rows * cols).map(|i| m[(i % cols) * rows + i / cols]).collect()
 }
 
-/// `dst [m, n] (+)= scale * x [m, k] w [n, k]^T` for row-major `x` and `w`
-/// (decoding one token of each of `m` sequences: up to
-/// [`super::matvec::MAX_ROWS`] rows stream each weight row once, more go
-/// through gemm).
+/// `dst [m, n] (+)= scale * x [m, k] w [n, k]^T` for row-major `x` and `w`:
+/// decoding one token of each of `m` sequences streams each weight once for
+/// up to [`super::matvec::MAX_ROWS`] rows (gemm would pack each whole weight,
+/// the output layer's too, on every step), more go through gemm.
 pub(crate) fn rows_times_weight<T: WithDType>(
     dst: &mut [T],
     x: &[T],
@@ -254,7 +259,11 @@ pub(crate) fn rows_times_weight<T: WithDType>(
     scale: T,
     accumulate: bool,
 ) {
-    matmul_into(dst, m, n, k, Mat::rows(x, k), Mat::transposed(w, k), scale, accumulate);
+    if m <= super::matvec::MAX_ROWS {
+        super::matvec::matvec(dst, x, w, (m, k, n), scale, accumulate);
+    } else {
+        matmul_into(dst, m, n, k, Mat::rows(x, k), Mat::transposed(w, k), scale, accumulate);
+    }
 }
 
 /// `dst (+)= x W^T + s ((m ⊙ x) A^T) B^T` for `x [n, fin]`, `W [fout, fin]`,
