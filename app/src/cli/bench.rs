@@ -156,6 +156,12 @@ pub const DECODE_PROMPT: &str = "The IT help desk answers questions about VPN ac
      e-mail, software licences and the internal wiki. Employees write in short messages, often in a hurry, and expect a \
      clear answer with the exact steps to follow.";
 
+/// The middle value of measurements (the upper middle of an even count).
+pub(super) fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn decode(
     dir: &std::path::Path,
     prompt_tokens: usize,
@@ -182,19 +188,15 @@ fn decode(
             runs.push(g.stats);
         }
     }
-    let median = |f: &dyn Fn(&engine::generate::AnswerStats) -> f64| {
-        let mut v: Vec<f64> = runs.iter().map(f).collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let median_of = |f: &dyn Fn(&engine::generate::AnswerStats) -> f64| median(runs.iter().map(f).collect());
     let line = serde_json::json!({
         "system": "workbench",
         "model": dir.display().to_string(),
         "weights": quantize.map_or_else(|| "f32".to_string(), |q| q.to_string()),
         "prompt_tokens": prompt_tokens,
         "new_tokens": new_tokens,
-        "prefill_s": median(&|s| s.time_to_first_token_s),
-        "decode_tokens_per_s": median(&|s| s.tokens_per_s),
+        "prefill_s": median_of(&|s| s.time_to_first_token_s),
+        "decode_tokens_per_s": median_of(&|s| s.tokens_per_s),
         "peak_rss_bytes": engine::device::peak_rss_bytes(),
         "rss_bytes": engine::device::rss_bytes(),
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -240,8 +242,7 @@ fn train_step(
             times.push(t0.elapsed().as_secs_f64());
         }
     }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    let median = median(times);
     let line = serde_json::json!({
         "system": "workbench (candle)",
         "model": model_dir.map(|d| d.display().to_string()).unwrap_or_else(|| "reference shape".into()),

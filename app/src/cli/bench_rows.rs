@@ -48,8 +48,7 @@ pub fn decode_rows(
                 times.push(start.elapsed().as_secs_f64());
             }
         }
-        times.sort_by(f64::total_cmp);
-        let median = times[times.len() / 2];
+        let median = super::bench::median(times);
         let line = serde_json::json!({
             "system": "workbench decode_rows",
             "model": dir.display().to_string(),

@@ -54,6 +54,18 @@ pub mod testing {
         (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
     }
 
+    /// Adds a LoRA adapter of `rank`, `alpha` and `dropout` (masks from
+    /// `seed`) to every projection of `model` and gives every factor random
+    /// values of scale 0.3 (B non-zero, as after some training), so that the
+    /// adapter shows in outputs and gradients.
+    pub fn adapt_every_projection(model: &mut crate::Model, (rank, alpha, dropout): (usize, f64, f64), seed: u64) {
+        let targets = crate::linear::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
+        model.add_lora(&crate::LoraSpec { rank, alpha, dropout, targets }, seed).unwrap();
+        for p in model.trainable() {
+            p.var.set(&p.var.as_tensor().randn_like(0.0, 0.3).unwrap()).unwrap();
+        }
+    }
+
     /// Asserts that `fused` and `composed`, applied to `inputs`, give the same
     /// output and the same gradients for every input under a random upstream gradient.
     pub fn assert_same(inputs: &[&Var], fused: impl Fn(&[&Tensor]) -> Tensor, composed: impl Fn(&[&Tensor]) -> Tensor) {

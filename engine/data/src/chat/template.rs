@@ -86,15 +86,18 @@ impl ChatTemplate {
         }
         let tokens = SpecialTokens::read(model_dir)?;
         let (source, origin, file) = match choice {
-            "model" => match (tokens.template, family_format(model_dir)) {
-                (Some((source, origin)), _) => {
+            "model" => match tokens.template {
+                Some((source, origin)) => {
                     let file = model_dir.join(&origin);
                     (source, origin, file)
                 }
-                (None, Some((family, format))) => {
-                    (format.template.to_string(), format!("built in for {family}"), model_dir.join("config.json"))
-                }
-                (None, None) => return Ok(Self::Mistral),
+                // The family's format is looked up only for a model without a template of its own.
+                None => match family_format(model_dir) {
+                    Some((family, format)) => {
+                        (format.template.to_string(), format!("built in for {family}"), model_dir.join("config.json"))
+                    }
+                    None => return Ok(Self::Mistral),
+                },
             },
             file => {
                 let path = PathBuf::from(file);

@@ -198,12 +198,13 @@ impl Model {
             k = rms_norm(&k, kn, cfg.rms_norm_eps)?;
         }
         let (qw, kw) = (q.len() / m, k.len() / m);
+        let (heads, scoring) = (Heads::of(cfg), Scoring::of(cfg, i));
         let mut ctx = Vec::with_capacity(q.len());
         for (r, (&pos, cache)) in positions.iter().zip(caches.iter_mut()).enumerate() {
             let (qr, kr, vr) = (&mut q[r * qw..(r + 1) * qw], &mut k[r * kw..(r + 1) * kw], &v[r * kw..(r + 1) * kw]);
             self.ropes[i].rotate_at(qr, pos)?;
             self.ropes[i].rotate_at(kr, pos)?;
-            ctx.extend(attend_row(qr, cache.layer(i), (kr, vr), (Heads::of(cfg), pos), Scoring::of(cfg, i)));
+            ctx.extend(attend_row(qr, cache.layer(i), (kr, vr), (heads, pos), scoring));
             cache.push(i, kr, vr);
         }
         let mut o = project(&a.o_proj, &ctx, m)?;

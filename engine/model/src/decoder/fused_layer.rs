@@ -303,7 +303,6 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     use super::*;
-    use crate::LoraSpec;
     use crate::testing::max_diff;
 
     /// The fused layer and candle's autograd over `Model::layer_forward`
@@ -354,11 +353,7 @@ mod tests {
     fn check_layer_against_autograd(cfg: crate::ModelConfig) {
         let mut model = Model::random(cfg, 5, DType::F64, &Device::Cpu).unwrap();
         model.perturb_norms(0.3);
-        let targets = crate::linear::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
-        model.add_lora(&LoraSpec { rank: 3, alpha: 6.0, dropout: 0.2, targets }, 9).unwrap();
-        for p in model.trainable() {
-            p.var.set(&p.var.as_tensor().randn_like(0.0, 0.3).unwrap()).unwrap();
-        }
+        crate::testing::adapt_every_projection(&mut model, (3, 6.0, 0.2), 9);
         assert!(applies(&model));
         assert_eq!(model.layer_view(1).projections[0].bias.is_some(), model.config.model_type == "qwen2");
         let (b, t, h) = (2, 70, model.config.hidden_size);

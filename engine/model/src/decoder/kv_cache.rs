@@ -100,8 +100,8 @@ mod tests {
     use candle_core::{DType, Device};
 
     use super::*;
+    use crate::Pass;
     use crate::testing::max_diff;
-    use crate::{LoraSpec, Pass};
 
     /// Tiny models of each family with a LoRA adapter on every projection
     /// (B non-zero, dropout set but off when decoding), grouped-query heads
@@ -135,11 +135,7 @@ mod tests {
                 }
                 let mut model = Model::random(cfg, 4, DType::F32, &Device::Cpu).unwrap();
                 model.perturb_norms(0.3);
-                let targets = crate::linear::LINEAR_MODULES.iter().map(|s| s.to_string()).collect();
-                model.add_lora(&LoraSpec { rank: 2, alpha: 4.0, dropout: 0.1, targets }, 1).unwrap();
-                for p in model.trainable() {
-                    p.var.set(&p.var.as_tensor().randn_like(0.0, 0.3).unwrap()).unwrap();
-                }
+                crate::testing::adapt_every_projection(&mut model, (2, 4.0, 0.1), 1);
                 (format!("{model_type}, window {window:?}"), model)
             })
             .collect()

